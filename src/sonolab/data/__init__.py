@@ -1,0 +1,1 @@
+"""Data: readers of benchmark formats, datamodules, synthetic generators and audio I/O."""

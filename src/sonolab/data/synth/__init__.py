@@ -1,0 +1,1 @@
+"""Deterministic generators of small synthetic datasets in the benchmarks' own on-disk formats."""

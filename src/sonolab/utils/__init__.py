@@ -1,0 +1,1 @@
+"""Small shared helpers (errors, run folders, Hydra glue)."""

@@ -1,0 +1,28 @@
+"""Error types that point the user at the offending file, line and expectation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class DataFormatError(ValueError):
+    """A data file (or folder) is not in the format a reader expects.
+
+    The message always names the path, the line when there is one, and what was expected, so a
+    researcher can fix a trial list or a corrupt file without reading the loader's code.
+    """
+
+    def __init__(self, path: str | Path, expected: str, line: int | None = None, found: str | None = None):
+        self.path = str(path)
+        self.line = line
+        self.expected = expected
+        self.found = found
+        where = f"{self.path}:{line}" if line is not None else self.path
+        message = f"{where}: expected {expected}"
+        if found is not None:
+            message += f", found {found!r}"
+        super().__init__(message)
+
+
+class IncompatibleConfigError(ValueError):
+    """Two config choices cannot work together (raised at start-up, before any data is read)."""
