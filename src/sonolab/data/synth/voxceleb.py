@@ -179,6 +179,11 @@ def generate_voxceleb(out: str | Path, cfg: VoxCelebSynthConfig = VoxCelebSynthC
         if out.exists():
             out.rmdir()
         tmp.rename(out)
+    except OSError:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if marker.exists() and json.loads(marker.read_text()) == asdict(cfg):
+            return out  # another process (a DDP rank) finished the same dataset first
+        raise
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -1,0 +1,331 @@
+"""VoxCeleb datamodule: random crops of training speakers; full utterances of trial lists.
+
+Works on the real VoxCeleb trees (VoxCeleb1 dev/test, VoxCeleb2 dev after m4a->wav), on
+``speechocean762-vox`` and on the synthetic dataset (which it generates on first use when a
+``synth`` block is configured). Only readers, datasets and samplers are wired here.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import torch
+import torchaudio.functional as AF
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from ..utils.errors import DataFormatError
+from .audio import audio_info, load_audio
+from .augment import WaveformAugment
+from .readers.voxceleb import AUDIO_EXTENSIONS, Trial, Utterance, check_trial_audio, read_speaker_list, read_trial_list, scan_speaker_tree
+
+log = logging.getLogger(__name__)
+
+SPEEDS = (1.0, 0.9, 1.1)  # label k * num_speakers + speaker for SPEEDS[k], as in WeSpeaker
+
+
+@dataclass
+class EvalSet:
+    """A trial list resolved to unique utterances: each one is embedded once, however many trials name it."""
+
+    name: str
+    list_path: str
+    audio_root: str
+    utterances: list[str]
+    labels: np.ndarray
+    enroll_index: np.ndarray
+    test_index: np.ndarray
+    speakers: list[str] = field(default_factory=list)
+
+    @staticmethod
+    def from_trials(name: str, list_path: str | Path, audio_root: str | Path, trials: list[Trial]) -> "EvalSet":
+        """Index a parsed trial list."""
+        utterances = sorted({t.enroll for t in trials} | {t.test for t in trials})
+        index = {u: i for i, u in enumerate(utterances)}
+        return EvalSet(
+            name=name,
+            list_path=str(list_path),
+            audio_root=str(audio_root),
+            utterances=utterances,
+            labels=np.array([t.label for t in trials], dtype=np.int8),
+            enroll_index=np.array([index[t.enroll] for t in trials], dtype=np.int64),
+            test_index=np.array([index[t.test] for t in trials], dtype=np.int64),
+            speakers=sorted({u.split("/")[0] for u in utterances}),
+        )
+
+
+class TrainCrops(Dataset):
+    """Fixed-length random crops with speaker labels, optional speed perturbation and augmentation."""
+
+    def __init__(self, root: Path, utterances: list[Utterance], speaker_index: dict[str, int], crop_samples: int,
+                 sample_rate: int, resample: bool, speed_perturb: bool, augment: WaveformAugment | None, seed: int):
+        self.root = root
+        self.utterances = utterances
+        self.labels = [speaker_index[u.speaker] for u in utterances]
+        self.num_speakers = len(speaker_index)
+        self.crop_samples = crop_samples
+        self.sample_rate = sample_rate
+        self.resample = resample
+        self.speed_perturb = speed_perturb
+        self.augment = augment
+        self.seed = seed
+        self._generator: np.random.Generator | None = None
+
+    def __len__(self) -> int:
+        return len(self.utterances)
+
+    def _rng(self) -> np.random.Generator:
+        # Seeded lazily in each process from torch's seed: DataLoader gives every worker of every
+        # epoch a fresh base seed (derived from the seed_everything seed), so crops differ between
+        # workers and epochs yet a seeded run is reproducible.
+        if self._generator is None:
+            self._generator = np.random.default_rng([self.seed, torch.initial_seed() % (1 << 63)])
+        return self._generator
+
+    def __getitem__(self, index: int) -> dict:
+        rng = self._rng()
+        path = self.root / self.utterances[index].path
+        speed_id = int(rng.integers(len(SPEEDS))) if self.speed_perturb else 0
+        speed = SPEEDS[speed_id]
+        frames, rate = audio_info(path)
+        need = int(math.ceil(self.crop_samples * speed * rate / self.sample_rate)) + 1
+        start = int(rng.integers(0, frames - need + 1)) if frames > need else 0
+        wave = load_audio(path, self.sample_rate, self.resample, start=start, num_frames=need)
+        if speed != 1.0:  # resampling as if recorded at speed * rate changes tempo and pitch, as sox 'speed'
+            wave = AF.resample(wave, int(round(self.sample_rate * speed)), self.sample_rate)
+        if wave.numel() < self.crop_samples:  # short utterance: repeat it, as WeSpeaker does
+            wave = wave.repeat(math.ceil(self.crop_samples / wave.numel()))
+        wave = wave[: self.crop_samples]
+        if self.augment:
+            wave = self.augment(wave, rng)
+        return {"wave": wave, "label": self.labels[index] + speed_id * self.num_speakers}
+
+
+class EvalUtterances(Dataset):
+    """Full-length utterances of one evaluation set (or of the normalisation cohort)."""
+
+    def __init__(self, name: str, root: Path, paths: list[str], sample_rate: int, resample: bool,
+                 max_seconds: float | None = None):
+        self.name = name
+        self.root = root
+        self.paths = paths
+        self.sample_rate = sample_rate
+        self.resample = resample
+        self.max_samples = int(max_seconds * sample_rate) if max_seconds else -1
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int) -> dict:
+        wave = load_audio(self.root / self.paths[index], self.sample_rate, self.resample, num_frames=self.max_samples)
+        return {"wave": wave, "index": index, "set": self.name}
+
+
+def collate_padded(items: list[dict]) -> dict:
+    """Stack waveforms, zero-padding to the longest; keep their lengths and the other fields."""
+    lengths = torch.tensor([it["wave"].numel() for it in items])
+    waves = torch.zeros(len(items), int(lengths.max()))
+    for i, it in enumerate(items):
+        waves[i, : lengths[i]] = it["wave"]
+    batch = {"wave": waves, "length": lengths}
+    for key in items[0]:
+        if key != "wave":
+            values = [it[key] for it in items]
+            batch[key] = torch.tensor(values) if isinstance(values[0], int) else values
+    return batch
+
+
+class SpeakerBalancedSampler(Sampler[int]):
+    """Draws a speaker uniformly, then one of its utterances; ``len(labels)`` draws per epoch.
+
+    Lightning wraps it for DDP (each rank takes its share of the same draws).
+    """
+
+    def __init__(self, labels: list[int], seed: int = 0):
+        self.by_speaker: dict[int, list[int]] = {}
+        for i, label in enumerate(labels):
+            self.by_speaker.setdefault(label, []).append(i)
+        self.speakers = sorted(self.by_speaker)
+        self.num_samples = len(labels)
+        self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Called by Lightning before each epoch so every epoch draws differently."""
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.num_samples
+
+    def __iter__(self):
+        rng = np.random.default_rng([self.seed, self.epoch])
+        for spk in rng.integers(len(self.speakers), size=self.num_samples):
+            utts = self.by_speaker[self.speakers[spk]]
+            yield utts[int(rng.integers(len(utts)))]
+
+
+class VoxCelebDataModule(L.LightningDataModule):
+    """Speaker-verification data in the VoxCeleb layout.
+
+    Args:
+        root: dataset folder; relative paths below are resolved against it.
+        train_dir: training tree (``<speaker>/<session>/<utt>.<ext>``), e.g. ``wav`` or ``vox2_dev/wav``.
+        train_speakers: optional file listing training speakers (default: every speaker in the tree).
+        trial_dir: folder the trial lists' paths are relative to (VoxCeleb1's ``wav``).
+        val_trials: trial list scored every epoch (``val/eer``); null = the first test list.
+        test_trials: ``{name: trial list}`` scored after training (e.g. vox1_O, vox1_E, vox1_H).
+        extensions: audio extensions accepted in the tree.
+        sample_rate: model rate; files at other rates are resampled if ``resample`` else rejected.
+        crop_seconds: training crop length.
+        batch_size: training crops per batch (per device).
+        eval_batch_size: utterances per evaluation batch (1 = no padding, exact full-length embeddings).
+        eval_max_seconds: truncate evaluation utterances (null = full length).
+        speed_perturb: 0.9 / 1.0 / 1.1 speed with tripled speaker labels.
+        speaker_balanced: draw speakers uniformly instead of utterances.
+        cohort_utts_per_speaker: training utterances per speaker embedded as the score-normalisation
+            cohort (0 = no cohort; needed for mean subtraction and AS-norm).
+        synth: parameters of :class:`~sonolab.data.synth.voxceleb.VoxCelebSynthConfig`; when given,
+            the synthetic dataset is generated into ``root`` on first use.
+    """
+
+    def __init__(self, root: str, train_dir: str = "wav", train_speakers: str | None = None, trial_dir: str = "wav",
+                 val_trials: str | None = None, test_trials: dict[str, str] | None = None,
+                 extensions: tuple[str, ...] = AUDIO_EXTENSIONS, sample_rate: int = 16000, resample: bool = True,
+                 crop_seconds: float = 2.0, batch_size: int = 64, eval_batch_size: int = 1,
+                 eval_max_seconds: float | None = None, num_workers: int = 2, speed_perturb: bool = False,
+                 speaker_balanced: bool = False, cohort_utts_per_speaker: int = 0, augment: WaveformAugment | None = None,
+                 synth: dict | None = None, seed: int = 0, pin_memory: bool = False):
+        super().__init__()
+        self.root = Path(root)
+        self.train_dir = train_dir
+        self.train_speakers = train_speakers
+        self.trial_dir = trial_dir
+        self.val_trials = val_trials
+        self.test_trials = dict(test_trials or {})
+        self.extensions = tuple(extensions)
+        self.sample_rate = sample_rate
+        self.resample = resample
+        self.crop_samples = int(crop_seconds * sample_rate)
+        self.batch_size = batch_size
+        self.eval_batch_size = eval_batch_size
+        self.eval_max_seconds = eval_max_seconds
+        self.num_workers = num_workers
+        self.speed_perturb = speed_perturb
+        self.speaker_balanced = speaker_balanced
+        self.cohort_utts_per_speaker = cohort_utts_per_speaker
+        self.augment = augment
+        self.synth = dict(synth) if synth else None
+        self.seed = seed
+        self.pin_memory = pin_memory
+        self.eval_sets: dict[str, EvalSet] = {}
+        self.train_set: TrainCrops | None = None
+        self.speakers: list[str] = []
+        self._sampler: SpeakerBalancedSampler | None = None
+
+    def _path(self, rel: str | None) -> Path | None:
+        if rel is None:
+            return None
+        p = Path(rel)
+        return p if p.is_absolute() else self.root / p
+
+    def prepare_data(self) -> None:
+        """Generate the synthetic dataset once (a no-op when it is already complete)."""
+        if self.synth is not None:
+            from .synth.voxceleb import VoxCelebSynthConfig, generate_voxceleb
+
+            log.info("synthetic VoxCeleb-format data in %s", self.root)
+            generate_voxceleb(self.root, VoxCelebSynthConfig(**self.synth))
+
+    @property
+    def num_classes(self) -> int:
+        """Classifier outputs: speakers, tripled under speed perturbation."""
+        if not self.speakers:
+            self._setup_train()
+        return len(self.speakers) * (len(SPEEDS) if self.speed_perturb else 1)
+
+    @property
+    def info(self) -> dict:
+        """What a task needs to build its heads, saved in checkpoints: ``num_classes``, ``sample_rate``."""
+        return {"num_classes": self.num_classes, "sample_rate": self.sample_rate, "num_speakers": len(self.speakers)}
+
+    def _setup_train(self) -> None:
+        speakers = read_speaker_list(self._path(self.train_speakers)) if self.train_speakers else None
+        utterances = scan_speaker_tree(self._path(self.train_dir), self.extensions, speakers)
+        self.speakers = sorted({u.speaker for u in utterances})
+        index = {s: i for i, s in enumerate(self.speakers)}
+        self.train_set = TrainCrops(self._path(self.train_dir), utterances, index, self.crop_samples, self.sample_rate,
+                                    self.resample, self.speed_perturb, self.augment, self.seed)
+
+    def _load_eval_set(self, name: str, list_path: str) -> EvalSet:
+        path = self._path(list_path)
+        trials = read_trial_list(path)
+        audio_root = self._path(self.trial_dir)
+        check_trial_audio(trials, audio_root, path)
+        return EvalSet.from_trials(name, path, audio_root, trials)
+
+    def setup(self, stage: str | None = None) -> None:
+        """Scan the training tree (fit) and resolve the trial lists (fit: validation, test: test lists)."""
+        if stage in (None, "fit") and self.train_set is None:
+            self._setup_train()
+        if not self.test_trials and self.val_trials is None:
+            raise DataFormatError(self.root, "at least one trial list (data.val_trials or data.test_trials)")
+        for name, list_path in self.test_trials.items():
+            if name not in self.eval_sets:
+                self.eval_sets[name] = self._load_eval_set(name, list_path)
+        if "val" not in self.eval_sets:
+            if self.val_trials is not None:
+                self.eval_sets["val"] = self._load_eval_set("val", self.val_trials)
+            else:
+                first = next(iter(self.test_trials))
+                log.warning("no data.val_trials: validating on the test list %r", first)
+                self.eval_sets["val"] = self.eval_sets[first]
+        if self.train_set is not None:
+            overlap = set(self.speakers) & set(self.eval_sets["val"].speakers)
+            if overlap:
+                log.warning("%d validation speakers are also training speakers (e.g. %s)", len(overlap), sorted(overlap)[0])
+
+    def _eval_loader(self, name: str, root: str | Path, paths: list[str]) -> DataLoader:
+        dataset = EvalUtterances(name, Path(root), paths, self.sample_rate, self.resample, self.eval_max_seconds)
+        return DataLoader(dataset, batch_size=self.eval_batch_size, shuffle=False, num_workers=self.num_workers,
+                          collate_fn=collate_padded, pin_memory=self.pin_memory)
+
+    def train_dataloader(self) -> DataLoader:
+        """Shuffled (or speaker-balanced) crops; the crop randomness changes every epoch."""
+        sampler = SpeakerBalancedSampler(self.train_set.labels, self.seed) if self.speaker_balanced else None
+        return DataLoader(self.train_set, batch_size=self.batch_size, shuffle=sampler is None, sampler=sampler,
+                          num_workers=self.num_workers, collate_fn=collate_padded, drop_last=True,
+                          pin_memory=self.pin_memory, persistent_workers=False)
+
+    def val_dataloader(self) -> DataLoader:
+        """Utterances of the validation trial list."""
+        val = self.eval_sets["val"]
+        return self._eval_loader("val", val.audio_root, val.utterances)
+
+    def cohort_utterances(self) -> list[str]:
+        """First ``cohort_utts_per_speaker`` training utterances of every training speaker."""
+        if self.train_set is None:
+            self._setup_train()
+        chosen, counts = [], {}
+        for utt in self.train_set.utterances:
+            if counts.get(utt.speaker, 0) < self.cohort_utts_per_speaker:
+                counts[utt.speaker] = counts.get(utt.speaker, 0) + 1
+                chosen.append(utt.path)
+        return chosen
+
+    def test_dataloader(self) -> list[DataLoader]:
+        """One loader per test list, plus the normalisation cohort first when configured."""
+        loaders = []
+        if self.cohort_utts_per_speaker > 0:
+            loaders.append(self._eval_loader("cohort", self._path(self.train_dir), self.cohort_utterances()))
+        for name in self.test_trials:
+            ev = self.eval_sets[name]
+            loaders.append(self._eval_loader(name, ev.audio_root, ev.utterances))
+        return loaders
+
+    def cohort_speakers(self) -> list[str]:
+        """Speaker of each cohort utterance (for per-speaker cohort means)."""
+        return [p.split("/")[0] for p in self.cohort_utterances()]

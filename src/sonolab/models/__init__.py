@@ -1,0 +1,6 @@
+"""Neural architectures. Each returns tensors only (never a loss) and declares its ``output_type``."""
+
+from .ecapa import EcapaTdnn
+from .xvector import XVector
+
+__all__ = ["EcapaTdnn", "XVector"]

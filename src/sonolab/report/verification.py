@@ -1,0 +1,83 @@
+"""Verification report: metrics JSON, a markdown table, DET curves and score histograms (PNG)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # headless: runs on servers without a display
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from scipy.stats import norm  # noqa: E402
+
+from ..metrics.eer import error_rates  # noqa: E402
+
+DET_TICKS = [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.4]
+
+
+def markdown_table(results: dict[str, dict[str, Any]]) -> str:
+    """One row per trial list: trials, EER (%) and every minDCF column present."""
+    keys = sorted({k for r in results.values() for k in r["metrics"] if k != "eer"})
+    header = "| trial list | trials | EER (%) | " + " | ".join(keys) + " |"
+    lines = [header, "|" + "---|" * (3 + len(keys))]
+    for name, r in results.items():
+        cells = [name, str(len(r["labels"])), f"{r['metrics']['eer']:.2f}"] + [f"{r['metrics'][k]:.4f}" for k in keys]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def plot_det(results: dict[str, dict[str, Any]], path: Path) -> None:
+    """DET curves (probit axes) of every trial list in one figure."""
+    fig, ax = plt.subplots(figsize=(5, 5))
+    for name, r in results.items():
+        p_miss, p_fa, _ = error_rates(r["scores"], r["labels"])
+        clip = lambda p: np.clip(p, 1e-4, 1 - 1e-4)  # noqa: E731 - probit of 0 or 1 is infinite
+        ax.plot(norm.ppf(clip(p_fa)), norm.ppf(clip(p_miss)), label=f"{name} (EER {r['metrics']['eer']:.2f}%)")
+    ticks = norm.ppf(DET_TICKS)
+    labels = [f"{100 * t:g}" for t in DET_TICKS]
+    ax.set_xticks(ticks, labels)
+    ax.set_yticks(ticks, labels)
+    ax.set_xlim(ticks[0], ticks[-1])
+    ax.set_ylim(ticks[0], ticks[-1])
+    ax.plot([ticks[0], ticks[-1]], [ticks[0], ticks[-1]], "k:", linewidth=0.8)
+    ax.set_xlabel("false acceptance rate (%)")
+    ax.set_ylabel("miss rate (%)")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def plot_histogram(name: str, scores: np.ndarray, labels: np.ndarray, path: Path) -> None:
+    """Target and non-target score distributions of one trial list."""
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    bins = np.linspace(scores.min(), scores.max() + 1e-9, 60)
+    ax.hist(scores[labels == 0], bins=bins, alpha=0.6, density=True, label="non-target")
+    ax.hist(scores[labels == 1], bins=bins, alpha=0.6, density=True, label="target")
+    ax.set_xlabel("score")
+    ax.set_title(name)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def write_verification_report(out_dir: str | Path, results: dict[str, dict[str, Any]],
+                              extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Write ``metrics.json``, ``results.md``, ``det.png`` and ``scores_<list>.png``; returns the JSON content."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    content = {"test": {name: {"list": r["list"], "trials": int(len(r["labels"])), **r["metrics"]}
+                        for name, r in results.items()}}
+    if extra:
+        content.update(extra)
+    (out / "metrics.json").write_text(json.dumps(content, indent=2) + "\n")
+    (out / "results.md").write_text(markdown_table(results))
+    plot_det(results, out / "det.png")
+    for name, r in results.items():
+        plot_histogram(name, r["scores"], r["labels"], out / f"scores_{name}.png")
+    return content

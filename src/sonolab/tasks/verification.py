@@ -1,0 +1,182 @@
+"""Speaker verification: train an embedding extractor as a speaker classifier, evaluate on trials."""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any, Callable
+
+import lightning as L
+import numpy as np
+import torch
+from torch import nn
+
+from ..inference.scoring import ScoringConfig, score_trials
+from ..metrics.eer import DetectionCost, verification_metrics
+from ..report.verification import write_verification_report
+from ..utils.errors import IncompatibleConfigError
+
+
+def warmup_exponential_decay(step: int, total_steps: int, warmup_steps: int, final_ratio: float) -> float:
+    """LR multiplier: linear warm-up, then exponential decay to ``final_ratio`` at the last step (WeSpeaker's shape)."""
+    if warmup_steps > 0 and step < warmup_steps:
+        return (step + 1) / warmup_steps
+    span = max(1, total_steps - warmup_steps)
+    return final_ratio ** (min(step - warmup_steps, span) / span)
+
+
+class VerificationTask(L.LightningModule):
+    """Embedding extractor + classification loss; validation / test score trial lists (EER, minDCF).
+
+    Args:
+        model: maps features ``(batch, frames, dim)`` to embeddings ``(batch, emb)``.
+        features: maps waveforms to features on the device (e.g. :class:`KaldiFbank`).
+        loss: partial of a verification loss, completed with ``embedding_dim`` and ``num_classes``.
+        data_info: the datamodule's ``info`` (``num_classes`` ...), stored in the checkpoint.
+        optimizer: partial of a ``torch.optim`` optimiser (parameters are filled in).
+        scheduler: ``{warmup_epochs, final_lr_ratio}`` or null for a constant learning rate.
+        scoring: :class:`ScoringConfig` fields.
+        dcf: list of ``{p_target, c_miss, c_fa}``: minDCF operating points reported.
+    """
+
+    family = "verification"
+    model_outputs = ("embedding",)
+
+    def __init__(self, model: nn.Module, features: nn.Module, loss: Callable[..., nn.Module], data_info: dict,
+                 optimizer: Callable[..., torch.optim.Optimizer], scheduler: dict | None = None,
+                 scoring: dict | None = None, dcf: list[dict] | None = None):
+        super().__init__()
+        self.save_hyperparameters({"data_info": dict(data_info)})
+        check_components(self, model, loss)
+        self.model = model
+        self.features = features
+        self.loss = loss(embedding_dim=model.embedding_dim, num_classes=int(data_info["num_classes"]))
+        self.optimizer_factory = optimizer
+        self.scheduler_cfg = dict(scheduler) if scheduler else None
+        self.scoring = ScoringConfig(**(scoring or {}))
+        self.costs = tuple(DetectionCost(**c) for c in (dcf or [{"p_target": 0.01}, {"p_target": 0.05}]))
+        self._collected: dict[str, list[tuple[torch.Tensor, torch.Tensor]]] = {}
+        self.test_results: dict[str, dict[str, Any]] = {}
+
+    # -- training ---------------------------------------------------------------------------
+    def embed(self, wave: torch.Tensor, length: torch.Tensor) -> torch.Tensor:
+        """Waveforms -> embeddings (features computed on the module's device)."""
+        feats, frames = self.features(wave, length)
+        return self.model(feats, frames)
+
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        batches = max(1, int(self.trainer.num_training_batches)) if self.trainer.num_training_batches != float("inf") else 1
+        self.loss.set_epoch(self.current_epoch + batch_idx / batches)
+        embeddings = self.embed(batch["wave"], batch["length"])
+        loss = self.loss(embeddings, batch["label"])
+        with torch.no_grad():
+            accuracy = (self.loss.logits(embeddings).argmax(dim=1) == batch["label"]).float().mean()
+        size = batch["wave"].shape[0]
+        self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=True, batch_size=size)
+        self.log("train/acc", accuracy, prog_bar=True, on_step=False, on_epoch=True, batch_size=size)
+        if hasattr(self.loss, "margin"):
+            self.log("train/margin", float(self.loss.margin), on_step=False, on_epoch=True, batch_size=size)
+        return loss
+
+    def configure_optimizers(self):
+        optimizer = self.optimizer_factory(params=self.parameters())
+        if not self.scheduler_cfg:
+            return optimizer
+        total = int(self.trainer.estimated_stepping_batches)
+        epochs = max(1, self.trainer.max_epochs or 1)
+        warmup = int(self.scheduler_cfg.get("warmup_epochs", 0) * total / epochs)
+        schedule = partial(warmup_exponential_decay, total_steps=total, warmup_steps=warmup,
+                           final_ratio=float(self.scheduler_cfg.get("final_lr_ratio", 0.01)))
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    # -- evaluation -------------------------------------------------------------------------
+    def _collect(self, batch: dict) -> None:
+        embeddings = self.embed(batch["wave"], batch["length"])
+        for name in set(batch["set"]):
+            mask = torch.tensor([s == name for s in batch["set"]], device=embeddings.device)
+            self._collected.setdefault(name, []).append((batch["index"][mask], embeddings[mask].float()))
+
+    def _gathered(self, name: str, count: int) -> torch.Tensor:
+        """Embeddings of set ``name`` from every rank, in utterance order (duplicates from DDP padding collapse)."""
+        parts = self._collected.pop(name, [])
+        if not parts:
+            raise RuntimeError(f"no embeddings were collected for evaluation set {name!r}")
+        index = torch.cat([p[0] for p in parts]).to(self.device)
+        emb = torch.cat([p[1] for p in parts])
+        if self.trainer.world_size > 1:
+            size = torch.tensor(index.numel(), device=self.device)
+            longest = int(self.all_gather(size).max())
+            pad = longest - index.numel()
+            index = torch.cat([index, index.new_full((pad,), -1)])
+            emb = torch.cat([emb, emb.new_zeros(pad, emb.shape[1])])
+            index = self.all_gather(index).reshape(-1)
+            emb = self.all_gather(emb).reshape(-1, emb.shape[-1])
+        out = emb.new_zeros(count, emb.shape[1])
+        seen = torch.zeros(count, dtype=torch.bool, device=emb.device)
+        valid = index >= 0
+        out[index[valid]] = emb[valid]
+        seen[index[valid]] = True
+        if not bool(seen.all()):
+            raise RuntimeError(f"evaluation set {name!r}: {int((~seen).sum())} utterances were not embedded")
+        return out.cpu()
+
+    def _score(self, name: str, cohort: torch.Tensor | None = None, cohort_speakers: list[str] | None = None):
+        eval_set = self.trainer.datamodule.eval_sets[name]
+        embeddings = self._gathered(name, len(eval_set.utterances))
+        scores = score_trials(embeddings, eval_set.enroll_index, eval_set.test_index, self.scoring, cohort, cohort_speakers)
+        return scores, eval_set.labels, verification_metrics(scores, eval_set.labels, self.costs)
+
+    def validation_step(self, batch: dict, batch_idx: int) -> None:
+        self._collect(batch)
+
+    def on_validation_epoch_end(self) -> None:
+        if self.trainer.sanity_checking:  # a few batches do not cover the list
+            self._collected.clear()
+            return
+        # Validation always scores plain cosine: it tracks training, the cohort costs an extra pass.
+        plain = self.scoring
+        self.scoring = ScoringConfig()
+        try:
+            _, _, metrics = self._score("val")
+        finally:
+            self.scoring = plain
+        for key, value in metrics.items():
+            self.log(f"val/{key}", value, prog_bar=key == "eer", sync_dist=False)
+
+    def test_step(self, batch: dict, batch_idx: int, dataloader_idx: int = 0) -> None:
+        self._collect(batch)
+
+    def on_test_epoch_end(self) -> None:
+        dm = self.trainer.datamodule
+        cohort = speakers = None
+        if self.scoring.needs_cohort:
+            if "cohort" not in self._collected:
+                raise IncompatibleConfigError("task.scoring needs a cohort: set data.cohort_utts_per_speaker > 0")
+            speakers = dm.cohort_speakers()
+            cohort = self._gathered("cohort", len(speakers))
+        self._collected.pop("cohort", None)
+        for name in dm.test_trials:
+            scores, labels, metrics = self._score(name, cohort, speakers)
+            self.test_results[name] = {"scores": scores, "labels": labels, "metrics": metrics,
+                                       "list": dm.eval_sets[name].list_path}
+            for key, value in metrics.items():
+                self.log(f"test/{name}/{key}", value)
+
+    def write_report(self, out_dir: str, extra: dict | None = None) -> dict[str, Any]:
+        """metrics.json, results.md, DET curve and score histograms of the last test run."""
+        if not self.test_results:
+            raise RuntimeError("no test results to report: run trainer.test first")
+        return write_verification_report(out_dir, self.test_results, extra)
+
+
+def check_components(task: VerificationTask, model: nn.Module, loss: Callable[..., nn.Module]) -> None:
+    """Refuse a model or loss of another task family before any data is read."""
+    output = getattr(model, "output_type", None)
+    if output not in task.model_outputs:
+        raise IncompatibleConfigError(
+            f"model {type(model).__name__} outputs {output!r}; the {task.family} task needs {task.model_outputs}")
+    loss_cls = getattr(loss, "func", loss)
+    family = getattr(loss_cls, "task_family", None)
+    if family != task.family:
+        raise IncompatibleConfigError(f"loss {getattr(loss_cls, '__name__', loss_cls)} is for {family!r}; "
+                                      f"the {task.family} task needs a {task.family} loss")
