@@ -57,20 +57,20 @@ class SessionChannel:
         """Draw a random but plausible channel."""
         freqs = np.fft.rfftfreq(SessionChannel.N_EQ, 1.0 / sample_rate)
         gain_db = np.zeros_like(freqs)
-        for _ in range(3):  # peaking bands
+        for _ in range(2):  # peaking bands
             centre = np.exp(rng.uniform(np.log(200), np.log(6000)))
             width = rng.uniform(0.3, 1.2)  # octaves
-            gain_db += rng.uniform(-9, 9) * np.exp(-0.5 * (np.log2((freqs + 1) / centre) / width) ** 2)
-        lowpass = rng.choice([3400.0, 4500.0, 6000.0, 7600.0], p=[0.2, 0.2, 0.3, 0.3])
-        highpass = rng.uniform(60, 300)
+            gain_db += rng.uniform(-5, 5) * np.exp(-0.5 * (np.log2((freqs + 1) / centre) / width) ** 2)
+        lowpass = rng.choice([4000.0, 6000.0, 7600.0], p=[0.15, 0.35, 0.5])
+        highpass = rng.uniform(50, 200)
         gain = 10 ** (gain_db / 20) / np.sqrt(1 + (freqs / lowpass) ** 16) / np.sqrt(1 + (highpass / (freqs + 1)) ** 8)
         rir = None
-        if rng.random() < 0.6:
-            rir = synthetic_rir(rng, rt60=rng.uniform(0.15, 0.7), drr_db=rng.uniform(0, 12), sample_rate=sample_rate)
+        if rng.random() < 0.4:
+            rir = synthetic_rir(rng, rt60=rng.uniform(0.1, 0.5), drr_db=rng.uniform(3, 15), sample_rate=sample_rate)
         return SessionChannel(
             eq_gain=gain,
             rir=rir,
-            snr_db=float(rng.uniform(5, 30)),
+            snr_db=float(rng.uniform(10, 35)),
             noise_exponent=float(rng.uniform(0, 2)),
             hum_hz=float(rng.choice([50.0, 60.0])) if rng.random() < 0.25 else None,
             level_db=float(rng.uniform(-32, -18)),

@@ -75,12 +75,12 @@ class SpeakerProfile:
         """Draw a voice: two broad groups (low / high F0 and vocal-tract length) plus individual spread."""
         high = rng.random() < 0.5
         f0_mean = float(np.exp(rng.normal(np.log(205.0 if high else 115.0), 0.14)))
-        vtl = float(rng.normal(1.16 if high else 1.0, 0.045))
+        vtl = float(rng.normal(1.16 if high else 1.0, 0.06))
         return SpeakerProfile(
             f0_mean=f0_mean,
             f0_range_st=float(rng.uniform(1.0, 3.5)),
             vtl_factor=vtl,
-            formant_offsets=np.exp(rng.normal(0.0, 0.06, size=(len(VOWELS), 3))),
+            formant_offsets=np.exp(rng.normal(0.0, 0.08, size=(len(VOWELS), 3))),
             f4=float(rng.uniform(3300, 3900) * vtl),
             f5=float(rng.uniform(4300, 5000) * vtl),
             bandwidth_scale=float(rng.uniform(0.8, 1.4)),
@@ -109,7 +109,7 @@ def _phone_sequence(rng: np.random.Generator, profile: SpeakerProfile, duration:
     phones: list[tuple[str, float]] = [("sil", rng.uniform(0.05, 0.2))]
     total = phones[0][1]
     syllable = 1.0 / profile.rate
-    while total < duration - 0.1:
+    while total < duration:
         if rng.random() < 0.75:
             c = consonants[rng.integers(len(consonants))]
             phones.append((c, syllable * rng.uniform(0.2, 0.4)))

@@ -1,0 +1,62 @@
+"""Shared fixtures: one tiny synthetic VoxCeleb-format dataset per session, Hydra composition."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+os.environ.setdefault("SONOLAB_ROOT", str(ROOT))
+SHARED_DATA = ROOT.parent / "shared" / "data"
+
+TINY_SYNTH = dict(seed=3, num_train_speakers=8, num_val_speakers=3, num_test_speakers=4, sessions_per_speaker=2,
+                  utterances_per_session=2, min_duration=1.0, max_duration=1.6, num_val_trials=16,
+                  num_test_trials=40, sample_rate=16000, augment_corpora=True)
+
+
+@pytest.fixture(scope="session")
+def tiny_voxceleb(tmp_path_factory) -> Path:
+    """A tiny synthetic dataset (8 training speakers) written once for the whole test session."""
+    from sonolab.data.synth.voxceleb import VoxCelebSynthConfig, generate_voxceleb
+
+    out = tmp_path_factory.mktemp("synth") / "tiny_voxceleb"
+    return generate_voxceleb(out, VoxCelebSynthConfig(**TINY_SYNTH), workers=1)
+
+
+def tiny_overrides(root: Path) -> list[str]:
+    """Overrides that point the default experiment at the tiny dataset and make it fast."""
+    return [
+        f"data.root={root}",
+        "data.synth=null",
+        "data.num_workers=0",
+        "data.batch_size=4",
+        "data.crop_seconds=1.0",
+        "trainer.max_epochs=1",
+    ]
+
+
+def compose(config_name: str = "train", overrides: list[str] | None = None, output_dir: Path | None = None):
+    """Compose a config as train.py would (with hydra's runtime fields resolved)."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import open_dict
+
+    with initialize_config_dir(config_dir=str(ROOT / "configs"), version_base="1.3"):
+        cfg = hydra_compose(config_name=config_name, overrides=overrides or [], return_hydra_config=True)
+        HydraConfig.instance().set_config(cfg)
+        with open_dict(cfg):
+            cfg.paths.output_dir = str(output_dir or ROOT / "logs" / "tests")
+            del cfg["hydra"]
+    return cfg
+
+
+@pytest.fixture
+def speechocean_root() -> Path:
+    """The real speechocean762 VoxCeleb-layout slice, or a skip saying why it is missing."""
+    root = SHARED_DATA / "speechocean762-vox"
+    if not (root / "trials.txt").is_file():
+        pytest.skip(f"real data not present: {root} (see ../shared/data/README.md)")
+    return root

@@ -1,0 +1,100 @@
+"""Every config group composes and instantiates; incompatible choices fail at start-up with the valid names."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from hydra.utils import instantiate
+
+from sonolab.config import check_compatibility
+from sonolab.models._speechbrain import count_parameters
+from sonolab.utils.errors import IncompatibleConfigError
+
+from .conftest import ROOT, compose, tiny_overrides
+
+CONFIGS = ROOT / "configs"
+EXPERIMENTS = sorted(p.stem for p in (ROOT / "experiments" / "experiment").glob("*.yaml"))
+
+
+def _options(group: str) -> list[str]:
+    return sorted(p.stem for p in (CONFIGS / group).glob("*.yaml"))
+
+
+@pytest.mark.parametrize("group", ["data", "features", "augment", "model", "loss", "task", "trainer", "logger",
+                                   "callbacks", "paths", "debug"])
+def test_every_option_composes(group, tiny_voxceleb, tmp_path):
+    for option in _options(group):
+        overrides = [f"{group}={option}"] + ([] if group == "data" else tiny_overrides(tiny_voxceleb))
+        if group == "data" and option == "voxceleb":
+            overrides.append("data.root=/nonexistent/voxceleb")
+        cfg = compose("train", overrides, tmp_path)
+        assert cfg[group] is not None or group == "debug"
+
+
+def test_instantiate_groups(tiny_voxceleb, tmp_path):
+    cfg = compose("train", tiny_overrides(tiny_voxceleb), tmp_path)
+    for option in _options("features"):
+        assert instantiate(compose("train", [f"features={option}"], tmp_path).features).output_dim in (40, 80)
+    for option in _options("augment"):
+        aug = instantiate(compose("train", [f"augment={option}", f"data.root={tiny_voxceleb}"], tmp_path).augment)
+        assert bool(aug) == (option != "none")
+    for option in _options("loss"):
+        assert callable(instantiate(compose("train", [f"loss={option}"], tmp_path).loss))
+    for option in _options("trainer"):
+        assert compose("train", [f"trainer={option}"], tmp_path).trainer._target_ == "lightning.Trainer"
+    for option in _options("logger"):
+        loggers = compose("train", [f"logger={option}"], tmp_path).logger
+        assert all(instantiate(c) is not None for c in loggers.values())
+    callbacks = compose("train", ["callbacks=default"], tmp_path).callbacks
+    assert all(instantiate(c) is not None for c in callbacks.values())
+    dm = instantiate(cfg.data, augment=None, _recursive_=False)
+    dm.setup("fit")
+    assert dm.num_classes == 8
+
+
+def _declared_parameters(option: str) -> int:
+    match = re.search(r"# parameters: ([\d,]+)", (CONFIGS / "model" / f"{option}.yaml").read_text())
+    assert match, f"configs/model/{option}.yaml must state its parameter count in a '# parameters: N' comment"
+    return int(match.group(1).replace(",", ""))
+
+
+@pytest.mark.parametrize("option", _options("model"))
+def test_model_parameter_count_matches_config_comment(option, tmp_path):
+    model = instantiate(compose("train", [f"model={option}"], tmp_path).model)
+    assert count_parameters(model) == _declared_parameters(option)
+
+
+def test_published_sizes():
+    # ECAPA-TDNN C=512 / C=1024 are ~6.2M / ~20.8M parameters (Desplanques et al. 2020, 192-dim embedding).
+    assert 6.0e6 < _declared_parameters("ecapa_c512") < 6.4e6
+    assert 20.5e6 < _declared_parameters("ecapa_c1024") < 21.0e6
+    assert 4.0e6 < _declared_parameters("xvector") < 4.8e6
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_every_experiment_composes_and_is_compatible(experiment, tmp_path):
+    cfg = compose("train", [f"experiment={experiment}", "data.root=/any"], tmp_path)
+    check_compatibility(cfg, CONFIGS)
+    assert "target" in (ROOT / "experiments" / "experiment" / f"{experiment}.yaml").read_text().lower()
+
+
+def test_incompatible_loss_is_refused_naming_valid_choices(tmp_path):
+    cfg = compose("train", ["loss=pit_bce"], tmp_path)
+    with pytest.raises(IncompatibleConfigError, match=r"loss=pit_bce .* diarization loss .* valid choices: loss=aam\|am\|ce"):
+        check_compatibility(cfg, CONFIGS)
+
+
+def test_incompatible_model_output_is_refused(tmp_path):
+    cfg = compose("train", [], tmp_path)
+    cfg.model._target_ = "sonolab.losses.PermutationInvariantBCE"  # any class without an embedding output
+    with pytest.raises(IncompatibleConfigError, match=r"outputs None .* valid choices: model=.*ecapa_small.*xvector"):
+        check_compatibility(cfg, CONFIGS)
+
+
+def test_normalised_scoring_requires_a_cohort(tmp_path):
+    cfg = compose("train", ["task.scoring.as_norm=true"], tmp_path)
+    with pytest.raises(IncompatibleConfigError, match="cohort_utts_per_speaker"):
+        check_compatibility(cfg, CONFIGS)
+    check_compatibility(compose("train", ["task.scoring.as_norm=true", "data.cohort_utts_per_speaker=2"], tmp_path), CONFIGS)

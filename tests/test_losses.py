@@ -1,0 +1,82 @@
+"""Losses: margins as defined in the papers, warm-up schedule, PIT, and loss going down."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from sonolab.losses import (AdditiveAngularMarginSoftmax, AdditiveMarginSoftmax, MarginWarmup,
+                            PermutationInvariantBCE, SoftmaxCrossEntropy)
+
+
+def _manual(loss, emb, labels, target_fn):
+    cos = F.normalize(emb) @ F.normalize(loss.weight).T
+    logits = cos.clone()
+    idx = torch.arange(len(labels))
+    logits[idx, labels] = target_fn(cos[idx, labels])
+    return F.cross_entropy(loss.scale * logits, labels)
+
+
+def test_aam_and_am_match_their_definitions():
+    torch.manual_seed(0)
+    emb, labels = torch.randn(16, 8), torch.randint(0, 5, (16,))
+    aam = AdditiveAngularMarginSoftmax(8, 5, scale=30.0, margin=0.3)
+    am = AdditiveMarginSoftmax(8, 5, scale=30.0, margin=0.3)
+    am.weight.data.copy_(aam.weight.data)
+    m = 0.3
+    expected_aam = _manual(aam, emb, labels,
+                           lambda c: torch.where(c > math.cos(math.pi - m), torch.cos(torch.acos(c) + m), c - math.sin(math.pi - m) * m))
+    assert aam(emb, labels).item() == pytest.approx(expected_aam.item(), rel=1e-5)
+    assert am(emb, labels).item() == pytest.approx(_manual(am, emb, labels, lambda c: c - m).item(), rel=1e-5)
+    # Zero margin reduces both to the plain scaled-cosine softmax.
+    aam.margin = am.margin = 0.0
+    plain = F.cross_entropy(aam.logits(emb), labels)
+    assert aam(emb, labels).item() == pytest.approx(plain.item(), rel=1e-5)
+    assert am(emb, labels).item() == pytest.approx(plain.item(), rel=1e-5)
+
+
+def test_margin_warmup_schedule():
+    w = MarginWarmup(start_epoch=2, end_epoch=6, initial=0.0, kind="linear")
+    assert [w.margin(e, 0.2) for e in (0, 2, 4, 6, 9)] == pytest.approx([0, 0, 0.1, 0.2, 0.2])
+    e = MarginWarmup(start_epoch=0, end_epoch=10, kind="exp")
+    assert e.margin(5, 0.2) == pytest.approx(0.2 * (1 - 1e-3**0.5))
+    loss = AdditiveAngularMarginSoftmax(4, 3, margin=0.2, margin_warmup={"start_epoch": 0, "end_epoch": 4, "kind": "linear"})
+    assert loss.margin == 0.0
+    loss.set_epoch(2.0)
+    assert loss.margin == pytest.approx(0.1)
+    with pytest.raises(ValueError, match="'exp' or 'linear'"):
+        MarginWarmup(kind="cosine")
+
+
+@pytest.mark.parametrize("cls", [SoftmaxCrossEntropy, AdditiveMarginSoftmax, AdditiveAngularMarginSoftmax])
+def test_training_on_separable_embeddings_lowers_the_loss(cls):
+    torch.manual_seed(0)
+    centres = torch.randn(4, 16) * 3
+    labels = torch.arange(4).repeat(16)
+    emb = centres[labels] + torch.randn(64, 16)
+    loss = cls(16, 4)
+    opt = torch.optim.SGD(loss.parameters(), lr=0.5)
+    first = loss(emb, labels).item()
+    for _ in range(50):
+        opt.zero_grad()
+        value = loss(emb, labels)
+        value.backward()
+        opt.step()
+    assert value.item() < 0.5 * first
+    assert (loss.logits(emb).argmax(1) == labels).float().mean() > 0.95
+
+
+def test_pit_bce_picks_the_best_permutation():
+    torch.manual_seed(0)
+    logits = torch.randn(2, 50, 3)
+    targets = (torch.rand(2, 50, 3) > 0.5).float()
+    pit = PermutationInvariantBCE()
+    brute = torch.stack([
+        torch.stack([F.binary_cross_entropy_with_logits(logits[b], targets[b][:, list(p)])
+                     for p in itertools.permutations(range(3))]).min() for b in range(2)]).mean()
+    assert pit(logits, targets).item() == pytest.approx(brute.item(), rel=1e-6)
+    assert pit(logits, targets[..., [2, 0, 1]]).item() == pytest.approx(pit(logits, targets).item(), rel=1e-6)

@@ -1,0 +1,66 @@
+"""End to end: fast_dev_run of every model x loss pair; train -> checkpoint -> evaluate.py agreement."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sonolab.run import train
+
+from .conftest import ROOT, compose, tiny_overrides
+
+MODELS = ["ecapa_small", "xvector_small", "ecapa_c512", "xvector"]
+LOSSES = ["ce", "am", "aam"]
+
+
+@pytest.mark.parametrize("model", MODELS)
+@pytest.mark.parametrize("loss", LOSSES)
+def test_fast_dev_run_every_model_and_loss(model, loss, tiny_voxceleb, tmp_path):
+    cfg = compose("train", tiny_overrides(tiny_voxceleb) + [f"model={model}", f"loss={loss}", "debug=fast_dev_run",
+                                                           "logger=csv", "callbacks=none"], tmp_path)
+    summary = train(cfg, ROOT / "configs")
+    assert summary["train_metrics"]["train/loss"] > 0
+
+
+def _run(script: str, args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "SONOLAB_ROOT": str(ROOT), "PYTHONUNBUFFERED": "1"}
+    return subprocess.run([sys.executable, str(ROOT / script), *args], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=600)
+
+
+def test_train_checkpoint_then_evaluate_gives_the_same_eer(tiny_voxceleb, tmp_path):
+    run_dir = tmp_path / "run"
+    result = _run("train.py", tiny_overrides(tiny_voxceleb) + [
+        "trainer.max_epochs=2", "trainer.limit_train_batches=4", "augment=musan_rir", "data.speed_perturb=true",
+        "data.cohort_utts_per_speaker=1", "task.scoring.as_norm=true", "task.scoring.mean_subtraction=true",
+        "task.scoring.as_norm_top_n=4", f"hydra.run.dir={run_dir}", "trainer.enable_progress_bar=false",
+        "~callbacks.progress_bar"], tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    for name in ("metrics.json", "results.md", "det.png", "scores_synth.png", ".hydra/config.yaml",
+                 "checkpoints/last.ckpt", "train.log"):
+        assert (run_dir / name).exists(), name
+    assert list((run_dir / "csv").rglob("metrics.csv"))
+    trained = json.loads((run_dir / "metrics.json").read_text())
+    assert Path(trained["checkpoint"]).is_file()
+
+    eval_dir = tmp_path / "eval"
+    result = _run("evaluate.py", [f"run_dir={run_dir}", f"hydra.run.dir={eval_dir}", "trainer.enable_progress_bar=false"],
+                  tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    evaluated = json.loads((eval_dir / "metrics.json").read_text())
+    assert evaluated["checkpoint"] == trained["checkpoint"]
+    for key in ("eer", "min_dcf_0.01", "min_dcf_0.05"):
+        assert evaluated["test"]["synth"][key] == pytest.approx(trained["test"]["synth"][key], abs=1e-9)
+    assert (eval_dir / "det.png").stat().st_size > 1000 and "| synth | 40 |" in (eval_dir / "results.md").read_text()
+
+    # The same checkpoint on an explicitly given list (here the validation list).
+    other = tmp_path / "eval_val"
+    result = _run("evaluate.py", [f"run_dir={run_dir}", f"hydra.run.dir={other}", "trainer.enable_progress_bar=false",
+                                  f"trials={{dev: {tiny_voxceleb / 'val_trials.txt'}}}"], tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert json.loads((other / "metrics.json").read_text())["test"]["dev"]["trials"] == 16
