@@ -30,7 +30,10 @@ def test_every_option_composes(group, tiny_voxceleb, tmp_path):
         if group == "data" and option == "voxceleb":
             overrides.append("data.root=/nonexistent/voxceleb")
         cfg = compose("train", overrides, tmp_path)
-        assert cfg[group] is not None or group == "debug"
+        if group == "debug":  # a debug option is merged into the global config
+            assert cfg.trainer.max_epochs >= 1
+        else:
+            assert cfg[group] is not None
 
 
 def test_instantiate_groups(tiny_voxceleb, tmp_path):

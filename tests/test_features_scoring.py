@@ -62,3 +62,13 @@ def test_as_norm_against_hand_computation():
     np.testing.assert_allclose(got, out, atol=1e-9)
     with pytest.raises(ValueError, match="cohort"):
         score_trials(emb, enroll, test, ScoringConfig(as_norm=True))
+
+
+def test_chunked_and_full_matrix_scoring_agree():
+    torch.manual_seed(2)
+    emb = torch.randn(50, 16)
+    rng = np.random.default_rng(0)
+    enroll, test = rng.integers(0, 50, 300), rng.integers(0, 50, 300)
+    full = score_trials(emb, enroll, test)
+    chunked = score_trials(emb, enroll, test, chunk=7, full_matrix_limit=0)
+    np.testing.assert_allclose(full, chunked, atol=1e-12)

@@ -56,7 +56,8 @@ def _top_stats(scores: torch.Tensor, top_n: int) -> tuple[torch.Tensor, torch.Te
 
 def score_trials(embeddings: torch.Tensor, enroll_index: np.ndarray, test_index: np.ndarray,
                  config: ScoringConfig = ScoringConfig(), cohort: torch.Tensor | None = None,
-                 cohort_speakers: list[str] | None = None, chunk: int = 1_000_000) -> np.ndarray:
+                 cohort_speakers: list[str] | None = None, chunk: int = 100_000,
+                 full_matrix_limit: int = 8192) -> np.ndarray:
     """Score trials given the embedding of every unique utterance (rows indexed by the trial indices)."""
     emb = embeddings.double()
     if config.needs_cohort and (cohort is None or cohort_speakers is None):
@@ -68,10 +69,13 @@ def score_trials(embeddings: torch.Tensor, enroll_index: np.ndarray, test_index:
     emb = F.normalize(emb, dim=1)
     enroll = torch.as_tensor(enroll_index)
     test = torch.as_tensor(test_index)
-    scores = torch.empty(len(enroll), dtype=torch.float64)
-    for start in range(0, len(enroll), chunk):  # bounded memory for very long lists
-        e, t = enroll[start:start + chunk], test[start:start + chunk]
-        scores[start:start + chunk] = (emb[e] * emb[t]).sum(dim=1)
+    if emb.shape[0] <= full_matrix_limit:  # all pairs at once (8192^2 doubles = 512 MiB at most)
+        scores = (emb @ emb.T)[enroll, test]
+    else:  # very many utterances: gather pairs in bounded chunks
+        scores = torch.empty(len(enroll), dtype=torch.float64)
+        for start in range(0, len(enroll), chunk):
+            e, t = enroll[start:start + chunk], test[start:start + chunk]
+            scores[start:start + chunk] = (emb[e] * emb[t]).sum(dim=1)
     if config.as_norm:
         speakers = cohort_means(F.normalize(cohort.double(), dim=1), cohort_speakers)
         mu, sd = _top_stats(emb @ speakers.T, config.as_norm_top_n)

@@ -20,7 +20,7 @@ DET_TICKS = [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.4]
 
 def markdown_table(results: dict[str, dict[str, Any]]) -> str:
     """One row per trial list: trials, EER (%) and every minDCF column present."""
-    keys = sorted({k for r in results.values() for k in r["metrics"] if k != "eer"})
+    keys = sorted({k for r in results.values() for k in r["metrics"] if k not in ("eer", "trials")})
     header = "| trial list | trials | EER (%) | " + " | ".join(keys) + " |"
     lines = [header, "|" + "---|" * (3 + len(keys))]
     for name, r in results.items():
@@ -71,7 +71,7 @@ def write_verification_report(out_dir: str | Path, results: dict[str, dict[str, 
     """Write ``metrics.json``, ``results.md``, ``det.png`` and ``scores_<list>.png``; returns the JSON content."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    content = {"test": {name: {"list": r["list"], "trials": int(len(r["labels"])), **r["metrics"]}
+    content = {"test": {name: {"list": r["list"], **r["metrics"], "trials": int(len(r["labels"]))}
                         for name, r in results.items()}}
     if extra:
         content.update(extra)

@@ -6,6 +6,7 @@ from functools import partial
 from typing import Any, Callable
 
 import lightning as L
+from lightning.pytorch.utilities import rank_zero_warn
 import numpy as np
 import torch
 from torch import nn
@@ -96,8 +97,11 @@ class VerificationTask(L.LightningModule):
             mask = torch.tensor([s == name for s in batch["set"]], device=embeddings.device)
             self._collected.setdefault(name, []).append((batch["index"][mask], embeddings[mask].float()))
 
-    def _gathered(self, name: str, count: int) -> torch.Tensor:
-        """Embeddings of set ``name`` from every rank, in utterance order (duplicates from DDP padding collapse)."""
+    def _gathered(self, name: str, count: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Embeddings of set ``name`` from every rank in utterance order, and which ones were embedded.
+
+        Duplicates from DDP sampler padding collapse onto the same row.
+        """
         parts = self._collected.pop(name, [])
         if not parts:
             raise RuntimeError(f"no embeddings were collected for evaluation set {name!r}")
@@ -116,15 +120,29 @@ class VerificationTask(L.LightningModule):
         valid = index >= 0
         out[index[valid]] = emb[valid]
         seen[index[valid]] = True
-        if not bool(seen.all()):
-            raise RuntimeError(f"evaluation set {name!r}: {int((~seen).sum())} utterances were not embedded")
-        return out.cpu()
+        return out.cpu(), seen.cpu()
 
-    def _score(self, name: str, cohort: torch.Tensor | None = None, cohort_speakers: list[str] | None = None):
+    def _score(self, name: str, cohort: torch.Tensor | None = None, cohort_speakers: list[str] | None = None,
+               partial_ok: bool = False):
+        """Scores, labels and metrics of one trial list.
+
+        With ``partial_ok`` (validation under limit_val_batches / fast_dev_run) only the trials whose
+        two utterances were embedded are scored; ``trials`` in the metrics says how many.
+        """
         eval_set = self.trainer.datamodule.eval_sets[name]
-        embeddings = self._gathered(name, len(eval_set.utterances))
-        scores = score_trials(embeddings, eval_set.enroll_index, eval_set.test_index, self.scoring, cohort, cohort_speakers)
-        return scores, eval_set.labels, verification_metrics(scores, eval_set.labels, self.costs)
+        embeddings, seen = self._gathered(name, len(eval_set.utterances))
+        enroll, test, labels = eval_set.enroll_index, eval_set.test_index, eval_set.labels
+        if not bool(seen.all()):
+            if not partial_ok:
+                raise RuntimeError(f"evaluation set {name!r}: {int((~seen).sum())} utterances were not embedded")
+            keep = (seen[enroll] & seen[test]).numpy()
+            enroll, test, labels = enroll[keep], test[keep], labels[keep]
+            if labels.size == 0 or labels.all() or not labels.any():
+                return None, labels, None
+        scores = score_trials(embeddings, enroll, test, self.scoring, cohort, cohort_speakers)
+        metrics = verification_metrics(scores, labels, self.costs)
+        metrics["trials"] = float(labels.size)
+        return scores, labels, metrics
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
         self._collect(batch)
@@ -137,9 +155,12 @@ class VerificationTask(L.LightningModule):
         plain = self.scoring
         self.scoring = ScoringConfig()
         try:
-            _, _, metrics = self._score("val")
+            _, _, metrics = self._score("val", partial_ok=True)
         finally:
             self.scoring = plain
+        if metrics is None:
+            rank_zero_warn("validation covered too few trials (no target or no non-target): val/eer not computed")
+            return
         for key, value in metrics.items():
             self.log(f"val/{key}", value, prog_bar=key == "eer", sync_dist=False)
 
@@ -153,7 +174,9 @@ class VerificationTask(L.LightningModule):
             if "cohort" not in self._collected:
                 raise IncompatibleConfigError("task.scoring needs a cohort: set data.cohort_utts_per_speaker > 0")
             speakers = dm.cohort_speakers()
-            cohort = self._gathered("cohort", len(speakers))
+            cohort, seen = self._gathered("cohort", len(speakers))
+            if not bool(seen.all()):
+                raise RuntimeError(f"cohort: {int((~seen).sum())} utterances were not embedded")
         self._collected.pop("cohort", None)
         for name in dm.test_trials:
             scores, labels, metrics = self._score(name, cohort, speakers)
