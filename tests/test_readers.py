@@ -125,3 +125,10 @@ def test_partial_read_and_stereo(tmp_path):
     wave = load_audio(path, 16000, start=100, num_frames=50)
     assert wave.shape == (50,)
     np.testing.assert_allclose(wave.numpy(), data[100:150, 0], atol=1e-4)
+
+
+def test_binary_trial_list_is_reported(tmp_path):
+    p = tmp_path / "trials.bin"
+    p.write_bytes(b"\xff\xfe\x00garbage")
+    with pytest.raises(DataFormatError, match=r"trials.bin: expected a trial list file .* as UTF-8 text"):
+        read_trial_list(p)

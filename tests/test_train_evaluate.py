@@ -14,7 +14,7 @@ from sonolab.run import train
 
 from .conftest import ROOT, compose, tiny_overrides
 
-MODELS = ["ecapa_small", "xvector_small", "ecapa_c512", "xvector"]
+MODELS = ["ecapa_small", "xvector_small", "ecapa_c512", "ecapa_c1024", "xvector"]
 LOSSES = ["ce", "am", "aam"]
 
 
@@ -56,7 +56,18 @@ def test_train_checkpoint_then_evaluate_gives_the_same_eer(tiny_voxceleb, tmp_pa
     assert evaluated["checkpoint"] == trained["checkpoint"]
     for key in ("eer", "min_dcf_0.01", "min_dcf_0.05"):
         assert evaluated["test"]["synth"][key] == pytest.approx(trained["test"]["synth"][key], abs=1e-9)
-    assert (eval_dir / "det.png").stat().st_size > 1000 and "| synth | 40 |" in (eval_dir / "results.md").read_text()
+    table = (eval_dir / "results.md").read_text()
+    assert (eval_dir / "det.png").stat().st_size > 1000 and "| synth | 40 |" in table
+    assert "minDCF (p=0.01, Cmiss=1, Cfa=1)" in table
+
+    # Two-process DDP evaluation (CPU, gloo) gathers embeddings from both ranks: same EER.
+    ddp_dir = tmp_path / "eval_ddp"
+    result = _run("evaluate.py", [f"run_dir={run_dir}", f"hydra.run.dir={ddp_dir}", "trainer=ddp",
+                                  "trainer.accelerator=cpu", "trainer.devices=2", "trainer.precision=32-true",
+                                  "trainer.sync_batchnorm=false", "trainer.enable_progress_bar=false"], tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    ddp = json.loads((ddp_dir / "metrics.json").read_text())
+    assert ddp["test"]["synth"]["eer"] == pytest.approx(trained["test"]["synth"]["eer"], abs=1e-6)
 
     # The same checkpoint on an explicitly given list (here the validation list).
     other = tmp_path / "eval_val"
@@ -64,3 +75,19 @@ def test_train_checkpoint_then_evaluate_gives_the_same_eer(tiny_voxceleb, tmp_pa
                                   f"trials={{dev: {tiny_voxceleb / 'val_trials.txt'}}}"], tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     assert json.loads((other / "metrics.json").read_text())["test"]["dev"]["trials"] == 16
+
+
+@pytest.mark.parametrize("experiment", sorted(p.stem for p in (ROOT / "experiments" / "experiment").glob("*.yaml")))
+def test_every_experiment_smoke_runs_on_tiny_data(experiment, tiny_voxceleb, tmp_path):
+    """Each reproduction config trains one batch on the tiny synthetic tree (data paths and device swapped)."""
+    overrides = [f"experiment={experiment}", *tiny_overrides(tiny_voxceleb), "debug=fast_dev_run", "callbacks=none",
+                 "data.train_dir=wav", "data.trial_dir=wav", "data.train_speakers=train_speakers.txt",
+                 "data.val_trials=val_trials.txt", "~data.test_trials", "+data.test_trials={synth: trials.txt}",
+                 "data.pin_memory=false",
+                 f"augment.musan_root={tiny_voxceleb / 'musan'}", f"augment.rir_root={tiny_voxceleb / 'rirs'}",
+                 "trainer.accelerator=cpu", "trainer.precision=32-true", "data.batch_size=4", "data.extensions=[wav]"]
+    cfg = compose("train", overrides, tmp_path)
+    if cfg.get("augment") is not None and "musan_root" not in cfg.augment:
+        pytest.fail("experiment's augment config lost its paths")
+    summary = train(cfg, ROOT / "configs")
+    assert summary["train_metrics"]["train/loss"] > 0

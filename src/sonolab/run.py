@@ -134,5 +134,6 @@ def evaluate(cfg: DictConfig, config_dir: str | Path) -> dict[str, Any]:
     task.load_state_dict(checkpoint["state_dict"])
     trainer = instantiate(cfg.trainer, logger=False, callbacks=[], default_root_dir=cfg.paths.output_dir)
     trainer.test(task, datamodule=datamodule)
-    output_dir = Path(cfg.paths.output_dir)
-    return task.write_report(output_dir, extra={"checkpoint": str(ckpt_path), "run_dir": str(run_dir)})
+    if not trainer.is_global_zero:  # every rank holds the gathered results; one writes them
+        return {}
+    return task.write_report(Path(cfg.paths.output_dir), extra={"checkpoint": str(ckpt_path), "run_dir": str(run_dir)})

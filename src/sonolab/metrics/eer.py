@@ -22,9 +22,16 @@ class DetectionCost:
     c_miss: float = 1.0
     c_fa: float = 1.0
 
+    def key(self) -> str:
+        """Metric name: ``min_dcf_0.01``, with ``_cmiss.._cfa..`` appended when the costs are not 1."""
+        key = f"min_dcf_{self.p_target:g}"
+        if (self.c_miss, self.c_fa) != (1.0, 1.0):
+            key += f"_cmiss{self.c_miss:g}_cfa{self.c_fa:g}"
+        return key
+
     def label(self) -> str:
-        """Short tag such as ``minDCF(p=0.01,cmiss=1,cfa=1)`` for tables and logs."""
-        return f"minDCF(p={self.p_target:g},cmiss={self.c_miss:g},cfa={self.c_fa:g})"
+        """Human-readable operating point for tables: ``minDCF (p=0.01, Cmiss=1, Cfa=1)``."""
+        return f"minDCF (p={self.p_target:g}, Cmiss={self.c_miss:g}, Cfa={self.c_fa:g})"
 
 
 def _check(scores: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -100,8 +107,5 @@ def verification_metrics(
     p_miss, p_fa, _ = error_rates(scores, labels)
     out = {"eer": 100.0 * eer_from_rates(p_miss, p_fa)}
     for cost in costs:
-        key = f"min_dcf_{cost.p_target:g}"
-        if (cost.c_miss, cost.c_fa) != (1.0, 1.0):
-            key += f"_cmiss{cost.c_miss:g}_cfa{cost.c_fa:g}"
-        out[key] = min_dcf_from_rates(p_miss, p_fa, cost)
+        out[cost.key()] = min_dcf_from_rates(p_miss, p_fa, cost)
     return out

@@ -13,15 +13,16 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from scipy.stats import norm  # noqa: E402
 
-from ..metrics.eer import error_rates  # noqa: E402
+from ..metrics.eer import DetectionCost, error_rates  # noqa: E402
 
 DET_TICKS = [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.4]
 
 
-def markdown_table(results: dict[str, dict[str, Any]]) -> str:
-    """One row per trial list: trials, EER (%) and every minDCF column present."""
+def markdown_table(results: dict[str, dict[str, Any]], costs: tuple[DetectionCost, ...] = ()) -> str:
+    """One row per trial list: trials, EER (%) and every minDCF, its operating point in the header."""
     keys = sorted({k for r in results.values() for k in r["metrics"] if k not in ("eer", "trials")})
-    header = "| trial list | trials | EER (%) | " + " | ".join(keys) + " |"
+    names = {c.key(): c.label() for c in costs}
+    header = "| trial list | trials | EER (%) | " + " | ".join(names.get(k, k) for k in keys) + " |"
     lines = [header, "|" + "---|" * (3 + len(keys))]
     for name, r in results.items():
         cells = [name, str(len(r["labels"])), f"{r['metrics']['eer']:.2f}"] + [f"{r['metrics'][k]:.4f}" for k in keys]
@@ -67,16 +68,19 @@ def plot_histogram(name: str, scores: np.ndarray, labels: np.ndarray, path: Path
 
 
 def write_verification_report(out_dir: str | Path, results: dict[str, dict[str, Any]],
-                              extra: dict[str, Any] | None = None) -> dict[str, Any]:
+                              extra: dict[str, Any] | None = None,
+                              costs: tuple[DetectionCost, ...] = ()) -> dict[str, Any]:
     """Write ``metrics.json``, ``results.md``, ``det.png`` and ``scores_<list>.png``; returns the JSON content."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     content = {"test": {name: {"list": r["list"], **r["metrics"], "trials": int(len(r["labels"]))}
                         for name, r in results.items()}}
+    if costs:
+        content["min_dcf_operating_points"] = {c.key(): c.label() for c in costs}
     if extra:
         content.update(extra)
     (out / "metrics.json").write_text(json.dumps(content, indent=2) + "\n")
-    (out / "results.md").write_text(markdown_table(results))
+    (out / "results.md").write_text(markdown_table(results, costs))
     plot_det(results, out / "det.png")
     for name, r in results.items():
         plot_histogram(name, r["scores"], r["labels"], out / f"scores_{name}.png")

@@ -189,7 +189,7 @@ class VerificationTask(L.LightningModule):
         """metrics.json, results.md, DET curve and score histograms of the last test run."""
         if not self.test_results:
             raise RuntimeError("no test results to report: run trainer.test first")
-        return write_verification_report(out_dir, self.test_results, extra)
+        return write_verification_report(out_dir, self.test_results, extra, self.costs)
 
 
 def check_components(task: VerificationTask, model: nn.Module, loss: Callable[..., nn.Module]) -> None:

@@ -68,21 +68,30 @@ def scan_speaker_tree(root: str | Path, extensions: tuple[str, ...] = AUDIO_EXTE
     if wanted is not None:
         missing = sorted(wanted - {u.speaker for u in utterances})
         if missing:
-            raise DataFormatError(root, f"a folder for every listed speaker", found=f"none for {', '.join(missing[:5])}")
+            raise DataFormatError(root, "a folder for every listed speaker", found=f"none for {', '.join(missing[:5])}")
     return utterances
+
+
+def _numbered_lines(path: Path, what: str, comments: bool = False):
+    """(1-based line number, raw line, content) of every non-blank line of a text list file."""
+    if not path.is_file():
+        raise DataFormatError(path, what, found="no such file")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise DataFormatError(path, what + " as UTF-8 text", found=f"undecodable bytes at offset {err.start}") from err
+    for number, raw in enumerate(text.splitlines(), start=1):
+        content = (raw.split("#", 1)[0] if comments else raw).strip()
+        if content:
+            yield number, raw, content
 
 
 def read_speaker_list(path: str | Path) -> list[str]:
     """Speaker ids, one per line (blank lines and ``#`` comments ignored); duplicates are an error."""
     path = Path(path)
-    if not path.is_file():
-        raise DataFormatError(path, "a speaker list file (one speaker id per line)", found="no such file")
     speakers: list[str] = []
     seen: set[str] = set()
-    for number, raw in enumerate(path.read_text().splitlines(), start=1):
-        line = raw.split("#", 1)[0].strip()
-        if not line:
-            continue
+    for number, raw, line in _numbered_lines(path, "a speaker list file (one speaker id per line)", comments=True):
         if len(line.split()) != 1:
             raise DataFormatError(path, "one speaker id per line", line=number, found=raw)
         if line in seen:
@@ -97,13 +106,9 @@ def read_speaker_list(path: str | Path) -> list[str]:
 def read_trial_list(path: str | Path) -> list[Trial]:
     """Parse a ``veri_test.txt``-format trial list; every malformed line is reported with its number."""
     path = Path(path)
-    if not path.is_file():
-        raise DataFormatError(path, "a trial list file ('1|0 enroll test' per line)", found="no such file")
     trials: list[Trial] = []
-    for number, raw in enumerate(path.read_text().splitlines(), start=1):
-        if not raw.strip():
-            continue
-        fields = raw.split()
+    for number, raw, line in _numbered_lines(path, "a trial list file ('1|0 enroll test' per line)"):
+        fields = line.split()
         if len(fields) != 3 or fields[0] not in ("0", "1"):
             raise DataFormatError(path, "'<1|0> <enroll path> <test path>'", line=number, found=raw)
         trials.append(Trial(int(fields[0]), fields[1], fields[2], number))
