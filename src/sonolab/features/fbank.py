@@ -53,6 +53,11 @@ class KaldiFbank(nn.Module):
         frame_counts = self.num_frames(lengths)
         if int(frame_counts.min()) < 1:
             raise ValueError(f"an utterance is shorter than one {self.frame_length_ms} ms frame")
+        # Under AMP the filterbank still runs in float32: log-energies lose too much in bf16/fp16.
+        with torch.autocast(device_type=waveforms.device.type, enabled=False):
+            return self._fbank(waveforms.float(), lengths, frame_counts)
+
+    def _fbank(self, waveforms: torch.Tensor, lengths: torch.Tensor, frame_counts: torch.Tensor):
         out = waveforms.new_zeros(waveforms.shape[0], int(frame_counts.max()), self.n_mels)
         dither = self.dither if self.training else 0.0
         for i, (wave, n) in enumerate(zip(waveforms, lengths.tolist())):
