@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ...utils.errors import DataFormatError
+from ._text import numbered_lines
 
 AUDIO_EXTENSIONS = ("wav", "flac", "ogg")
 LAYOUT = "the VoxCeleb layout <root>/<speaker>/<session>/<utterance>.<ext>"
@@ -72,26 +73,12 @@ def scan_speaker_tree(root: str | Path, extensions: tuple[str, ...] = AUDIO_EXTE
     return utterances
 
 
-def _numbered_lines(path: Path, what: str, comments: bool = False):
-    """(1-based line number, raw line, content) of every non-blank line of a text list file."""
-    if not path.is_file():
-        raise DataFormatError(path, what, found="no such file")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as err:
-        raise DataFormatError(path, what + " as UTF-8 text", found=f"undecodable bytes at offset {err.start}") from err
-    for number, raw in enumerate(text.splitlines(), start=1):
-        content = (raw.split("#", 1)[0] if comments else raw).strip()
-        if content:
-            yield number, raw, content
-
-
 def read_speaker_list(path: str | Path) -> list[str]:
     """Speaker ids, one per line (blank lines and ``#`` comments ignored); duplicates are an error."""
     path = Path(path)
     speakers: list[str] = []
     seen: set[str] = set()
-    for number, raw, line in _numbered_lines(path, "a speaker list file (one speaker id per line)", comments=True):
+    for number, raw, line in numbered_lines(path, "a speaker list file (one speaker id per line)", comments=True):
         if len(line.split()) != 1:
             raise DataFormatError(path, "one speaker id per line", line=number, found=raw)
         if line in seen:
@@ -107,7 +94,7 @@ def read_trial_list(path: str | Path) -> list[Trial]:
     """Parse a ``veri_test.txt``-format trial list; every malformed line is reported with its number."""
     path = Path(path)
     trials: list[Trial] = []
-    for number, raw, line in _numbered_lines(path, "a trial list file ('1|0 enroll test' per line)"):
+    for number, raw, line in numbered_lines(path, "a trial list file ('1|0 enroll test' per line)"):
         fields = line.split()
         if len(fields) != 3 or fields[0] not in ("0", "1"):
             raise DataFormatError(path, "'<1|0> <enroll path> <test path>'", line=number, found=raw)

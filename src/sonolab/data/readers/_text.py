@@ -1,0 +1,38 @@
+"""Line-numbered reading of text list files, shared by every reader."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+from ...utils.errors import DataFormatError
+
+
+def numbered_lines(path: str | Path, what: str, comments: bool = False) -> Iterator[tuple[int, str, str]]:
+    """``(1-based line number, raw line, content)`` of every non-blank line of a UTF-8 text file.
+
+    With ``comments`` everything after ``#`` is dropped first. A missing or undecodable file raises
+    DataFormatError naming it and ``what`` was expected.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataFormatError(path, what, found="no such file")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise DataFormatError(path, what + " as UTF-8 text", found=f"undecodable bytes at offset {err.start}") from err
+    for number, raw in enumerate(text.splitlines(), start=1):
+        content = (raw.split("#", 1)[0] if comments else raw).strip()
+        if content:
+            yield number, raw, content
+
+
+def parse_float(value: str, path: Path, line: int, what: str, minimum: float | None = None) -> float:
+    """A float field, or DataFormatError at ``path:line`` saying which field was wrong."""
+    try:
+        number = float(value)
+    except ValueError:
+        raise DataFormatError(path, f"a number for {what}", line=line, found=value) from None
+    if minimum is not None and number < minimum:
+        raise DataFormatError(path, f"{what} >= {minimum:g}", line=line, found=value)
+    return number

@@ -1,0 +1,44 @@
+"""ESC-50 metadata: ``meta/esc50.csv`` (filename, fold, target, category, esc10, src_file, take)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from ...utils.errors import DataFormatError
+from ._csv import csv_rows
+
+COLUMNS = ("filename", "fold", "target", "category")
+
+
+@dataclass(frozen=True)
+class Esc50Clip:
+    """One clip: audio file name (under ``audio/``), fold 1-5, class index and name."""
+
+    filename: str
+    fold: int
+    target: int
+    category: str
+    esc10: bool
+
+
+def read_esc50_meta(path: str | Path, folds: int = 5) -> list[Esc50Clip]:
+    """All rows of an ESC-50 (or ESC-10 subset) metadata CSV, checked for consistent classes."""
+    path = Path(path)
+    clips: list[Esc50Clip] = []
+    names: dict[int, str] = {}
+    for line, row in csv_rows(path, COLUMNS, "the ESC-50 metadata CSV"):
+        try:
+            fold, target = int(row["fold"]), int(row["target"])
+        except ValueError:
+            raise DataFormatError(path, "integer fold and target", line=line, found=f"{row['fold']},{row['target']}") from None
+        if not 1 <= fold <= folds:
+            raise DataFormatError(path, f"fold in 1..{folds}", line=line, found=row["fold"])
+        if names.setdefault(target, row["category"]) != row["category"]:
+            raise DataFormatError(path, f"target {target} to be {names[target]!r} as on earlier lines", line=line,
+                                  found=row["category"])
+        clips.append(Esc50Clip(row["filename"], fold, target, row["category"],
+                               row.get("esc10", "False").strip().lower() == "true"))
+    if not clips:
+        raise DataFormatError(path, "at least one clip row", found="none")
+    return clips
