@@ -81,7 +81,7 @@ def test_speaker_list(tmp_path):
     p.write_text("id1 # comment\n\nid2\n")
     assert read_speaker_list(p) == ["id1", "id2"]
     p.write_text("id1\nid1\n")
-    with pytest.raises(DataFormatError, match=r"spk.txt:2: expected each speaker listed once"):
+    with pytest.raises(DataFormatError, match=r"spk.txt:2: expected each speaker id listed once"):
         read_speaker_list(p)
     p.write_text("id1 id2\n")
     with pytest.raises(DataFormatError, match=r"spk.txt:1: expected one speaker id per line"):

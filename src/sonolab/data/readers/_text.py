@@ -36,3 +36,20 @@ def parse_float(value: str, path: Path, line: int, what: str, minimum: float | N
     if minimum is not None and number < minimum:
         raise DataFormatError(path, f"{what} >= {minimum:g}", line=line, found=value)
     return number
+
+
+def read_id_list(path: str | Path, item: str, comments: bool = False) -> list[str]:
+    """Identifiers (speakers, URIs, ...) one per line, each listed once; ``item`` names them in errors."""
+    path = Path(path)
+    ids: list[str] = []
+    seen: set[str] = set()
+    for number, raw, line in numbered_lines(path, f"a list of {item}s (one per line)", comments=comments):
+        if len(line.split()) != 1:
+            raise DataFormatError(path, f"one {item} per line", line=number, found=raw)
+        if line in seen:
+            raise DataFormatError(path, f"each {item} listed once", line=number, found=line)
+        seen.add(line)
+        ids.append(line)
+    if not ids:
+        raise DataFormatError(path, f"at least one {item}", found="an empty list")
+    return ids

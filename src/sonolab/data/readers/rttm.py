@@ -16,7 +16,7 @@ from pathlib import Path
 from pyannote.core import Annotation, Segment, Timeline
 
 from ...utils.errors import DataFormatError
-from ._text import numbered_lines, parse_float
+from ._text import numbered_lines, parse_float, read_id_list
 
 RTTM_FORMAT = "'SPEAKER <uri> <channel> <onset> <duration> <NA> <NA> <speaker> <NA> <NA>'"
 UEM_FORMAT = "'<uri> <channel> <start> <end>'"
@@ -60,14 +60,4 @@ def read_uem(path: str | Path) -> dict[str, Timeline]:
 
 def read_uri_list(path: str | Path) -> list[str]:
     """URIs (meeting / file ids), one per line, each once."""
-    path = Path(path)
-    uris: list[str] = []
-    seen: set[str] = set()
-    for number, raw, line in numbered_lines(path, "a list of URIs (one per line)"):
-        if len(line.split()) != 1:
-            raise DataFormatError(path, "one URI per line", line=number, found=raw)
-        if line in seen:
-            raise DataFormatError(path, "each URI listed once", line=number, found=line)
-        seen.add(line)
-        uris.append(line)
-    return uris
+    return read_id_list(path, "URI")

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ...utils.errors import DataFormatError
-from ._text import numbered_lines
+from ._text import numbered_lines, read_id_list
 
 AUDIO_EXTENSIONS = ("wav", "flac", "ogg")
 LAYOUT = "the VoxCeleb layout <root>/<speaker>/<session>/<utterance>.<ext>"
@@ -75,19 +75,7 @@ def scan_speaker_tree(root: str | Path, extensions: tuple[str, ...] = AUDIO_EXTE
 
 def read_speaker_list(path: str | Path) -> list[str]:
     """Speaker ids, one per line (blank lines and ``#`` comments ignored); duplicates are an error."""
-    path = Path(path)
-    speakers: list[str] = []
-    seen: set[str] = set()
-    for number, raw, line in numbered_lines(path, "a speaker list file (one speaker id per line)", comments=True):
-        if len(line.split()) != 1:
-            raise DataFormatError(path, "one speaker id per line", line=number, found=raw)
-        if line in seen:
-            raise DataFormatError(path, "each speaker listed once", line=number, found=line)
-        seen.add(line)
-        speakers.append(line)
-    if not speakers:
-        raise DataFormatError(path, "at least one speaker id", found="an empty list")
-    return speakers
+    return read_id_list(path, "speaker id", comments=True)
 
 
 def read_trial_list(path: str | Path) -> list[Trial]:
