@@ -91,3 +91,22 @@ def test_every_experiment_smoke_runs_on_tiny_data(experiment, tiny_voxceleb, tmp
         pytest.fail("experiment's augment config lost its paths")
     summary = train(cfg, ROOT / "configs")
     assert summary["train_metrics"]["train/loss"] > 0
+
+
+def test_real_voxceleb_config_on_a_tree_in_its_layout(tiny_voxceleb, tmp_path):
+    """`data=voxceleb data.root=...` reads the usual vox2_dev/wav + vox1/wav + O/E/H list layout."""
+    import shutil
+
+    root = tmp_path / "voxceleb"
+    shutil.copytree(tiny_voxceleb / "wav", root / "vox1" / "wav")
+    train_spk = (tiny_voxceleb / "train_speakers.txt").read_text().split()
+    for spk in train_spk:
+        shutil.copytree(tiny_voxceleb / "wav" / spk, root / "vox2_dev" / "wav" / spk)
+    for name in ("veri_test2.txt", "list_test_all2.txt", "list_test_hard2.txt"):
+        shutil.copy(tiny_voxceleb / "trials.txt", root / "vox1" / name)
+    cfg = compose("train", ["data=voxceleb", f"data.root={root}", "data.num_workers=0", "data.batch_size=4",
+                            "data.pin_memory=false", "trainer.max_epochs=1", "trainer.limit_train_batches=2",
+                            "callbacks=none", "trainer.enable_progress_bar=false"], tmp_path)
+    summary = train(cfg, ROOT / "configs")
+    assert summary["train_metrics"]["train/loss"] > 0
+    assert set(json.loads((tmp_path / "metrics.json").read_text())["test"]) == {"vox1_O", "vox1_E", "vox1_H"}
