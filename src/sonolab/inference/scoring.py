@@ -55,10 +55,11 @@ def _top_stats(scores: torch.Tensor, top_n: int) -> tuple[torch.Tensor, torch.Te
 
 
 def score_trials(embeddings: torch.Tensor, enroll_index: np.ndarray, test_index: np.ndarray,
-                 config: ScoringConfig = ScoringConfig(), cohort: torch.Tensor | None = None,
+                 config: ScoringConfig | None = None, cohort: torch.Tensor | None = None,
                  cohort_speakers: list[str] | None = None, chunk: int = 100_000,
                  full_matrix_limit: int = 8192) -> np.ndarray:
     """Score trials given the embedding of every unique utterance (rows indexed by the trial indices)."""
+    config = config or ScoringConfig()
     emb = embeddings.double()
     if config.needs_cohort and (cohort is None or cohort_speakers is None):
         raise ValueError("mean subtraction / AS-norm need cohort embeddings (set data.cohort_utts_per_speaker > 0)")

@@ -7,7 +7,6 @@ from typing import Any, Callable
 
 import lightning as L
 from lightning.pytorch.utilities import rank_zero_warn
-import numpy as np
 import torch
 from torch import nn
 

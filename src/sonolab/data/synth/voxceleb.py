@@ -96,22 +96,23 @@ def make_trials(
     speakers = sorted(utterances)
     if len(speakers) < 2:
         raise ValueError("trials need at least two speakers")
-    trials: set[tuple[int, str, str]] = set()
     n_target = num_trials // 2
-    for attempt in range(num_trials * 50):
-        n_have = sum(1 for t in trials if t[0] == 1) if len(trials) < num_trials else n_target
-        if len(trials) >= num_trials:
+    targets: set[tuple[int, str, str]] = set()
+    nontargets: set[tuple[int, str, str]] = set()
+    for _ in range(num_trials * 50):  # bounded: tiny speaker sets may not have enough distinct pairs
+        if len(targets) + len(nontargets) >= num_trials:
             break
-        if n_have < n_target:
+        if len(targets) < n_target:
             utts = utterances[speakers[rng.integers(len(speakers))]]
             a, b = (utts[i] for i in rng.choice(len(utts), 2, replace=False))
-            if a[1] != b[1]:
-                trials.add((1, a[0], b[0]))
+            if a[1] != b[1]:  # targets always cross recording sessions
+                targets.add((1, a[0], b[0]))
         else:
             sa, sb = rng.choice(len(speakers), 2, replace=False)
             a = utterances[speakers[sa]][rng.integers(len(utterances[speakers[sa]]))]
             b = utterances[speakers[sb]][rng.integers(len(utterances[speakers[sb]]))]
-            trials.add((0, a[0], b[0]))
+            nontargets.add((0, a[0], b[0]))
+    trials = targets | nontargets
     ordered = sorted(trials, key=lambda t: (t[1], t[2]))
     return [ordered[i] for i in rng.permutation(len(ordered))]
 
