@@ -101,9 +101,9 @@ def _find_checkpoint(run_dir: Path) -> Path:
         recorded = json.loads(metrics.read_text()).get("checkpoint")
         if recorded and Path(recorded).is_file():
             return Path(recorded)
-    for candidate in (run_dir / "checkpoints" / "last.ckpt",):
-        if candidate.is_file():
-            return candidate
+    last = run_dir / "checkpoints" / "last.ckpt"
+    if last.is_file():
+        return last
     found = sorted((run_dir / "checkpoints").glob("*.ckpt"))
     if not found:
         raise FileNotFoundError(f"{run_dir}/checkpoints: expected a .ckpt file")

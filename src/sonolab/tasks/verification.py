@@ -121,8 +121,8 @@ class VerificationTask(L.LightningModule):
         seen[index[valid]] = True
         return out.cpu(), seen.cpu()
 
-    def _score(self, name: str, cohort: torch.Tensor | None = None, cohort_speakers: list[str] | None = None,
-               partial_ok: bool = False):
+    def _score(self, name: str, scoring: ScoringConfig, cohort: torch.Tensor | None = None,
+               cohort_speakers: list[str] | None = None, partial_ok: bool = False):
         """Scores, labels and metrics of one trial list.
 
         With ``partial_ok`` (validation under limit_val_batches / fast_dev_run) only the trials whose
@@ -138,7 +138,7 @@ class VerificationTask(L.LightningModule):
             enroll, test, labels = enroll[keep], test[keep], labels[keep]
             if labels.size == 0 or labels.all() or not labels.any():
                 return None, labels, None
-        scores = score_trials(embeddings, enroll, test, self.scoring, cohort, cohort_speakers)
+        scores = score_trials(embeddings, enroll, test, scoring, cohort, cohort_speakers)
         metrics = verification_metrics(scores, labels, self.costs)
         metrics["trials"] = float(labels.size)
         return scores, labels, metrics
@@ -151,12 +151,7 @@ class VerificationTask(L.LightningModule):
             self._collected.clear()
             return
         # Validation always scores plain cosine: it tracks training, the cohort costs an extra pass.
-        plain = self.scoring
-        self.scoring = ScoringConfig()
-        try:
-            _, _, metrics = self._score("val", partial_ok=True)
-        finally:
-            self.scoring = plain
+        _, _, metrics = self._score("val", ScoringConfig(), partial_ok=True)
         if metrics is None:
             rank_zero_warn("validation covered too few trials (no target or no non-target): val/eer not computed")
             return
@@ -178,7 +173,7 @@ class VerificationTask(L.LightningModule):
                 raise RuntimeError(f"cohort: {int((~seen).sum())} utterances were not embedded")
         self._collected.pop("cohort", None)
         for name in dm.test_trials:
-            scores, labels, metrics = self._score(name, cohort, speakers)
+            scores, labels, metrics = self._score(name, self.scoring, cohort, speakers)
             self.test_results[name] = {"scores": scores, "labels": labels, "metrics": metrics,
                                        "list": dm.eval_sets[name].list_path}
             for key, value in metrics.items():
