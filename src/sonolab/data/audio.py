@@ -21,10 +21,26 @@ def _open(path: str | Path) -> sf.SoundFile:
         raise DataFormatError(path, "audio readable by libsndfile (wav, flac, ogg, ...)", found=str(err).strip()) from err
 
 
-def audio_info(path: str | Path) -> tuple[int, int]:
-    """(number of frames, sample rate) from the header, without reading the samples."""
-    with _open(path) as f:
-        return f.frames, f.samplerate
+def _read(f: sf.SoundFile, path: str | Path, sample_rate: int, resample: bool, start: int,
+          num_frames: int) -> torch.Tensor:
+    """Checks and reading shared by the loaders; ``f`` is already open."""
+    rate, total = f.samplerate, f.frames
+    if rate != sample_rate and not resample:
+        raise DataFormatError(path, f"audio at {sample_rate} Hz (or set resample=true)", found=f"{rate} Hz")
+    if total <= 0:
+        raise DataFormatError(path, "non-empty audio", found="0 samples")
+    try:
+        if start:
+            f.seek(start)
+        data = f.read(frames=num_frames, dtype="float32", always_2d=True)
+    except Exception as err:
+        raise DataFormatError(path, "complete audio data", found=f"read error: {err}") from err
+    if data.shape[0] == 0:
+        raise DataFormatError(path, "audio samples after the header", found="truncated file (no samples)")
+    wave = torch.from_numpy(np.ascontiguousarray(data[:, 0]))
+    if rate != sample_rate:
+        wave = AF.resample(wave, rate, sample_rate)
+    return wave
 
 
 def load_audio(path: str | Path, sample_rate: int, resample: bool = True, start: int = 0,
@@ -35,20 +51,17 @@ def load_audio(path: str | Path, sample_rate: int, resample: bool = True, start:
     empty or truncated file raises DataFormatError naming it.
     """
     with _open(path) as f:
-        rate, total = f.samplerate, f.frames
-        if rate != sample_rate and not resample:
-            raise DataFormatError(path, f"audio at {sample_rate} Hz (or set resample=true)", found=f"{rate} Hz")
-        if total <= 0:
-            raise DataFormatError(path, "non-empty audio", found="0 samples")
-        try:
-            if start:
-                f.seek(start)
-            data = f.read(frames=num_frames, dtype="float32", always_2d=True)
-        except Exception as err:
-            raise DataFormatError(path, "complete audio data", found=f"read error: {err}") from err
-    if data.shape[0] == 0:
-        raise DataFormatError(path, "audio samples after the header", found="truncated file (no samples)")
-    wave = torch.from_numpy(np.ascontiguousarray(data[:, 0]))
-    if rate != sample_rate:
-        wave = AF.resample(wave, rate, sample_rate)
-    return wave
+        return _read(f, path, sample_rate, resample, start, num_frames)
+
+
+def load_random_crop(path: str | Path, sample_rate: int, resample: bool, num_samples: float,
+                     rng: np.random.Generator, margin: int = 0) -> torch.Tensor:
+    """A random excerpt of about ``num_samples`` samples at ``sample_rate`` (the whole file if shorter).
+
+    The file is opened once: its header gives the length from which the start is drawn. ``margin``
+    extra samples at the file's rate are read for callers that resample afterwards.
+    """
+    with _open(path) as f:
+        need = int(np.ceil(num_samples * f.samplerate / sample_rate)) + margin
+        start = int(rng.integers(0, f.frames - need + 1)) if f.frames > need else 0
+        return _read(f, path, sample_rate, resample, start, need)

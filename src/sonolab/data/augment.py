@@ -14,7 +14,7 @@ import torch
 import torchaudio.functional as AF
 
 from ..utils.errors import DataFormatError
-from .audio import audio_info, load_audio
+from .audio import load_audio, load_random_crop
 
 # SNR ranges (dB) per MUSAN category as in the Kaldi VoxCeleb recipe.
 DEFAULT_SNR = {"noise": (0.0, 15.0), "music": (5.0, 15.0), "speech": (13.0, 20.0)}
@@ -65,10 +65,7 @@ class WaveformAugment:
         return bool(self.kinds) and self.prob > 0
 
     def _segment(self, path: Path, length: int, rng: np.random.Generator) -> torch.Tensor:
-        frames, rate = audio_info(path)
-        need = int(np.ceil(length * rate / self.sample_rate))
-        start = int(rng.integers(0, max(1, frames - need + 1)))
-        wave = load_audio(path, self.sample_rate, resample=True, start=start, num_frames=need)
+        wave = load_random_crop(path, self.sample_rate, True, length, rng)
         if wave.numel() < length:  # loop short noise files
             wave = wave.repeat(int(np.ceil(length / max(1, wave.numel()))))
         return wave[:length]

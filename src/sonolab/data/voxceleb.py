@@ -19,7 +19,7 @@ import torchaudio.functional as AF
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from ..utils.errors import DataFormatError
-from .audio import audio_info, load_audio
+from .audio import load_audio, load_random_crop
 from .augment import WaveformAugment
 from .readers.voxceleb import AUDIO_EXTENSIONS, Trial, Utterance, check_trial_audio, read_speaker_list, read_trial_list, scan_speaker_tree
 
@@ -91,10 +91,7 @@ class TrainCrops(Dataset):
         path = self.root / self.utterances[index].path
         speed_id = int(rng.integers(len(SPEEDS))) if self.speed_perturb else 0
         speed = SPEEDS[speed_id]
-        frames, rate = audio_info(path)
-        need = int(math.ceil(self.crop_samples * speed * rate / self.sample_rate)) + 1
-        start = int(rng.integers(0, frames - need + 1)) if frames > need else 0
-        wave = load_audio(path, self.sample_rate, self.resample, start=start, num_frames=need)
+        wave = load_random_crop(path, self.sample_rate, self.resample, self.crop_samples * speed, rng, margin=1)
         if speed != 1.0:  # resampling as if recorded at speed * rate changes tempo and pitch, as sox 'speed'
             wave = AF.resample(wave, int(round(self.sample_rate * speed)), self.sample_rate)
         if wave.numel() < self.crop_samples:  # short utterance: repeat it, as WeSpeaker does
