@@ -221,7 +221,6 @@ class VoxCelebDataModule(L.LightningDataModule):
         self.eval_sets: dict[str, EvalSet] = {}
         self.train_set: TrainCrops | None = None
         self.speakers: list[str] = []
-        self._sampler: SpeakerBalancedSampler | None = None
 
     def _path(self, rel: str | None) -> Path | None:
         if rel is None:
@@ -302,7 +301,7 @@ class VoxCelebDataModule(L.LightningDataModule):
         val = self.eval_sets["val"]
         return self._eval_loader("val", val.audio_root, val.utterances)
 
-    def cohort_utterances(self) -> list[str]:
+    def _cohort(self) -> list[Utterance]:
         """First ``cohort_utts_per_speaker`` training utterances of every training speaker."""
         if self.train_set is None:
             self._setup_train()
@@ -310,14 +309,15 @@ class VoxCelebDataModule(L.LightningDataModule):
         for utt in self.train_set.utterances:
             if counts.get(utt.speaker, 0) < self.cohort_utts_per_speaker:
                 counts[utt.speaker] = counts.get(utt.speaker, 0) + 1
-                chosen.append(utt.path)
+                chosen.append(utt)
         return chosen
 
     def test_dataloader(self) -> list[DataLoader]:
         """One loader per test list, plus the normalisation cohort first when configured."""
         loaders = []
         if self.cohort_utts_per_speaker > 0:
-            loaders.append(self._eval_loader("cohort", self._path(self.train_dir), self.cohort_utterances()))
+            paths = [u.path for u in self._cohort()]
+            loaders.append(self._eval_loader("cohort", self._path(self.train_dir), paths))
         for name in self.test_trials:
             ev = self.eval_sets[name]
             loaders.append(self._eval_loader(name, ev.audio_root, ev.utterances))
@@ -325,4 +325,4 @@ class VoxCelebDataModule(L.LightningDataModule):
 
     def cohort_speakers(self) -> list[str]:
         """Speaker of each cohort utterance (for per-speaker cohort means)."""
-        return [p.split("/")[0] for p in self.cohort_utterances()]
+        return [u.speaker for u in self._cohort()]
