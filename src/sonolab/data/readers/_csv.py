@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ...utils.errors import DataFormatError
+from ._text import read_text
 
 
 def csv_rows(path: str | Path, required: tuple[str, ...], what: str) -> Iterator[tuple[int, dict[str, str]]]:
@@ -16,12 +17,7 @@ def csv_rows(path: str | Path, required: tuple[str, ...], what: str) -> Iterator
     with such comments, then ``# YTID, start_seconds, ...``: that commented header is accepted too).
     """
     path = Path(path)
-    if not path.is_file():
-        raise DataFormatError(path, what, found="no such file")
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except UnicodeDecodeError as err:
-        raise DataFormatError(path, what + " as UTF-8 text", found=f"undecodable bytes at offset {err.start}") from err
+    lines = read_text(path, what).splitlines()
     start = 0
     while start < len(lines) and lines[start].startswith("#"):
         candidate = lines[start].lstrip("#").strip()

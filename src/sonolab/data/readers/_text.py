@@ -8,20 +8,24 @@ from pathlib import Path
 from ...utils.errors import DataFormatError
 
 
+def read_text(path: str | Path, what: str) -> str:
+    """The whole file as UTF-8; a missing or undecodable file raises DataFormatError naming ``what``."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataFormatError(path, what, found="no such file")
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise DataFormatError(path, what + " as UTF-8 text", found=f"undecodable bytes at offset {err.start}") from err
+
+
 def numbered_lines(path: str | Path, what: str, comments: bool = False) -> Iterator[tuple[int, str, str]]:
     """``(1-based line number, raw line, content)`` of every non-blank line of a UTF-8 text file.
 
     With ``comments`` everything after ``#`` is dropped first. A missing or undecodable file raises
     DataFormatError naming it and ``what`` was expected.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise DataFormatError(path, what, found="no such file")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as err:
-        raise DataFormatError(path, what + " as UTF-8 text", found=f"undecodable bytes at offset {err.start}") from err
-    for number, raw in enumerate(text.splitlines(), start=1):
+    for number, raw in enumerate(read_text(path, what).splitlines(), start=1):
         content = (raw.split("#", 1)[0] if comments else raw).strip()
         if content:
             yield number, raw, content

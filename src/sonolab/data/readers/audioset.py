@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ...utils.errors import DataFormatError
 from ._csv import csv_rows
-from ._text import parse_float
+from ._text import parse_float, read_text
 
 
 @dataclass(frozen=True)
@@ -76,9 +76,7 @@ def read_segments(path: str | Path, labels: list[AudioSetLabel]) -> list[AudioSe
 def read_json_datafile(path: str | Path, labels: list[AudioSetLabel]) -> list[AudioSetClip]:
     """AST / HTS-AT datafile ``{"data": [{"wav": path, "labels": "/m/..,/m/.."}, ...]}``."""
     path = Path(path)
-    if not path.is_file():
-        raise DataFormatError(path, 'a JSON datafile {"data": [{"wav": ..., "labels": ...}]}', found="no such file")
-    text = path.read_text(encoding="utf-8")
+    text = read_text(path, 'a JSON datafile {"data": [{"wav": ..., "labels": ...}]}')
     try:
         content = json.loads(text)
     except json.JSONDecodeError as err:

@@ -38,7 +38,8 @@ def read_rttm(path: str | Path) -> dict[str, Annotation]:
         onset = parse_float(fields[3], path, number, "onset", minimum=0.0)
         duration = parse_float(fields[4], path, number, "duration", minimum=0.0)
         annotation = annotations.setdefault(uri, Annotation(uri=uri))
-        annotation[Segment(onset, onset + duration), annotation.new_track(Segment(onset, onset + duration))] = speaker
+        turn = Segment(onset, onset + duration)
+        annotation[turn, annotation.new_track(turn)] = speaker
     return annotations
 
 
