@@ -163,25 +163,24 @@ def synthesize_utterance(
             if rng.random() < 0.3:  # pitch accent on this syllable
                 accent[sl] = rng.normal(0.0, profile.f0_range_st)
         elif phone != "sil":
-            if True:
-                kind, params = CONSONANTS[phone]
-                if kind in ("nasal", "liquid"):
-                    formants[sl, :3] = np.array(params) * profile.vtl_factor
-                    bandwidths[sl, :3] *= 1.8 if kind == "nasal" else 1.2
-                    voicing[sl], amplitude[sl] = 1.0, 0.35 if kind == "nasal" else 0.6
-                elif kind == "fricative":
-                    lo, hi, level = params
-                    frication[sl] = (lo * profile.vtl_factor, min(hi * profile.vtl_factor, 7900), level)
-                    voicing[sl] = 0.3 if rng.random() < 0.3 else 0.0  # voiced fricative
-                    amplitude[sl] = 0.3
-                elif kind == "aspirate":
-                    aspiration[sl] = 0.6
-                    amplitude[sl] = 0.4
-                elif kind == "stop":
-                    lo, hi, level = params
-                    burst = max(start + 1, stop - max(1, int(0.015 * sample_rate / HOP)))
-                    frication[burst:stop] = (lo, hi, level)
-                    amplitude[burst:stop] = 0.5
+            kind, params = CONSONANTS[phone]
+            if kind in ("nasal", "liquid"):
+                formants[sl, :3] = np.array(params) * profile.vtl_factor
+                bandwidths[sl, :3] *= 1.8 if kind == "nasal" else 1.2
+                voicing[sl], amplitude[sl] = 1.0, 0.35 if kind == "nasal" else 0.6
+            elif kind == "fricative":
+                lo, hi, level = params
+                frication[sl] = (lo * profile.vtl_factor, min(hi * profile.vtl_factor, 7900), level)
+                voicing[sl] = 0.3 if rng.random() < 0.3 else 0.0  # voiced fricative
+                amplitude[sl] = 0.3
+            elif kind == "aspirate":
+                aspiration[sl] = 0.6
+                amplitude[sl] = 0.4
+            elif kind == "stop":
+                lo, hi, level = params
+                burst = max(start + 1, stop - max(1, int(0.015 * sample_rate / HOP)))
+                frication[burst:stop] = (lo, hi, level)
+                amplitude[burst:stop] = 0.5
         start = stop
     formants = _smooth(formants, 7)
     bandwidths = _smooth(bandwidths, 5)
