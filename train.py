@@ -6,6 +6,7 @@ under data/), ECAPA-TDNN + AAM-softmax on the CPU, then EER / minDCF on the held
 """
 
 import os
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
@@ -14,6 +15,7 @@ os.environ.setdefault("SONOLAB_ROOT", str(ROOT))
 import hydra  # noqa: E402
 from omegaconf import DictConfig  # noqa: E402
 
+from sonolab.resume import resume_arguments  # noqa: E402
 from sonolab.run import train  # noqa: E402
 
 
@@ -27,4 +29,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    sys.argv = resume_arguments(sys.argv, ROOT)  # a resumed run continues in its own folder
     main()

@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("SONOLAB_ROOT", str(ROOT))
 SHARED_DATA = ROOT.parent / "shared" / "data"
 
-TINY_SYNTH = dict(seed=3, num_train_speakers=8, num_val_speakers=3, num_test_speakers=4, sessions_per_speaker=2,
+TINY_SYNTH = dict(seed=3, num_train_speakers=8, num_val_speakers=3, num_test_speakers=5, sessions_per_speaker=2,
                   utterances_per_session=2, min_duration=1.0, max_duration=1.6, num_val_trials=16,
                   num_test_trials=40, sample_rate=16000, augment_corpora=True)
 

@@ -44,7 +44,7 @@ def test_rttm_uem_and_list(tmp_path):
     ("SPEAKER mtg 1 abc 1.0 <NA> <NA> A <NA> <NA>", r"bad.rttm:1: expected a number for onset, found 'abc'"),
     ("SPEAKER mtg 1 1.0 -2 <NA> <NA> A <NA> <NA>", r"bad.rttm:1: expected duration >= 0"),
     ("SPEAKER mtg 1 1.0", r"bad.rttm:1: expected 'SPEAKER <uri>"),
-    ("speaker mtg 1 1.0 1.0 <NA> <NA> A <NA> <NA>", r"bad.rttm:1: expected 'SPEAKER <uri>"),
+    ("speaker mtg 1 1.0 1.0 <NA> <NA> A <NA> <NA>", r"bad.rttm:1: expected an RTTM record type \(SPEAKER, "),
 ])
 def test_bad_rttm_lines(tmp_path, line, match):
     path = tmp_path / "bad.rttm"

@@ -46,14 +46,17 @@ def test_train_checkpoint_then_evaluate_gives_the_same_eer(tiny_voxceleb, tmp_pa
         assert (run_dir / name).exists(), name
     assert list((run_dir / "csv").rglob("metrics.csv"))
     trained = json.loads((run_dir / "metrics.json").read_text())
-    assert Path(trained["checkpoint"]).is_file()
+    # Recorded relative to the run folder (it may move), with the reason it was chosen.
+    assert (run_dir / trained["checkpoint"]).is_file() and trained["checkpoint"].startswith("checkpoints/")
+    assert trained["checkpoint_reason"] == "best by val/eer"
 
     eval_dir = tmp_path / "eval"
     result = _run("evaluate.py", [f"run_dir={run_dir}", f"hydra.run.dir={eval_dir}", "trainer.enable_progress_bar=false"],
                   tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     evaluated = json.loads((eval_dir / "metrics.json").read_text())
-    assert evaluated["checkpoint"] == trained["checkpoint"]
+    assert Path(evaluated["checkpoint"]) == run_dir / trained["checkpoint"]
+    assert "best by val/eer" in evaluated["checkpoint_reason"]
     for key in ("eer", "min_dcf_0.01", "min_dcf_0.05"):
         assert evaluated["test"]["synth"][key] == pytest.approx(trained["test"]["synth"][key], abs=1e-9)
     table = (eval_dir / "results.md").read_text()

@@ -2,12 +2,36 @@
 
 from __future__ import annotations
 
+import os
+from datetime import datetime
 from pathlib import Path
 
 from hydra.utils import get_class
 from omegaconf import DictConfig, OmegaConf
 
 from .utils.errors import IncompatibleConfigError
+
+_RUN_ID: str | None = None
+
+
+def run_id() -> str:
+    """This process's run-folder name: ``YYYY-mm-dd_HH-MM-SS.mmm_<6 hex>``, the same on every call.
+
+    Hydra's ``${now:...}`` alone gives two runs started in the same second one folder, so one
+    run's config, metrics and checkpoints overwrite the other's. The random suffix makes the name
+    unique; computing it once per process keeps the run dir, the sweep dir and every later
+    resolution of them in agreement (Lightning's DDP workers are given the resolved folder).
+    Names still sort by start time.
+    """
+    global _RUN_ID
+    if _RUN_ID is None:
+        now = datetime.now()
+        _RUN_ID = f"{now:%Y-%m-%d_%H-%M-%S}.{now.microsecond // 1000:03d}_{os.urandom(3).hex()}"
+    return _RUN_ID
+
+
+if not OmegaConf.has_resolver("run_id"):
+    OmegaConf.register_new_resolver("run_id", run_id)
 
 
 def _choice(group: str) -> str:
@@ -34,8 +58,12 @@ def _options(config_dir: Path, group: str, accept) -> list[str]:
     return names
 
 
-def check_compatibility(cfg: DictConfig, config_dir: str | Path) -> None:
-    """The task must accept the model's output type, the loss's family and the scoring's needs."""
+def check_compatibility(cfg: DictConfig, config_dir: str | Path, cohort_key: str = "data.cohort_utts_per_speaker") -> None:
+    """The task must accept the model's output type, the loss's family and the scoring's needs.
+
+    ``cohort_key`` is how the calling command spells the cohort setting in its hint (evaluate.py
+    takes ``cohort_utts_per_speaker=`` at its top level).
+    """
     config_dir = Path(config_dir)
     task_cls = get_class(cfg.task._target_)
     model_cls = get_class(cfg.model._target_)
@@ -57,4 +85,4 @@ def check_compatibility(cfg: DictConfig, config_dir: str | Path) -> None:
     scoring = cfg.task.get("scoring") or {}
     if (scoring.get("mean_subtraction") or scoring.get("as_norm")) and not cfg.data.get("cohort_utts_per_speaker"):
         raise IncompatibleConfigError("task.scoring.mean_subtraction / as_norm need a cohort of training embeddings: "
-                                      "set data.cohort_utts_per_speaker to a positive number (e.g. 2)")
+                                      f"set {cohort_key} to a positive number (e.g. {cohort_key}=2)")

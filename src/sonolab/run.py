@@ -6,7 +6,6 @@ Nothing here branches on the task family: the datamodule reports what the task n
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from pathlib import Path
@@ -15,9 +14,12 @@ from typing import Any
 import lightning as L
 import torch
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
+from lightning.pytorch.callbacks import ProgressBar
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
+from .checkpoints import checkpoint_for_run, load_checkpoint, load_task_state, state_mismatch
 from .config import check_compatibility
+from .utils.errors import ConfigValueError, DataFormatError
 
 log = logging.getLogger(__name__)
 
@@ -42,45 +44,121 @@ def build_task(cfg: DictConfig, data_info: dict) -> L.LightningModule:
                        optimizer=instantiate(cfg.task.optimizer))
 
 
+def _trainer_settings(cfg: DictConfig) -> DictConfig:
+    """The trainer config with the combinations Lightning would reject mid-start-up made to work or named.
+
+    * SyncBatchNorm exists for GPUs only: on CPU processes (``trainer=ddp trainer.accelerator=cpu``)
+      it is turned off with a warning; per-process BatchNorm is what WeSpeaker uses anyway.
+    * ``devices=-1`` ("all GPUs") means nothing for CPU processes: say which key to set.
+    """
+    trainer_cfg = cfg.trainer.copy()
+    if trainer_cfg.get("accelerator") == "cpu":
+        if trainer_cfg.get("sync_batchnorm"):
+            log.warning("trainer.sync_batchnorm=true needs GPUs; turned off for trainer.accelerator=cpu "
+                        "(each process normalises its own batch)")
+            trainer_cfg.sync_batchnorm = False
+        devices = trainer_cfg.get("devices", 1)
+        if isinstance(devices, int) and devices < 1:
+            raise ConfigValueError("trainer.devices", "the number of CPU processes (e.g. trainer.devices=2) "
+                                   "with trainer.accelerator=cpu", devices)
+    return trainer_cfg
+
+
 def build_trainer(cfg: DictConfig, output_dir: str) -> L.Trainer:
-    """Trainer with the configured loggers and callbacks, writing into the run folder."""
-    return instantiate(cfg.trainer, logger=_instantiate_all(cfg.get("logger")) or False,
-                       callbacks=_instantiate_all(cfg.get("callbacks")), default_root_dir=output_dir)
-
-
-def _best_checkpoint(trainer: L.Trainer) -> str | None:
-    callback = trainer.checkpoint_callback
-    if callback is None:
-        return None
-    return callback.best_model_path or callback.last_model_path or None
+    """Trainer with the configured loggers and callbacks (if any), writing into the run folder."""
+    trainer_cfg = _trainer_settings(cfg)
+    callbacks = _instantiate_all(cfg.get("callbacks"))
+    if trainer_cfg.get("enable_progress_bar") is False:  # Lightning refuses a progress-bar callback then
+        callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
+    return instantiate(trainer_cfg, logger=_instantiate_all(cfg.get("logger")) or False, callbacks=callbacks,
+                       default_root_dir=output_dir)
 
 
 def _scalar_metrics(metrics: dict[str, Any]) -> dict[str, float]:
     return {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float, torch.Tensor)) and torch.as_tensor(v).numel() == 1}
 
 
+def _run_relative(path: str | Path | None, run_dir: Path) -> str | None:
+    """A checkpoint path relative to its run folder (so the folder can move), absolute when outside it."""
+    if not path:
+        return None
+    try:
+        return str(Path(path).resolve().relative_to(run_dir.resolve()))
+    except ValueError:
+        return str(Path(path).resolve())
+
+
+def _tested_checkpoint(trainer: L.Trainer) -> tuple[str | None, str]:
+    """The checkpoint to test after training, and why: the best by the monitored metric, else the last."""
+    callback = trainer.checkpoint_callback
+    if callback is None:
+        return None, "no checkpoint callback: the weights in memory"
+    if callback.monitor and callback.best_model_path:
+        return callback.best_model_path, f"best by {callback.monitor}"
+    if callback.last_model_path:
+        return callback.last_model_path, "last epoch (no monitored metric)"
+    return None, "no checkpoint saved: the weights in memory"
+
+
+def _resume_checkpoint(cfg: DictConfig) -> Path | None:
+    """The checkpoint to resume (or, with train=false, test): ``resume=<run folder>`` or ``ckpt_path=<file>``.
+
+    train.py turns ``ckpt_path=last`` into the newest run's last.ckpt and points Hydra at that run
+    folder before composing (:mod:`sonolab.resume`); here ``last`` is left only when none exists.
+    """
+    if cfg.get("resume"):
+        path = Path(cfg.resume) / "checkpoints" / "last.ckpt"
+        if not path.is_file():
+            raise DataFormatError(path, "the last.ckpt of the run folder given by resume=", found="no such file")
+        return path
+    if cfg.get("ckpt_path") == "last":
+        raise DataFormatError(Path(cfg.paths.log_dir) / cfg.task_name / "runs",
+                              "a run folder holding checkpoints/last.ckpt (for ckpt_path=last)", found="none")
+    return Path(cfg.ckpt_path) if cfg.get("ckpt_path") else None
+
+
+def _data_summary(datamodule: L.LightningDataModule) -> dict[str, Any]:
+    """What the datamodule left out (by reason, with examples), for metrics.json."""
+    skipped = getattr(datamodule, "skipped", None)
+    return {"skipped": skipped.as_dict()} if skipped else {}
+
+
 def train(cfg: DictConfig, config_dir: str | Path) -> dict[str, Any]:
-    """Train, then evaluate the best checkpoint on the test lists; writes the run folder's reports."""
+    """Train, then evaluate the chosen checkpoint on the test lists; writes the run folder's reports."""
     check_compatibility(cfg, config_dir)
     output_dir = Path(cfg.paths.output_dir)
+    resume = _resume_checkpoint(cfg)
+    checkpoint = load_checkpoint(resume) if resume else None  # a corrupt file fails before any data is read
     L.seed_everything(cfg.seed, workers=True)
     datamodule = build_datamodule(cfg)
     datamodule.prepare_data()
     datamodule.setup("fit")
     task = build_task(cfg, datamodule.info)
+    if checkpoint is not None:
+        problem = state_mismatch(task, checkpoint)
+        if problem:
+            raise DataFormatError(resume, "weights of the model the config builds", found=problem)
+        del checkpoint
     trainer = build_trainer(cfg, str(output_dir))
     summary: dict[str, Any] = {"tags": OmegaConf.to_container(cfg.get("tags") or [])}
+    if resume:
+        summary["resumed_from"] = _run_relative(resume, output_dir)
+        log.info("resuming from %s in %s", resume, output_dir)
     start = time.time()
     if cfg.get("train", True):
-        trainer.fit(task, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+        trainer.fit(task, datamodule=datamodule, ckpt_path=str(resume) if resume else None)
         summary["train_seconds"] = round(time.time() - start, 1)
         summary["train_metrics"] = _scalar_metrics(trainer.callback_metrics)
     if cfg.get("test", True):
-        ckpt = _best_checkpoint(trainer) if cfg.get("train", True) else cfg.get("ckpt_path")
-        if ckpt is None:
-            log.warning("no checkpoint saved: testing the weights in memory")
+        if cfg.get("train", True):
+            ckpt, reason = _tested_checkpoint(trainer)
+        else:
+            ckpt, reason = (str(resume), "given by ckpt_path (train=false)") if resume else (None, "untrained weights")
+        log.info("testing %s (%s)", ckpt or "the weights in memory", reason)
         trainer.test(task, datamodule=datamodule, ckpt_path=ckpt, weights_only=False)
-        summary["checkpoint"] = ckpt
+        summary["checkpoint"] = _run_relative(ckpt, output_dir)
+        summary["checkpoint_reason"] = reason
+        summary.update(_data_summary(datamodule))
         if trainer.is_global_zero:
             task.write_report(output_dir, extra=summary)
     summary["output_dir"] = str(output_dir)
@@ -90,50 +168,65 @@ def train(cfg: DictConfig, config_dir: str | Path) -> dict[str, Any]:
 def _run_config(run_dir: Path) -> DictConfig:
     path = run_dir / ".hydra" / "config.yaml"
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: expected the resolved config of a training run folder")
+        raise DataFormatError(path, "the resolved config of a training run folder (run_dir=<logs/train/runs/...>)",
+                              found="no such file")
     return OmegaConf.load(path)
 
 
-def _find_checkpoint(run_dir: Path) -> Path:
-    """The run's best checkpoint (recorded in its metrics.json), else its last one."""
-    metrics = run_dir / "metrics.json"
-    if metrics.is_file():
-        recorded = json.loads(metrics.read_text()).get("checkpoint")
-        if recorded and Path(recorded).is_file():
-            return Path(recorded)
-    last = run_dir / "checkpoints" / "last.ckpt"
-    if last.is_file():
-        return last
-    found = sorted((run_dir / "checkpoints").glob("*.ckpt"))
-    if not found:
-        raise FileNotFoundError(f"{run_dir}/checkpoints: expected a .ckpt file")
-    return found[-1]
+def _from_cwd(path: str) -> str:
+    """A path given on evaluate.py's command line, relative to the current folder like any CLI path."""
+    return str(Path(path).expanduser().absolute())
+
+
+def trial_lists_argument(trials: Any) -> dict[str, str]:
+    """evaluate.py's ``trials=``: ``{name: file}``, one file, or a list of files (named by their stem).
+
+    Relative paths are taken from the current folder (the training config's lists, by contrast, are
+    relative to its data.root).
+    """
+    value = OmegaConf.to_container(trials) if isinstance(trials, (DictConfig, ListConfig)) else trials
+    if isinstance(value, str):
+        value = [value]
+    if isinstance(value, list):
+        names = [Path(str(v)).stem for v in value]
+        if len(set(names)) != len(names):
+            raise ConfigValueError("trials", "files with different names, or a {name: file} dict", value)
+        value = dict(zip(names, value))
+    if not isinstance(value, dict) or not value or not all(isinstance(v, str) for v in value.values()):
+        raise ConfigValueError("trials", "{name: trial list file}, one trial list file, or a list of them", value)
+    return {str(name): _from_cwd(path) for name, path in value.items()}
 
 
 def evaluate(cfg: DictConfig, config_dir: str | Path) -> dict[str, Any]:
     """Score trial lists with a trained checkpoint; writes metrics JSON, table and plots."""
-    ckpt_path = Path(cfg.ckpt_path) if cfg.get("ckpt_path") else None
-    run_dir = Path(cfg.run_dir) if cfg.get("run_dir") else (ckpt_path.parent.parent if ckpt_path else None)
-    if run_dir is None:
-        raise ValueError("give run_dir=<training run folder> or ckpt_path=<file.ckpt>")
-    ckpt_path = ckpt_path or _find_checkpoint(run_dir)
+    if not cfg.get("run_dir") and cfg.get("ckpt_path") in (None, "best", "last"):
+        raise ConfigValueError("run_dir", "a training run folder (or ckpt_path=<file.ckpt>)", cfg.get("run_dir"))
+    run_dir = Path(cfg.run_dir) if cfg.get("run_dir") else Path(cfg.ckpt_path).parent.parent
+    ckpt_path, reason = checkpoint_for_run(run_dir, cfg.get("ckpt_path"))
+    log.info("scoring %s (%s)", ckpt_path, reason)
     train_cfg = _run_config(run_dir)
     if cfg.get("trials"):
-        train_cfg.data.test_trials = OmegaConf.to_container(cfg.trials)
-    for key in ("trial_dir", "root", "cohort_utts_per_speaker", "num_workers", "eval_max_seconds"):
+        train_cfg.data.test_trials = trial_lists_argument(cfg.trials)
+    for key in ("trial_dir", "root"):
+        if cfg.get(key) is not None:
+            train_cfg.data[key] = _from_cwd(cfg[key])
+    for key in ("cohort_utts_per_speaker", "num_workers", "eval_max_seconds"):
         if cfg.get(key) is not None:
             train_cfg.data[key] = cfg[key]
     if cfg.get("scoring"):
         train_cfg.task.scoring = OmegaConf.merge(train_cfg.task.get("scoring") or {}, cfg.scoring)
-    check_compatibility(train_cfg, config_dir)
-    checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+    check_compatibility(train_cfg, config_dir, cohort_key="cohort_utts_per_speaker")
+    checkpoint = load_checkpoint(ckpt_path)
     datamodule = build_datamodule(OmegaConf.merge(train_cfg, {"augment": None}))
     datamodule.prepare_data()
     datamodule.setup("test")
     task = build_task(train_cfg, checkpoint["hyper_parameters"]["data_info"])
-    task.load_state_dict(checkpoint["state_dict"])
-    trainer = instantiate(cfg.trainer, logger=False, callbacks=[], default_root_dir=cfg.paths.output_dir)
+    load_task_state(task, checkpoint, ckpt_path)
+    del checkpoint
+    trainer = build_trainer(cfg, cfg.paths.output_dir)  # evaluate.py's trainer: no loggers or callbacks
     trainer.test(task, datamodule=datamodule)
     if not trainer.is_global_zero:  # every rank holds the gathered results; one writes them
         return {}
-    return task.write_report(Path(cfg.paths.output_dir), extra={"checkpoint": str(ckpt_path), "run_dir": str(run_dir)})
+    extra = {"checkpoint": str(ckpt_path), "checkpoint_reason": reason, "run_dir": str(run_dir),
+             **_data_summary(datamodule)}
+    return task.write_report(Path(cfg.paths.output_dir), extra=extra)

@@ -18,10 +18,13 @@ import torch
 import torchaudio.functional as AF
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from ..utils.errors import DataFormatError
+from ..utils.errors import ConfigValueError, DataFormatError
 from .audio import load_audio, load_random_crop
 from .augment import WaveformAugment
-from .readers.voxceleb import AUDIO_EXTENSIONS, Trial, Utterance, check_trial_audio, read_speaker_list, read_trial_list, scan_speaker_tree
+from .readers.voxceleb import (AUDIO_EXTENSIONS, DUPLICATE_POLICIES, Trial, Utterance, check_trial_audio,
+                               read_speaker_list, read_trial_list, scan_speaker_tree)
+from .skips import SkipLog
+from .verify import verify_audio_files
 
 log = logging.getLogger(__name__)
 
@@ -58,11 +61,37 @@ class EvalSet:
         )
 
 
+def _check_settings(**values) -> None:
+    """Reject datamodule settings that cannot work, naming the ``data.<key>`` at fault."""
+    rules = {
+        "sample_rate": (lambda v: v > 0, "a positive rate in Hz"),
+        "crop_seconds": (lambda v: v > 0, "a positive crop length in seconds"),
+        "batch_size": (lambda v: v >= 1, "at least 1"),
+        "eval_batch_size": (lambda v: v >= 1, "at least 1"),
+        "eval_max_seconds": (lambda v: v is None or v > 0, "null or a positive number of seconds"),
+        "num_workers": (lambda v: v >= 0, "0 or more"),
+        "cohort_utts_per_speaker": (lambda v: v >= 0, "0 (no cohort) or more"),
+        "channel": (lambda v: v is None or v >= 0, "null (average the channels) or a channel index from 0"),
+        "on_bad_audio": (lambda v: v in ("error", "skip"), "error or skip"),
+        "duplicate_trials": (lambda v: v in DUPLICATE_POLICIES, " or ".join(DUPLICATE_POLICIES)),
+        "min_audio_seconds": (lambda v: v >= 0, "0 or more seconds"),
+    }
+    for key, value in values.items():
+        accept, expected = rules[key]
+        try:
+            ok = accept(value)
+        except TypeError:
+            ok = False
+        if not ok:
+            raise ConfigValueError(f"data.{key}", expected, value)
+
+
 class TrainCrops(Dataset):
     """Fixed-length random crops with speaker labels, optional speed perturbation and augmentation."""
 
     def __init__(self, root: Path, utterances: list[Utterance], speaker_index: dict[str, int], crop_samples: int,
-                 sample_rate: int, resample: bool, speed_perturb: bool, augment: WaveformAugment | None, seed: int):
+                 sample_rate: int, resample: bool, speed_perturb: bool, augment: WaveformAugment | None, seed: int,
+                 channel: int | None = None):
         self.root = root
         self.utterances = utterances
         self.labels = [speaker_index[u.speaker] for u in utterances]
@@ -73,6 +102,7 @@ class TrainCrops(Dataset):
         self.speed_perturb = speed_perturb
         self.augment = augment
         self.seed = seed
+        self.channel = channel
         self._generator: np.random.Generator | None = None
 
     def __len__(self) -> int:
@@ -91,7 +121,8 @@ class TrainCrops(Dataset):
         path = self.root / self.utterances[index].path
         speed_id = int(rng.integers(len(SPEEDS))) if self.speed_perturb else 0
         speed = SPEEDS[speed_id]
-        wave = load_random_crop(path, self.sample_rate, self.resample, self.crop_samples * speed, rng, margin=1)
+        wave = load_random_crop(path, self.sample_rate, self.resample, self.crop_samples * speed, rng, margin=1,
+                                channel=self.channel)
         if speed != 1.0:  # resampling as if recorded at speed * rate changes tempo and pitch, as sox 'speed'
             wave = AF.resample(wave, int(round(self.sample_rate * speed)), self.sample_rate)
         if wave.numel() < self.crop_samples:  # short utterance: repeat it, as WeSpeaker does
@@ -106,20 +137,23 @@ class EvalUtterances(Dataset):
     """Full-length utterances of one evaluation set (or of the normalisation cohort)."""
 
     def __init__(self, name: str, root: Path, paths: list[str], sample_rate: int, resample: bool,
-                 max_seconds: float | None = None):
+                 max_seconds: float | None = None, channel: int | None = None):
         self.name = name
         self.root = root
         self.paths = paths
         self.sample_rate = sample_rate
         self.resample = resample
         self.max_samples = int(max_seconds * sample_rate) if max_seconds else -1
+        self.channel = channel
 
     def __len__(self) -> int:
         return len(self.paths)
 
     def __getitem__(self, index: int) -> dict:
-        wave = load_audio(self.root / self.paths[index], self.sample_rate, self.resample, num_frames=self.max_samples)
-        return {"wave": wave, "index": index, "set": self.name}
+        path = self.root / self.paths[index]
+        wave = load_audio(path, self.sample_rate, self.resample, num_frames=self.max_samples, channel=self.channel)
+        # The path travels with the batch so that a failure while embedding can name the file.
+        return {"wave": wave, "index": index, "set": self.name, "path": str(path)}
 
 
 def collate_padded(items: list[dict]) -> dict:
@@ -175,8 +209,9 @@ class VoxCelebDataModule(L.LightningDataModule):
         trial_dir: folder the trial lists' paths are relative to (VoxCeleb1's ``wav``).
         val_trials: trial list scored every epoch (``val/eer``); null = the first test list.
         test_trials: ``{name: trial list}`` scored after training (e.g. vox1_O, vox1_E, vox1_H).
-        extensions: audio extensions accepted in the tree.
+        extensions: audio extensions accepted in the tree; other files are left out and counted.
         sample_rate: model rate; files at other rates are resampled if ``resample`` else rejected.
+        channel: multi-channel files: null averages the channels, an index (from 0) picks one.
         crop_seconds: training crop length.
         batch_size: training crops per batch (per device).
         eval_batch_size: utterances per evaluation batch (1 = no padding, exact full-length embeddings).
@@ -185,6 +220,12 @@ class VoxCelebDataModule(L.LightningDataModule):
         speaker_balanced: draw speakers uniformly instead of utterances.
         cohort_utts_per_speaker: training utterances per speaker embedded as the score-normalisation
             cohort (0 = no cohort; needed for mean subtraction and AS-norm).
+        verify_audio: check every file's header, rate, channels, length and last sample before use
+            (cached per file in ``<root>/.sonolab/``, or the user cache if the data is read-only).
+        on_bad_audio: what the check does with a bad file: ``error`` (list them and stop) or ``skip``
+            (leave the file out, and the trials that name it; counted in metrics.json).
+        min_audio_seconds: shorter files count as bad in the check (one 25 ms analysis frame by default).
+        duplicate_trials: a pair listed twice in a trial list: ``error`` or ``drop`` (scored once, counted).
         synth: parameters of :class:`~sonolab.data.synth.voxceleb.VoxCelebSynthConfig`; when given,
             the synthetic dataset is generated into ``root`` on first use.
     """
@@ -192,11 +233,17 @@ class VoxCelebDataModule(L.LightningDataModule):
     def __init__(self, root: str, train_dir: str = "wav", train_speakers: str | None = None, trial_dir: str = "wav",
                  val_trials: str | None = None, test_trials: dict[str, str] | None = None,
                  extensions: tuple[str, ...] = AUDIO_EXTENSIONS, sample_rate: int = 16000, resample: bool = True,
-                 crop_seconds: float = 2.0, batch_size: int = 64, eval_batch_size: int = 1,
-                 eval_max_seconds: float | None = None, num_workers: int = 2, speed_perturb: bool = False,
-                 speaker_balanced: bool = False, cohort_utts_per_speaker: int = 0, augment: WaveformAugment | None = None,
-                 synth: dict | None = None, seed: int = 0, pin_memory: bool = False):
+                 channel: int | None = None, crop_seconds: float = 2.0, batch_size: int = 64,
+                 eval_batch_size: int = 1, eval_max_seconds: float | None = None, num_workers: int = 2,
+                 speed_perturb: bool = False, speaker_balanced: bool = False, cohort_utts_per_speaker: int = 0,
+                 verify_audio: bool = False, on_bad_audio: str = "error", min_audio_seconds: float = 0.025,
+                 duplicate_trials: str = "error", augment: WaveformAugment | None = None, synth: dict | None = None,
+                 seed: int = 0, pin_memory: bool = False):
         super().__init__()
+        _check_settings(sample_rate=sample_rate, crop_seconds=crop_seconds, batch_size=batch_size,
+                        eval_batch_size=eval_batch_size, eval_max_seconds=eval_max_seconds, num_workers=num_workers,
+                        cohort_utts_per_speaker=cohort_utts_per_speaker, channel=channel, on_bad_audio=on_bad_audio,
+                        duplicate_trials=duplicate_trials, min_audio_seconds=min_audio_seconds)
         self.root = Path(root)
         self.train_dir = train_dir
         self.train_speakers = train_speakers
@@ -206,6 +253,7 @@ class VoxCelebDataModule(L.LightningDataModule):
         self.extensions = tuple(extensions)
         self.sample_rate = sample_rate
         self.resample = resample
+        self.channel = channel
         self.crop_samples = int(crop_seconds * sample_rate)
         self.batch_size = batch_size
         self.eval_batch_size = eval_batch_size
@@ -214,6 +262,10 @@ class VoxCelebDataModule(L.LightningDataModule):
         self.speed_perturb = speed_perturb
         self.speaker_balanced = speaker_balanced
         self.cohort_utts_per_speaker = cohort_utts_per_speaker
+        self.verify_audio = verify_audio
+        self.on_bad_audio = on_bad_audio
+        self.min_audio_seconds = min_audio_seconds
+        self.duplicate_trials = duplicate_trials
         self.augment = augment
         self.synth = dict(synth) if synth else None
         self.seed = seed
@@ -221,6 +273,7 @@ class VoxCelebDataModule(L.LightningDataModule):
         self.eval_sets: dict[str, EvalSet] = {}
         self.train_set: TrainCrops | None = None
         self.speakers: list[str] = []
+        self.skipped = SkipLog()  # everything left out, by reason: logged and written to metrics.json
 
     def _path(self, rel: str | None) -> Path | None:
         if rel is None:
@@ -248,44 +301,97 @@ class VoxCelebDataModule(L.LightningDataModule):
         """What a task needs to build its heads, saved in checkpoints: ``num_classes``, ``sample_rate``."""
         return {"num_classes": self.num_classes, "sample_rate": self.sample_rate, "num_speakers": len(self.speakers)}
 
+    def _absorb(self, skips: SkipLog, context: str) -> None:
+        skips.report(log, context)
+        self.skipped.update(skips)
+
+    def _bad_audio(self, folder: Path, files: list[str], label: str) -> set[str]:
+        """Files of ``folder`` that fail the pre-scan: an error listing them, or (``skip``) their set."""
+        if not self.verify_audio:
+            return set()
+        problems, listing = verify_audio_files(folder, files, self.sample_rate, self.resample, self.channel,
+                                               self.min_audio_seconds, label=label)
+        if problems and self.on_bad_audio == "error":
+            shown = "; ".join(list(problems.values())[:3])
+            raise DataFormatError(folder, f"audio the loaders can read ({len(files)} files checked for {label})",
+                                  found=f"{len(problems)} bad files, e.g. {shown} (all listed in {listing}; "
+                                        "data.on_bad_audio=skip leaves them out)")
+        return set(problems)
+
     def _setup_train(self) -> None:
+        skips = SkipLog()
         speakers = read_speaker_list(self._path(self.train_speakers)) if self.train_speakers else None
-        utterances = scan_speaker_tree(self._path(self.train_dir), self.extensions, speakers)
+        train_root = self._path(self.train_dir)
+        utterances = scan_speaker_tree(train_root, self.extensions, speakers, skips=skips)
+        bad = self._bad_audio(train_root, [u.path for u in utterances], "train")
+        if bad:
+            for utt in utterances:
+                if utt.path in bad:
+                    skips.add("unreadable training file left out (data.on_bad_audio=skip)", str(train_root / utt.path))
+            utterances = [u for u in utterances if u.path not in bad]
+            if not utterances:
+                raise DataFormatError(train_root, "at least one readable training file", found="none passed the check")
+        self._absorb(skips, f"training tree {train_root}")
         self.speakers = sorted({u.speaker for u in utterances})
+        if speakers is not None and len(self.speakers) < len(speakers):
+            lost = sorted(set(speakers) - set(self.speakers))
+            raise DataFormatError(train_root, "readable audio for every listed training speaker",
+                                  found=f"none left for {', '.join(lost[:5])} after data.on_bad_audio=skip")
         index = {s: i for i, s in enumerate(self.speakers)}
-        self.train_set = TrainCrops(self._path(self.train_dir), utterances, index, self.crop_samples, self.sample_rate,
-                                    self.resample, self.speed_perturb, self.augment, self.seed)
+        self.train_set = TrainCrops(train_root, utterances, index, self.crop_samples, self.sample_rate,
+                                    self.resample, self.speed_perturb, self.augment, self.seed, self.channel)
 
     def _load_eval_set(self, name: str, list_path: str) -> EvalSet:
         path = self._path(list_path)
-        trials = read_trial_list(path)
+        skips = SkipLog()
+        trials = read_trial_list(path, duplicates=self.duplicate_trials, skips=skips)
         audio_root = self._path(self.trial_dir)
         check_trial_audio(trials, audio_root, path)
+        bad = self._bad_audio(audio_root, sorted({t.enroll for t in trials} | {t.test for t in trials}), name)
+        if bad:
+            for t in trials:
+                if t.enroll in bad or t.test in bad:
+                    skips.add(f"trial naming an unreadable file dropped ({path.name})", f"{path}:{t.line}")
+            trials = [t for t in trials if t.enroll not in bad and t.test not in bad]
+            labels = {t.label for t in trials}
+            if labels != {0, 1}:
+                raise DataFormatError(path, "target and non-target trials after dropping those with unreadable "
+                                            "audio", found=f"labels {sorted(labels)} left")
+        self._absorb(skips, f"trial list {path}")
         return EvalSet.from_trials(name, path, audio_root, trials)
 
     def setup(self, stage: str | None = None) -> None:
-        """Scan the training tree (fit) and resolve the trial lists (fit: validation, test: test lists)."""
+        """Resolve what ``stage`` uses, so a bad file fails now rather than mid-run.
+
+        fit: training tree, validation list and the test lists (checked before training starts);
+        validate: the validation list; test: only the test lists (and the training tree when a
+        normalisation cohort is configured). Evaluation never reads a list it does not score.
+        """
         if stage in (None, "fit") and self.train_set is None:
             self._setup_train()
-        if not self.test_trials and self.val_trials is None:
-            raise DataFormatError(self.root, "at least one trial list (data.val_trials or data.test_trials)")
-        for name, list_path in self.test_trials.items():
-            if name not in self.eval_sets:
-                self.eval_sets[name] = self._load_eval_set(name, list_path)
-        if "val" not in self.eval_sets:
+        if stage in (None, "fit", "test"):
+            if not self.test_trials and self.val_trials is None:
+                raise DataFormatError(self.root, "at least one trial list (data.val_trials or data.test_trials)")
+            for name, list_path in self.test_trials.items():
+                if name not in self.eval_sets:
+                    self.eval_sets[name] = self._load_eval_set(name, list_path)
+        if stage in (None, "fit", "validate") and "val" not in self.eval_sets:
             if self.val_trials is not None:
                 self.eval_sets["val"] = self._load_eval_set("val", self.val_trials)
-            else:
+            elif self.test_trials:
                 first = next(iter(self.test_trials))
                 log.warning("no data.val_trials: validating on the test list %r", first)
-                self.eval_sets["val"] = self.eval_sets[first]
-        if self.train_set is not None:
+                self.eval_sets["val"] = self.eval_sets.get(first) or self._load_eval_set(first, self.test_trials[first])
+            else:
+                raise DataFormatError(self.root, "a validation list (data.val_trials or data.test_trials)")
+        if self.train_set is not None and "val" in self.eval_sets:
             overlap = set(self.speakers) & set(self.eval_sets["val"].speakers)
             if overlap:
                 log.warning("%d validation speakers are also training speakers (e.g. %s)", len(overlap), sorted(overlap)[0])
 
     def _eval_loader(self, name: str, root: str | Path, paths: list[str]) -> DataLoader:
-        dataset = EvalUtterances(name, Path(root), paths, self.sample_rate, self.resample, self.eval_max_seconds)
+        dataset = EvalUtterances(name, Path(root), paths, self.sample_rate, self.resample, self.eval_max_seconds,
+                                 self.channel)
         return DataLoader(dataset, batch_size=self.eval_batch_size, shuffle=False, num_workers=self.num_workers,
                           collate_fn=collate_padded, pin_memory=self.pin_memory)
 

@@ -14,6 +14,7 @@ import numpy as np  # noqa: E402
 from scipy.stats import norm  # noqa: E402
 
 from ..metrics.eer import DetectionCost, error_rates  # noqa: E402
+from ..utils.io import write_text_atomic  # noqa: E402
 
 DET_TICKS = [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.4]
 
@@ -79,8 +80,8 @@ def write_verification_report(out_dir: str | Path, results: dict[str, dict[str, 
         content["min_dcf_operating_points"] = {c.key(): c.label() for c in costs}
     if extra:
         content.update(extra)
-    (out / "metrics.json").write_text(json.dumps(content, indent=2) + "\n")
-    (out / "results.md").write_text(markdown_table(results, costs))
+    write_text_atomic(out / "metrics.json", json.dumps(content, indent=2) + "\n")
+    write_text_atomic(out / "results.md", markdown_table(results, costs))
     plot_det(results, out / "det.png")
     for name, r in results.items():
         plot_histogram(name, r["scores"], r["labels"], out / f"scores_{name}.png")

@@ -10,10 +10,11 @@ from lightning.pytorch.utilities import rank_zero_warn
 import torch
 from torch import nn
 
+from ..checkpoints import describe_model
 from ..inference.scoring import ScoringConfig, score_trials
 from ..metrics.eer import DetectionCost, verification_metrics
 from ..report.verification import write_verification_report
-from ..utils.errors import IncompatibleConfigError
+from ..utils.errors import DataFormatError, IncompatibleConfigError
 
 
 def warmup_exponential_decay(step: int, total_steps: int, warmup_steps: int, final_ratio: float) -> float:
@@ -45,7 +46,8 @@ class VerificationTask(L.LightningModule):
                  optimizer: Callable[..., torch.optim.Optimizer], scheduler: dict | None = None,
                  scoring: dict | None = None, dcf: list[dict] | None = None):
         super().__init__()
-        self.save_hyperparameters({"data_info": dict(data_info)})
+        # model_info lets a checkpoint loaded into the wrong model be named (class, size), not dumped key by key.
+        self.save_hyperparameters({"data_info": dict(data_info), "model_info": describe_model(model)})
         check_components(self, model, loss)
         self.model = model
         self.features = features
@@ -91,7 +93,17 @@ class VerificationTask(L.LightningModule):
 
     # -- evaluation -------------------------------------------------------------------------
     def _collect(self, batch: dict) -> None:
+        frames = self.features.num_frames(batch["length"]) if hasattr(self.features, "num_frames") else None
+        if frames is not None and int(frames.min()) < 1:
+            i = int(frames.argmin())
+            window = getattr(self.features, "frame_length_ms", None)
+            raise DataFormatError(batch["path"][i], f"audio at least one {window or ''} ms analysis frame long",
+                                  found=f"{int(batch['length'][i])} samples")
         embeddings = self.embed(batch["wave"], batch["length"])
+        finite = torch.isfinite(embeddings).all(dim=1)
+        if not bool(finite.all()):
+            raise RuntimeError(f"{batch['path'][int((~finite).nonzero()[0])]}: its embedding is NaN or infinite "
+                               "(the audio loaded finite, so the model weights have probably diverged: check train/loss)")
         for name in set(batch["set"]):
             mask = torch.tensor([s == name for s in batch["set"]], device=embeddings.device)
             self._collected.setdefault(name, []).append((batch["index"][mask], embeddings[mask].float()))

@@ -26,3 +26,11 @@ class DataFormatError(ValueError):
 
 class IncompatibleConfigError(ValueError):
     """Two config choices cannot work together (raised at start-up, before any data is read)."""
+
+
+class ConfigValueError(ValueError):
+    """A config key holds a value that cannot work; the message names the key and what it accepts."""
+
+    def __init__(self, key: str, expected: str, found: object):
+        self.key = key
+        super().__init__(f"{key}: expected {expected}, found {found!r}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -9,12 +10,13 @@ from ...utils.errors import DataFormatError
 
 
 def read_text(path: str | Path, what: str) -> str:
-    """The whole file as UTF-8; a missing or undecodable file raises DataFormatError naming ``what``."""
+    """The whole file as UTF-8 (a leading byte-order mark is dropped, as Windows editors write one);
+    a missing or undecodable file raises DataFormatError naming ``what``."""
     path = Path(path)
     if not path.is_file():
         raise DataFormatError(path, what, found="no such file")
     try:
-        return path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as err:
         raise DataFormatError(path, what + " as UTF-8 text", found=f"undecodable bytes at offset {err.start}") from err
 
@@ -32,11 +34,16 @@ def numbered_lines(path: str | Path, what: str, comments: bool = False) -> Itera
 
 
 def parse_float(value: str, path: Path, line: int, what: str, minimum: float | None = None) -> float:
-    """A float field, or DataFormatError at ``path:line`` saying which field was wrong."""
+    """A finite float field, or DataFormatError at ``path:line`` saying which field was wrong.
+
+    ``nan`` and ``inf`` parse as floats but are never valid times, durations or scores.
+    """
     try:
         number = float(value)
     except ValueError:
         raise DataFormatError(path, f"a number for {what}", line=line, found=value) from None
+    if not math.isfinite(number):
+        raise DataFormatError(path, f"a finite number for {what}", line=line, found=value)
     if minimum is not None and number < minimum:
         raise DataFormatError(path, f"{what} >= {minimum:g}", line=line, found=value)
     return number

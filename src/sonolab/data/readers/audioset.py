@@ -70,6 +70,8 @@ def read_segments(path: str | Path, labels: list[AudioSetLabel]) -> list[AudioSe
         if end <= start:
             raise DataFormatError(path, "end_seconds > start_seconds", line=line, found=f"{start},{end}")
         clips.append(AudioSetClip(row["YTID"].strip(), _indices(row["positive_labels"], index, path, line), start, end))
+    if not clips:
+        raise DataFormatError(path, "at least one segment row", found="a header without rows")
     return clips
 
 
@@ -90,4 +92,6 @@ def read_json_datafile(path: str | Path, labels: list[AudioSetLabel]) -> list[Au
         if not isinstance(entry, dict) or "wav" not in entry or "labels" not in entry:
             raise DataFormatError(path, f'data[{i}] to have "wav" and "labels"', found=str(entry)[:80])
         clips.append(AudioSetClip(str(entry["wav"]), _indices(str(entry["labels"]), index, path, None)))
+    if not clips:
+        raise DataFormatError(path, 'at least one entry in "data"', found="an empty list")
     return clips

@@ -22,8 +22,11 @@ class Esc50Clip:
     esc10: bool
 
 
-def read_esc50_meta(path: str | Path, folds: int = 5) -> list[Esc50Clip]:
-    """All rows of an ESC-50 (or ESC-10 subset) metadata CSV, checked for consistent classes."""
+def read_esc50_meta(path: str | Path, folds: int = 5, num_classes: int = 50) -> list[Esc50Clip]:
+    """All rows of an ESC-50 (or ESC-10 subset) metadata CSV, checked for consistent classes.
+
+    Targets must lie in ``0..num_classes-1`` (ESC-10 keeps its ESC-50 numbers, so 50 covers both).
+    """
     path = Path(path)
     clips: list[Esc50Clip] = []
     names: dict[int, str] = {}
@@ -32,6 +35,8 @@ def read_esc50_meta(path: str | Path, folds: int = 5) -> list[Esc50Clip]:
             fold, target = int(row["fold"]), int(row["target"])
         except ValueError:
             raise DataFormatError(path, "integer fold and target", line=line, found=f"{row['fold']},{row['target']}") from None
+        if not 0 <= target < num_classes:
+            raise DataFormatError(path, f"target in 0..{num_classes - 1}", line=line, found=row["target"])
         if not 1 <= fold <= folds:
             raise DataFormatError(path, f"fold in 1..{folds}", line=line, found=row["fold"])
         if names.setdefault(target, row["category"]) != row["category"]:

@@ -11,40 +11,63 @@ DER is then computed by pyannote.metrics on exactly what was read.
 
 from __future__ import annotations
 
+import difflib
+import logging
 from pathlib import Path
 
 from pyannote.core import Annotation, Segment, Timeline
 
 from ...utils.errors import DataFormatError
+from ..skips import SkipLog
 from ._text import numbered_lines, parse_float, read_id_list
+
+log = logging.getLogger(__name__)
 
 RTTM_FORMAT = "'SPEAKER <uri> <channel> <onset> <duration> <NA> <NA> <speaker> <NA> <NA>'"
 UEM_FORMAT = "'<uri> <channel> <start> <end>'"
+# NIST RTTM record types (RT-09 evaluation plan). Only SPEAKER carries a speaker turn; the others
+# are skipped, and anything else (a typo such as 'SPEAKR') is an error rather than a lost turn.
+RTTM_TYPES = ("SPEAKER", "SPKR-INFO", "SEGMENT", "NOSCORE", "NO_RT_METADATA", "LEXEME", "NON-LEX", "NON-SPEECH",
+              "FILLER", "EDIT", "IP", "SU", "CB", "A/P")
 
 
-def read_rttm(path: str | Path) -> dict[str, Annotation]:
-    """Speaker turns per URI; non-SPEAKER records (e.g. SPKR-INFO) are skipped."""
+def read_rttm(path: str | Path, skips: SkipLog | None = None) -> dict[str, Annotation]:
+    """Speaker turns per URI; other known record types (e.g. SPKR-INFO) carry none and are skipped.
+
+    Zero-duration turns hold no speech (pyannote.core drops empty segments): they are counted in
+    ``skips`` (logged when none is given). A file without any SPEAKER turn is an error.
+    """
     path = Path(path)
+    own_log = skips is None
+    skips = SkipLog() if skips is None else skips
     annotations: dict[str, Annotation] = {}
     for number, raw, line in numbered_lines(path, f"an RTTM file ({RTTM_FORMAT})"):
         fields = line.split()
+        if fields[0] not in RTTM_TYPES:
+            raise DataFormatError(path, f"an RTTM record type ({', '.join(RTTM_TYPES)}): {RTTM_FORMAT}", line=number,
+                                  found=raw)
         if fields[0] != "SPEAKER":
-            if fields[0].isupper():  # other RTTM record types carry no speaker turn
-                continue
-            raise DataFormatError(path, RTTM_FORMAT, line=number, found=raw)
+            continue
         if len(fields) < 8:
             raise DataFormatError(path, RTTM_FORMAT, line=number, found=raw)
         uri, speaker = fields[1], fields[7]
         onset = parse_float(fields[3], path, number, "onset", minimum=0.0)
         duration = parse_float(fields[4], path, number, "duration", minimum=0.0)
         annotation = annotations.setdefault(uri, Annotation(uri=uri))
+        if duration == 0:
+            skips.add("zero-duration RTTM turn ignored", f"{path}:{number}")
+            continue
         turn = Segment(onset, onset + duration)
         annotation[turn, annotation.new_track(turn)] = speaker
+    if not annotations:
+        raise DataFormatError(path, f"at least one SPEAKER turn ({RTTM_FORMAT})", found="none (an empty reference)")
+    if own_log:
+        skips.report(log, str(path))
     return annotations
 
 
 def read_uem(path: str | Path) -> dict[str, Timeline]:
-    """Scored regions per URI."""
+    """Scored regions per URI; an empty file is an error (it would score nothing)."""
     path = Path(path)
     timelines: dict[str, Timeline] = {}
     for number, raw, line in numbered_lines(path, f"a UEM file ({UEM_FORMAT})"):
@@ -56,9 +79,44 @@ def read_uem(path: str | Path) -> dict[str, Timeline]:
         if end <= start:
             raise DataFormatError(path, "end > start", line=number, found=raw)
         timelines.setdefault(fields[0], Timeline(uri=fields[0])).add(Segment(start, end))
+    if not timelines:
+        raise DataFormatError(path, f"at least one scored region ({UEM_FORMAT})", found="an empty file")
     return timelines
 
 
 def read_uri_list(path: str | Path) -> list[str]:
     """URIs (meeting / file ids), one per line, each once."""
     return read_id_list(path, "URI")
+
+
+def match_uris(sources: dict[str, tuple[str | Path, set[str]]], skip: bool = False,
+               skips: SkipLog | None = None) -> set[str]:
+    """The URIs found in every source (list, audio, RTTM, UEM, ...); the others are reported.
+
+    ``sources`` maps a name to ``(where it was read, its URIs)``. A URI missing from some source
+    is an error naming it and where it was and was not found, with a look-alike URI from the
+    other sources when one exists (AMI's ``trñ00`` audio beside a ``trn00`` reference). With
+    ``skip`` such URIs are left out and counted in ``skips`` instead.
+    """
+    names = list(sources)
+    every = set.intersection(*(uris for _, uris in sources.values())) if sources else set()
+    partial = sorted(set.union(*(uris for _, uris in sources.values())) - every) if sources else []
+    if not partial:
+        return every
+    problems = []
+    for uri in partial:
+        inside = [n for n in names if uri in sources[n][1]]
+        outside = [n for n in names if uri not in sources[n][1]]
+        others = sorted(set.union(*(sources[n][1] for n in outside)) - set().union(*(sources[n][1] for n in inside)))
+        alike = difflib.get_close_matches(uri, others, n=1, cutoff=0.6)
+        hint = f"; {outside[0]} has {alike[0]!r}" if alike else ""
+        problems.append(f"{uri!r} in {', '.join(inside)} but not in {', '.join(outside)}{hint}")
+        if skip and skips is not None:
+            skips.add(f"recording left out: not in every one of {', '.join(names)}",
+                      f"{uri} (not in {', '.join(outside)})")
+    if not skip:
+        where = "; ".join(f"{n}: {sources[n][0]}" for n in names)
+        raise DataFormatError(sources[names[0]][0], f"the same recordings in every source ({where})",
+                              found=f"{len(partial)} that are not: " + "; ".join(problems[:6]))
+    log.warning("left out %d recordings not found in every source: %s", len(partial), "; ".join(problems[:6]))
+    return every

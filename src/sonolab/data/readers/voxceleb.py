@@ -7,13 +7,22 @@ and their cleaned ``...2.txt`` versions all use it.
 
 from __future__ import annotations
 
+import logging
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 from ...utils.errors import DataFormatError
+from ..skips import SkipLog
 from ._text import numbered_lines, read_id_list
 
+log = logging.getLogger(__name__)
+
 AUDIO_EXTENSIONS = ("wav", "flac", "ogg")
+# Audio that libsndfile cannot decode or that the tree's configured extensions leave out; named
+# apart from other stray files in the counts because it usually means a conversion step was missed.
+OTHER_AUDIO_EXTENSIONS = ("m4a", "mp3", "mp4", "aac", "opus", "wma", "webm", "aif", "aiff", "au", "caf", "sph",
+                          "nist", "wv", "wav", "flac", "ogg")
 LAYOUT = "the VoxCeleb layout <root>/<speaker>/<session>/<utterance>.<ext>"
 
 
@@ -36,32 +45,62 @@ class Trial:
     line: int
 
 
+def _visible(folder: Path, skips: SkipLog) -> list[Path]:
+    """Sorted entries of ``folder`` without hidden ones (``.git/``, macOS ``._*`` / ``.DS_Store``), which are counted."""
+    entries = []
+    for entry in sorted(folder.iterdir()):
+        if entry.name.startswith("."):
+            skips.add("hidden file or folder ignored", str(entry))
+        else:
+            entries.append(entry)
+    return entries
+
+
 def scan_speaker_tree(root: str | Path, extensions: tuple[str, ...] = AUDIO_EXTENSIONS,
-                      speakers: list[str] | None = None) -> list[Utterance]:
+                      speakers: list[str] | None = None, skips: SkipLog | None = None) -> list[Utterance]:
     """All audio files of a VoxCeleb tree, sorted; optionally only the listed ``speakers``.
 
-    Raises DataFormatError when the folder is missing, holds no speaker folders with sessions,
-    holds audio at the wrong depth, or a listed speaker has no folder.
+    Hidden entries are ignored; files with an extension not in ``extensions`` are left out. Both
+    are counted in ``skips`` by reason (and logged when no ``skips`` is given), as are speakers
+    that lose every file that way. Raises DataFormatError when the folder is missing, holds no
+    speaker folders with sessions, holds audio at the wrong depth, or a listed speaker has no
+    usable audio.
     """
     root = Path(root)
     if not root.is_dir():
         raise DataFormatError(root, f"a folder in {LAYOUT}", found="no such folder")
+    own_log = skips is None
+    skips = SkipLog() if skips is None else skips
     exts = {"." + e.lower().lstrip(".") for e in extensions}
     wanted = None if speakers is None else set(speakers)
     utterances: list[Utterance] = []
-    for speaker_dir in sorted(p for p in root.iterdir() if p.is_dir()):
+    other_ext: dict[str, Counter[str]] = {}  # speaker -> extension -> files left out
+    for speaker_dir in (p for p in _visible(root, skips) if p.is_dir()):
         if wanted is not None and speaker_dir.name not in wanted:
             continue
-        for entry in sorted(speaker_dir.iterdir()):
+        found = len(utterances)
+        for entry in _visible(speaker_dir, skips):
             if entry.is_file() and entry.suffix.lower() in exts:
                 raise DataFormatError(entry, LAYOUT, found="audio directly under the speaker folder (no session folder)")
             if not entry.is_dir():
+                skips.add("file outside a session folder ignored", str(entry))
                 continue
-            for audio in sorted(entry.iterdir()):
-                if audio.is_file() and audio.suffix.lower() in exts:
-                    utterances.append(Utterance(f"{speaker_dir.name}/{entry.name}/{audio.name}", speaker_dir.name, entry.name))
-                elif audio.is_dir():
+            for audio in _visible(entry, skips):
+                if audio.is_dir():
                     raise DataFormatError(audio, LAYOUT, found="a folder below the session folder")
+                if audio.suffix.lower() in exts:
+                    utterances.append(Utterance(f"{speaker_dir.name}/{entry.name}/{audio.name}", speaker_dir.name, entry.name))
+                    continue
+                suffix = audio.suffix.lower() or "(no extension)"
+                is_audio = suffix.lstrip(".") in OTHER_AUDIO_EXTENSIONS
+                skips.add(f"{'audio' if is_audio else 'other'} file with an extension not in data.extensions "
+                          f"({suffix})", str(audio))
+                other_ext.setdefault(speaker_dir.name, Counter())[suffix] += 1
+        if len(utterances) == found and speaker_dir.name in other_ext:
+            counts = ", ".join(f"{n} {ext}" for ext, n in sorted(other_ext[speaker_dir.name].items()))
+            skips.add("speaker left out: no file with an extension in data.extensions", f"{speaker_dir.name} ({counts})")
+    if own_log:
+        skips.report(log, str(root))
     if not utterances:
         stray = next((p for p in root.rglob("*") if p.suffix.lower() in exts), None)
         found = f"audio at {stray.relative_to(root)}" if stray else f"no *{'/*'.join(sorted(exts))} files"
@@ -69,7 +108,10 @@ def scan_speaker_tree(root: str | Path, extensions: tuple[str, ...] = AUDIO_EXTE
     if wanted is not None:
         missing = sorted(wanted - {u.speaker for u in utterances})
         if missing:
-            raise DataFormatError(root, "a folder for every listed speaker", found=f"none for {', '.join(missing[:5])}")
+            detail = [f"{spk} (only {', '.join(sorted(other_ext[spk]))} files; add the extension to data.extensions "
+                      "or convert them)" if spk in other_ext else f"{spk} (no folder)" for spk in missing[:5]]
+            raise DataFormatError(root, "usable audio for every listed speaker",
+                                  found=f"{len(missing)} without: {'; '.join(detail)}")
     return utterances
 
 
@@ -78,17 +120,48 @@ def read_speaker_list(path: str | Path) -> list[str]:
     return read_id_list(path, "speaker id", comments=True)
 
 
-def read_trial_list(path: str | Path) -> list[Trial]:
-    """Parse a ``veri_test.txt``-format trial list; every malformed line is reported with its number."""
+DUPLICATE_POLICIES = ("error", "drop")
+
+
+def read_trial_list(path: str | Path, duplicates: str = "error", skips: SkipLog | None = None) -> list[Trial]:
+    """Parse a ``veri_test.txt``-format trial list; every malformed line is reported with its number.
+
+    A pair is the same trial in either order (cosine and AS-norm scores are symmetric). The same
+    pair with both labels, a file paired with itself, or a list without both target and
+    non-target trials is an error. A repeated pair is an error with ``duplicates="error"``; with
+    ``"drop"`` the repeats are left out and counted in ``skips``.
+    """
+    if duplicates not in DUPLICATE_POLICIES:
+        raise ValueError(f"duplicates must be one of {DUPLICATE_POLICIES}, found {duplicates!r}")
     path = Path(path)
     trials: list[Trial] = []
+    first: dict[frozenset[str], Trial] = {}
     for number, raw, line in numbered_lines(path, "a trial list file ('1|0 enroll test' per line)"):
         fields = line.split()
         if len(fields) != 3 or fields[0] not in ("0", "1"):
             raise DataFormatError(path, "'<1|0> <enroll path> <test path>'", line=number, found=raw)
-        trials.append(Trial(int(fields[0]), fields[1], fields[2], number))
+        trial = Trial(int(fields[0]), fields[1], fields[2], number)
+        if trial.enroll == trial.test:
+            raise DataFormatError(path, "two different files per trial", line=number, found=raw)
+        pair = frozenset((trial.enroll, trial.test))
+        earlier = first.setdefault(pair, trial)
+        if earlier is not trial:
+            if earlier.label != trial.label:
+                raise DataFormatError(path, f"one label per pair, but line {earlier.line} labels the same pair "
+                                      f"{earlier.label}", line=number, found=raw)
+            if duplicates == "error":
+                raise DataFormatError(path, f"each pair once (line {earlier.line} has the same pair; "
+                                      "data.duplicate_trials=drop scores it once)", line=number, found=raw)
+            if skips is not None:
+                skips.add(f"repeated trial dropped ({path.name})", f"{path}:{number}")
+            continue
+        trials.append(trial)
     if not trials:
         raise DataFormatError(path, "at least one trial", found="an empty list")
+    targets = sum(t.label for t in trials)
+    if targets in (0, len(trials)):
+        raise DataFormatError(path, "both target (1) and non-target (0) trials: EER and minDCF need both",
+                              found=f"only {len(trials)} {'target' if targets else 'non-target'} trials")
     return trials
 
 

@@ -7,7 +7,7 @@ import dataclasses
 import sys
 import time
 
-from .voxceleb import VoxCelebSynthConfig, generate_voxceleb
+from .voxceleb import VoxCelebSynthConfig, check_request, generate_voxceleb
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -26,9 +26,14 @@ def main(argv: list[str] | None = None) -> int:
             vox.add_argument(flag, type=kind, default=field.default)
     args = parser.parse_args(argv)
     cfg = VoxCelebSynthConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(VoxCelebSynthConfig)})
+    try:
+        check_request(cfg)
+    except ValueError as err:
+        parser.error(str(err))  # exit status 2, nothing written
     start = time.time()
     out = generate_voxceleb(args.out, cfg, workers=args.workers)
-    print(f"wrote {out} in {time.time() - start:.1f}s", file=sys.stderr)
+    print(f"wrote {out} in {time.time() - start:.1f}s: {cfg.num_val_trials} validation and {cfg.num_test_trials} "
+          "test trials, half of them target", file=sys.stderr)
     return 0
 
 

@@ -17,11 +17,15 @@ bytes, whatever the number of worker processes.
 from __future__ import annotations
 
 import json
+import logging
+import math
 import multiprocessing as mp
 import os
 import shutil
+import socket
 import string
 import tempfile
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -32,6 +36,10 @@ from .channel import SessionChannel, colored_noise, synthetic_rir
 from .voice import SpeakerProfile, synthesize_utterance
 
 MARKER = "synth.json"
+OWNER = ".sonolab-synth-owner"  # in a temporary folder being written: "<host> <pid>" of the writer
+STALE_AFTER_S = 24 * 3600
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -89,32 +97,67 @@ def _write_speaker(args: tuple[VoxCelebSynthConfig, int, str]) -> list[tuple[str
     return written
 
 
+def trial_capacity(speakers: int, sessions: int, utterances_per_session: int) -> tuple[int, int]:
+    """Distinct (target, non-target) pairs a split can give: targets cross sessions of one speaker."""
+    per_speaker = sessions * utterances_per_session
+    targets = speakers * (math.comb(per_speaker, 2) - sessions * math.comb(utterances_per_session, 2))
+    return targets, math.comb(speakers, 2) * per_speaker ** 2
+
+
 def make_trials(
     utterances: dict[str, list[tuple[str, str]]], num_trials: int, rng: np.random.Generator
 ) -> list[tuple[int, str, str]]:
-    """Half target trials (same speaker, different sessions), half non-target; no duplicates."""
+    """Half target trials (same speaker, different sessions), half non-target; each pair once, in one order.
+
+    Raises ValueError with the numbers when the speakers cannot give that many distinct pairs of
+    each kind (a list with repeats, or without one of the classes, would score nonsense).
+    """
     speakers = sorted(utterances)
-    if len(speakers) < 2:
-        raise ValueError("trials need at least two speakers")
     n_target = num_trials // 2
-    targets: set[tuple[int, str, str]] = set()
-    nontargets: set[tuple[int, str, str]] = set()
-    for _ in range(num_trials * 50):  # bounded: tiny speaker sets may not have enough distinct pairs
-        if len(targets) + len(nontargets) >= num_trials:
-            break
-        if len(targets) < n_target:
-            utts = utterances[speakers[rng.integers(len(speakers))]]
-            a, b = (utts[i] for i in rng.choice(len(utts), 2, replace=False))
-            if a[1] != b[1]:  # targets always cross recording sessions
-                targets.add((1, a[0], b[0]))
-        else:
+    n_nontarget = num_trials - n_target
+    target_pairs = [(a[0], b[0]) for spk in speakers for i, a in enumerate(utterances[spk])
+                    for b in utterances[spk][i + 1:] if a[1] != b[1]]
+    sizes = [len(utterances[s]) for s in speakers]
+    nontarget_capacity = (sum(sizes) ** 2 - sum(n * n for n in sizes)) // 2
+    if n_target < 1 or n_nontarget < 1 or len(target_pairs) < n_target or nontarget_capacity < n_nontarget:
+        raise ValueError(f"{num_trials} trials need {n_target} target pairs across sessions and {n_nontarget} "
+                         f"non-target pairs; {len(speakers)} speakers give {len(target_pairs)} and {nontarget_capacity} "
+                         "(ask for fewer trials, or more speakers, sessions or utterances)")
+    chosen = rng.choice(len(target_pairs), n_target, replace=False)
+    trials = [(1, *target_pairs[i]) for i in sorted(chosen)]
+    if nontarget_capacity <= 4 * n_nontarget:  # dense: enumerate, then draw without replacement
+        pairs = [(a[0], b[0]) for x, sa in enumerate(speakers) for sb in speakers[x + 1:]
+                 for a in utterances[sa] for b in utterances[sb]]
+        trials += [(0, *pairs[i]) for i in sorted(rng.choice(len(pairs), n_nontarget, replace=False))]
+    else:  # sparse: rejection sampling converges quickly
+        seen: set[frozenset[str]] = set()
+        while len(seen) < n_nontarget:
             sa, sb = rng.choice(len(speakers), 2, replace=False)
-            a = utterances[speakers[sa]][rng.integers(len(utterances[speakers[sa]]))]
-            b = utterances[speakers[sb]][rng.integers(len(utterances[speakers[sb]]))]
-            nontargets.add((0, a[0], b[0]))
-    trials = targets | nontargets
-    ordered = sorted(trials, key=lambda t: (t[1], t[2]))
-    return [ordered[i] for i in rng.permutation(len(ordered))]
+            a = utterances[speakers[sa]][rng.integers(len(utterances[speakers[sa]]))][0]
+            b = utterances[speakers[sb]][rng.integers(len(utterances[speakers[sb]]))][0]
+            if frozenset((a, b)) not in seen:
+                seen.add(frozenset((a, b)))
+                trials.append((0, a, b))
+    return [trials[i] for i in rng.permutation(len(trials))]
+
+
+def check_request(cfg: VoxCelebSynthConfig) -> None:
+    """Refuse, with the numbers, a configuration that cannot give the lists it asks for (before any audio)."""
+    positive = ("num_train_speakers", "sessions_per_speaker", "utterances_per_session", "sample_rate")
+    for name in positive:
+        if getattr(cfg, name) < 1:
+            raise ValueError(f"{name} must be at least 1, found {getattr(cfg, name)}")
+    if not 0 < cfg.min_duration <= cfg.max_duration:
+        raise ValueError(f"need 0 < min_duration <= max_duration, found {cfg.min_duration} and {cfg.max_duration}")
+    for split, speakers, trials in (("val", cfg.num_val_speakers, cfg.num_val_trials),
+                                    ("test", cfg.num_test_speakers, cfg.num_test_trials)):
+        targets, nontargets = trial_capacity(speakers, cfg.sessions_per_speaker, cfg.utterances_per_session)
+        if speakers < 2 or trials < 2 or targets < trials // 2 or nontargets < trials - trials // 2:
+            raise ValueError(
+                f"num_{split}_trials={trials} needs at least 2 {split} speakers, {trials // 2} target pairs across "
+                f"sessions and {trials - trials // 2} non-target pairs; num_{split}_speakers={speakers} with "
+                f"sessions_per_speaker={cfg.sessions_per_speaker} and utterances_per_session="
+                f"{cfg.utterances_per_session} give {targets} and {nontargets} (targets need 2+ sessions)")
 
 
 def _write_trials(path: Path, trials: list[tuple[int, str, str]]) -> None:
@@ -140,14 +183,46 @@ def _write_augment_corpora(cfg: VoxCelebSynthConfig, out: Path) -> None:
         sf.write(out / "rirs" / f"rir-{i:04d}.wav", rir.astype(np.float32), sr)
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_temporaries(out: Path) -> list[Path]:
+    """Delete the temporary folders that an earlier, killed generation of ``out`` left beside it.
+
+    Only folders this generator made (they hold its owner file) are touched: those whose writer
+    process is gone on this host, or that are older than a day (a writer on another host).
+    """
+    removed = []
+    for tmp in out.parent.glob(f".{out.name}.*") if out.parent.is_dir() else []:
+        owner = tmp / OWNER
+        if not owner.is_file():
+            continue
+        host, _, pid = owner.read_text().strip().partition(" ")
+        dead = host == socket.gethostname() and pid.isdigit() and not _alive(int(pid))
+        if dead or time.time() - owner.stat().st_mtime > STALE_AFTER_S:
+            shutil.rmtree(tmp, ignore_errors=True)
+            log.warning("removed %s, left by an interrupted generation of %s", tmp, out)
+            removed.append(tmp)
+    return removed
+
+
 def generate_voxceleb(out: str | Path, cfg: VoxCelebSynthConfig = VoxCelebSynthConfig(), workers: int | None = None) -> Path:
     """Write the dataset to ``out`` unless an identical one is already there; returns ``out``.
 
     The data is written to a temporary sibling folder and renamed into place, so an interrupted
     run never leaves a half-written dataset that later runs would mistake for a complete one.
     """
+    check_request(cfg)
     out = Path(out)
     marker = out / MARKER
+    remove_stale_temporaries(out)
     if marker.exists():
         if json.loads(marker.read_text()) == asdict(cfg):
             return out
@@ -157,6 +232,7 @@ def generate_voxceleb(out: str | Path, cfg: VoxCelebSynthConfig = VoxCelebSynthC
         raise FileExistsError(f"{out} exists and is not a synthetic dataset (no {MARKER}); refusing to write into it")
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    (tmp / OWNER).write_text(f"{socket.gethostname()} {os.getpid()}\n")
     try:
         wav_root = tmp / "wav"
         n_total = cfg.num_train_speakers + cfg.num_val_speakers + cfg.num_test_speakers
@@ -177,6 +253,7 @@ def generate_voxceleb(out: str | Path, cfg: VoxCelebSynthConfig = VoxCelebSynthC
         if cfg.augment_corpora:
             _write_augment_corpora(cfg, tmp)
         (tmp / MARKER).write_text(json.dumps(asdict(cfg), indent=2))
+        (tmp / OWNER).unlink()
         if out.exists():
             out.rmdir()
         tmp.rename(out)

@@ -1,0 +1,170 @@
+"""Checkpoint files: atomic saving, loading with errors that say what the file is, and which one a run means.
+
+Shared by every task family: train.py (resume), evaluate.py (scoring a run) and Lightning itself
+(through :class:`AtomicCheckpointIO`, configured in ``configs/trainer/default.yaml``).
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from lightning.pytorch.plugins.io import TorchCheckpointIO
+from torch import nn
+
+from .utils.errors import DataFormatError
+from .utils.io import atomic_file
+
+EXPECTED = "a checkpoint written by sonolab's train.py (Lightning, with hyper_parameters.data_info)"
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Lightning checkpoint I/O that never leaves a half-written file at the final path.
+
+    Lightning writes through an fsspec transaction whose temporary file may sit on another
+    filesystem (then the final move is a copy that a kill can cut short). Here the checkpoint is
+    written to a hidden temporary file in the same folder, flushed to disk, and renamed over the
+    target, which is atomic on POSIX filesystems: a reader sees the old file or the new one.
+    Loading goes through :func:`load_checkpoint`, so a corrupt file is named in plain words.
+    """
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path, storage_options: Any | None = None) -> None:
+        """Write ``checkpoint`` to ``path`` atomically (remote filesystems: Lightning's own way)."""
+        if storage_options is not None or "://" in str(path):
+            return super().save_checkpoint(checkpoint, path, storage_options)
+        with atomic_file(path, "wb") as out:
+            torch.save(checkpoint, out)
+
+    def load_checkpoint(self, path, map_location=lambda storage, loc: storage, weights_only: bool | None = None):
+        """Load through :func:`load_checkpoint` (clear errors for missing, empty or corrupt files)."""
+        if "://" in str(path):
+            return super().load_checkpoint(path, map_location, weights_only)
+        return load_checkpoint(path, map_location=map_location, weights_only=bool(weights_only))
+
+
+def load_checkpoint(path: str | Path, map_location: Any = "cpu", weights_only: bool = False,
+                    require_lightning: bool = True) -> dict[str, Any]:
+    """The checkpoint dict in ``path``; DataFormatError naming the file and what it is otherwise.
+
+    Catches what torch.load would raise raw: a missing or empty file, a truncated zip archive, an
+    unpickling error, a file that is not a checkpoint at all, and (with ``require_lightning``) a
+    plain ``state_dict`` or another framework's checkpoint where sonolab's is expected.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataFormatError(path, EXPECTED, found="no such file")
+    size = path.stat().st_size
+    if size == 0:
+        raise DataFormatError(path, EXPECTED, found="an empty file (0 bytes)")
+    try:
+        checkpoint = torch.load(path, map_location=map_location, weights_only=weights_only)
+    except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError, AttributeError,
+            ModuleNotFoundError) as err:
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        with path.open("rb") as head:
+            zipped = head.read(2) == b"PK"  # torch.save's format is a zip archive
+        if zipped and not zipfile.is_zipfile(path):
+            reason = f"a truncated zip archive ({size} bytes): {reason}"
+        raise DataFormatError(path, EXPECTED, found=f"a file torch.load cannot read ({reason}); "
+                              "it may be truncated by an interrupted copy or save") from err
+    if not require_lightning:
+        return checkpoint
+    if not isinstance(checkpoint, dict):
+        raise DataFormatError(path, EXPECTED, found=f"a pickled {type(checkpoint).__name__}")
+    if "state_dict" not in checkpoint:
+        tensors = [k for k, v in checkpoint.items() if isinstance(v, torch.Tensor)]
+        found = (f"a plain state_dict of {len(tensors)} tensors (e.g. {tensors[0]!r}); load such weights into the "
+                 "model yourself" if tensors and len(tensors) == len(checkpoint)
+                 else f"a dict with keys {sorted(map(str, checkpoint))[:8]}")
+        raise DataFormatError(path, EXPECTED, found=found)
+    if "data_info" not in (checkpoint.get("hyper_parameters") or {}):
+        raise DataFormatError(path, EXPECTED, found="a Lightning checkpoint without hyper_parameters.data_info "
+                              "(not saved by a sonolab task)")
+    return checkpoint
+
+
+def describe_model(model: nn.Module) -> dict[str, Any]:
+    """What a checkpoint records of its model so a mismatch can be named: class and parameter count."""
+    return {"class": f"{type(model).__module__}.{type(model).__qualname__}",
+            "parameters": int(sum(p.numel() for p in model.parameters()))}
+
+
+def _model_summary(info: dict[str, Any]) -> str:
+    return f"{info['class'].rsplit('.', 1)[-1]} ({info['parameters']:,} parameters)"
+
+
+def load_task_state(task: nn.Module, checkpoint: dict[str, Any], path: str | Path) -> None:
+    """Load the checkpoint's weights into ``task``; a model of another class or size is named, not dumped."""
+    problem = state_mismatch(task, checkpoint)
+    if problem:
+        raise DataFormatError(path, "weights of the model the config builds", found=problem)
+    task.load_state_dict(checkpoint["state_dict"])
+
+
+def state_mismatch(task: nn.Module, checkpoint: dict[str, Any]) -> str | None:
+    """Why ``checkpoint`` does not fit ``task`` (model recorded vs built, a few differing keys), or None."""
+    ours = task.state_dict()
+    theirs = checkpoint["state_dict"]
+    missing = [k for k in ours if k not in theirs]
+    unexpected = [k for k in theirs if k not in ours]
+    shapes = [f"{k}: {tuple(theirs[k].shape)} in the file, {tuple(ours[k].shape)} in the model"
+              for k in ours if k in theirs and tuple(theirs[k].shape) != tuple(ours[k].shape)]
+    if not (missing or unexpected or shapes):
+        return None
+    recorded = (checkpoint.get("hyper_parameters") or {}).get("model_info")
+    built = getattr(task, "model", None)
+    parts = []
+    if recorded and built is not None:
+        parts.append(f"the file holds {_model_summary(recorded)} but the config builds "
+                     f"{_model_summary(describe_model(built))}")
+    parts.append(f"{len(missing)} missing, {len(unexpected)} unexpected and {len(shapes)} differently shaped tensors")
+    if shapes:
+        parts.append("e.g. " + shapes[0])
+    elif missing or unexpected:
+        parts.append("e.g. " + (f"missing {missing[0]}" if missing else f"unexpected {unexpected[0]}"))
+    return "; ".join(parts) + " (train.py's model= / model.* options must match the run that saved it)"
+
+
+def checkpoint_for_run(run_dir: str | Path, choice: str | None = None) -> tuple[Path, str]:
+    """The checkpoint of a training run folder to score, and why it is that one.
+
+    ``choice``: None or ``best`` = the checkpoint recorded in the run's metrics.json (the best by
+    the monitored metric, or the last epoch when nothing was monitored); ``last`` = its
+    ``checkpoints/last.ckpt``; anything else is a path. A recorded path is looked up relative to
+    the run folder (older runs recorded absolute paths: those are matched by file name inside the
+    run's ``checkpoints/``, so a moved run folder still scores its own best checkpoint). A recorded
+    checkpoint that cannot be found is an error: nothing else is scored in its place.
+    """
+    run_dir = Path(run_dir)
+    if choice not in (None, "best", "last"):
+        path = Path(choice)
+        return path, "given by ckpt_path"
+    if choice == "last":
+        return run_dir / "checkpoints" / "last.ckpt", "ckpt_path=last: the run's checkpoints/last.ckpt"
+    metrics = run_dir / "metrics.json"
+    recorded = reason = None
+    if metrics.is_file():
+        try:
+            content = json.loads(metrics.read_text())
+        except ValueError as err:
+            raise DataFormatError(metrics, "the JSON written by train.py", found=str(err)) from err
+        recorded = content.get("checkpoint")
+        reason = content.get("checkpoint_reason", "recorded in metrics.json")
+    if not recorded:
+        last = run_dir / "checkpoints" / "last.ckpt"
+        if choice == "best" or not last.is_file():
+            raise DataFormatError(run_dir, "a metrics.json recording the run's checkpoint (or ckpt_path=<file>)",
+                                  found="none recorded" + ("" if last.is_file() else " and no checkpoints/last.ckpt"))
+        return last, "no checkpoint recorded in metrics.json: the run's checkpoints/last.ckpt"
+    recorded_path = Path(recorded)
+    candidates = [run_dir / recorded_path] if not recorded_path.is_absolute() else [
+        run_dir / "checkpoints" / recorded_path.name, recorded_path]
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate, f"{reason}, from {metrics.name}"
+    raise DataFormatError(metrics, f"the recorded checkpoint {recorded} ({reason}) in {run_dir / 'checkpoints'}",
+                          found="no such file; give ckpt_path=<file> or ckpt_path=last to score another one")

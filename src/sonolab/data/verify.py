@@ -1,0 +1,97 @@
+"""Pre-scan of a dataset's audio files (``data.verify_audio=true``), cached beside the data.
+
+Every file's header, sample rate, channels, length and last sample are checked once, before
+training, so a corrupt, truncated or wrong-rate file is reported with all the others at start-up
+instead of crashing an epoch hours in. Results are cached per file with its size and mtime, so a
+second run (or another DDP rank) only stats the files; changed files are checked again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from ..utils.io import write_text_atomic
+from .audio import audio_problem
+
+log = logging.getLogger(__name__)
+
+CACHE_FOLDER = ".sonolab"
+USER_CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "sonolab" / "audio_check"
+
+
+def _writable_folder(folder: Path) -> bool:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            return True
+    except OSError:
+        return False
+
+
+def cache_file(root: Path, settings: dict) -> Path:
+    """Where the check of ``root`` under ``settings`` is cached: ``<root>/.sonolab/`` or, if the data
+    folder is read-only, the user's cache folder (one file per data root and settings)."""
+    tag = hashlib.sha1(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:10]
+    name = f"audio_check_{tag}.json"
+    if _writable_folder(root / CACHE_FOLDER):
+        return root / CACHE_FOLDER / name
+    where = hashlib.sha1(str(root.resolve()).encode()).hexdigest()[:12]
+    return USER_CACHE / where / name
+
+
+def _load_cache(path: Path) -> dict[str, list]:
+    try:
+        return json.loads(path.read_text())["files"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}  # absent or unreadable: everything is checked again, nothing is trusted
+
+
+def verify_audio_files(root: str | Path, files: list[str | Path], sample_rate: int, resample: bool,
+                       channel: int | None = None, min_seconds: float = 0.0, label: str = "files",
+                       threads: int = 8) -> tuple[dict[str, str], Path | None]:
+    """``{file: problem}`` for every file in ``files`` that the loaders would reject, and the path of
+    the text file listing them all (``bad_audio_<label>.txt`` beside the cache; None when all pass).
+
+    ``files`` are absolute or relative to ``root``. The results are cached (see :func:`cache_file`).
+    """
+    root = Path(root)
+    settings = {"sample_rate": sample_rate, "resample": resample, "channel": channel, "min_seconds": min_seconds}
+    cache_path = cache_file(root, settings)
+    cached = _load_cache(cache_path)
+    entries: dict[str, list] = {}
+    todo: list[tuple[str, Path, list]] = []
+    for f in dict.fromkeys(str(f) for f in files):
+        path = root / f
+        try:
+            st = path.stat()
+            stamp = [st.st_size, st.st_mtime_ns]
+        except OSError:
+            stamp = [-1, -1]
+        hit = cached.get(f)
+        if hit is not None and hit[:2] == stamp:
+            entries[f] = hit
+        else:
+            todo.append((f, path, stamp))
+    if todo:
+        log.info("checking %d audio files (%d cached) under %s", len(todo), len(entries), root)
+
+        def check(item: tuple[str, Path, list]) -> tuple[str, list]:
+            key, path, stamp = item
+            return key, stamp + [audio_problem(path, sample_rate, resample, channel, min_seconds)]
+
+        with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
+            entries.update(pool.map(check, todo))
+        merged = {**cached, **entries}
+        write_text_atomic(cache_path, json.dumps({"settings": settings, "files": merged}) + "\n")
+    problems = {f: e[2] for f, e in entries.items() if e[2]}
+    if not problems:
+        return problems, None
+    listing = cache_path.parent / f"bad_audio_{label}.txt"
+    write_text_atomic(listing, "".join(p + "\n" for p in problems.values()))
+    return problems, listing
