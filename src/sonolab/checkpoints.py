@@ -97,11 +97,17 @@ def _model_summary(info: dict[str, Any]) -> str:
     return f"{info['class'].rsplit('.', 1)[-1]} ({info['parameters']:,} parameters)"
 
 
-def load_task_state(task: nn.Module, checkpoint: dict[str, Any], path: str | Path) -> None:
-    """Load the checkpoint's weights into ``task``; a model of another class or size is named, not dumped."""
+def check_task_state(task: nn.Module, checkpoint: dict[str, Any], path: str | Path) -> None:
+    """DataFormatError naming ``path`` when its weights do not fit ``task`` (see :func:`state_mismatch`)."""
     problem = state_mismatch(task, checkpoint)
     if problem:
-        raise DataFormatError(path, "weights of the model the config builds", found=problem)
+        raise DataFormatError(path, "weights of the model the config builds", found=problem,
+                              hint="the model= and model.* options must be those of the run that saved it")
+
+
+def load_task_state(task: nn.Module, checkpoint: dict[str, Any], path: str | Path) -> None:
+    """Load the checkpoint's weights into ``task``; a model of another class or size is named, not dumped."""
+    check_task_state(task, checkpoint, path)
     task.load_state_dict(checkpoint["state_dict"])
 
 
@@ -126,7 +132,7 @@ def state_mismatch(task: nn.Module, checkpoint: dict[str, Any]) -> str | None:
         parts.append("e.g. " + shapes[0])
     elif missing or unexpected:
         parts.append("e.g. " + (f"missing {missing[0]}" if missing else f"unexpected {unexpected[0]}"))
-    return "; ".join(parts) + " (train.py's model= / model.* options must match the run that saved it)"
+    return "; ".join(parts)
 
 
 def checkpoint_for_run(run_dir: str | Path, choice: str | None = None) -> tuple[Path, str]:

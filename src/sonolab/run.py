@@ -13,35 +13,56 @@ from typing import Any
 
 import lightning as L
 import torch
+from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import ProgressBar
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from .checkpoints import checkpoint_for_run, load_checkpoint, load_task_state, state_mismatch
+from .checkpoints import check_task_state, checkpoint_for_run, load_checkpoint, load_task_state
 from .config import check_compatibility
-from .utils.errors import ConfigValueError, DataFormatError
+from .utils.errors import ConfigValueError, DataFormatError, IncompatibleConfigError
 
 log = logging.getLogger(__name__)
+
+
+OWN_ERRORS = (DataFormatError, ConfigValueError, IncompatibleConfigError)
+
+
+def _instantiate(cfg: DictConfig, **kwargs) -> Any:
+    """``hydra.utils.instantiate`` that lets sonolab's own errors through as they were raised.
+
+    Hydra wraps any exception from a constructor in an InstantiationException whose message is
+    the repr of the original under a line about the target; ours already name the key or file.
+    """
+    try:
+        return instantiate(cfg, **kwargs)
+    except InstantiationException as err:
+        cause = err.__cause__
+        while isinstance(cause, InstantiationException):
+            cause = cause.__cause__
+        if isinstance(cause, OWN_ERRORS):
+            raise cause from None
+        raise
 
 
 def _instantiate_all(group: DictConfig | None) -> list:
     """Instantiate every ``_target_`` entry of a dict-of-configs group (loggers, callbacks)."""
     if not group:
         return []
-    return [instantiate(c) for c in group.values() if isinstance(c, DictConfig) and "_target_" in c]
+    return [_instantiate(c) for c in group.values() if isinstance(c, DictConfig) and "_target_" in c]
 
 
 def build_datamodule(cfg: DictConfig) -> L.LightningDataModule:
     """The datamodule with the configured waveform augmentation."""
-    augment = instantiate(cfg.augment) if cfg.get("augment") else None
-    return instantiate(cfg.data, augment=augment, _recursive_=False)
+    augment = _instantiate(cfg.augment) if cfg.get("augment") else None
+    return _instantiate(cfg.data, augment=augment, _recursive_=False)
 
 
 def build_task(cfg: DictConfig, data_info: dict) -> L.LightningModule:
     """Model, features and loss joined in the configured task."""
-    return instantiate(cfg.task, model=instantiate(cfg.model), features=instantiate(cfg.features),
-                       loss=instantiate(cfg.loss), data_info=data_info, _recursive_=False,
-                       optimizer=instantiate(cfg.task.optimizer))
+    return _instantiate(cfg.task, model=_instantiate(cfg.model), features=_instantiate(cfg.features),
+                        loss=_instantiate(cfg.loss), data_info=data_info, _recursive_=False,
+                        optimizer=_instantiate(cfg.task.optimizer))
 
 
 def _trainer_settings(cfg: DictConfig) -> DictConfig:
@@ -70,8 +91,8 @@ def build_trainer(cfg: DictConfig, output_dir: str) -> L.Trainer:
     callbacks = _instantiate_all(cfg.get("callbacks"))
     if trainer_cfg.get("enable_progress_bar") is False:  # Lightning refuses a progress-bar callback then
         callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
-    return instantiate(trainer_cfg, logger=_instantiate_all(cfg.get("logger")) or False, callbacks=callbacks,
-                       default_root_dir=output_dir)
+    return _instantiate(trainer_cfg, logger=_instantiate_all(cfg.get("logger")) or False, callbacks=callbacks,
+                        default_root_dir=output_dir)
 
 
 def _scalar_metrics(metrics: dict[str, Any]) -> dict[str, float]:
@@ -135,9 +156,7 @@ def train(cfg: DictConfig, config_dir: str | Path) -> dict[str, Any]:
     datamodule.setup("fit")
     task = build_task(cfg, datamodule.info)
     if checkpoint is not None:
-        problem = state_mismatch(task, checkpoint)
-        if problem:
-            raise DataFormatError(resume, "weights of the model the config builds", found=problem)
+        check_task_state(task, checkpoint, resume)
         del checkpoint
     trainer = build_trainer(cfg, str(output_dir))
     summary: dict[str, Any] = {"tags": OmegaConf.to_container(cfg.get("tags") or [])}

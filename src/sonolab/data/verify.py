@@ -52,24 +52,23 @@ def _load_cache(path: Path) -> dict[str, list]:
         return {}  # absent or unreadable: everything is checked again, nothing is trusted
 
 
-def verify_audio_files(root: str | Path, files: list[str | Path], sample_rate: int, resample: bool,
-                       channel: int | None = None, min_seconds: float = 0.0, label: str = "files",
+def verify_audio_files(files: list[str | Path], sample_rate: int, resample: bool, channel: int | None = None,
+                       min_seconds: float = 0.0, cache_root: str | Path = ".", label: str = "files",
                        threads: int = 8) -> tuple[dict[str, str], Path | None]:
-    """``{file: problem}`` for every file in ``files`` that the loaders would reject, and the path of
+    """``{file: problem}`` for every one of ``files`` that the loaders would reject, and the path of
     the text file listing them all (``bad_audio_<label>.txt`` beside the cache; None when all pass).
 
-    ``files`` are absolute or relative to ``root``. The results are cached (see :func:`cache_file`).
+    Results are cached under ``cache_root`` (the dataset folder; see :func:`cache_file`), keyed by
+    each file's absolute path, size and modification time.
     """
-    root = Path(root)
     settings = {"sample_rate": sample_rate, "resample": resample, "channel": channel, "min_seconds": min_seconds}
-    cache_path = cache_file(root, settings)
+    cache_path = cache_file(Path(cache_root), settings)
     cached = _load_cache(cache_path)
     entries: dict[str, list] = {}
-    todo: list[tuple[str, Path, list]] = []
-    for f in dict.fromkeys(str(f) for f in files):
-        path = root / f
+    todo: list[tuple[str, list]] = []
+    for f in dict.fromkeys(str(Path(f).absolute()) for f in files):
         try:
-            st = path.stat()
+            st = os.stat(f)
             stamp = [st.st_size, st.st_mtime_ns]
         except OSError:
             stamp = [-1, -1]
@@ -77,13 +76,13 @@ def verify_audio_files(root: str | Path, files: list[str | Path], sample_rate: i
         if hit is not None and hit[:2] == stamp:
             entries[f] = hit
         else:
-            todo.append((f, path, stamp))
+            todo.append((f, stamp))
     if todo:
-        log.info("checking %d audio files (%d cached) under %s", len(todo), len(entries), root)
+        log.info("checking %d audio files for %s (%d cached in %s)", len(todo), label, len(entries), cache_path)
 
-        def check(item: tuple[str, Path, list]) -> tuple[str, list]:
-            key, path, stamp = item
-            return key, stamp + [audio_problem(path, sample_rate, resample, channel, min_seconds)]
+        def check(item: tuple[str, list]) -> tuple[str, list]:
+            path, stamp = item
+            return path, stamp + [audio_problem(path, sample_rate, resample, channel, min_seconds)]
 
         with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
             entries.update(pool.map(check, todo))

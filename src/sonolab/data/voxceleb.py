@@ -309,14 +309,14 @@ class VoxCelebDataModule(L.LightningDataModule):
         """Files of ``folder`` that fail the pre-scan: an error listing them, or (``skip``) their set."""
         if not self.verify_audio:
             return set()
-        problems, listing = verify_audio_files(folder, files, self.sample_rate, self.resample, self.channel,
-                                               self.min_audio_seconds, label=label)
+        problems, listing = verify_audio_files([folder / f for f in files], self.sample_rate, self.resample,
+                                               self.channel, self.min_audio_seconds, cache_root=self.root, label=label)
         if problems and self.on_bad_audio == "error":
-            shown = "; ".join(list(problems.values())[:3])
+            shown = list(problems.values())
             raise DataFormatError(folder, f"audio the loaders can read ({len(files)} files checked for {label})",
-                                  found=f"{len(problems)} bad files, e.g. {shown} (all listed in {listing}; "
-                                        "data.on_bad_audio=skip leaves them out)")
-        return set(problems)
+                                  found=f"{len(problems)} bad files", details=shown[:10] + (["..."] if len(shown) > 10 else []),
+                                  hint=f"all listed in {listing}; data.on_bad_audio=skip leaves them out")
+        return {str(Path(p).relative_to(folder.absolute())) for p in problems}
 
     def _setup_train(self) -> None:
         skips = SkipLog()

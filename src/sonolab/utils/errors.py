@@ -12,15 +12,21 @@ class DataFormatError(ValueError):
     researcher can fix a trial list or a corrupt file without reading the loader's code.
     """
 
-    def __init__(self, path: str | Path, expected: str, line: int | None = None, found: str | None = None):
+    def __init__(self, path: str | Path, expected: str, line: int | None = None, found: str | None = None,
+                 hint: str | None = None, details: list[str] | None = None):
         self.path = str(path)
         self.line = line
         self.expected = expected
         self.found = found
+        self.details = list(details or [])
         where = f"{self.path}:{line}" if line is not None else self.path
         message = f"{where}: expected {expected}"
         if found is not None:
             message += f", found {found!r}"
+        if hint:
+            message += f" ({hint})"
+        # One line per item when a check reports several (bad files, mismatched URIs).
+        message += "".join(f"\n  {d}" for d in self.details)
         super().__init__(message)
 
 

@@ -117,6 +117,6 @@ def match_uris(sources: dict[str, tuple[str | Path, set[str]]], skip: bool = Fal
     if not skip:
         where = "; ".join(f"{n}: {sources[n][0]}" for n in names)
         raise DataFormatError(sources[names[0]][0], f"the same recordings in every source ({where})",
-                              found=f"{len(partial)} that are not: " + "; ".join(problems[:6]))
+                              found=f"{len(partial)} that are not", details=problems)
     log.warning("left out %d recordings not found in every source: %s", len(partial), "; ".join(problems[:6]))
     return every
