@@ -451,7 +451,7 @@ def test_readme_evaluation_example_loads_only_the_lists_it_scores(trained_run, t
         trial_lists_argument(3)
     with pytest.raises(IncompatibleConfigError, match=r"set cohort_utts_per_speaker to a positive number "
                                                       r"\(e.g. cohort_utts_per_speaker=2\)"):
-        _evaluate(tmp_path, f"run_dir={trained_run}", "+scoring={as_norm: true}")
+        _evaluate(tmp_path, f"run_dir={trained_run}", "scoring={as_norm: true}")
 
 
 def test_bad_checkpoints_are_named_in_plain_words(trained_run, tiny_voxceleb, tmp_path):
