@@ -38,7 +38,7 @@ def test_every_option_composes(group, tiny_voxceleb, tmp_path):
 def test_instantiate_groups(tiny_voxceleb, tmp_path):
     cfg = compose("train", tiny_overrides(tiny_voxceleb), tmp_path)
     for option in _options("features"):
-        assert instantiate(compose("train", [f"features={option}"], tmp_path).features).output_dim in (40, 80)
+        assert instantiate(compose("train", [f"features={option}"], tmp_path).features).output_dim in (23, 40, 80)
     for option in _options("augment"):
         aug = instantiate(compose("train", [f"augment={option}", f"data.root={tiny_voxceleb}"], tmp_path).augment)
         assert bool(aug) == (option != "none")
@@ -56,16 +56,24 @@ def test_instantiate_groups(tiny_voxceleb, tmp_path):
     assert dm.num_classes == 8
 
 
-def _declared_parameters(option: str) -> int:
-    match = re.search(r"# parameters: ([\d,]+)", (CONFIGS / "model" / f"{option}.yaml").read_text())
+def _declared(option: str) -> tuple[int, str | None]:
+    """The parameter count a model config states, and the features option it was counted with."""
+    match = re.search(r"# parameters: ([\d,]+)(?: \(with features=(\w+)\))?",
+                      (CONFIGS / "model" / f"{option}.yaml").read_text())
     assert match, f"configs/model/{option}.yaml must state its parameter count in a '# parameters: N' comment"
-    return int(match.group(1).replace(",", ""))
+    return int(match.group(1).replace(",", "")), match.group(2)
+
+
+def _declared_parameters(option: str) -> int:
+    return _declared(option)[0]
 
 
 @pytest.mark.parametrize("option", _options("model"))
 def test_model_parameter_count_matches_config_comment(option, tmp_path):
-    model = instantiate(compose("train", [f"model={option}"], tmp_path).model)
-    assert count_parameters(model) == _declared_parameters(option)
+    count, features = _declared(option)
+    model = instantiate(compose("train", [f"model={option}"] + ([f"features={features}"] if features else []),
+                                tmp_path).model)
+    assert count_parameters(model) == count
 
 
 def test_published_sizes():

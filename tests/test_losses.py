@@ -70,13 +70,65 @@ def test_training_on_separable_embeddings_lowers_the_loss(cls):
     assert (loss.logits(emb).argmax(1) == labels).float().mean() > 0.95
 
 
+def _brute_force_pit(logits, targets, frame_mask, speaker_counts):
+    """Minimum over all permutations of each recording's real speakers, BCE averaged over valid cells."""
+    per_item = []
+    for b, n in enumerate(speaker_counts):
+        valid = frame_mask[b]
+        best = min(F.binary_cross_entropy_with_logits(logits[b, valid, :n], targets[b, valid][:, list(p)])
+                   for p in itertools.permutations(range(n)))
+        per_item.append(best)
+    return torch.stack(per_item).mean()
+
+
 def test_pit_bce_picks_the_best_permutation():
     torch.manual_seed(0)
     logits = torch.randn(2, 50, 3)
     targets = (torch.rand(2, 50, 3) > 0.5).float()
     pit = PermutationInvariantBCE()
-    brute = torch.stack([
-        torch.stack([F.binary_cross_entropy_with_logits(logits[b], targets[b][:, list(p)])
-                     for p in itertools.permutations(range(3))]).min() for b in range(2)]).mean()
+    brute = _brute_force_pit(logits, targets, torch.ones(2, 50, dtype=torch.bool), [3, 3])
     assert pit(logits, targets).item() == pytest.approx(brute.item(), rel=1e-6)
     assert pit(logits, targets[..., [2, 0, 1]]).item() == pytest.approx(pit(logits, targets).item(), rel=1e-6)
+
+
+@pytest.mark.parametrize("max_speakers", [1, 2, 3, 4, 5])
+def test_hungarian_pit_equals_brute_force_with_padding_and_masks(max_speakers):
+    torch.manual_seed(max_speakers)
+    batch, frames = 4, 40
+    counts = [max_speakers, max(1, max_speakers - 1), 1, max_speakers]
+    lengths = [40, 31, 17, 40]
+    logits = torch.randn(batch, frames, max_speakers, requires_grad=True)
+    targets = (torch.rand(batch, frames, max_speakers) > 0.6).float()
+    frame_mask = torch.arange(frames)[None] < torch.tensor(lengths)[:, None]
+    speaker_mask = torch.arange(max_speakers)[None] < torch.tensor(counts)[:, None]
+    targets = targets * speaker_mask[:, None, :] * frame_mask[:, :, None]
+    loss = PermutationInvariantBCE()(logits, targets, frame_mask, speaker_mask)
+    assert loss.item() == pytest.approx(_brute_force_pit(logits, targets, frame_mask, counts).item(), rel=1e-5)
+    loss.backward()
+    assert logits.grad.abs().sum() > 0
+    # padded frames and padded speakers get no gradient: they are not part of the loss
+    assert logits.grad[2, 17:].abs().sum() == 0 and logits.grad[2, :, 1:].abs().sum() == 0
+
+
+def test_pit_bce_rejects_speaker_masks_with_gaps():
+    with pytest.raises(ValueError, match="real speakers first"):
+        PermutationInvariantBCE()(torch.zeros(1, 5, 3), torch.zeros(1, 5, 3),
+                                  speaker_mask=torch.tensor([[True, False, True]]))
+
+
+def test_existence_loss_labels_the_first_n_attractors():
+    from sonolab.losses.pit import existence_loss
+
+    counts = torch.tensor([2, 0])
+    logits = torch.tensor([[5.0, 5.0, -5.0, 9.0], [-5.0, 9.0, 9.0, 9.0]])  # beyond n + 1: ignored
+    expected_0 = F.binary_cross_entropy_with_logits(logits[0, :3], torch.tensor([1.0, 1.0, 0.0]))
+    expected_1 = F.binary_cross_entropy_with_logits(logits[1, :1], torch.tensor([0.0]))
+    assert existence_loss(logits, counts).item() == pytest.approx(((expected_0 + expected_1) / 2).item(), rel=1e-6)
+    pit = PermutationInvariantBCE(existence_weight=0.5)
+    acts, targets = torch.zeros(2, 3, 4), torch.zeros(2, 3, 4)
+    mask = torch.arange(4)[None] < counts[:, None]
+    with_existence = pit(acts, targets, speaker_mask=mask, existence_logits=logits)
+    assert with_existence.item() == pytest.approx(pit(acts, targets, speaker_mask=mask).item()
+                                                  + 0.5 * existence_loss(logits, counts).item(), rel=1e-6)
+    with pytest.raises(ValueError, match="cannot hold 2 speakers plus the end marker"):
+        existence_loss(logits[:, :2], counts)

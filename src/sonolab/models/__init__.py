@@ -1,6 +1,7 @@
 """Neural architectures. Each returns tensors only (never a loss) and declares its ``output_type``."""
 
 from .ecapa import EcapaTdnn
+from .eend_eda import EendEda
 from .xvector import XVector
 
-__all__ = ["EcapaTdnn", "XVector"]
+__all__ = ["EcapaTdnn", "EendEda", "XVector"]
