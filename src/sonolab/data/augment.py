@@ -20,8 +20,10 @@ from .audio import load_audio, load_random_crop
 DEFAULT_SNR = {"noise": (0.0, 15.0), "music": (5.0, 15.0), "speech": (13.0, 20.0)}
 
 
-def _audio_files(folder: Path, extensions: tuple[str, ...]) -> list[Path]:
-    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower().lstrip(".") in extensions)
+def audio_files(folder: Path, extensions: tuple[str, ...]) -> list[Path]:
+    """Audio files below ``folder`` (recursively, hidden entries excluded), sorted."""
+    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower().lstrip(".") in extensions
+                  and not any(part.startswith(".") for part in p.relative_to(folder).parts))
 
 
 class WaveformAugment:
@@ -48,7 +50,7 @@ class WaveformAugment:
             if not root.is_dir():
                 raise DataFormatError(root, "a MUSAN folder with noise/, music/ and/or speech/", found="no such folder")
             for category in self.snr:
-                files = _audio_files(root / category, extensions) if (root / category).is_dir() else []
+                files = audio_files(root / category, extensions) if (root / category).is_dir() else []
                 if files:
                     self.noises[category] = files
             if not self.noises:
@@ -56,7 +58,7 @@ class WaveformAugment:
         self.rirs: list[Path] = []
         if rir_root:
             root = Path(rir_root)
-            self.rirs = _audio_files(root, extensions) if root.is_dir() else []
+            self.rirs = audio_files(root, extensions) if root.is_dir() else []
             if not self.rirs:
                 raise DataFormatError(root, "a folder of room impulse responses (audio files)", found="none")
         self.kinds = (["reverb"] if self.rirs else []) + list(self.noises)

@@ -89,6 +89,21 @@ def read_uri_list(path: str | Path) -> list[str]:
     return read_id_list(path, "URI")
 
 
+def write_rttm(path: str | Path, turns: dict[str, list[tuple[str, float, float]]]) -> None:
+    """Write ``{uri: [(speaker, start, end), ...]}`` as RTTM SPEAKER lines (3 decimals, in time order)."""
+    with Path(path).open("w", encoding="utf-8") as out:
+        for uri, items in turns.items():
+            for speaker, start, end in sorted(items, key=lambda t: (t[1], t[0])):
+                out.write(f"SPEAKER {uri} 1 {start:.3f} {end - start:.3f} <NA> <NA> {speaker} <NA> <NA>\n")
+
+
+def write_uem(path: str | Path, regions: dict[str, tuple[float, float]]) -> None:
+    """Write one scored region ``{uri: (start, end)}`` per URI as UEM lines."""
+    with Path(path).open("w", encoding="utf-8") as out:
+        for uri, (start, end) in regions.items():
+            out.write(f"{uri} 1 {start:.3f} {end:.3f}\n")
+
+
 def match_uris(sources: dict[str, tuple[str | Path, set[str]]], skip: bool = False,
                skips: SkipLog | None = None) -> set[str]:
     """The URIs found in every source (list, audio, RTTM, UEM, ...); the others are reported.

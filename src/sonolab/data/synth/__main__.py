@@ -1,19 +1,39 @@
-"""Command line: ``python -m sonolab.data.synth voxceleb --out DIR [--seed N ...]``."""
+"""Command line for the generated datasets.
+
+``python -m sonolab.data.synth voxceleb --out DIR [--seed N ...]``: speakers in the VoxCeleb layout.
+``python -m sonolab.data.synth mixtures --source TREE --out DIR [--count N --speakers 2:1 ...]``:
+simulated conversations from a VoxCeleb-layout tree, in the AMI-excerpts layout, with statistics.
+"""
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import sys
 import time
 
+from ..mixtures import MixtureConfig, simulator_from_tree
+from .mixtures import write_mixture_set
 from .voxceleb import VoxCelebSynthConfig, check_request, generate_voxceleb
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Parse arguments and write the requested synthetic dataset."""
-    parser = argparse.ArgumentParser(prog="python -m sonolab.data.synth", description=__doc__)
-    sub = parser.add_subparsers(dest="dataset", required=True)
+def _mapping(text: str) -> dict[int, float]:
+    """``"1:0.25,2:0.75"`` -> ``{1: 0.25, 2: 0.75}``."""
+    try:
+        return {int(k): float(v) for k, v in (item.split(":") for item in text.split(","))}
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected 'count:value,...' (e.g. 1:0.5,2:0.5), found {text!r}") from None
+
+
+def _numbers(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, found {text!r}") from None
+
+
+def _add_voxceleb(sub) -> argparse.ArgumentParser:
     vox = sub.add_parser("voxceleb", help="speaker dataset in the VoxCeleb layout with trial lists")
     vox.add_argument("--out", required=True, help="output folder (must not exist, or hold the same dataset)")
     vox.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
@@ -24,13 +44,56 @@ def main(argv: list[str] | None = None) -> int:
         else:
             kind = float if field.type in ("float", float) else int
             vox.add_argument(flag, type=kind, default=field.default)
+    return vox
+
+
+def _add_mixtures(sub) -> argparse.ArgumentParser:
+    mix = sub.add_parser("mixtures", help="simulated conversations (EEND recipe) in the AMI-excerpts layout")
+    default = MixtureConfig()
+    mix.add_argument("--source", required=True, help="VoxCeleb-layout tree of single-speaker audio (<speaker>/<session>/...)")
+    mix.add_argument("--speakers-list", default=None, help="file of speaker ids to draw from (default: all)")
+    mix.add_argument("--out", required=True, help="output folder (must not exist, or hold the same set)")
+    mix.add_argument("--count", type=int, default=20, help="number of mixtures")
+    mix.add_argument("--first-index", type=int, default=0, help="index of the first mixture in the seeded series")
+    mix.add_argument("--seed", type=int, default=0)
+    mix.add_argument("--subset", default="test", help="name of the .lst / .rttm / .uem files")
+    mix.add_argument("--prefix", default="mix", help="URIs are <prefix><index>")
+    mix.add_argument("--speakers", type=_mapping, default=default.speakers, help="speaker-count distribution, e.g. 1:0.25,2:0.75")
+    mix.add_argument("--beta", type=_mapping, default=default.beta, help="mean silence (s) per speaker count, e.g. 2:2,3:5")
+    mix.add_argument("--utterances-per-speaker", type=_numbers, default=default.utterances_per_speaker, help="min,max")
+    mix.add_argument("--snr-db", type=_numbers, default=default.snr_db, help="SNRs of the added noise, e.g. 5,10,15,20")
+    mix.add_argument("--noise-dir", default=None, help="noise files (e.g. MUSAN noise/); none = no noise")
+    mix.add_argument("--rir-dir", default=None, help="room impulse responses for reverberation")
+    mix.add_argument("--reverb-prob", type=float, default=default.reverb_prob)
+    mix.add_argument("--sample-rate", type=int, default=default.sample_rate)
+    return mix
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse arguments and write the requested dataset."""
+    parser = argparse.ArgumentParser(prog="python -m sonolab.data.synth", description=__doc__)
+    sub = parser.add_subparsers(dest="dataset", required=True)
+    _add_voxceleb(sub)
+    mix = _add_mixtures(sub)
     args = parser.parse_args(argv)
+    start = time.time()
+    if args.dataset == "mixtures":
+        try:
+            config = MixtureConfig(args.speakers, args.beta, args.utterances_per_speaker, args.snr_db,
+                                   args.reverb_prob, args.sample_rate)
+            simulator = simulator_from_tree(args.source, config, args.seed, args.speakers_list, args.noise_dir,
+                                            args.rir_dir, args.prefix)
+        except ValueError as err:
+            mix.error(str(err))
+        content = write_mixture_set(args.out, simulator, args.count, args.subset, args.first_index)
+        print(json.dumps(content["statistics"], indent=2))
+        print(f"wrote {args.count} mixtures to {args.out} in {time.time() - start:.1f}s", file=sys.stderr)
+        return 0
     cfg = VoxCelebSynthConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(VoxCelebSynthConfig)})
     try:
         check_request(cfg)
     except ValueError as err:
         parser.error(str(err))  # exit status 2, nothing written
-    start = time.time()
     out = generate_voxceleb(args.out, cfg, workers=args.workers)
     print(f"wrote {out} in {time.time() - start:.1f}s: {cfg.num_val_trials} validation and {cfg.num_test_trials} "
           "test trials, half of them target", file=sys.stderr)

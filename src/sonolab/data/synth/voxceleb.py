@@ -17,15 +17,10 @@ bytes, whatever the number of worker processes.
 from __future__ import annotations
 
 import json
-import logging
 import math
 import multiprocessing as mp
 import os
-import shutil
-import socket
 import string
-import tempfile
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -33,13 +28,10 @@ import numpy as np
 import soundfile as sf
 
 from .channel import SessionChannel, colored_noise, synthetic_rir
+from .staging import existing_output, staged_folder
 from .voice import SpeakerProfile, synthesize_utterance
 
 MARKER = "synth.json"
-OWNER = ".sonolab-synth-owner"  # in a temporary folder being written: "<host> <pid>" of the writer
-STALE_AFTER_S = 24 * 3600
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -183,36 +175,6 @@ def _write_augment_corpora(cfg: VoxCelebSynthConfig, out: Path) -> None:
         sf.write(out / "rirs" / f"rir-{i:04d}.wav", rir.astype(np.float32), sr)
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def remove_stale_temporaries(out: Path) -> list[Path]:
-    """Delete the temporary folders that an earlier, killed generation of ``out`` left beside it.
-
-    Only folders this generator made (they hold its owner file) are touched: those whose writer
-    process is gone on this host, or that are older than a day (a writer on another host).
-    """
-    removed = []
-    for tmp in out.parent.glob(f".{out.name}.*") if out.parent.is_dir() else []:
-        owner = tmp / OWNER
-        if not owner.is_file():
-            continue
-        host, _, pid = owner.read_text().strip().partition(" ")
-        dead = host == socket.gethostname() and pid.isdigit() and not _alive(int(pid))
-        if dead or time.time() - owner.stat().st_mtime > STALE_AFTER_S:
-            shutil.rmtree(tmp, ignore_errors=True)
-            log.warning("removed %s, left by an interrupted generation of %s", tmp, out)
-            removed.append(tmp)
-    return removed
-
-
 def generate_voxceleb(out: str | Path, cfg: VoxCelebSynthConfig = VoxCelebSynthConfig(), workers: int | None = None) -> Path:
     """Write the dataset to ``out`` unless an identical one is already there; returns ``out``.
 
@@ -221,48 +183,32 @@ def generate_voxceleb(out: str | Path, cfg: VoxCelebSynthConfig = VoxCelebSynthC
     """
     check_request(cfg)
     out = Path(out)
-    marker = out / MARKER
-    remove_stale_temporaries(out)
-    if marker.exists():
-        if json.loads(marker.read_text()) == asdict(cfg):
-            return out
-        raise FileExistsError(f"{out} holds a synthetic dataset made with other parameters ({marker}); "
-                              "choose another --out or delete it")
-    if out.exists() and any(out.iterdir()):
-        raise FileExistsError(f"{out} exists and is not a synthetic dataset (no {MARKER}); refusing to write into it")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    (tmp / OWNER).write_text(f"{socket.gethostname()} {os.getpid()}\n")
+    same = lambda content: content == asdict(cfg)  # noqa: E731
+    if existing_output(out, MARKER, same, "a synthetic dataset") is not None:
+        return out
     try:
-        wav_root = tmp / "wav"
-        n_total = cfg.num_train_speakers + cfg.num_val_speakers + cfg.num_test_speakers
-        jobs = [(cfg, i, str(wav_root)) for i in range(n_total)]
-        workers = workers or min(len(jobs), os.cpu_count() or 1)
-        if workers > 1:
-            with mp.get_context("spawn").Pool(workers) as pool:
-                per_speaker = pool.map(_write_speaker, jobs, chunksize=1)
-        else:
-            per_speaker = [_write_speaker(job) for job in jobs]
-        utts = {speaker_id(i): per_speaker[i] for i in range(n_total)}
-        train = [speaker_id(i) for i in range(cfg.num_train_speakers)]
-        val = {s: utts[s] for s in (speaker_id(i) for i in range(cfg.num_train_speakers, cfg.num_train_speakers + cfg.num_val_speakers))}
-        test = {s: utts[s] for s in (speaker_id(i) for i in range(cfg.num_train_speakers + cfg.num_val_speakers, n_total))}
-        (tmp / "train_speakers.txt").write_text("".join(f"{s}\n" for s in train))
-        _write_trials(tmp / "val_trials.txt", make_trials(val, cfg.num_val_trials, _rng(cfg.seed, 5)))
-        _write_trials(tmp / "trials.txt", make_trials(test, cfg.num_test_trials, _rng(cfg.seed, 6)))
-        if cfg.augment_corpora:
-            _write_augment_corpora(cfg, tmp)
-        (tmp / MARKER).write_text(json.dumps(asdict(cfg), indent=2))
-        (tmp / OWNER).unlink()
-        if out.exists():
-            out.rmdir()
-        tmp.rename(out)
+        with staged_folder(out) as tmp:
+            wav_root = tmp / "wav"
+            n_total = cfg.num_train_speakers + cfg.num_val_speakers + cfg.num_test_speakers
+            jobs = [(cfg, i, str(wav_root)) for i in range(n_total)]
+            workers = workers or min(len(jobs), os.cpu_count() or 1)
+            if workers > 1:
+                with mp.get_context("spawn").Pool(workers) as pool:
+                    per_speaker = pool.map(_write_speaker, jobs, chunksize=1)
+            else:
+                per_speaker = [_write_speaker(job) for job in jobs]
+            utts = {speaker_id(i): per_speaker[i] for i in range(n_total)}
+            first_val, first_test = cfg.num_train_speakers, cfg.num_train_speakers + cfg.num_val_speakers
+            val = {speaker_id(i): utts[speaker_id(i)] for i in range(first_val, first_test)}
+            test = {speaker_id(i): utts[speaker_id(i)] for i in range(first_test, n_total)}
+            (tmp / "train_speakers.txt").write_text("".join(f"{speaker_id(i)}\n" for i in range(first_val)))
+            _write_trials(tmp / "val_trials.txt", make_trials(val, cfg.num_val_trials, _rng(cfg.seed, 5)))
+            _write_trials(tmp / "trials.txt", make_trials(test, cfg.num_test_trials, _rng(cfg.seed, 6)))
+            if cfg.augment_corpora:
+                _write_augment_corpora(cfg, tmp)
+            (tmp / MARKER).write_text(json.dumps(asdict(cfg), indent=2))
     except OSError:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if marker.exists() and json.loads(marker.read_text()) == asdict(cfg):
+        if existing_output(out, MARKER, same, "a synthetic dataset") is not None:
             return out  # another process (a DDP rank) finished the same dataset first
-        raise
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out

@@ -1,0 +1,240 @@
+"""Simulated conversations for diarization, the EEND recipe (Fujita et al. 2019, Horiguchi et al. 2020).
+
+For each mixture: draw N speakers (N from a configured distribution) from a single-speaker corpus
+in the VoxCeleb layout; give each a sequence of its utterances separated by silences drawn from
+Exp(beta) (beta per N, as in the EEND papers: larger beta, longer silences, less overlap); sum the
+tracks; optionally reverberate; add noise at an SNR drawn from a set. Everything is a pure function
+of (seed, index), so training mixtures are generated on the fly with no storage and are the same in
+every run and worker.
+
+Reference turns are the speech regions inside each placed utterance, found by an energy detector,
+so the leading / trailing silence of real recordings is not labelled as speech.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torchaudio.functional as AF
+
+from .audio import load_audio
+from .augment import audio_files
+from .readers.voxceleb import AUDIO_EXTENSIONS, read_speaker_list, scan_speaker_tree
+
+# The EEND-EDA papers' simulated sets: Sim1spk beta=2, Sim2spk beta=2 (also 3, 5), Sim3spk beta=5, Sim4spk beta=9.
+DEFAULT_BETA = {1: 2.0, 2: 2.0, 3: 5.0, 4: 9.0}
+LABEL_RATE = 100  # frames per second of the activity labels (the 10 ms feature hop)
+
+
+@dataclass
+class MixtureConfig:
+    """How conversations are simulated (every field is a ``data.simulation.*`` config key).
+
+    speakers: probability of each speaker count, e.g. ``{1: 0.25, 2: 0.25, 3: 0.25, 4: 0.25}``.
+    beta: mean silence (s) between one speaker's utterances, per speaker count.
+    utterances_per_speaker: inclusive range of utterances each speaker says (EEND: 10-20).
+    snr_db: SNRs (dB) of the added noise, one drawn per mixture (EEND: 5, 10, 15, 20); empty = no noise.
+    reverb_prob: probability that each speaker's track is convolved with a room impulse response.
+    sample_rate: output rate; utterances at other rates are resampled.
+    vad_threshold_db: speech = frames within this many dB of the utterance's 95th-percentile energy.
+    """
+
+    speakers: dict[int, float] = field(default_factory=lambda: {2: 1.0})
+    beta: dict[int, float] = field(default_factory=lambda: dict(DEFAULT_BETA))
+    utterances_per_speaker: tuple[int, int] = (3, 6)
+    snr_db: tuple[float, ...] = (5.0, 10.0, 15.0, 20.0)
+    reverb_prob: float = 0.0
+    sample_rate: int = 16000
+    vad_threshold_db: float = 30.0
+
+    def __post_init__(self):
+        self.speakers = {int(k): float(v) for k, v in dict(self.speakers).items()}
+        self.beta = {int(k): float(v) for k, v in dict(self.beta).items()}
+        self.utterances_per_speaker = tuple(int(v) for v in self.utterances_per_speaker)
+        self.snr_db = tuple(float(v) for v in self.snr_db)
+        if not self.speakers or min(self.speakers) < 1 or min(self.speakers.values()) < 0 or sum(self.speakers.values()) <= 0:
+            raise ValueError(f"simulation.speakers must map counts >= 1 to probabilities, found {self.speakers}")
+        missing = sorted(set(self.speakers) - set(self.beta))
+        if missing:
+            raise ValueError(f"simulation.beta has no value for {missing} speakers (keys: {sorted(self.beta)})")
+        low, high = self.utterances_per_speaker
+        if not 1 <= low <= high:
+            raise ValueError(f"simulation.utterances_per_speaker must be 1 <= min <= max, found {low}, {high}")
+
+
+@dataclass
+class Mixture:
+    """One simulated recording: waveform, the speakers in order of first speech, and their turns (seconds)."""
+
+    uri: str
+    wave: torch.Tensor
+    sample_rate: int
+    speakers: list[str]
+    turns: list[tuple[str, float, float]]
+
+    @property
+    def duration(self) -> float:
+        """Length in seconds."""
+        return self.wave.numel() / self.sample_rate
+
+    def activity(self, rate: int = LABEL_RATE, num_frames: int | None = None) -> torch.Tensor:
+        """``(frames, speakers)`` 0/1 activity at ``rate`` frames/s (a frame is active if its centre is in a turn)."""
+        return turns_to_activity(self.turns, self.speakers, num_frames or int(self.duration * rate), rate)
+
+
+def turns_to_activity(turns: list[tuple[str, float, float]], speakers: list[str], num_frames: int,
+                      rate: int = LABEL_RATE) -> torch.Tensor:
+    """Frame ``t`` (centre ``(t + 0.5) / rate``) of speaker ``k`` is 1 when a turn of ``speakers[k]`` covers it."""
+    out = torch.zeros(num_frames, len(speakers))
+    column = {s: k for k, s in enumerate(speakers)}
+    for speaker, start, end in turns:
+        # rounded first: a boundary exactly on a frame centre must not flip with float error
+        first = max(0, math.ceil(round(start * rate - 0.5, 6)))
+        last = min(num_frames, math.ceil(round(end * rate - 0.5, 6)))
+        out[first:last, column[speaker]] = 1.0
+    return out
+
+
+def speech_regions(wave: np.ndarray, sample_rate: int, threshold_db: float = 30.0, min_gap: float = 0.25,
+                   min_length: float = 0.1) -> list[tuple[float, float]]:
+    """Speech regions (seconds) of one utterance: 25 ms frames (10 ms hop) within ``threshold_db`` of
+    the 95th-percentile frame energy, gaps under ``min_gap`` filled, regions under ``min_length`` dropped."""
+    hop, win = sample_rate // 100, int(0.025 * sample_rate)
+    if wave.size < win:
+        return []
+    frames = np.lib.stride_tricks.sliding_window_view(wave, win)[::hop]
+    db = 10 * np.log10(np.mean(frames.astype(np.float64) ** 2, axis=1) + 1e-12)
+    active = db > np.percentile(db, 95) - threshold_db
+    regions: list[list[float]] = []
+    for t in np.flatnonzero(active):
+        start, end = t * hop / sample_rate, (t * hop + win) / sample_rate
+        if regions and start - regions[-1][1] < min_gap:
+            regions[-1][1] = end
+        else:
+            regions.append([start, end])
+    return [(s, e) for s, e in regions if e - s >= min_length]
+
+
+class MixtureSimulator:
+    """Builds mixture ``index`` of a seeded series from single-speaker utterances.
+
+    Args:
+        utterances: speaker -> audio files of that speaker.
+        config: :class:`MixtureConfig`.
+        seed: series seed; mixture ``i`` depends on ``(seed, i)`` only.
+        noises: noise files (MUSAN layout's ``noise/``) for the additive noise; none = no noise.
+        rirs: room impulse responses for reverberation.
+        prefix: URIs are ``<prefix><index:06d>``.
+    """
+
+    def __init__(self, utterances: dict[str, list[Path]], config: MixtureConfig, seed: int = 0,
+                 noises: list[Path] | None = None, rirs: list[Path] | None = None, prefix: str = "mix"):
+        self.utterances = {s: list(p) for s, p in sorted(utterances.items()) if p}
+        self.speaker_ids = list(self.utterances)
+        self.config = config
+        self.seed = seed
+        self.noises = list(noises or [])
+        self.rirs = list(rirs or [])
+        self.prefix = prefix
+        most = max(config.speakers)
+        if len(self.speaker_ids) < most:
+            raise ValueError(f"simulation.speakers asks for up to {most} speakers per mixture; "
+                             f"the corpus has {len(self.speaker_ids)}")
+        self._regions: dict[Path, list[tuple[float, float]]] = {}
+
+    def _load(self, path: Path) -> tuple[np.ndarray, list[tuple[float, float]]]:
+        wave = load_audio(path, self.config.sample_rate).numpy()
+        if path not in self._regions:
+            self._regions[path] = speech_regions(wave, self.config.sample_rate, self.config.vad_threshold_db)
+        return wave, self._regions[path]
+
+    def _reverberate(self, track: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        rir = load_audio(self.rirs[int(rng.integers(len(self.rirs)))], self.config.sample_rate)
+        rir = rir / (rir.norm() + 1e-8)
+        return AF.fftconvolve(torch.from_numpy(track), rir)[: track.size].numpy()
+
+    def __call__(self, index: int) -> Mixture:
+        cfg = self.config
+        rng = np.random.default_rng([self.seed, index])
+        counts = sorted(cfg.speakers)
+        probs = np.array([cfg.speakers[c] for c in counts], dtype=np.float64)
+        n = counts[int(rng.choice(len(counts), p=probs / probs.sum()))]
+        chosen = [self.speaker_ids[i] for i in rng.choice(len(self.speaker_ids), n, replace=False)]
+        sr = cfg.sample_rate
+        tracks, turns = [], []
+        for speaker in chosen:
+            files = self.utterances[speaker]
+            count = int(rng.integers(cfg.utterances_per_speaker[0], cfg.utterances_per_speaker[1] + 1))
+            picks = rng.choice(len(files), count, replace=count > len(files))
+            pieces, position = [], 0
+            for i in picks:
+                wave, regions = self._load(files[int(i)])
+                silence = int(round(rng.exponential(cfg.beta[n]) * sr))
+                pieces += [np.zeros(silence, dtype=np.float32), wave]
+                onset = (position + silence) / sr
+                # to the millisecond, as RTTM stores them: the written reference is exactly these turns
+                turns += [(speaker, round(onset + s, 3), round(onset + e, 3)) for s, e in regions]
+                position += silence + wave.size
+            track = np.concatenate(pieces)
+            if self.rirs and rng.random() < cfg.reverb_prob:
+                track = self._reverberate(track, rng)
+            tracks.append(track)
+        mixture = np.zeros(max(t.size for t in tracks), dtype=np.float32)
+        for track in tracks:
+            mixture[: track.size] += track
+        if self.noises and cfg.snr_db:
+            mixture = self._add_noise(mixture, rng)
+        turns.sort(key=lambda t: (t[1], t[0]))
+        order = list(dict.fromkeys(t[0] for t in turns))  # speakers in order of first speech
+        order += [s for s in chosen if s not in order]  # a speaker whose audio held no detected speech
+        return Mixture(f"{self.prefix}{index:06d}", torch.from_numpy(mixture), sr, order, turns)
+
+    def _add_noise(self, mixture: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        noise = load_audio(self.noises[int(rng.integers(len(self.noises)))], self.config.sample_rate).numpy()
+        if noise.size < mixture.size:  # loop short noise files
+            noise = np.tile(noise, math.ceil(mixture.size / max(1, noise.size)))
+        start = int(rng.integers(0, noise.size - mixture.size + 1))
+        noise = noise[start: start + mixture.size]
+        snr = float(self.config.snr_db[int(rng.integers(len(self.config.snr_db)))])
+        power = lambda x: float(np.mean(x.astype(np.float64) ** 2)) + 1e-12  # noqa: E731
+        return (mixture + noise * math.sqrt(power(mixture) / (power(noise) * 10 ** (snr / 10)))).astype(np.float32)
+
+
+def mixture_statistics(activities: list[torch.Tensor], rate: int = LABEL_RATE) -> dict[str, float]:
+    """Corpus statistics to compare with a target corpus: overlap ratio (overlapped / total speech
+    time), silence ratio, speakers per recording, mean turn length (s) and mean duration (s)."""
+    speech = overlap = silence = frames = 0.0
+    turn_lengths, speakers = [], []
+    for act in activities:
+        active = act.sum(dim=1)
+        speech += float((active >= 1).sum())
+        overlap += float((active >= 2).sum())
+        silence += float((active == 0).sum())
+        frames += act.shape[0]
+        speakers.append(int((act.sum(dim=0) > 0).sum()))
+        for k in range(act.shape[1]):
+            edges = torch.diff(torch.cat([torch.zeros(1), act[:, k], torch.zeros(1)]))
+            starts, ends = torch.nonzero(edges == 1).flatten(), torch.nonzero(edges == -1).flatten()
+            turn_lengths += ((ends - starts).float() / rate).tolist()
+    return {"recordings": len(activities), "overlap_ratio": overlap / max(speech, 1.0),
+            "silence_ratio": silence / max(frames, 1.0), "speakers_per_recording": float(np.mean(speakers)),
+            "mean_turn_seconds": float(np.mean(turn_lengths)) if turn_lengths else 0.0,
+            "mean_duration_seconds": frames / rate / max(len(activities), 1)}
+
+
+def simulator_from_tree(tree: str | Path, config: MixtureConfig, seed: int = 0, speakers_file: str | Path | None = None,
+                        noise_dir: str | Path | None = None, rir_dir: str | Path | None = None, prefix: str = "mix",
+                        extensions: tuple[str, ...] = AUDIO_EXTENSIONS) -> MixtureSimulator:
+    """A simulator over the speakers of a VoxCeleb-layout ``tree`` (optionally only those in ``speakers_file``),
+    with noise and impulse responses from folders searched recursively (absent folders: none)."""
+    speakers = read_speaker_list(speakers_file) if speakers_file else None
+    utterances: dict[str, list[Path]] = {}
+    for utt in scan_speaker_tree(tree, extensions, speakers):
+        utterances.setdefault(utt.speaker, []).append(Path(tree) / utt.path)
+    noises = audio_files(Path(noise_dir), extensions) if noise_dir and Path(noise_dir).is_dir() else []
+    rirs = audio_files(Path(rir_dir), extensions) if rir_dir and Path(rir_dir).is_dir() else []
+    return MixtureSimulator(utterances, config, seed, noises, rirs, prefix)
