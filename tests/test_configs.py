@@ -49,7 +49,10 @@ def test_instantiate_groups(tiny_voxceleb, tmp_path):
     for option in _options("logger"):
         loggers = compose("train", [f"logger={option}"], tmp_path).logger
         assert all(instantiate(c) is not None for c in loggers.values())
-    callbacks = compose("train", ["callbacks=default"], tmp_path).callbacks
+    from sonolab.run import _resolve_monitor
+
+    callbacks = _resolve_monitor(compose("train", ["callbacks=default"], tmp_path))  # monitor: auto -> val/eer
+    assert callbacks.model_checkpoint.monitor == "val/eer" and callbacks.model_checkpoint.mode == "min"
     assert all(instantiate(c) is not None for c in callbacks.values())
     dm = instantiate(cfg.data, augment=None, _recursive_=False)
     dm.setup("fit")

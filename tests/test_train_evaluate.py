@@ -80,15 +80,25 @@ def test_train_checkpoint_then_evaluate_gives_the_same_eer(tiny_voxceleb, tmp_pa
     assert json.loads((other / "metrics.json").read_text())["test"]["dev"]["trials"] == 16
 
 
+def _family(experiment: str) -> str:
+    return compose("train", [f"experiment={experiment}", "data.root=/any"]).task._target_.rsplit(".", 1)[-1]
+
+
 @pytest.mark.parametrize("experiment", sorted(p.stem for p in (ROOT / "experiments" / "experiment").glob("*.yaml")))
 def test_every_experiment_smoke_runs_on_tiny_data(experiment, tiny_voxceleb, tmp_path):
-    """Each reproduction config trains one batch on the tiny synthetic tree (data paths and device swapped)."""
-    overrides = [f"experiment={experiment}", *tiny_overrides(tiny_voxceleb), "debug=fast_dev_run", "callbacks=none",
-                 "data.train_dir=wav", "data.trial_dir=wav", "data.train_speakers=train_speakers.txt",
-                 "data.val_trials=val_trials.txt", "~data.test_trials", "+data.test_trials={synth: trials.txt}",
-                 "data.pin_memory=false",
-                 f"augment.musan_root={tiny_voxceleb / 'musan'}", f"augment.rir_root={tiny_voxceleb / 'rirs'}",
-                 "trainer.accelerator=cpu", "trainer.precision=32-true", "data.batch_size=4", "data.extensions=[wav]"]
+    """Each reproduction config trains one batch on tiny synthetic data (data paths and device swapped)."""
+    common = ["debug=fast_dev_run", "callbacks=none", "data.pin_memory=false", "trainer.accelerator=cpu",
+              "trainer.precision=32-true"]
+    if _family(experiment) == "DiarizationTask":
+        from .test_diarization import diarization_overrides
+
+        overrides = [f"experiment={experiment}", *diarization_overrides(tiny_voxceleb, tmp_path / "mix"), *common]
+    else:
+        overrides = [f"experiment={experiment}", *tiny_overrides(tiny_voxceleb), *common,
+                     "data.train_dir=wav", "data.trial_dir=wav", "data.train_speakers=train_speakers.txt",
+                     "data.val_trials=val_trials.txt", "~data.test_trials", "+data.test_trials={synth: trials.txt}",
+                     f"augment.musan_root={tiny_voxceleb / 'musan'}", f"augment.rir_root={tiny_voxceleb / 'rirs'}",
+                     "data.batch_size=4", "data.extensions=[wav]"]
     cfg = compose("train", overrides, tmp_path)
     if cfg.get("augment") is not None and "musan_root" not in cfg.augment:
         pytest.fail("experiment's augment config lost its paths")

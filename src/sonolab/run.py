@@ -14,7 +14,7 @@ from typing import Any
 import lightning as L
 import torch
 from hydra.errors import InstantiationException
-from hydra.utils import instantiate
+from hydra.utils import get_class, instantiate
 from lightning.pytorch.callbacks import ProgressBar
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
@@ -85,10 +85,25 @@ def _trainer_settings(cfg: DictConfig) -> DictConfig:
     return trainer_cfg
 
 
+def _resolve_monitor(cfg: DictConfig) -> DictConfig | None:
+    """The callbacks config with ``monitor: auto`` / ``mode: auto`` replaced by the task's own metric."""
+    callbacks = cfg.get("callbacks")
+    if not callbacks or "task" not in cfg:
+        return callbacks
+    callbacks = callbacks.copy()
+    metric, mode = getattr(get_class(cfg.task._target_), "monitor", (None, "min"))
+    for name, callback in callbacks.items():
+        if isinstance(callback, DictConfig) and callback.get("monitor") == "auto":
+            callbacks[name].monitor = metric
+        if isinstance(callback, DictConfig) and callback.get("mode") == "auto":
+            callbacks[name].mode = mode
+    return callbacks
+
+
 def build_trainer(cfg: DictConfig, output_dir: str) -> L.Trainer:
     """Trainer with the configured loggers and callbacks (if any), writing into the run folder."""
     trainer_cfg = _trainer_settings(cfg)
-    callbacks = _instantiate_all(cfg.get("callbacks"))
+    callbacks = _instantiate_all(_resolve_monitor(cfg))
     if trainer_cfg.get("enable_progress_bar") is False:  # Lightning refuses a progress-bar callback then
         callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
     return _instantiate(trainer_cfg, logger=_instantiate_all(cfg.get("logger")) or False, callbacks=callbacks,

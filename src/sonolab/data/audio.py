@@ -110,6 +110,24 @@ def load_random_crop(path: str | Path, sample_rate: int, resample: bool, num_sam
         return _read(f, path, sample_rate, resample, start, need, channel)
 
 
+def load_segment(path: str | Path, sample_rate: int, start: float = 0.0, duration: float | None = None,
+                 resample: bool = True, channel: int | None = None) -> torch.Tensor:
+    """``duration`` seconds from ``start`` seconds (to the end when None), at ``sample_rate``.
+
+    Only that part is read, so a long recording can be processed chunk by chunk in bounded memory.
+    """
+    with _open(path) as f:
+        first = int(round(start * f.samplerate))
+        count = -1 if duration is None else int(round(duration * f.samplerate))
+        return _read(f, path, sample_rate, resample, first, count, channel)
+
+
+def audio_duration(path: str | Path) -> float:
+    """Length in seconds from the header (DataFormatError naming the file if it cannot be opened)."""
+    with _open(path) as f:
+        return f.frames / f.samplerate
+
+
 def audio_problem(path: str | Path, sample_rate: int, resample: bool, channel: int | None = None,
                   min_seconds: float = 0.0) -> str | None:
     """Why ``path`` cannot be used as training / evaluation audio, or None when it can.

@@ -228,13 +228,17 @@ def mixture_statistics(activities: list[torch.Tensor], rate: int = LABEL_RATE) -
 
 def simulator_from_tree(tree: str | Path, config: MixtureConfig, seed: int = 0, speakers_file: str | Path | None = None,
                         noise_dir: str | Path | None = None, rir_dir: str | Path | None = None, prefix: str = "mix",
-                        extensions: tuple[str, ...] = AUDIO_EXTENSIONS) -> MixtureSimulator:
-    """A simulator over the speakers of a VoxCeleb-layout ``tree`` (optionally only those in ``speakers_file``),
-    with noise and impulse responses from folders searched recursively (absent folders: none)."""
+                        extensions: tuple[str, ...] = AUDIO_EXTENSIONS,
+                        exclude_file: str | Path | None = None) -> MixtureSimulator:
+    """A simulator over the speakers of a VoxCeleb-layout ``tree`` (only those in ``speakers_file`` when
+    given, none of those in ``exclude_file``: e.g. held-out speakers for a test set), with noise and
+    impulse responses from folders searched recursively (absent folders: none)."""
     speakers = read_speaker_list(speakers_file) if speakers_file else None
+    excluded = set(read_speaker_list(exclude_file)) if exclude_file else set()
     utterances: dict[str, list[Path]] = {}
     for utt in scan_speaker_tree(tree, extensions, speakers):
-        utterances.setdefault(utt.speaker, []).append(Path(tree) / utt.path)
+        if utt.speaker not in excluded:
+            utterances.setdefault(utt.speaker, []).append(Path(tree) / utt.path)
     noises = audio_files(Path(noise_dir), extensions) if noise_dir and Path(noise_dir).is_dir() else []
     rirs = audio_files(Path(rir_dir), extensions) if rir_dir and Path(rir_dir).is_dir() else []
     return MixtureSimulator(utterances, config, seed, noises, rirs, prefix)

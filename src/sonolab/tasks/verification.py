@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Any, Callable
 
 import lightning as L
@@ -15,14 +14,7 @@ from ..inference.scoring import ScoringConfig, score_trials
 from ..metrics.eer import DetectionCost, verification_metrics
 from ..report.verification import write_verification_report
 from ..utils.errors import DataFormatError, IncompatibleConfigError
-
-
-def warmup_exponential_decay(step: int, total_steps: int, warmup_steps: int, final_ratio: float) -> float:
-    """LR multiplier: linear warm-up, then exponential decay to ``final_ratio`` at the last step (WeSpeaker's shape)."""
-    if warmup_steps > 0 and step < warmup_steps:
-        return (step + 1) / warmup_steps
-    span = max(1, total_steps - warmup_steps)
-    return final_ratio ** (min(step - warmup_steps, span) / span)
+from .common import check_components, configure_optimization
 
 
 class VerificationTask(L.LightningModule):
@@ -41,6 +33,7 @@ class VerificationTask(L.LightningModule):
 
     family = "verification"
     model_outputs = ("embedding",)
+    monitor = ("val/eer", "min")  # what the checkpoint callback follows when its monitor is 'auto'
 
     def __init__(self, model: nn.Module, features: nn.Module, loss: Callable[..., nn.Module], data_info: dict,
                  optimizer: Callable[..., torch.optim.Optimizer], scheduler: dict | None = None,
@@ -80,16 +73,7 @@ class VerificationTask(L.LightningModule):
         return loss
 
     def configure_optimizers(self):
-        optimizer = self.optimizer_factory(params=self.parameters())
-        if not self.scheduler_cfg:
-            return optimizer
-        total = int(self.trainer.estimated_stepping_batches)
-        epochs = max(1, self.trainer.max_epochs or 1)
-        warmup = int(self.scheduler_cfg.get("warmup_epochs", 0) * total / epochs)
-        schedule = partial(warmup_exponential_decay, total_steps=total, warmup_steps=warmup,
-                           final_ratio=float(self.scheduler_cfg.get("final_lr_ratio", 0.01)))
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+        return configure_optimization(self, self.optimizer_factory, self.scheduler_cfg)
 
     # -- evaluation -------------------------------------------------------------------------
     def _collect(self, batch: dict) -> None:
@@ -196,16 +180,3 @@ class VerificationTask(L.LightningModule):
         if not self.test_results:
             raise RuntimeError("no test results to report: run trainer.test first")
         return write_verification_report(out_dir, self.test_results, extra, self.costs)
-
-
-def check_components(task: VerificationTask, model: nn.Module, loss: Callable[..., nn.Module]) -> None:
-    """Refuse a model or loss of another task family before any data is read."""
-    output = getattr(model, "output_type", None)
-    if output not in task.model_outputs:
-        raise IncompatibleConfigError(
-            f"model {type(model).__name__} outputs {output!r}; the {task.family} task needs {task.model_outputs}")
-    loss_cls = getattr(loss, "func", loss)
-    family = getattr(loss_cls, "task_family", None)
-    if family != task.family:
-        raise IncompatibleConfigError(f"loss {getattr(loss_cls, '__name__', loss_cls)} is for {family!r}; "
-                                      f"the {task.family} task needs a {task.family} loss")

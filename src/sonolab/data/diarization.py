@@ -1,0 +1,319 @@
+"""Diarization datamodule: simulated conversations (on the fly) or recordings in the AMI layouts.
+
+A *recording set* is a URI list, references (RTTM), scored regions (UEM) and audio, each given as
+one file or as a ``{uri}`` template: the AMI diarization setup keeps one RTTM / UEM per meeting
+(``only_words/rttms/dev/{uri}.rttm``), the shared AMI excerpts and the project's simulated sets one
+file per subset. URIs missing from any of list / audio / RTTM / UEM are an error naming them, or
+(``on_missing: skip``) left out and counted.
+
+Training examples are chunks with frame activity targets at 100 frames/s, speakers ordered by
+first activity; the task subsamples them to its model's frame rate. A chunk with more speakers
+than ``max_speakers`` keeps the most active ones; the dropped speakers are counted, never an
+IndexError.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import torch
+from pyannote.core import Annotation, Segment, Timeline
+from torch.utils.data import DataLoader, Dataset
+
+from ..utils.errors import ConfigValueError, IncompatibleConfigError
+from .audio import load_segment
+from .mixtures import LABEL_RATE, MixtureConfig, simulator_from_tree, turns_to_activity
+from .readers.rttm import match_uris, read_rttm, read_uem, read_uri_list
+from .skips import SkipLog
+from .synth.mixtures import write_mixture_set
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RecordingSet:
+    """Recordings with their reference and scored regions, ready to chunk or to diarize whole."""
+
+    name: str
+    uris: list[str]
+    audio: dict[str, Path]
+    references: dict[str, Annotation]
+    uems: dict[str, Timeline]
+
+    @staticmethod
+    def from_files(name: str, root: Path, lst: str, rttm: str, uem: str, audio: str, on_missing: str = "error",
+                   skips: SkipLog | None = None) -> "RecordingSet":
+        """Read a set; ``rttm`` / ``uem`` / ``audio`` may hold ``{uri}``; relative paths are under ``root``."""
+        path = lambda p: p if Path(p).is_absolute() else str(root / p)  # noqa: E731
+        lst, rttm, uem, audio = path(lst), path(rttm), path(uem), path(audio)
+        uris = read_uri_list(lst)
+        references = _per_uri(rttm, uris, read_rttm)
+        uems = _per_uri(uem, uris, read_uem)
+        audio_paths = {u: Path(audio.format(uri=u)) for u in uris}
+        found_audio = {u for u, p in audio_paths.items() if p.is_file()}
+        sources = {"list": (lst, set(uris)), "audio": (audio, found_audio),
+                   "rttm": (rttm, set(references)), "uem": (uem, set(uems))}
+        keep = match_uris(sources, skip=on_missing == "skip", skips=skips)
+        kept = [u for u in uris if u in keep]
+        return RecordingSet(name, kept, {u: audio_paths[u] for u in kept}, {u: references[u] for u in kept},
+                            {u: uems[u] for u in kept})
+
+
+def _per_uri(template: str, uris: list[str], reader) -> dict:
+    """One file for all URIs, or one per URI through a ``{uri}`` template (missing files are simply absent)."""
+    if "{uri}" not in template:
+        return reader(template)
+    out = {}
+    for uri in uris:
+        file = Path(template.format(uri=uri))
+        if file.is_file():
+            out.update(reader(file))
+    return out
+
+
+def chunk_targets(reference: Annotation, start: float, end: float, max_speakers: int, skips: SkipLog,
+                  where: str) -> tuple[torch.Tensor, list[str]]:
+    """``(frames, speakers)`` activity of ``reference`` in ``[start, end)`` at 100 frames/s, speakers in
+    order of first activity, at most ``max_speakers`` (the least active others are dropped and counted)."""
+    window = reference.crop(Segment(start, end), mode="intersection")
+    turns = [(label, seg.start - start, seg.end - start) for seg, _, label in window.itertracks(yield_label=True)]
+    turns.sort(key=lambda t: (t[1], t[0]))
+    speakers = list(dict.fromkeys(t[0] for t in turns))
+    frames = int(round((end - start) * LABEL_RATE))
+    activity = turns_to_activity(turns, speakers, frames)
+    if len(speakers) > max_speakers:
+        keep = sorted(torch.argsort(activity.sum(dim=0), descending=True, stable=True)[:max_speakers].tolist())
+        skips.add(f"speakers beyond data.max_speakers={max_speakers} dropped from a chunk", where,
+                  count=len(speakers) - max_speakers)
+        activity, speakers = activity[:, keep], [speakers[k] for k in keep]
+    return activity, speakers
+
+
+class RecordingChunks(Dataset):
+    """Fixed, non-overlapping chunks of a recording set (the last, shorter chunk of each recording kept)."""
+
+    def __init__(self, recordings: RecordingSet, chunk_seconds: float, sample_rate: int, max_speakers: int,
+                 skips: SkipLog, min_seconds: float = 1.0):
+        self.recordings = recordings
+        self.sample_rate = sample_rate
+        self.max_speakers = max_speakers
+        self.skips = skips
+        self.items: list[tuple[str, float, float]] = []
+        for uri in recordings.uris:
+            for region in recordings.uems[uri].support():
+                start = region.start
+                while region.end - start >= min_seconds:
+                    end = min(start + chunk_seconds, region.end)
+                    self.items.append((uri, start, end))
+                    start = end
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index: int) -> dict:
+        uri, start, end = self.items[index]
+        wave = load_segment(self.recordings.audio[uri], self.sample_rate, start, end - start)
+        labels, _ = chunk_targets(self.recordings.references[uri], start, end, self.max_speakers, self.skips,
+                                  f"{uri} {start:.1f}-{end:.1f}s")
+        return {"wave": wave, "labels": labels, "uri": uri, "start": start}
+
+
+class SimulatedChunks(Dataset):
+    """Mixtures ``0 .. count - 1`` of a seeded simulator, each cropped to at most ``chunk_seconds``
+    (at a start that depends on the mixture index only, so every epoch sees the same examples)."""
+
+    def __init__(self, simulator, count: int, chunk_seconds: float, max_speakers: int, skips: SkipLog):
+        self.simulator = simulator
+        self.count = count
+        self.chunk_seconds = chunk_seconds
+        self.max_speakers = max_speakers
+        self.skips = skips
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __getitem__(self, index: int) -> dict:
+        mixture = self.simulator(index)
+        start = 0.0
+        if mixture.duration > self.chunk_seconds:
+            rng = np.random.default_rng([self.simulator.seed, index, 1])
+            start = round(float(rng.uniform(0, mixture.duration - self.chunk_seconds)), 2)
+        end = min(mixture.duration, start + self.chunk_seconds)
+        reference = Annotation(uri=mixture.uri)
+        for speaker, s, e in mixture.turns:
+            reference[Segment(s, e), len(reference)] = speaker
+        labels, _ = chunk_targets(reference, start, end, self.max_speakers, self.skips, mixture.uri)
+        rate = mixture.sample_rate
+        return {"wave": mixture.wave[int(round(start * rate)): int(round(end * rate))], "labels": labels,
+                "uri": mixture.uri, "start": start}
+
+
+def collate_chunks(items: list[dict]) -> dict:
+    """Pad waveforms, labels (frames and speakers) and build the masks the loss needs."""
+    lengths = torch.tensor([it["wave"].numel() for it in items])
+    waves = torch.zeros(len(items), int(lengths.max()))
+    frames = max(it["labels"].shape[0] for it in items)
+    speakers = max(1, max(it["labels"].shape[1] for it in items))
+    labels = torch.zeros(len(items), frames, speakers)
+    for i, it in enumerate(items):
+        waves[i, : lengths[i]] = it["wave"]
+        labels[i, : it["labels"].shape[0], : it["labels"].shape[1]] = it["labels"]
+    return {"wave": waves, "length": lengths, "labels": labels,
+            "label_frames": torch.tensor([it["labels"].shape[0] for it in items]),
+            "num_speakers": torch.tensor([it["labels"].shape[1] for it in items]),
+            "uri": [it["uri"] for it in items], "start": [it["start"] for it in items]}
+
+
+class DiarizationDataModule(L.LightningDataModule):
+    """Diarization data: training on simulated conversations or on recording chunks; validation on
+    chunks of a recording set; test on whole recordings (diarized by the task's chunked inference).
+
+    Args:
+        root: dataset folder; relative paths are under it.
+        sets: ``{name: {lst, rttm, uem, audio}}`` recording sets (files or ``{uri}`` templates).
+        train: ``simulated`` (mixtures on the fly, see ``simulation``) or the name of a set in ``sets``.
+        val: name of the set whose chunks are scored every epoch.
+        test: names of the sets diarized and scored by DER after training.
+        simulation: the on-the-fly simulator: ``tree`` (VoxCeleb layout), ``speakers_file``,
+            ``noise_dir``, ``rir_dir``, ``count`` (training mixtures), ``seed`` and the
+            :class:`~sonolab.data.mixtures.MixtureConfig` fields.
+        simulated_sets: ``{name: {tree, speakers_file, exclude_file, count, seed, subset, ...MixtureConfig}}``:
+            sets written to ``<root>/<name>/`` once (prepare_data) and then read like any other set.
+        chunk_seconds: length of training and validation chunks.
+        max_speakers: speakers per chunk at most (the model's attractors during training).
+        sample_rate: model rate (files at other rates are resampled).
+        on_missing: a URI missing from list / audio / RTTM / UEM: ``error`` or ``skip`` (counted).
+        synth: when given, the synthetic speaker corpus (VoxCelebSynthConfig fields) is generated into
+            ``synth_root`` first, for simulations that draw from it.
+    """
+
+    def __init__(self, root: str, sets: dict | None = None, train: str = "simulated", val: str | None = None,
+                 test: list[str] | None = None, simulation: dict | None = None, simulated_sets: dict | None = None,
+                 chunk_seconds: float = 30.0, max_speakers: int = 4, sample_rate: int = 16000, batch_size: int = 8,
+                 num_workers: int = 2, on_missing: str = "error", synth: dict | None = None,
+                 synth_root: str | None = None, pin_memory: bool = False, augment=None, seed: int = 0):
+        super().__init__()
+        if augment:
+            raise IncompatibleConfigError("data=diarization adds noise and reverberation in its simulation "
+                                          "(data.simulation.noise_dir / rir_dir / snr_db / reverb_prob): use augment=none")
+        for key, ok, expected in (("chunk_seconds", chunk_seconds > 0, "a positive number of seconds"),
+                                  ("max_speakers", max_speakers >= 1, "at least 1"),
+                                  ("batch_size", batch_size >= 1, "at least 1"),
+                                  ("on_missing", on_missing in ("error", "skip"), "error or skip")):
+            if not ok:
+                raise ConfigValueError(f"data.{key}", expected, locals()[key])
+        self.root = Path(root)
+        self.sets_cfg = {k: dict(v) for k, v in (sets or {}).items()}
+        self.simulated_cfg = {k: dict(v) for k, v in (simulated_sets or {}).items()}
+        for name in self.simulated_cfg:
+            self.sets_cfg.setdefault(name, {"lst": f"{name}/{self.simulated_cfg[name].get('subset', 'test')}.lst",
+                                            "rttm": f"{name}/{self.simulated_cfg[name].get('subset', 'test')}.rttm",
+                                            "uem": f"{name}/{self.simulated_cfg[name].get('subset', 'test')}.uem",
+                                            "audio": f"{name}/audio/{{uri}}.wav"})
+        self.train_source = train
+        self.val_name = val
+        self.test_names = list(test or [])
+        for name in [n for n in [val, *self.test_names] if n] + ([] if train == "simulated" else [train]):
+            if name not in self.sets_cfg:
+                raise ConfigValueError("data.sets", f"a set named {name!r} (known: {sorted(self.sets_cfg)})", name)
+        self.simulation = dict(simulation or {})
+        self.chunk_seconds = chunk_seconds
+        self.max_speakers = max_speakers
+        self.sample_rate = sample_rate
+        self.batch_size = batch_size
+        self.num_workers = num_workers
+        self.on_missing = on_missing
+        self.synth = dict(synth) if synth else None
+        self.synth_root = Path(synth_root) if synth_root else None
+        self.pin_memory = pin_memory
+        self.seed = seed
+        self.skipped = SkipLog()
+        self.recording_sets: dict[str, RecordingSet] = {}
+        self.train_set: Dataset | None = None
+
+    @property
+    def info(self) -> dict:
+        """What the task needs: the sample rate and the most speakers a training chunk holds."""
+        return {"sample_rate": self.sample_rate, "max_speakers": self.max_speakers}
+
+    def _simulator(self, spec: dict, prefix: str):
+        spec = dict(spec)
+        keys = {f for f in MixtureConfig.__dataclass_fields__}
+        config = MixtureConfig(**{k: v for k, v in spec.items() if k in keys}, sample_rate=self.sample_rate)
+        path = lambda p: None if p is None else (p if Path(p).is_absolute() else self.root / p)  # noqa: E731
+        return simulator_from_tree(path(spec["tree"]), config, int(spec.get("seed", 0)), path(spec.get("speakers_file")),
+                                   path(spec.get("noise_dir")), path(spec.get("rir_dir")), prefix,
+                                   exclude_file=path(spec.get("exclude_file")))
+
+    def prepare_data(self) -> None:
+        """Generate the synthetic speaker corpus and write the simulated sets (no-ops once done)."""
+        if self.synth is not None:
+            from .synth.voxceleb import VoxCelebSynthConfig, generate_voxceleb
+
+            generate_voxceleb(self.synth_root, VoxCelebSynthConfig(**self.synth))
+        for name, spec in self.simulated_cfg.items():
+            simulator = self._simulator(spec, prefix=f"{name}_")
+            stats = write_mixture_set(self.root / name, simulator, int(spec.get("count", 20)), spec.get("subset", "test"))
+            log.info("simulated set %s: %s", name, stats["statistics"])
+
+    def _recordings(self, name: str) -> RecordingSet:
+        if name not in self.recording_sets:
+            skips = SkipLog()
+            spec = self.sets_cfg[name]
+            self.recording_sets[name] = RecordingSet.from_files(name, self.root, spec["lst"], spec["rttm"], spec["uem"],
+                                                                spec["audio"], self.on_missing, skips)
+            skips.report(log, f"recording set {name}")
+            self.skipped.update(skips)
+        return self.recording_sets[name]
+
+    def setup(self, stage: str | None = None) -> None:
+        """Read what ``stage`` uses: fit reads the training source, the validation and the test sets
+        (so a bad test reference fails before training); test reads only the test sets."""
+        if stage in (None, "fit") and self.train_set is None:
+            if self.train_source == "simulated":
+                self.train_set = SimulatedChunks(self._simulator(self.simulation, prefix="train_"),
+                                                 int(self.simulation.get("count", 1000)), self.chunk_seconds,
+                                                 self.max_speakers, self.skipped)
+            else:
+                self.train_set = RecordingChunks(self._recordings(self.train_source), self.chunk_seconds,
+                                                 self.sample_rate, self.max_speakers, self.skipped)
+        if stage in (None, "fit", "validate") and self.val_name:
+            self._recordings(self.val_name)
+        if stage in (None, "fit", "test"):
+            for name in self.test_names:
+                self._recordings(name)
+
+    def _loader(self, dataset: Dataset, shuffle: bool) -> DataLoader:
+        return DataLoader(dataset, batch_size=self.batch_size, shuffle=shuffle, num_workers=self.num_workers,
+                          collate_fn=collate_chunks, pin_memory=self.pin_memory, drop_last=shuffle)
+
+    def train_dataloader(self) -> DataLoader:
+        """Shuffled training chunks."""
+        return self._loader(self.train_set, shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        """Chunks of the validation set, in order."""
+        return self._loader(RecordingChunks(self._recordings(self.val_name), self.chunk_seconds, self.sample_rate,
+                                            self.max_speakers, self.skipped), shuffle=False)
+
+    def test_dataloader(self) -> list[DataLoader]:
+        """One loader per test set, yielding each recording's URI (the task reads and diarizes it whole)."""
+        return [DataLoader(_RecordingIndex(self._recordings(name)), batch_size=1, collate_fn=lambda items: items[0])
+                for name in self.test_names]
+
+
+class _RecordingIndex(Dataset):
+    """The URIs of a recording set with its name, one per item (the task reads the audio chunk by chunk)."""
+
+    def __init__(self, recordings: RecordingSet):
+        self.recordings = recordings
+
+    def __len__(self) -> int:
+        return len(self.recordings.uris)
+
+    def __getitem__(self, index: int) -> dict:
+        return {"set": self.recordings.name, "uri": self.recordings.uris[index]}

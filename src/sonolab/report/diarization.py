@@ -1,0 +1,86 @@
+"""Diarization report: metrics.json, a markdown DER table, one RTTM and one timeline PNG per recording."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # headless: runs on servers without a display
+import matplotlib.pyplot as plt  # noqa: E402
+from pyannote.core import Annotation  # noqa: E402
+
+from ..data.readers.rttm import write_rttm  # noqa: E402
+from ..utils.io import write_text_atomic  # noqa: E402
+
+
+def _row(name: str, system: str, entry: dict) -> str:
+    return (f"| {name} | {system} | {entry['der']:.2f} | {100 * entry['false_alarm'] / max(entry['speech'], 1e-9):.2f} | "
+            f"{100 * entry['missed'] / max(entry['speech'], 1e-9):.2f} | "
+            f"{100 * entry['confusion'] / max(entry['speech'], 1e-9):.2f} | {entry['speech']:.1f} |")
+
+
+def markdown_tables(results: dict[str, dict]) -> str:
+    """One table per scoring setup: each test set's corpus DER and its parts (% of scored speech),
+    for the system and for the one-speaker floor, then the per-recording DERs of the system."""
+    setups = next(iter(results.values()))["system"]
+    lines = []
+    for key, first in setups.items():
+        lines += [f"### DER, {first['label']}", "",
+                  "| set | system | DER (%) | false alarm (%) | missed (%) | confusion (%) | scored speech (s) |",
+                  "|---|---|---|---|---|---|---|"]
+        for name, r in results.items():
+            lines.append(_row(name, "model", r["system"][key]["corpus"]))
+            lines.append(_row(name, "one speaker (floor)", r["floor"][key]["corpus"]))
+        lines.append("")
+    first_key = next(iter(setups))
+    lines += [f"Per recording ({setups[first_key]['label']}):", "", "| set | recording | DER (%) | floor DER (%) |",
+              "|---|---|---|---|"]
+    for name, r in results.items():
+        for uri, entry in r["system"][first_key]["files"].items():
+            lines.append(f"| {name} | {uri} | {entry['der']:.2f} | {r['floor'][first_key]['files'][uri]['der']:.2f} |")
+    return "\n".join(lines) + "\n"
+
+
+def plot_timeline(reference: Annotation, hypothesis: Annotation, path: Path, title: str) -> None:
+    """Reference speakers' rows above the hypothesis speakers' rows; overlapping speech shows as
+    several bars at the same time."""
+    rows = [("ref", label) for label in reference.labels()] + [("hyp", label) for label in hypothesis.labels()]
+    fig, ax = plt.subplots(figsize=(10, 0.35 * len(rows) + 1.2))
+    for y, (side, label) in enumerate(reversed(rows)):
+        source = reference if side == "ref" else hypothesis
+        spans = [(s.start, s.duration) for s in source.label_timeline(label)]
+        ax.broken_barh(spans, (y + 0.1, 0.8), color="tab:blue" if side == "ref" else "tab:orange")
+    ax.set_yticks([y + 0.5 for y in range(len(rows))], [f"{side}: {label}" for side, label in reversed(rows)], fontsize=7)
+    ax.set_xlabel("time (s)")
+    ax.set_title(title, fontsize=9)
+    ax.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def write_diarization_report(out_dir: str | Path, results: dict[str, dict], hypotheses: dict[str, dict[str, Annotation]],
+                             references: dict[str, dict[str, Annotation]], extra: dict[str, Any] | None = None,
+                             plots: int = 20) -> dict[str, Any]:
+    """``metrics.json`` (per set: both setups, corpus and per file, and the floor), ``results.md``,
+    ``rttm/<set>/<uri>.rttm`` and ``timelines/<set>/<uri>.png`` (the first ``plots`` recordings of each set)."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    content = {"test": results}
+    if extra:
+        content.update(extra)
+    write_text_atomic(out / "metrics.json", json.dumps(content, indent=2) + "\n")
+    write_text_atomic(out / "results.md", markdown_tables(results))
+    for name, hyps in hypotheses.items():
+        (out / "rttm" / name).mkdir(parents=True, exist_ok=True)
+        for uri, h in hyps.items():
+            write_rttm(out / "rttm" / name / f"{uri}.rttm",
+                       {uri: [(label, s.start, s.end) for s, _, label in h.itertracks(yield_label=True)]})
+        folder = out / "timelines" / name
+        folder.mkdir(parents=True, exist_ok=True)
+        for uri in list(hyps)[:plots]:
+            plot_timeline(references[name][uri], hyps[uri], folder / f"{uri}.png", f"{name} / {uri}")
+    return content

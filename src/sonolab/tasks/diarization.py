@@ -1,0 +1,137 @@
+"""Speaker diarization: an end-to-end model trained with PIT-BCE; scored by DER (pyannote.metrics)."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import lightning as L
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from ..checkpoints import describe_model
+from ..inference.diarization import DecodingConfig, activities_to_annotation, diarize_recording, one_speaker_baseline
+from ..metrics.der import diarization_error_rates, frame_der, frame_error_counts
+from ..report.diarization import write_diarization_report
+from .common import check_components, configure_optimization
+
+
+class DiarizationTask(L.LightningModule):
+    """Frame-level speaker activities from an end-to-end model (EEND-EDA).
+
+    Training: chunks with activity targets; the targets (100 frames/s) are subsampled to the model's
+    rate. Validation: loss and frame-level DER (``val/der``, oracle speaker count, threshold
+    ``decoding.threshold``) over the validation chunks. Test: every test recording is diarized
+    whole (chunked inference, estimated speaker count) and scored by DER in both setups, next to
+    the one-speaker floor (all reference speech as one speaker).
+
+    Args:
+        model: returns ``activities`` / ``existence`` / ``frames`` and has ``subsampling``.
+        features: waveforms -> features on the device.
+        loss: e.g. :class:`~sonolab.losses.PermutationInvariantBCE`.
+        data_info: the datamodule's ``info`` (sample rate, speakers per chunk), stored in checkpoints.
+        optimizer: partial of a ``torch.optim`` optimiser.
+        scheduler: ``{warmup_epochs, final_lr_ratio}`` or null.
+        decoding: :class:`~sonolab.inference.diarization.DecodingConfig` fields.
+    """
+
+    family = "diarization"
+    model_outputs = ("activities",)
+    monitor = ("val/der", "min")  # what the checkpoint callback follows when its monitor is 'auto'
+
+    def __init__(self, model: nn.Module, features: nn.Module, loss: nn.Module, data_info: dict,
+                 optimizer: Callable[..., torch.optim.Optimizer], scheduler: dict | None = None,
+                 decoding: dict | None = None):
+        super().__init__()
+        self.save_hyperparameters({"data_info": dict(data_info), "model_info": describe_model(model)})
+        check_components(self, model, loss)
+        self.model = model
+        self.features = features
+        self.loss = loss
+        self.sample_rate = int(data_info["sample_rate"])
+        self.optimizer_factory = optimizer
+        self.scheduler_cfg = dict(scheduler) if scheduler else None
+        self.decoding = DecodingConfig(**(decoding or {}))
+        self._val_counts: dict[str, float] = {}
+        self._hypotheses: list[tuple[str, str, Any]] = []
+        self.test_results: dict[str, dict] = {}
+        self.test_hypotheses: dict[str, dict] = {}
+        self.test_references: dict[str, dict] = {}
+
+    def _forward(self, batch: dict) -> tuple[dict, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Model outputs, targets at the model's frame rate, and the frame / speaker masks."""
+        feats, frames = self.features(batch["wave"], batch["length"])
+        speakers = max(1, int(batch["num_speakers"].max()))
+        out = self.model(feats, frames, num_speakers=speakers)
+        step = self.model.subsampling
+        length = out["activities"].shape[1]
+        targets = batch["labels"][:, ::step][:, :length, :speakers]
+        targets = nn.functional.pad(targets, (0, speakers - targets.shape[2], 0, length - targets.shape[1]))
+        label_frames = (batch["label_frames"] + step - 1) // step
+        valid = torch.minimum(out["frames"], label_frames.to(out["frames"].device))
+        frame_mask = torch.arange(length, device=targets.device)[None] < valid[:, None]
+        speaker_mask = torch.arange(speakers, device=targets.device)[None] < batch["num_speakers"][:, None]
+        return out, targets, frame_mask, speaker_mask
+
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        out, targets, frame_mask, speaker_mask = self._forward(batch)
+        loss = self.loss(out["activities"], targets, frame_mask, speaker_mask, existence_logits=out["existence"])
+        self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=True, batch_size=targets.shape[0])
+        return loss
+
+    def configure_optimizers(self):
+        return configure_optimization(self, self.optimizer_factory, self.scheduler_cfg)
+
+    # -- validation: chunk loss and frame-level DER -------------------------------------------
+    def validation_step(self, batch: dict, batch_idx: int) -> None:
+        out, targets, frame_mask, speaker_mask = self._forward(batch)
+        loss = self.loss(out["activities"], targets, frame_mask, speaker_mask, existence_logits=out["existence"])
+        self.log("val/loss", loss, sync_dist=True, batch_size=targets.shape[0])
+        predicted = (torch.sigmoid(out["activities"]) > self.decoding.threshold) & speaker_mask[:, None, :]
+        for key, value in frame_error_counts(predicted, targets, frame_mask).items():
+            self._val_counts[key] = self._val_counts.get(key, 0.0) + value
+
+    def on_validation_epoch_end(self) -> None:
+        keys = ("speech", "missed", "false_alarm", "confusion")
+        counts = torch.tensor([self._val_counts.get(k, 0.0) for k in keys], dtype=torch.float64, device=self.device)
+        if self.trainer.world_size > 1:  # errors and speech summed over ranks, the DER computed once
+            counts = self.all_gather(counts).sum(dim=0)
+        self._val_counts.clear()
+        if self.trainer.sanity_checking or counts[0] <= 0:
+            return
+        self.log("val/der", frame_der(dict(zip(keys, counts.tolist()))), prog_bar=True, sync_dist=False)
+
+    # -- test: whole recordings, DER against references ----------------------------------------
+    def test_step(self, item: dict, batch_idx: int, dataloader_idx: int = 0) -> None:
+        recordings = self.trainer.datamodule.recording_sets[item["set"]]
+        probs, step = diarize_recording(self.model, self.features, recordings.audio[item["uri"]], self.sample_rate,
+                                        self.decoding, device=self.device)
+        hypothesis = activities_to_annotation(probs, step, item["uri"], self.decoding.threshold,
+                                              self.decoding.median_frames)
+        self._hypotheses.append((item["set"], item["uri"], hypothesis))
+
+    def on_test_epoch_end(self) -> None:
+        found = self._hypotheses
+        if self.trainer.world_size > 1:  # each rank diarized a share of the recordings
+            gathered: list = [None] * self.trainer.world_size
+            dist.all_gather_object(gathered, found)
+            found = [h for part in gathered for h in part]
+        self._hypotheses = []
+        datamodule = self.trainer.datamodule
+        for name in datamodule.test_names:
+            recordings = datamodule.recording_sets[name]
+            hypotheses = {uri: h for set_name, uri, h in found if set_name == name}
+            floor = {uri: one_speaker_baseline(recordings.references[uri]) for uri in recordings.uris}
+            system = diarization_error_rates(recordings.references, hypotheses, recordings.uems)
+            self.test_results[name] = {"system": system,
+                                       "floor": diarization_error_rates(recordings.references, floor, recordings.uems)}
+            self.test_hypotheses[name] = hypotheses
+            self.test_references[name] = recordings.references
+            for key, entry in system.items():
+                self.log(f"test/{name}/der_{key}", entry["corpus"]["der"], sync_dist=False)
+
+    def write_report(self, out_dir: str, extra: dict | None = None) -> dict[str, Any]:
+        """metrics.json, results.md, RTTMs and timelines of the last test run."""
+        if not self.test_results:
+            raise RuntimeError("no test results to report: run trainer.test first")
+        return write_diarization_report(out_dir, self.test_results, self.test_hypotheses, self.test_references, extra)

@@ -1,0 +1,191 @@
+"""Diarization family: datamodule, chunk targets, AMI layouts (real data when present), chunked inference
+with speaker linking, the one-speaker floor, and a tiny train -> test -> report run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+from pyannote.core import Annotation, Segment
+
+from sonolab.data.diarization import DiarizationDataModule, RecordingSet, chunk_targets
+from sonolab.data.readers import read_rttm, read_uri_list
+from sonolab.data.skips import SkipLog
+from sonolab.inference.diarization import DecodingConfig, activities_to_annotation, diarize_recording, one_speaker_baseline
+from sonolab.metrics.der import diarization_error_rates
+from sonolab.run import train
+from sonolab.utils.errors import DataFormatError
+
+from .conftest import ROOT, SHARED_DATA, compose, tiny_overrides
+
+
+def diarization_overrides(tiny_voxceleb: Path, root: Path) -> list[str]:
+    """Point the simulated-mixtures data at the tiny speaker corpus, with a handful of short mixtures."""
+    return [f"data.synth_root={tiny_voxceleb}", "data.synth=null", f"data.root={root}", "data.simulation.count=8",
+            "data.simulated_sets.sim_val.count=2", "data.simulated_sets.sim_test.count=3", "data.num_workers=0",
+            "data.batch_size=4", "data.chunk_seconds=8", "data.simulation.utterances_per_speaker=[1,2]",
+            "data.simulated_sets.sim_val.utterances_per_speaker=[1,2]",
+            "data.simulated_sets.sim_test.utterances_per_speaker=[1,2]", "task.decoding.window_seconds=6",
+            "task.decoding.hop_seconds=3", "trainer.enable_progress_bar=false"]
+
+
+def _datamodule(tiny_voxceleb: Path, root: Path, **kw) -> DiarizationDataModule:
+    spec = {"tree": str(tiny_voxceleb / "wav"), "utterances_per_speaker": [1, 2], "noise_dir": str(tiny_voxceleb / "musan" / "noise")}
+    args = dict(root=str(root), train="simulated", val="dev", test=["dev"], num_workers=0, batch_size=3, chunk_seconds=5.0,
+                simulation={**spec, "speakers_file": str(tiny_voxceleb / "train_speakers.txt"), "count": 6,
+                            "speakers": {1: 0.3, 2: 0.4, 3: 0.3}},
+                simulated_sets={"dev": {**spec, "exclude_file": str(tiny_voxceleb / "train_speakers.txt"), "count": 2,
+                                        "subset": "development"}})
+    return DiarizationDataModule(**{**args, **kw})
+
+
+def test_training_batches_hold_padded_targets_and_masks(tiny_voxceleb, tmp_path):
+    dm = _datamodule(tiny_voxceleb, tmp_path)
+    dm.prepare_data()
+    dm.setup("fit")
+    batch = next(iter(dm.train_dataloader()))
+    assert batch["wave"].shape[0] == 3 and batch["wave"].shape[1] <= 5 * 16000
+    assert batch["labels"].shape[2] == int(batch["num_speakers"].max()) >= 1
+    for i in range(3):  # targets beyond each chunk's speakers and frames are padding (zeros)
+        assert batch["labels"][i, batch["label_frames"][i]:].sum() == 0
+        assert batch["labels"][i, :, batch["num_speakers"][i]:].sum() == 0
+        assert batch["label_frames"][i] == pytest.approx(batch["length"][i] / 160, abs=1)
+    val = next(iter(dm.val_dataloader()))
+    assert val["labels"].shape[0] >= 1 and (tmp_path / "dev" / "development.rttm").is_file()
+    assert [ld.dataset[0]["set"] for ld in dm.test_dataloader()] == ["dev"]
+
+
+def test_chunks_with_more_speakers_than_the_maximum_keep_the_most_active(tmp_path):
+    reference = Annotation(uri="m")
+    for k, (start, end) in enumerate([(0, 1), (0, 5), (2, 3), (1, 4)]):
+        reference[Segment(start, end)] = f"s{k}"
+    skips = SkipLog()
+    labels, speakers = chunk_targets(reference, 0.0, 5.0, max_speakers=2, skips=skips, where="m 0-5s")
+    assert speakers == ["s1", "s3"] and labels.shape == (500, 2)  # kept in order of first activity
+    assert skips.as_dict()["speakers beyond data.max_speakers=2 dropped from a chunk"] == {"count": 2,
+                                                                                           "examples": ["m 0-5s"]}
+
+
+def test_real_ami_references_per_subset():
+    root = SHARED_DATA / "ami-diarization-setup"
+    if not root.is_dir():
+        pytest.skip(f"real data not present: {root} (see ../shared/data/README.md)")
+    for subset in ("train", "dev", "test"):
+        meetings = read_uri_list(root / "lists" / f"{subset}.meetings.txt")
+        rttms = sorted(p.stem for p in (root / "only_words" / "rttms" / subset).glob("*.rttm"))
+        assert sorted(meetings) == rttms
+        speakers = [len(read_rttm(root / "only_words" / "rttms" / subset / f"{m}.rttm")[m].labels()) for m in meetings]
+        assert 3 <= min(speakers) and max(speakers) <= 5
+    assert len(read_uri_list(root / "lists" / "train.meetings.txt")) > len(read_uri_list(root / "lists" / "dev.meetings.txt"))
+
+
+def test_ami_excerpts_read_and_their_uri_mismatch_is_named_or_skipped():
+    root = SHARED_DATA / "ami-excerpts"
+    if not root.is_dir():
+        pytest.skip(f"real data not present: {root} (see ../shared/data/README.md)")
+    dev = RecordingSet.from_files("dev", root, "development.lst", "development.rttm", "development.uem", "audio/{uri}.flac")
+    assert dev.uris == ["dev00", "dev01"] and all(p.is_file() for p in dev.audio.values())
+    with pytest.raises(DataFormatError, match=r"'trñ00' in list, audio but not in rttm, uem; rttm has 'trn00'"):
+        RecordingSet.from_files("train", root, "train.lst", "train.rttm", "train.uem", "audio/{uri}.flac")
+    skips = SkipLog()
+    train_set = RecordingSet.from_files("train", root, "train.lst", "train.rttm", "train.uem", "audio/{uri}.flac",
+                                        on_missing="skip", skips=skips)
+    assert len(train_set.uris) == 9 and "trñ00" not in train_set.uris and sum(skips.counts.values()) == 2
+
+
+# -- chunked inference: a stand-in model whose speaker order changes in every window ----------
+RATE, TONES = 8000, (300.0, 700.0)
+
+
+class _BandEnergies(torch.nn.Module):
+    """10 ms frames -> energy at each tone frequency (the stand-in 'features')."""
+
+    frame_shift_ms = 10.0
+
+    def num_frames(self, samples):
+        return samples // 80
+
+    def forward(self, wave, lengths):
+        frames = wave[:, : wave.shape[1] // 80 * 80].reshape(wave.shape[0], -1, 80)
+        t = torch.arange(80) / RATE
+        bands = [((frames * torch.sin(2 * np.pi * f * t)).sum(-1) ** 2 + (frames * torch.cos(2 * np.pi * f * t)).sum(-1) ** 2)
+                 for f in TONES]
+        return torch.stack(bands, dim=-1), self.num_frames(lengths)
+
+
+class _ShufflingOracle(torch.nn.Module):
+    """Activities from the band energies, its speaker columns rotated on every call (as EEND-EDA's
+    attractor order is arbitrary per window); existence says two speakers."""
+
+    subsampling = 10
+
+    def __init__(self):
+        super().__init__()
+        self.calls = 0
+
+    def forward(self, feats, frames, num_speakers=None):
+        pooled = feats[:, : feats.shape[1] // 10 * 10].reshape(feats.shape[0], -1, 10, 2).mean(2)
+        logits = 20 * (pooled / (pooled.max() + 1e-9) - 0.1)
+        self.calls += 1
+        if self.calls % 2:
+            logits = logits.flip(-1)
+        return {"activities": logits, "existence": torch.tensor([[9.0, 9.0, -9.0]]), "frames": frames // 10}
+
+    @staticmethod
+    def count_speakers(existence, threshold=0.5):
+        return (torch.sigmoid(existence) >= threshold).int().cumprod(1).sum(1)
+
+
+def test_chunked_inference_links_speakers_across_windows(tmp_path):
+    rng = np.random.default_rng(0)
+    duration = 95.0
+    reference = Annotation(uri="long")
+    wave = np.zeros(int(duration * RATE), dtype=np.float32)
+    t = 0.0
+    while t < duration - 2:  # alternating turns, sometimes overlapping, short pauses
+        for k, freq in enumerate(TONES):
+            length = float(rng.uniform(1.0, 3.0))
+            start, end = t, min(t + length, duration)
+            samples = np.arange(int(start * RATE), int(end * RATE))
+            wave[samples] += 0.3 * np.sin(2 * np.pi * freq * samples / RATE)
+            reference[Segment(start, end)] = f"tone{k}"
+            t = end - float(rng.uniform(0, 0.5)) + float(rng.uniform(0, 0.6))
+    path = tmp_path / "long.wav"
+    sf.write(path, wave, RATE)
+    model = _ShufflingOracle()
+    probs, step = diarize_recording(model, _BandEnergies(), path, RATE, DecodingConfig(window_seconds=20, hop_seconds=10))
+    assert model.calls == 9 and probs.shape == (950, 2) and step == pytest.approx(0.1)
+    hypothesis = activities_to_annotation(probs, step, "long", median_frames=1)
+    der = diarization_error_rates({"long": reference}, {"long": hypothesis})
+    assert der["collar0.25"]["corpus"]["der"] < 3.0 and der["collar0.25"]["corpus"]["confusion"] < 0.5
+
+
+def test_one_speaker_floor():
+    reference = Annotation(uri="r")
+    reference[Segment(0, 4)] = "a"
+    reference[Segment(3, 6)] = "b"
+    der = diarization_error_rates({"r": reference}, {"r": one_speaker_baseline(reference)})["collar0"]["corpus"]
+    # 7 s of speaker time: the single label covers 'a' (4 s); 1 s of 'b' overlapped is missed, 2 s confused
+    assert der["speech"] == pytest.approx(7.0) and der["missed"] == pytest.approx(1.0)
+    assert der["confusion"] == pytest.approx(2.0) and der["der"] == pytest.approx(300 / 7)
+
+
+def test_tiny_training_run_writes_the_diarization_report(tiny_voxceleb, tmp_path):
+    out = tmp_path / "run"
+    cfg = compose("train", ["experiment=synth_eend_eda", *diarization_overrides(tiny_voxceleb, tmp_path / "mix"),
+                            "trainer.max_epochs=1", "logger=csv"], out)
+    summary = train(cfg, ROOT / "configs")
+    assert summary["train_metrics"]["train/loss"] > 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    result = metrics["test"]["sim_test"]
+    for key in ("collar0", "collar0.25"):
+        assert set(result["system"][key]["files"]) == {f"sim_test_{i:06d}" for i in range(3)}
+        assert result["floor"][key]["corpus"]["speech"] == result["system"][key]["corpus"]["speech"] > 0
+    assert metrics["checkpoint_reason"] == "best by val/der"
+    assert len(list((out / "rttm" / "sim_test").glob("*.rttm"))) == 3
+    assert len(list((out / "timelines" / "sim_test").glob("*.png"))) == 3
+    assert "one speaker (floor)" in (out / "results.md").read_text()
