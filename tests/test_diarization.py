@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
+from omegaconf import OmegaConf
 from pyannote.core import Annotation, Segment
 
 from sonolab.data.diarization import DiarizationDataModule, RecordingSet, chunk_targets
@@ -17,7 +18,7 @@ from sonolab.data.readers import read_rttm, read_uri_list
 from sonolab.data.skips import SkipLog
 from sonolab.inference.diarization import DecodingConfig, activities_to_annotation, diarize_recording, one_speaker_baseline
 from sonolab.metrics.der import diarization_error_rates
-from sonolab.run import train
+from sonolab.run import evaluate, train
 from sonolab.utils.errors import DataFormatError
 
 from .conftest import ROOT, SHARED_DATA, compose, tiny_overrides
@@ -55,7 +56,8 @@ def test_training_batches_hold_padded_targets_and_masks(tiny_voxceleb, tmp_path)
         assert batch["labels"][i, :, batch["num_speakers"][i]:].sum() == 0
         assert batch["label_frames"][i] == pytest.approx(batch["length"][i] / 160, abs=1)
     val = next(iter(dm.val_dataloader()))
-    assert val["labels"].shape[0] >= 1 and (tmp_path / "dev" / "development.rttm").is_file()
+    assert val["labels"].shape[0] >= 1 and (tmp_path / dm.simulated_dirs["dev"] / "development.rttm").is_file()
+    assert dm.simulated_dirs["dev"].startswith("dev_")
     assert [ld.dataset[0]["set"] for ld in dm.test_dataloader()] == ["dev"]
 
 
@@ -178,6 +180,8 @@ def test_tiny_training_run_writes_the_diarization_report(tiny_voxceleb, tmp_path
     out = tmp_path / "run"
     cfg = compose("train", ["experiment=synth_eend_eda", *diarization_overrides(tiny_voxceleb, tmp_path / "mix"),
                             "trainer.max_epochs=1", "logger=csv"], out)
+    (out / ".hydra").mkdir(parents=True)
+    OmegaConf.save(cfg, out / ".hydra" / "config.yaml")  # as train.py's Hydra run leaves it
     summary = train(cfg, ROOT / "configs")
     assert summary["train_metrics"]["train/loss"] > 0
     metrics = json.loads((out / "metrics.json").read_text())
@@ -189,3 +193,25 @@ def test_tiny_training_run_writes_the_diarization_report(tiny_voxceleb, tmp_path
     assert len(list((out / "rttm" / "sim_test").glob("*.rttm"))) == 3
     assert len(list((out / "timelines" / "sim_test").glob("*.png"))) == 3
     assert "one speaker (floor)" in (out / "results.md").read_text()
+    # evaluate.py re-scores the run from its folder: the same DER, with no family-specific code.
+    eval_dir = tmp_path / "eval"
+    evaluate(compose("eval", [f"run_dir={out}", "trainer.enable_progress_bar=false"], eval_dir), ROOT / "configs")
+    again = json.loads((eval_dir / "metrics.json").read_text())["test"]["sim_test"]
+    for key in ("collar0", "collar0.25"):
+        assert again["system"][key]["corpus"]["der"] == pytest.approx(result["system"][key]["corpus"]["der"], abs=1e-9)
+
+
+def test_decoding_is_tuned_on_the_dev_recordings():
+    from sonolab.inference.diarization import tune_decoding
+
+    reference = Annotation(uri="d")
+    reference[Segment(1.0, 4.0)] = "a"
+    reference[Segment(6.0, 9.0)] = "b"
+    probs = np.full((100, 2), 0.65)  # everywhere above 0.6: only a threshold of 0.7 removes the false alarms
+    probs[10:40, 0] = probs[60:90, 1] = 0.9
+    probs[50, 0] = 0.2  # one-frame dip: a median filter is not needed at 0.7, and must not be chosen blindly
+    config = DecodingConfig(threshold_grid=(0.5, 0.6, 0.7), median_grid=(1, 5))
+    threshold, median, der = tune_decoding({"d": (probs, 0.1)}, {"d": reference}, None, config)
+    assert threshold == 0.7 and der == pytest.approx(0.0, abs=1e-6) and median in (1, 5)
+    with pytest.raises(ValueError, match="tune_setup must be one of"):
+        tune_decoding({"d": (probs, 0.1)}, {"d": reference}, None, DecodingConfig(tune_setup="collar9"))

@@ -153,6 +153,14 @@ def _resume_checkpoint(cfg: DictConfig) -> Path | None:
     return Path(cfg.ckpt_path) if cfg.get("ckpt_path") else None
 
 
+def _initialise(task: L.LightningModule, source: Path) -> Path:
+    """Load the weights of a run folder's recorded checkpoint (or of a .ckpt file) into ``task``."""
+    path, reason = checkpoint_for_run(source) if source.is_dir() else (source, "given by init_from")
+    log.info("initialising from %s (%s)", path, reason)
+    load_task_state(task, load_checkpoint(path), path)
+    return path
+
+
 def _data_summary(datamodule: L.LightningDataModule) -> dict[str, Any]:
     """What the datamodule left out (by reason, with examples), for metrics.json."""
     skipped = getattr(datamodule, "skipped", None)
@@ -173,8 +181,10 @@ def train(cfg: DictConfig, config_dir: str | Path) -> dict[str, Any]:
     if checkpoint is not None:
         check_task_state(task, checkpoint, resume)
         del checkpoint
-    trainer = build_trainer(cfg, str(output_dir))
     summary: dict[str, Any] = {"tags": OmegaConf.to_container(cfg.get("tags") or [])}
+    if cfg.get("init_from"):
+        summary["init_from"] = str(_initialise(task, Path(cfg.init_from)))
+    trainer = build_trainer(cfg, str(output_dir))
     if resume:
         summary["resumed_from"] = _run_relative(resume, output_dir)
         log.info("resuming from %s in %s", resume, output_dir)

@@ -14,6 +14,8 @@ IndexError.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -182,7 +184,8 @@ class DiarizationDataModule(L.LightningDataModule):
             ``noise_dir``, ``rir_dir``, ``count`` (training mixtures), ``seed`` and the
             :class:`~sonolab.data.mixtures.MixtureConfig` fields.
         simulated_sets: ``{name: {tree, speakers_file, exclude_file, count, seed, subset, ...MixtureConfig}}``:
-            sets written to ``<root>/<name>/`` once (prepare_data) and then read like any other set.
+            sets written once (prepare_data) to ``<root>/<name>_<hash of the parameters>/`` and then
+            read like any other set.
         chunk_seconds: length of training and validation chunks.
         max_speakers: speakers per chunk at most (the model's attractors during training).
         sample_rate: model rate (files at other rates are resampled).
@@ -209,11 +212,15 @@ class DiarizationDataModule(L.LightningDataModule):
         self.root = Path(root)
         self.sets_cfg = {k: dict(v) for k, v in (sets or {}).items()}
         self.simulated_cfg = {k: dict(v) for k, v in (simulated_sets or {}).items()}
-        for name in self.simulated_cfg:
-            self.sets_cfg.setdefault(name, {"lst": f"{name}/{self.simulated_cfg[name].get('subset', 'test')}.lst",
-                                            "rttm": f"{name}/{self.simulated_cfg[name].get('subset', 'test')}.rttm",
-                                            "uem": f"{name}/{self.simulated_cfg[name].get('subset', 'test')}.uem",
-                                            "audio": f"{name}/audio/{{uri}}.wav"})
+        self.simulated_dirs: dict[str, str] = {}
+        for name, spec in self.simulated_cfg.items():
+            # One folder per parameter set, so changing a simulated set (in a sweep, say) writes a new
+            # one beside the old instead of clashing with it.
+            folder = f"{name}_{hashlib.sha1(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()[:8]}"
+            self.simulated_dirs[name] = folder
+            subset = spec.get("subset", "test")
+            self.sets_cfg.setdefault(name, {"lst": f"{folder}/{subset}.lst", "rttm": f"{folder}/{subset}.rttm",
+                                            "uem": f"{folder}/{subset}.uem", "audio": f"{folder}/audio/{{uri}}.wav"})
         self.train_source = train
         self.val_name = val
         self.test_names = list(test or [])
@@ -257,10 +264,12 @@ class DiarizationDataModule(L.LightningDataModule):
             generate_voxceleb(self.synth_root, VoxCelebSynthConfig(**self.synth))
         for name, spec in self.simulated_cfg.items():
             simulator = self._simulator(spec, prefix=f"{name}_")
-            stats = write_mixture_set(self.root / name, simulator, int(spec.get("count", 20)), spec.get("subset", "test"))
+            stats = write_mixture_set(self.root / self.simulated_dirs[name], simulator, int(spec.get("count", 20)),
+                                      spec.get("subset", "test"))
             log.info("simulated set %s: %s", name, stats["statistics"])
 
-    def _recordings(self, name: str) -> RecordingSet:
+    def recordings(self, name: str) -> RecordingSet:
+        """The recording set ``name``, read on first use (URI matching, skips counted)."""
         if name not in self.recording_sets:
             skips = SkipLog()
             spec = self.sets_cfg[name]
@@ -279,13 +288,13 @@ class DiarizationDataModule(L.LightningDataModule):
                                                  int(self.simulation.get("count", 1000)), self.chunk_seconds,
                                                  self.max_speakers, self.skipped)
             else:
-                self.train_set = RecordingChunks(self._recordings(self.train_source), self.chunk_seconds,
+                self.train_set = RecordingChunks(self.recordings(self.train_source), self.chunk_seconds,
                                                  self.sample_rate, self.max_speakers, self.skipped)
         if stage in (None, "fit", "validate") and self.val_name:
-            self._recordings(self.val_name)
+            self.recordings(self.val_name)
         if stage in (None, "fit", "test"):
             for name in self.test_names:
-                self._recordings(name)
+                self.recordings(name)
 
     def _loader(self, dataset: Dataset, shuffle: bool) -> DataLoader:
         return DataLoader(dataset, batch_size=self.batch_size, shuffle=shuffle, num_workers=self.num_workers,
@@ -297,12 +306,12 @@ class DiarizationDataModule(L.LightningDataModule):
 
     def val_dataloader(self) -> DataLoader:
         """Chunks of the validation set, in order."""
-        return self._loader(RecordingChunks(self._recordings(self.val_name), self.chunk_seconds, self.sample_rate,
+        return self._loader(RecordingChunks(self.recordings(self.val_name), self.chunk_seconds, self.sample_rate,
                                             self.max_speakers, self.skipped), shuffle=False)
 
     def test_dataloader(self) -> list[DataLoader]:
         """One loader per test set, yielding each recording's URI (the task reads and diarizes it whole)."""
-        return [DataLoader(_RecordingIndex(self._recordings(name)), batch_size=1, collate_fn=lambda items: items[0])
+        return [DataLoader(_RecordingIndex(self.recordings(name)), batch_size=1, collate_fn=lambda items: items[0])
                 for name in self.test_names]
 
 

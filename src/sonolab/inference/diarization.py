@@ -36,6 +36,8 @@ class DecodingConfig:
     median_frames: median filter length in output frames (odd; 1 = none); EEND uses 11 (1.1 s).
     existence_threshold: attractor existence probability that counts a speaker.
     link_threshold: agreement (0-1) in the overlap above which a window's speaker is an earlier one.
+    tune: before testing, pick ``threshold`` and ``median_frames`` from the grids by the DER
+        (``tune_setup``) of the validation recordings (the development set only, never a test set).
     """
 
     window_seconds: float = 30.0
@@ -44,6 +46,10 @@ class DecodingConfig:
     median_frames: int = 11
     existence_threshold: float = 0.5
     link_threshold: float = 0.3
+    tune: bool = True
+    threshold_grid: tuple[float, ...] = (0.3, 0.4, 0.5, 0.6, 0.7)
+    median_grid: tuple[int, ...] = (1, 5, 11, 21)
+    tune_setup: str = "collar0"
 
 
 def _link(window: np.ndarray, earlier: np.ndarray, threshold: float) -> list[int | None]:
@@ -126,3 +132,26 @@ def one_speaker_baseline(reference: Annotation) -> Annotation:
     for segment in reference.get_timeline().support():
         baseline[segment] = "all"
     return baseline
+
+
+def tune_decoding(probabilities: dict[str, tuple[np.ndarray, float]], references: dict[str, Annotation],
+                  uems: dict, config: DecodingConfig) -> tuple[float, int, float]:
+    """The (threshold, median frames) of the grids with the lowest corpus DER on these recordings, and that DER.
+
+    ``probabilities`` are :func:`diarize_recording` outputs: the expensive part is done once, the
+    grid only re-thresholds.
+    """
+    from ..metrics.der import SETUPS, diarization_error_rates
+
+    setup = tuple(s for s in SETUPS if s.key == config.tune_setup)
+    if not setup:
+        raise ValueError(f"task.decoding.tune_setup must be one of {[s.key for s in SETUPS]}, found {config.tune_setup!r}")
+    best = (config.threshold, config.median_frames, float("inf"))
+    for threshold in config.threshold_grid:
+        for median in config.median_grid:
+            hypotheses = {uri: activities_to_annotation(p, step, uri, threshold, median)
+                          for uri, (p, step) in probabilities.items()}
+            der = diarization_error_rates(references, hypotheses, uems, setup)[config.tune_setup]["corpus"]["der"]
+            if der < best[2]:
+                best = (float(threshold), int(median), der)
+    return best

@@ -10,7 +10,8 @@ import torch.distributed as dist
 from torch import nn
 
 from ..checkpoints import describe_model
-from ..inference.diarization import DecodingConfig, activities_to_annotation, diarize_recording, one_speaker_baseline
+from ..inference.diarization import (DecodingConfig, activities_to_annotation, diarize_recording,
+                                     one_speaker_baseline, tune_decoding)
 from ..metrics.der import diarization_error_rates, frame_der, frame_error_counts
 from ..report.diarization import write_diarization_report
 from .common import check_components, configure_optimization
@@ -54,6 +55,7 @@ class DiarizationTask(L.LightningModule):
         self.decoding = DecodingConfig(**(decoding or {}))
         self._val_counts: dict[str, float] = {}
         self._hypotheses: list[tuple[str, str, Any]] = []
+        self.tuning: dict | None = None
         self.test_results: dict[str, dict] = {}
         self.test_hypotheses: dict[str, dict] = {}
         self.test_references: dict[str, dict] = {}
@@ -102,8 +104,22 @@ class DiarizationTask(L.LightningModule):
         self.log("val/der", frame_der(dict(zip(keys, counts.tolist()))), prog_bar=True, sync_dist=False)
 
     # -- test: whole recordings, DER against references ----------------------------------------
+    def on_test_start(self) -> None:
+        """Tune the threshold and median filter on the validation recordings (never on a test set)."""
+        datamodule = self.trainer.datamodule
+        self.tuning = None
+        if not self.decoding.tune or not getattr(datamodule, "val_name", None):
+            return
+        recordings = datamodule.recordings(datamodule.val_name)
+        probabilities = {uri: diarize_recording(self.model, self.features, recordings.audio[uri], self.sample_rate,
+                                                self.decoding, device=self.device) for uri in recordings.uris}
+        threshold, median, der = tune_decoding(probabilities, recordings.references, recordings.uems, self.decoding)
+        self.decoding.threshold, self.decoding.median_frames = threshold, median
+        self.tuning = {"set": recordings.name, "threshold": threshold, "median_frames": median,
+                       f"der_{self.decoding.tune_setup}": der}
+
     def test_step(self, item: dict, batch_idx: int, dataloader_idx: int = 0) -> None:
-        recordings = self.trainer.datamodule.recording_sets[item["set"]]
+        recordings = self.trainer.datamodule.recordings(item["set"])
         probs, step = diarize_recording(self.model, self.features, recordings.audio[item["uri"]], self.sample_rate,
                                         self.decoding, device=self.device)
         hypothesis = activities_to_annotation(probs, step, item["uri"], self.decoding.threshold,
@@ -119,7 +135,7 @@ class DiarizationTask(L.LightningModule):
         self._hypotheses = []
         datamodule = self.trainer.datamodule
         for name in datamodule.test_names:
-            recordings = datamodule.recording_sets[name]
+            recordings = datamodule.recordings(name)
             hypotheses = {uri: h for set_name, uri, h in found if set_name == name}
             floor = {uri: one_speaker_baseline(recordings.references[uri]) for uri in recordings.uris}
             system = diarization_error_rates(recordings.references, hypotheses, recordings.uems)
@@ -134,4 +150,7 @@ class DiarizationTask(L.LightningModule):
         """metrics.json, results.md, RTTMs and timelines of the last test run."""
         if not self.test_results:
             raise RuntimeError("no test results to report: run trainer.test first")
+        extra = {**(extra or {}), "decoding": {"threshold": self.decoding.threshold,
+                                               "median_frames": self.decoding.median_frames,
+                                               "tuned_on": getattr(self, "tuning", None)}}
         return write_diarization_report(out_dir, self.test_results, self.test_hypotheses, self.test_references, extra)
