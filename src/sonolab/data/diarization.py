@@ -304,8 +304,10 @@ class DiarizationDataModule(L.LightningDataModule):
         """Shuffled training chunks."""
         return self._loader(self.train_set, shuffle=True)
 
-    def val_dataloader(self) -> DataLoader:
-        """Chunks of the validation set, in order."""
+    def val_dataloader(self) -> DataLoader | list:
+        """Chunks of the validation set, in order (none when ``val`` is null)."""
+        if not self.val_name:
+            return []
         return self._loader(RecordingChunks(self.recordings(self.val_name), self.chunk_seconds, self.sample_rate,
                                             self.max_speakers, self.skipped), shuffle=False)
 
