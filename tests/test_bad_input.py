@@ -554,3 +554,41 @@ def test_a_kill_during_a_checkpoint_save_never_leaves_a_truncated_file(tmp_path)
         io.save_checkpoint({"step": -1, "bad": Unpicklable()}, target)
     assert load_checkpoint(target, require_lightning=False)["step"] == saved["step"]
     assert sorted(tmp_path.iterdir()) == before
+
+
+# Diarization recording sets ------------------------------------------------------------------------
+def _recording_set(tmp_path: Path, rate: int, channels: int, uris=("m1",), rttm_uris=("m1",)) -> Path:
+    root = tmp_path / "rec"
+    (root / "audio").mkdir(parents=True)
+    tone = np.tile(_tone(rate=rate), 3)
+    for uri in uris:
+        data = tone if channels == 1 else np.stack([np.zeros_like(tone), tone], axis=1)
+        sf.write(root / "audio" / f"{uri}.wav", data, rate, subtype="FLOAT")
+    (root / "set.lst").write_text("".join(u + "\n" for u in uris))
+    (root / "set.rttm").write_text("".join(f"SPEAKER {u} 1 0.5 2.0 <NA> <NA> A <NA> <NA>\n" for u in rttm_uris))
+    (root / "set.uem").write_text("".join(f"{u} 1 0.0 3.0\n" for u in rttm_uris))
+    return root
+
+
+def test_diarization_chunks_of_other_rates_and_stereo_recordings(tmp_path):
+    from sonolab.data.diarization import RecordingChunks, RecordingSet
+
+    root = _recording_set(tmp_path, rate=8000, channels=2)
+    recordings = RecordingSet.from_files("set", root, "set.lst", "set.rttm", "set.uem", "audio/{uri}.wav")
+    chunk = RecordingChunks(recordings, 3.0, SR, 4, SkipLog())[0]
+    assert chunk["wave"].numel() == 3 * SR  # resampled from 8 kHz
+    assert float(chunk["wave"].abs().max()) == pytest.approx(0.15, abs=0.01)  # the two channels averaged
+    assert chunk["labels"].shape == (300, 1) and chunk["labels"][50:250].all() and not chunk["labels"][:50].any()
+
+
+def test_diarization_uri_without_reference_or_audio_is_named(tmp_path):
+    from sonolab.data.diarization import RecordingSet
+
+    root = _recording_set(tmp_path, rate=SR, channels=1, uris=("m1", "m2"), rttm_uris=("m1",))
+    with pytest.raises(DataFormatError, match=r"'m2' in list, audio but not in rttm, uem"):
+        RecordingSet.from_files("set", root, "set.lst", "set.rttm", "set.uem", "audio/{uri}.wav")
+    (root / "audio" / "m1.wav").unlink()
+    skips = SkipLog()
+    kept = RecordingSet.from_files("set", root, "set.lst", "set.rttm", "set.uem", "audio/{uri}.wav",
+                                   on_missing="skip", skips=skips)
+    assert kept.uris == [] and sum(skips.counts.values()) == 2

@@ -215,3 +215,23 @@ def test_decoding_is_tuned_on_the_dev_recordings():
     assert threshold == 0.7 and der == pytest.approx(0.0, abs=1e-6) and median in (1, 5)
     with pytest.raises(ValueError, match="tune_setup must be one of"):
         tune_decoding({"d": (probs, 0.1)}, {"d": reference}, None, DecodingConfig(tune_setup="collar9"))
+
+
+def test_ami_config_maps_the_standard_setup_layout(tmp_path):
+    """data=ami on the real references: every meeting is found in list, RTTM and UEM; the audio the
+    config points at is absent here, and that is reported by meeting name."""
+    root = SHARED_DATA / "ami-diarization-setup"
+    if not root.is_dir():
+        pytest.skip(f"real data not present: {root} (see ../shared/data/README.md)")
+    from hydra.utils import instantiate
+
+    cfg = compose("train", ["data=ami", f"data.root={root}", "data.num_workers=0"], tmp_path)
+    dm = instantiate(cfg.data, _recursive_=False)
+    with pytest.raises(DataFormatError, match=r"in list, rttm, uem but not in audio") as err:
+        dm.setup("test")
+    dev = read_uri_list(root / "lists" / "test.meetings.txt")
+    assert len(err.value.details) == len(dev)
+    skips = SkipLog()
+    skipped = RecordingSet.from_files("test", root, "lists/test.meetings.txt", "only_words/rttms/test/{uri}.rttm",
+                                      "uems/test/{uri}.uem", str(tmp_path / "{uri}.wav"), on_missing="skip", skips=skips)
+    assert skipped.uris == [] and sum(skips.counts.values()) == len(dev)
