@@ -592,3 +592,12 @@ def test_diarization_uri_without_reference_or_audio_is_named(tmp_path):
     kept = RecordingSet.from_files("set", root, "set.lst", "set.rttm", "set.uem", "audio/{uri}.wav",
                                    on_missing="skip", skips=skips)
     assert kept.uris == [] and sum(skips.counts.values()) == 2
+
+
+def test_a_misspelt_simulation_key_is_named(tiny_voxceleb, tmp_path):
+    from sonolab.data.diarization import DiarizationDataModule
+
+    dm = DiarizationDataModule(root=str(tmp_path), simulation={"tree": str(tiny_voxceleb / "wav"),
+                                                               "utterance_per_speaker": [1, 2]}, num_workers=0)
+    with pytest.raises(ConfigValueError, match=r"data.simulation.utterance_per_speaker: expected one of \["):
+        dm.setup("fit")

@@ -35,6 +35,9 @@ from .synth.mixtures import write_mixture_set
 
 log = logging.getLogger(__name__)
 
+# Keys of data.simulation / data.simulated_sets.<name> besides the MixtureConfig fields.
+SIMULATOR_KEYS = {"tree", "speakers_file", "exclude_file", "noise_dir", "rir_dir", "count", "seed", "subset"}
+
 
 @dataclass
 class RecordingSet:
@@ -247,9 +250,12 @@ class DiarizationDataModule(L.LightningDataModule):
         """What the task needs: the sample rate and the most speakers a training chunk holds."""
         return {"sample_rate": self.sample_rate, "max_speakers": self.max_speakers}
 
-    def _simulator(self, spec: dict, prefix: str):
+    def _simulator(self, spec: dict, prefix: str, where: str):
         spec = dict(spec)
-        keys = {f for f in MixtureConfig.__dataclass_fields__}
+        keys = set(MixtureConfig.__dataclass_fields__) - {"sample_rate"}  # the rate is data.sample_rate
+        unknown = sorted(set(spec) - keys - SIMULATOR_KEYS)
+        if unknown:
+            raise ConfigValueError(f"{where}.{unknown[0]}", f"one of {sorted(keys | SIMULATOR_KEYS)}", unknown[0])
         config = MixtureConfig(**{k: v for k, v in spec.items() if k in keys}, sample_rate=self.sample_rate)
         path = lambda p: None if p is None else (p if Path(p).is_absolute() else self.root / p)  # noqa: E731
         return simulator_from_tree(path(spec["tree"]), config, int(spec.get("seed", 0)), path(spec.get("speakers_file")),
@@ -263,7 +269,7 @@ class DiarizationDataModule(L.LightningDataModule):
 
             generate_voxceleb(self.synth_root, VoxCelebSynthConfig(**self.synth))
         for name, spec in self.simulated_cfg.items():
-            simulator = self._simulator(spec, prefix=f"{name}_")
+            simulator = self._simulator(spec, f"{name}_", f"data.simulated_sets.{name}")
             stats = write_mixture_set(self.root / self.simulated_dirs[name], simulator, int(spec.get("count", 20)),
                                       spec.get("subset", "test"))
             log.info("simulated set %s: %s", name, stats["statistics"])
@@ -284,7 +290,7 @@ class DiarizationDataModule(L.LightningDataModule):
         (so a bad test reference fails before training); test reads only the test sets."""
         if stage in (None, "fit") and self.train_set is None:
             if self.train_source == "simulated":
-                self.train_set = SimulatedChunks(self._simulator(self.simulation, prefix="train_"),
+                self.train_set = SimulatedChunks(self._simulator(self.simulation, "train_", "data.simulation"),
                                                  int(self.simulation.get("count", 1000)), self.chunk_seconds,
                                                  self.max_speakers, self.skipped)
             else:
