@@ -16,6 +16,7 @@ import torch
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 from torch import nn
 
+from .models._speechbrain import count_parameters
 from .utils.errors import DataFormatError
 from .utils.io import atomic_file
 
@@ -90,7 +91,7 @@ def load_checkpoint(path: str | Path, map_location: Any = "cpu", weights_only: b
 def describe_model(model: nn.Module) -> dict[str, Any]:
     """What a checkpoint records of its model so a mismatch can be named: class and parameter count."""
     return {"class": f"{type(model).__module__}.{type(model).__qualname__}",
-            "parameters": int(sum(p.numel() for p in model.parameters()))}
+            "parameters": count_parameters(model)}
 
 
 def _model_summary(info: dict[str, Any]) -> str:

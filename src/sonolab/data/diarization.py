@@ -26,7 +26,8 @@ import torch
 from pyannote.core import Annotation, Segment, Timeline
 from torch.utils.data import DataLoader, Dataset
 
-from ..utils.errors import ConfigValueError, IncompatibleConfigError
+from ..utils.errors import ConfigValueError, IncompatibleConfigError, check_settings
+from ..utils.io import under_root
 from .audio import load_segment
 from .mixtures import LABEL_RATE, MixtureConfig, simulator_from_tree, turns_to_activity
 from .readers.rttm import match_uris, read_rttm, read_uem, read_uri_list
@@ -35,6 +36,12 @@ from .synth.mixtures import write_mixture_set
 
 log = logging.getLogger(__name__)
 
+SETTING_RULES = {  # data.<key>: what the datamodule accepts
+    "chunk_seconds": (lambda v: v > 0, "a positive number of seconds"),
+    "max_speakers": (lambda v: v >= 1, "at least 1"),
+    "batch_size": (lambda v: v >= 1, "at least 1"),
+    "on_missing": (lambda v: v in ("error", "skip"), "error or skip"),
+}
 # Keys of data.simulation / data.simulated_sets.<name> besides the MixtureConfig fields.
 SIMULATOR_KEYS = {"tree", "speakers_file", "exclude_file", "noise_dir", "rir_dir", "count", "seed", "subset"}
 
@@ -53,8 +60,7 @@ class RecordingSet:
     def from_files(name: str, root: Path, lst: str, rttm: str, uem: str, audio: str, on_missing: str = "error",
                    skips: SkipLog | None = None) -> "RecordingSet":
         """Read a set; ``rttm`` / ``uem`` / ``audio`` may hold ``{uri}``; relative paths are under ``root``."""
-        path = lambda p: p if Path(p).is_absolute() else str(root / p)  # noqa: E731
-        lst, rttm, uem, audio = path(lst), path(rttm), path(uem), path(audio)
+        lst, rttm, uem, audio = (str(under_root(root, p)) for p in (lst, rttm, uem, audio))
         uris = read_uri_list(lst)
         references = _per_uri(rttm, uris, read_rttm)
         uems = _per_uri(uem, uris, read_uem)
@@ -206,12 +212,8 @@ class DiarizationDataModule(L.LightningDataModule):
         if augment:
             raise IncompatibleConfigError("data=diarization adds noise and reverberation in its simulation "
                                           "(data.simulation.noise_dir / rir_dir / snr_db / reverb_prob): use augment=none")
-        for key, ok, expected in (("chunk_seconds", chunk_seconds > 0, "a positive number of seconds"),
-                                  ("max_speakers", max_speakers >= 1, "at least 1"),
-                                  ("batch_size", batch_size >= 1, "at least 1"),
-                                  ("on_missing", on_missing in ("error", "skip"), "error or skip")):
-            if not ok:
-                raise ConfigValueError(f"data.{key}", expected, locals()[key])
+        check_settings("data", SETTING_RULES, chunk_seconds=chunk_seconds, max_speakers=max_speakers,
+                       batch_size=batch_size, on_missing=on_missing)
         self.root = Path(root)
         self.sets_cfg = {k: dict(v) for k, v in (sets or {}).items()}
         self.simulated_cfg = {k: dict(v) for k, v in (simulated_sets or {}).items()}
@@ -256,11 +258,12 @@ class DiarizationDataModule(L.LightningDataModule):
         unknown = sorted(set(spec) - keys - SIMULATOR_KEYS)
         if unknown:
             raise ConfigValueError(f"{where}.{unknown[0]}", f"one of {sorted(keys | SIMULATOR_KEYS)}", unknown[0])
+        if not spec.get("tree"):
+            raise ConfigValueError(f"{where}.tree", "a VoxCeleb-layout folder of single-speaker audio", spec.get("tree"))
         config = MixtureConfig(**{k: v for k, v in spec.items() if k in keys}, sample_rate=self.sample_rate)
-        path = lambda p: None if p is None else (p if Path(p).is_absolute() else self.root / p)  # noqa: E731
-        return simulator_from_tree(path(spec["tree"]), config, int(spec.get("seed", 0)), path(spec.get("speakers_file")),
-                                   path(spec.get("noise_dir")), path(spec.get("rir_dir")), prefix,
-                                   exclude_file=path(spec.get("exclude_file")))
+        path = lambda key: under_root(self.root, spec.get(key))  # noqa: E731
+        return simulator_from_tree(path("tree"), config, int(spec.get("seed", 0)), path("speakers_file"),
+                                   path("noise_dir"), path("rir_dir"), prefix, exclude_file=path("exclude_file"))
 
     def prepare_data(self) -> None:
         """Generate the synthetic speaker corpus and write the simulated sets (no-ops once done)."""

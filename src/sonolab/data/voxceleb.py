@@ -18,7 +18,8 @@ import torch
 import torchaudio.functional as AF
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from ..utils.errors import ConfigValueError, DataFormatError
+from ..utils.errors import DataFormatError, check_settings
+from ..utils.io import under_root
 from .audio import load_audio, load_random_crop
 from .augment import WaveformAugment
 from .readers.voxceleb import (AUDIO_EXTENSIONS, DUPLICATE_POLICIES, Trial, Utterance, check_trial_audio,
@@ -61,29 +62,19 @@ class EvalSet:
         )
 
 
-def _check_settings(**values) -> None:
-    """Reject datamodule settings that cannot work, naming the ``data.<key>`` at fault."""
-    rules = {
-        "sample_rate": (lambda v: v > 0, "a positive rate in Hz"),
-        "crop_seconds": (lambda v: v > 0, "a positive crop length in seconds"),
-        "batch_size": (lambda v: v >= 1, "at least 1"),
-        "eval_batch_size": (lambda v: v >= 1, "at least 1"),
-        "eval_max_seconds": (lambda v: v is None or v > 0, "null or a positive number of seconds"),
-        "num_workers": (lambda v: v >= 0, "0 or more"),
-        "cohort_utts_per_speaker": (lambda v: v >= 0, "0 (no cohort) or more"),
-        "channel": (lambda v: v is None or v >= 0, "null (average the channels) or a channel index from 0"),
-        "on_bad_audio": (lambda v: v in ("error", "skip"), "error or skip"),
-        "duplicate_trials": (lambda v: v in DUPLICATE_POLICIES, " or ".join(DUPLICATE_POLICIES)),
-        "min_audio_seconds": (lambda v: v >= 0, "0 or more seconds"),
-    }
-    for key, value in values.items():
-        accept, expected = rules[key]
-        try:
-            ok = accept(value)
-        except TypeError:
-            ok = False
-        if not ok:
-            raise ConfigValueError(f"data.{key}", expected, value)
+SETTING_RULES = {  # data.<key>: what the datamodule accepts
+    "sample_rate": (lambda v: v > 0, "a positive rate in Hz"),
+    "crop_seconds": (lambda v: v > 0, "a positive crop length in seconds"),
+    "batch_size": (lambda v: v >= 1, "at least 1"),
+    "eval_batch_size": (lambda v: v >= 1, "at least 1"),
+    "eval_max_seconds": (lambda v: v is None or v > 0, "null or a positive number of seconds"),
+    "num_workers": (lambda v: v >= 0, "0 or more"),
+    "cohort_utts_per_speaker": (lambda v: v >= 0, "0 (no cohort) or more"),
+    "channel": (lambda v: v is None or v >= 0, "null (average the channels) or a channel index from 0"),
+    "on_bad_audio": (lambda v: v in ("error", "skip"), "error or skip"),
+    "duplicate_trials": (lambda v: v in DUPLICATE_POLICIES, " or ".join(DUPLICATE_POLICIES)),
+    "min_audio_seconds": (lambda v: v >= 0, "0 or more seconds"),
+}
 
 
 class TrainCrops(Dataset):
@@ -240,7 +231,7 @@ class VoxCelebDataModule(L.LightningDataModule):
                  duplicate_trials: str = "error", augment: WaveformAugment | None = None, synth: dict | None = None,
                  seed: int = 0, pin_memory: bool = False):
         super().__init__()
-        _check_settings(sample_rate=sample_rate, crop_seconds=crop_seconds, batch_size=batch_size,
+        check_settings("data", SETTING_RULES, sample_rate=sample_rate, crop_seconds=crop_seconds, batch_size=batch_size,
                         eval_batch_size=eval_batch_size, eval_max_seconds=eval_max_seconds, num_workers=num_workers,
                         cohort_utts_per_speaker=cohort_utts_per_speaker, channel=channel, on_bad_audio=on_bad_audio,
                         duplicate_trials=duplicate_trials, min_audio_seconds=min_audio_seconds)
@@ -276,10 +267,7 @@ class VoxCelebDataModule(L.LightningDataModule):
         self.skipped = SkipLog()  # everything left out, by reason: logged and written to metrics.json
 
     def _path(self, rel: str | None) -> Path | None:
-        if rel is None:
-            return None
-        p = Path(rel)
-        return p if p.is_absolute() else self.root / p
+        return under_root(self.root, rel)
 
     def prepare_data(self) -> None:
         """Generate the synthetic dataset once (a no-op when it is already complete)."""

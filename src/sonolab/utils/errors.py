@@ -40,3 +40,19 @@ class ConfigValueError(ValueError):
     def __init__(self, key: str, expected: str, found: object):
         self.key = key
         super().__init__(f"{key}: expected {expected}, found {found!r}")
+
+
+def check_settings(prefix: str, rules: dict, **values) -> None:
+    """ConfigValueError naming ``<prefix>.<key>`` for the first value its rule refuses.
+
+    ``rules`` maps each key to ``(accept, expected)``: a predicate, and what it accepts in words. A
+    value of the wrong type (a predicate raising TypeError) is refused the same way.
+    """
+    for key, value in values.items():
+        accept, expected = rules[key]
+        try:
+            ok = accept(value)
+        except TypeError:
+            ok = False
+        if not ok:
+            raise ConfigValueError(f"{prefix}.{key}", expected, value)

@@ -36,3 +36,11 @@ def write_text_atomic(path: str | Path, text: str) -> None:
     """Replace ``path`` with ``text`` atomically (see :func:`atomic_file`)."""
     with atomic_file(path) as out:
         out.write(text)
+
+
+def under_root(root: str | Path, path: str | Path | None) -> Path | None:
+    """``path`` as configured for a dataset: absolute paths as they are, relative ones under ``root``."""
+    if path is None:
+        return None
+    path = Path(path)
+    return path if path.is_absolute() else Path(root) / path
