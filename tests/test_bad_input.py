@@ -31,9 +31,9 @@ from sonolab.data.skips import SkipLog
 from sonolab.data.synth.__main__ import main as synth_main
 from sonolab.data.synth.voxceleb import VoxCelebSynthConfig, check_request, generate_voxceleb, make_trials
 from sonolab.data.verify import cache_file
-from sonolab.data.voxceleb import VoxCelebDataModule
+from sonolab.data.voxceleb import VoxCelebDataModule, trial_lists_argument
 from sonolab.resume import resume_arguments
-from sonolab.run import build_task, build_trainer, evaluate, train, trial_lists_argument
+from sonolab.run import build_task, build_trainer, evaluate, train
 from sonolab.utils.errors import ConfigValueError, DataFormatError, IncompatibleConfigError
 
 from .conftest import ROOT, SHARED_DATA, TINY_SYNTH, compose, tiny_overrides
@@ -601,3 +601,45 @@ def test_a_misspelt_simulation_key_is_named(tiny_voxceleb, tmp_path):
                                                                "utterance_per_speaker": [1, 2]}, num_workers=0)
     with pytest.raises(ConfigValueError, match=r"data.simulation.utterance_per_speaker: expected one of \["):
         dm.setup("fit")
+
+
+def test_recordings_to_diarize_with_clashing_names_or_missing_files_are_named(tmp_path):
+    from sonolab.data.diarization import RecordingSet
+    from sonolab.data.readers import find_recordings
+
+    root = _recording_set(tmp_path, rate=SR, channels=1, uris=("m1", "m2"), rttm_uris=("m1",))
+    (root / "audio" / "sub").mkdir()
+    sf.write(root / "audio" / "sub" / "m1.flac", np.zeros(SR, dtype=np.float32), SR)
+    with pytest.raises(DataFormatError, match=r"audio: expected recordings with different file names .*m1.wav and .*m1.flac"):
+        find_recordings(root / "audio", ("wav", "flac"))
+    listing = tmp_path / "list.txt"
+    listing.write_text("audio/m1.wav\naudio/m3.wav\n")
+    shutil.copytree(root / "audio", tmp_path / "audio")
+    with pytest.raises(DataFormatError, match=r"list.txt:2: expected an existing audio file on every line, found 'audio/m3.wav'"):
+        find_recordings(listing, ("wav",))
+    with pytest.raises(DataFormatError, match=r"expected audio files \(wav\), found 'none'"):
+        find_recordings(tmp_path / "audio" / "sub", ("wav",))
+    # references that miss a recording: named, as for a configured set
+    listing.write_text("audio/m1.wav\naudio/m2.wav\n")
+    with pytest.raises(DataFormatError, match=r"'m2' in recordings but not in rttm"):
+        RecordingSet.from_recordings("set", str(listing), rttm=str(root / "set.rttm"))
+    whole = RecordingSet.from_recordings("set", str(listing), rttm=str(root / "set.rttm"), on_missing="skip",
+                                         skips=SkipLog())
+    assert whole.uris == ["m1"] and whole.uems["m1"].extent().duration == pytest.approx(sf.info(root / "audio" / "m1.wav").duration)
+
+
+def test_a_truncated_recording_is_found_when_its_set_is_read(tmp_path):
+    from sonolab.data.diarization import DiarizationDataModule
+
+    root = _recording_set(tmp_path, rate=SR, channels=1, uris=("m1", "m2"), rttm_uris=("m1", "m2"))
+    _truncate(root / "audio" / "m2.wav")
+    sets = {"dev": {"lst": "set.lst", "rttm": "set.rttm", "uem": "set.uem", "audio": "audio/{uri}.wav"}}
+    dm = DiarizationDataModule(root=str(root), sets=sets, train="dev", val=None, test=["dev"], num_workers=0)
+    with pytest.raises(DataFormatError, match=r"recording set dev: expected recordings the loader can read "
+                                              r"\(2 checked\), found '1 bad files'.*\n  .*m2.wav"):
+        dm.setup("test")
+    dm = DiarizationDataModule(root=str(root), sets=sets, train="dev", val=None, test=["dev"], num_workers=0,
+                               on_bad_audio="skip")
+    dm.setup("test")
+    assert dm.recordings("dev").uris == ["m1"]
+    assert dm.skipped.as_dict()["unreadable recording left out (data.on_bad_audio=skip)"]["count"] == 1

@@ -4,6 +4,7 @@ with speaker linking, the one-speaker floor, and a tiny train -> test -> report 
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +20,7 @@ from sonolab.data.skips import SkipLog
 from sonolab.inference.diarization import DecodingConfig, activities_to_annotation, diarize_recording, one_speaker_baseline
 from sonolab.metrics.der import diarization_error_rates
 from sonolab.run import evaluate, train
-from sonolab.utils.errors import DataFormatError
+from sonolab.utils.errors import ConfigValueError, DataFormatError
 
 from .conftest import ROOT, SHARED_DATA, compose, tiny_overrides
 
@@ -32,6 +33,55 @@ def diarization_overrides(tiny_voxceleb: Path, root: Path) -> list[str]:
             "data.simulated_sets.sim_val.utterances_per_speaker=[1,2]",
             "data.simulated_sets.sim_test.utterances_per_speaker=[1,2]", "task.decoding.window_seconds=6",
             "task.decoding.hop_seconds=3", "trainer.enable_progress_bar=false"]
+
+
+def corpus_overrides(tiny_voxceleb: Path) -> list[str]:
+    """The single-speaker corpus, noise and RIR paths of the simulation, for configs that point at real
+    corpora (the recipe stages: LibriSpeech / MUSAN / RIRs)."""
+    return [f"data.simulation.tree={tiny_voxceleb / 'wav'}",
+            f"data.simulation.speakers_file={tiny_voxceleb / 'train_speakers.txt'}",
+            f"data.simulation.noise_dir={tiny_voxceleb / 'musan' / 'noise'}",
+            f"data.simulation.rir_dir={tiny_voxceleb / 'rirs'}",
+            *[f"data.simulated_sets.{name}.{key}={value}" for name in ("sim_val", "sim_test") for key, value in
+              (("tree", tiny_voxceleb / "wav"), ("exclude_file", tiny_voxceleb / "train_speakers.txt"),
+               ("noise_dir", tiny_voxceleb / "musan" / "noise"))]]
+
+
+def tiny_ami_tree(tiny_voxceleb: Path, out: Path) -> Path:
+    """A few simulated meetings in the standard AMI diarization setup's layout (lists, per-meeting
+    only_words RTTMs and UEMs, audio in ../amicorpus/<uri>/audio/<uri>.Mix-Headset.wav): returns data.root."""
+    from sonolab.data.mixtures import MixtureConfig, simulator_from_tree
+    from sonolab.data.readers import write_rttm, write_uem
+
+    root = out / "AMI-diarization-setup"
+    if root.is_dir():
+        return root
+    simulator = simulator_from_tree(tiny_voxceleb / "wav", MixtureConfig(speakers={2: 0.5, 3: 0.5},
+                                    utterances_per_speaker=(1, 2)), seed=5, prefix="ES200")
+    index = 0
+    for subset, count in (("train", 3), ("dev", 1), ("test", 1)):
+        uris = []
+        for _ in range(count):
+            mixture = simulator(index)
+            index += 1
+            audio = out / "amicorpus" / mixture.uri / "audio"
+            audio.mkdir(parents=True)
+            sf.write(audio / f"{mixture.uri}.Mix-Headset.wav", mixture.wave.numpy(), mixture.sample_rate)
+            for folder in ("only_words/rttms", "uems"):
+                (root / folder / subset).mkdir(parents=True, exist_ok=True)
+            write_rttm(root / "only_words" / "rttms" / subset / f"{mixture.uri}.rttm", {mixture.uri: mixture.turns})
+            write_uem(root / "uems" / subset / f"{mixture.uri}.uem", {mixture.uri: (0.0, mixture.duration)})
+            uris.append(mixture.uri)
+        (root / "lists").mkdir(exist_ok=True)
+        (root / "lists" / f"{subset}.meetings.txt").write_text("".join(u + "\n" for u in uris))
+    return root
+
+
+def ami_overrides(tiny_voxceleb: Path, out: Path) -> list[str]:
+    """data=ami on :func:`tiny_ami_tree`, with short chunks and windows."""
+    return [f"data.root={tiny_ami_tree(tiny_voxceleb, out)}", "data.num_workers=0", "data.batch_size=2",
+            "data.chunk_seconds=8", "task.decoding.window_seconds=6", "task.decoding.hop_seconds=3",
+            "trainer.enable_progress_bar=false"]
 
 
 def _datamodule(tiny_voxceleb: Path, root: Path, **kw) -> DiarizationDataModule:
@@ -59,6 +109,25 @@ def test_training_batches_hold_padded_targets_and_masks(tiny_voxceleb, tmp_path)
     assert val["labels"].shape[0] >= 1 and (tmp_path / dm.simulated_dirs["dev"] / "development.rttm").is_file()
     assert dm.simulated_dirs["dev"].startswith("dev_")
     assert [ld.dataset[0]["set"] for ld in dm.test_dataloader()] == ["dev"]
+
+
+def test_simulated_training_mixtures_are_new_every_epoch_unless_configured(tiny_voxceleb, tmp_path):
+    def epochs(**simulation):
+        dm = _datamodule(tiny_voxceleb, tmp_path, simulated_sets={}, val=None, test=[])
+        dm.simulation.update(simulation)
+        dm.setup("fit")
+        loader = dm.train_dataloader()
+        seen = []
+        for epoch in range(2):
+            loader.sampler.set_epoch(epoch)  # what Lightning does before each epoch
+            seen.append(sorted(uri for batch in loader for uri in batch["uri"]))
+        return seen
+
+    fresh = epochs()
+    assert len(fresh[0]) == 6 and not set(fresh[0]) & set(fresh[1])  # 2 x 6 different conversations
+    assert fresh == epochs()  # a function of the seeds
+    same = epochs(new_each_epoch=False)
+    assert same[0] == same[1]
 
 
 def test_chunks_with_more_speakers_than_the_maximum_keep_the_most_active(tmp_path):
@@ -199,6 +268,36 @@ def test_tiny_training_run_writes_the_diarization_report(tiny_voxceleb, tmp_path
     again = json.loads((eval_dir / "metrics.json").read_text())["test"]["sim_test"]
     for key in ("collar0", "collar0.25"):
         assert again["system"][key]["corpus"]["der"] == pytest.approx(result["system"][key]["corpus"]["der"], abs=1e-9)
+    # evaluate.py on recordings given as a folder, with their references: the same numbers again
+    sim_dir = next((tmp_path / "mix").glob("sim_test_*"))
+    given = _evaluate_recordings(tmp_path, out, f"recordings={sim_dir / 'audio'}", f"rttm={sim_dir / 'test.rttm'}",
+                                 f"uem={sim_dir / 'test.uem'}")
+    assert given["test"]["audio"]["system"]["collar0"]["files"] == result["system"]["collar0"]["files"]
+    # ... and as a list of audio files without references: RTTMs and timelines, no score
+    listing = tmp_path / "two.lst"
+    listing.write_text("".join(f"{sim_dir.name}/audio/sim_test_00000{i}.wav\n" for i in (0, 2)))
+    shutil.copytree(sim_dir, tmp_path / sim_dir.name)
+    unscored = _evaluate_recordings(tmp_path, out, f"recordings={listing}")
+    assert unscored["test"]["two"] == {"scored": False, "recordings": 2}
+    eval_dir = tmp_path / f"eval{len(list(tmp_path.glob('eval*'))) - 1}"
+    assert sorted(p.name for p in (eval_dir / "rttm" / "two").iterdir()) == ["sim_test_000000.rttm", "sim_test_000002.rttm"]
+    assert len(list((eval_dir / "timelines" / "two").glob("*.png"))) == 2
+    assert "2 recordings diarized, not scored" in (eval_dir / "results.md").read_text()
+    hypothesis = read_rttm(eval_dir / "rttm" / "two" / "sim_test_000002.rttm")["sim_test_000002"]
+    assert hypothesis.get_timeline().support() == read_rttm(out / "rttm" / "sim_test" / "sim_test_000002.rttm")[
+        "sim_test_000002"].get_timeline().support()
+    # arguments of another family, or references without recordings, are named
+    with pytest.raises(ConfigValueError, match=r"trials: expected an argument of this run's datamodule "
+                                               r"DiarizationDataModule \(recordings, rttm, uem\)"):
+        _evaluate_recordings(tmp_path, out, "trials=x.txt")
+    with pytest.raises(ConfigValueError, match=r"rttm: expected recordings=<folder or list> to go with it"):
+        _evaluate_recordings(tmp_path, out, "rttm=x.rttm")
+
+
+def _evaluate_recordings(tmp_path: Path, run_dir: Path, *overrides: str) -> dict:
+    out = tmp_path / f"eval{len(list(tmp_path.glob('eval*')))}"
+    evaluate(compose("eval", [f"run_dir={run_dir}", "trainer.enable_progress_bar=false", *overrides], out), ROOT / "configs")
+    return json.loads((out / "metrics.json").read_text())
 
 
 def test_decoding_is_tuned_on_the_dev_recordings():
@@ -235,3 +334,28 @@ def test_ami_config_maps_the_standard_setup_layout(tmp_path):
     skipped = RecordingSet.from_files("test", root, "lists/test.meetings.txt", "only_words/rttms/test/{uri}.rttm",
                                       "uems/test/{uri}.uem", str(tmp_path / "{uri}.wav"), on_missing="skip", skips=skips)
     assert skipped.uris == [] and sum(skips.counts.values()) == len(dev)
+
+
+@pytest.mark.slow  # two processes each start torch and Lightning: ~1 min on 2 cores
+def test_two_process_ddp_training_and_test_gather_every_recording_once(tiny_voxceleb, tmp_path):
+    """trainer=ddp on 2 CPU processes (gloo): training mixtures are sharded by rank, validation error
+    counts summed over ranks, and the test hypotheses of both ranks gathered: every recording scored
+    once, the same DER as re-scoring the run's checkpoint in one process."""
+    from .test_train_evaluate import _run
+
+    run_dir = tmp_path / "ddp_run"
+    result = _run("train.py", ["experiment=synth_eend_eda", *diarization_overrides(tiny_voxceleb, tmp_path / "mix"),
+                               "trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2",
+                               "trainer.precision=32-true", "trainer.sync_batchnorm=false", "trainer.max_epochs=1",
+                               "~callbacks.progress_bar", f"hydra.run.dir={run_dir}"], tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    trained = json.loads((run_dir / "metrics.json").read_text())["test"]["sim_test"]
+    assert set(trained["system"]["collar0"]["files"]) == {f"sim_test_{i:06d}" for i in range(3)}
+    eval_dir = tmp_path / "eval_one_process"
+    result = _run("evaluate.py", [f"run_dir={run_dir}", f"hydra.run.dir={eval_dir}", "trainer.enable_progress_bar=false"],
+                  tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    again = json.loads((eval_dir / "metrics.json").read_text())["test"]["sim_test"]
+    for key in ("collar0", "collar0.25"):
+        assert again["system"][key]["files"] == trained["system"][key]["files"]
+        assert again["system"][key]["corpus"]["speech"] == pytest.approx(trained["floor"][key]["corpus"]["speech"])

@@ -64,3 +64,14 @@ def test_eend_eda_learns_speaker_activities_with_pit_bce():
         optimiser.step()
         losses.append(loss.item())
     assert sum(losses[-5:]) / 5 < 0.5 * sum(losses[:5]) / 5, losses
+
+
+def test_noam_schedule_peaks_at_the_end_of_the_warm_up():
+    from sonolab.tasks.common import noam
+
+    warmup, d_model = 100, 256
+    rates = [noam(step, warmup, d_model) for step in range(400)]
+    assert max(range(400), key=rates.__getitem__) == warmup - 1  # t = step + 1 = warmup
+    assert rates[warmup - 1] == pytest.approx((d_model * warmup) ** -0.5)
+    assert rates[9] == pytest.approx(rates[warmup - 1] * 10 / warmup)  # linear rise
+    assert rates[4 * warmup - 1] == pytest.approx(rates[warmup - 1] / 2)  # then 1 / sqrt(t)

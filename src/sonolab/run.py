@@ -21,6 +21,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from .checkpoints import check_task_state, checkpoint_for_run, load_checkpoint, load_task_state
 from .config import check_compatibility
 from .utils.errors import ConfigValueError, DataFormatError, IncompatibleConfigError
+from .utils.io import from_cwd
 
 log = logging.getLogger(__name__)
 
@@ -217,48 +218,47 @@ def _run_config(run_dir: Path) -> DictConfig:
     return OmegaConf.load(path)
 
 
-def _from_cwd(path: str) -> str:
-    """A path given on evaluate.py's command line, relative to the current folder like any CLI path."""
-    return str(Path(path).expanduser().absolute())
+# evaluate.py keys every run takes; the others are its datamodule's ``evaluate_arguments``
+# (verification: trials, ...; diarization: recordings, rttm, uem) or task sections merged below.
+COMMON_EVAL_KEYS = {"task_name", "run_dir", "ckpt_path", "root", "num_workers", "paths", "trainer", "hydra"}
+TASK_EVAL_KEYS = ("scoring", "decoding")  # merged into the run's task.<key> (verification / diarization)
 
 
-def trial_lists_argument(trials: Any) -> dict[str, str]:
-    """evaluate.py's ``trials=``: ``{name: file}``, one file, or a list of files (named by their stem).
-
-    Relative paths are taken from the current folder (the training config's lists, by contrast, are
-    relative to its data.root).
-    """
-    value = OmegaConf.to_container(trials) if isinstance(trials, (DictConfig, ListConfig)) else trials
-    if isinstance(value, str):
-        value = [value]
-    if isinstance(value, list):
-        names = [Path(str(v)).stem for v in value]
-        if len(set(names)) != len(names):
-            raise ConfigValueError("trials", "files with different names, or a {name: file} dict", value)
-        value = dict(zip(names, value))
-    if not isinstance(value, dict) or not value or not all(isinstance(v, str) for v in value.values()):
-        raise ConfigValueError("trials", "{name: trial list file}, one trial list file, or a list of them", value)
-    return {str(name): _from_cwd(path) for name, path in value.items()}
+def _evaluation_config(train_cfg: DictConfig, cfg: DictConfig) -> DictConfig:
+    """The run's config with evaluate.py's arguments applied; an argument this run's datamodule or
+    task does not take is an error naming it and those it does take."""
+    data_cls = get_class(train_cfg.data._target_)
+    accepted = tuple(getattr(data_cls, "evaluate_arguments", ()))
+    given = {k: cfg[k] for k in cfg if k not in COMMON_EVAL_KEYS and k not in TASK_EVAL_KEYS and cfg.get(k) is not None}
+    for key in sorted(given):
+        if key not in accepted:
+            raise ConfigValueError(key, f"an argument of this run's datamodule {data_cls.__name__} "
+                                        f"({', '.join(accepted) or 'none'})", given[key])
+    if given:
+        args = {k: OmegaConf.to_container(v) if isinstance(v, (DictConfig, ListConfig)) else v for k, v in given.items()}
+        data = data_cls.evaluation_config(OmegaConf.to_container(train_cfg.data), args)
+        train_cfg.data = OmegaConf.create(data)
+    if cfg.get("root") is not None:
+        train_cfg.data.root = from_cwd(cfg.root)
+    if cfg.get("num_workers") is not None:
+        train_cfg.data.num_workers = cfg.num_workers
+    for key in TASK_EVAL_KEYS:
+        if cfg.get(key):
+            if key not in train_cfg.task:
+                raise ConfigValueError(key, f"a section of this run's task ({', '.join(k for k in TASK_EVAL_KEYS if k in train_cfg.task) or 'none'})", cfg[key])
+            train_cfg.task[key] = OmegaConf.merge(train_cfg.task.get(key) or {}, cfg[key])
+    return train_cfg
 
 
 def evaluate(cfg: DictConfig, config_dir: str | Path) -> dict[str, Any]:
-    """Score trial lists with a trained checkpoint; writes metrics JSON, table and plots."""
+    """Test a trained checkpoint on its run's test sets or on those evaluate.py's arguments give
+    (trial lists, recordings); writes the task's report (metrics JSON, tables, plots)."""
     if not cfg.get("run_dir") and cfg.get("ckpt_path") in (None, "best", "last"):
         raise ConfigValueError("run_dir", "a training run folder (or ckpt_path=<file.ckpt>)", cfg.get("run_dir"))
     run_dir = Path(cfg.run_dir) if cfg.get("run_dir") else Path(cfg.ckpt_path).parent.parent
     ckpt_path, reason = checkpoint_for_run(run_dir, cfg.get("ckpt_path"))
     log.info("scoring %s (%s)", ckpt_path, reason)
-    train_cfg = _run_config(run_dir)
-    if cfg.get("trials"):
-        train_cfg.data.test_trials = trial_lists_argument(cfg.trials)
-    for key in ("trial_dir", "root"):
-        if cfg.get(key) is not None:
-            train_cfg.data[key] = _from_cwd(cfg[key])
-    for key in ("cohort_utts_per_speaker", "num_workers", "eval_max_seconds"):
-        if cfg.get(key) is not None:
-            train_cfg.data[key] = cfg[key]
-    if cfg.get("scoring"):
-        train_cfg.task.scoring = OmegaConf.merge(train_cfg.task.get("scoring") or {}, cfg.scoring)
+    train_cfg = _evaluation_config(_run_config(run_dir), cfg)
     check_compatibility(train_cfg, config_dir, cohort_key="cohort_utts_per_speaker")
     checkpoint = load_checkpoint(ckpt_path)
     datamodule = build_datamodule(OmegaConf.merge(train_cfg, {"augment": None}))

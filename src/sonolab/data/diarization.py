@@ -24,15 +24,17 @@ import lightning as L
 import numpy as np
 import torch
 from pyannote.core import Annotation, Segment, Timeline
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from ..utils.errors import ConfigValueError, IncompatibleConfigError, check_settings
-from ..utils.io import under_root
-from .audio import load_segment
+from ..utils.io import from_cwd, under_root
+from .audio import audio_duration, load_segment
 from .mixtures import LABEL_RATE, MixtureConfig, simulator_from_tree, turns_to_activity
-from .readers.rttm import match_uris, read_rttm, read_uem, read_uri_list
+from .readers.rttm import find_recordings, match_uris, read_rttm, read_uem, read_uri_list
+from .readers.voxceleb import AUDIO_EXTENSIONS
 from .skips import SkipLog
 from .synth.mixtures import write_mixture_set
+from .verify import bad_audio_error, verify_audio_files
 
 log = logging.getLogger(__name__)
 
@@ -41,9 +43,11 @@ SETTING_RULES = {  # data.<key>: what the datamodule accepts
     "max_speakers": (lambda v: v >= 1, "at least 1"),
     "batch_size": (lambda v: v >= 1, "at least 1"),
     "on_missing": (lambda v: v in ("error", "skip"), "error or skip"),
+    "on_bad_audio": (lambda v: v in ("error", "skip"), "error or skip"),
 }
 # Keys of data.simulation / data.simulated_sets.<name> besides the MixtureConfig fields.
-SIMULATOR_KEYS = {"tree", "speakers_file", "exclude_file", "noise_dir", "rir_dir", "count", "seed", "subset"}
+SIMULATOR_KEYS = {"tree", "speakers_file", "exclude_file", "noise_dir", "rir_dir", "count", "seed", "subset",
+                  "new_each_epoch"}
 
 
 @dataclass
@@ -55,6 +59,7 @@ class RecordingSet:
     audio: dict[str, Path]
     references: dict[str, Annotation]
     uems: dict[str, Timeline]
+    scored: bool = True  # False: recordings without references, diarized but not scored
 
     @staticmethod
     def from_files(name: str, root: Path, lst: str, rttm: str, uem: str, audio: str, on_missing: str = "error",
@@ -71,6 +76,31 @@ class RecordingSet:
         keep = match_uris(sources, skip=on_missing == "skip", skips=skips)
         kept = [u for u in uris if u in keep]
         return RecordingSet(name, kept, {u: audio_paths[u] for u in kept}, {u: references[u] for u in kept},
+                            {u: uems[u] for u in kept})
+
+
+    @staticmethod
+    def from_recordings(name: str, recordings: str, rttm: str | None = None, uem: str | None = None,
+                        on_missing: str = "error", skips: SkipLog | None = None) -> "RecordingSet":
+        """Recordings given as a folder of audio files or a list of them (URI = file name without
+        extension), with references (``rttm``, a file or ``{uri}`` template) when they are to be
+        scored. Scored regions come from ``uem`` or, without one, span each whole recording."""
+        audio = find_recordings(recordings, AUDIO_EXTENSIONS)
+        uris = list(audio)
+        if rttm is None:
+            if uem is not None:
+                raise ConfigValueError("uem", "scored regions only with references (rttm=...)", uem)
+            return RecordingSet(name, uris, audio, {}, {}, scored=False)
+        references = _per_uri(rttm, uris, read_rttm)
+        sources = {"recordings": (recordings, set(uris)), "rttm": (rttm, set(references))}
+        if uem is not None:
+            uems = _per_uri(uem, uris, read_uem)
+            sources["uem"] = (uem, set(uems))
+        else:
+            uems = {u: Timeline([Segment(0.0, audio_duration(audio[u]))], uri=u) for u in uris}
+        keep = match_uris(sources, skip=on_missing == "skip", skips=skips)
+        kept = [u for u in uris if u in keep]
+        return RecordingSet(name, kept, {u: audio[u] for u in kept}, {u: references[u] for u in kept},
                             {u: uems[u] for u in kept})
 
 
@@ -134,8 +164,9 @@ class RecordingChunks(Dataset):
 
 
 class SimulatedChunks(Dataset):
-    """Mixtures ``0 .. count - 1`` of a seeded simulator, each cropped to at most ``chunk_seconds``
-    (at a start that depends on the mixture index only, so every epoch sees the same examples)."""
+    """Mixtures of a seeded simulator, each cropped to at most ``chunk_seconds`` at a start that
+    depends on the mixture index only. ``len`` is the mixtures per epoch (``count``); any index
+    ``>= 0`` is a valid mixture, so :class:`EpochMixtureSampler` can give every epoch new ones."""
 
     def __init__(self, simulator, count: int, chunk_seconds: float, max_speakers: int, skips: SkipLog):
         self.simulator = simulator
@@ -161,6 +192,32 @@ class SimulatedChunks(Dataset):
         rate = mixture.sample_rate
         return {"wave": mixture.wave[int(round(start * rate)): int(round(end * rate))], "labels": labels,
                 "uri": mixture.uri, "start": start}
+
+
+class EpochMixtureSampler(Sampler[int]):
+    """Epoch ``e`` draws mixtures ``e * count .. (e + 1) * count - 1`` in a seeded order: every epoch
+    new conversations (a fixed set of a few hundred is memorised within a few epochs), yet the
+    whole run is a function of ``seed``. With ``fresh=False`` every epoch reshuffles mixtures
+    ``0 .. count - 1``. Lightning wraps it for DDP (each rank takes its share) and forwards ``set_epoch``.
+    """
+
+    def __init__(self, count: int, seed: int = 0, fresh: bool = True):
+        self.count = count
+        self.seed = seed
+        self.fresh = fresh
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Called by Lightning before each epoch."""
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __iter__(self):
+        offset = self.epoch * self.count if self.fresh else 0
+        order = np.random.default_rng([self.seed, self.epoch]).permutation(self.count)
+        return iter((offset + order).tolist())
 
 
 def collate_chunks(items: list[dict]) -> dict:
@@ -201,19 +258,24 @@ class DiarizationDataModule(L.LightningDataModule):
         on_missing: a URI missing from list / audio / RTTM / UEM: ``error`` or ``skip`` (counted).
         synth: when given, the synthetic speaker corpus (VoxCelebSynthConfig fields) is generated into
             ``synth_root`` first, for simulations that draw from it.
+        verify_audio: check every recording of a set (header, rate, channels, length, last sample;
+            cached in ``<root>/.sonolab/``) when the set is first read, so a truncated file is found
+            at start-up, not when inference reaches it.
+        on_bad_audio: a recording that fails the check: ``error`` (all listed) or ``skip`` (left out, counted).
     """
 
     def __init__(self, root: str, sets: dict | None = None, train: str = "simulated", val: str | None = None,
                  test: list[str] | None = None, simulation: dict | None = None, simulated_sets: dict | None = None,
                  chunk_seconds: float = 30.0, max_speakers: int = 4, sample_rate: int = 16000, batch_size: int = 8,
                  num_workers: int = 2, on_missing: str = "error", synth: dict | None = None,
-                 synth_root: str | None = None, pin_memory: bool = False, augment=None, seed: int = 0):
+                 synth_root: str | None = None, pin_memory: bool = False, augment=None, seed: int = 0,
+                 verify_audio: bool = True, on_bad_audio: str = "error"):
         super().__init__()
         if augment:
             raise IncompatibleConfigError("data=diarization adds noise and reverberation in its simulation "
                                           "(data.simulation.noise_dir / rir_dir / snr_db / reverb_prob): use augment=none")
         check_settings("data", SETTING_RULES, chunk_seconds=chunk_seconds, max_speakers=max_speakers,
-                       batch_size=batch_size, on_missing=on_missing)
+                       batch_size=batch_size, on_missing=on_missing, on_bad_audio=on_bad_audio)
         self.root = Path(root)
         self.sets_cfg = {k: dict(v) for k, v in (sets or {}).items()}
         self.simulated_cfg = {k: dict(v) for k, v in (simulated_sets or {}).items()}
@@ -243,9 +305,35 @@ class DiarizationDataModule(L.LightningDataModule):
         self.synth_root = Path(synth_root) if synth_root else None
         self.pin_memory = pin_memory
         self.seed = seed
+        self.verify_audio = verify_audio
+        self.on_bad_audio = on_bad_audio
         self.skipped = SkipLog()
         self.recording_sets: dict[str, RecordingSet] = {}
         self.train_set: Dataset | None = None
+
+    # evaluate.py's arguments this datamodule takes (see evaluation_config)
+    evaluate_arguments = ("recordings", "rttm", "uem")
+
+    @staticmethod
+    def evaluation_config(data: dict, args: dict) -> dict:
+        """The run's ``data`` config with evaluate.py's arguments applied: ``recordings`` (a folder of
+        audio files or a list of them; optional ``rttm`` and ``uem``, files or ``{uri}`` templates)
+        becomes the one test set, named after the folder or list."""
+        data = dict(data)
+        if args.get("recordings") is None:
+            for key in ("rttm", "uem"):
+                if args.get(key) is not None:
+                    raise ConfigValueError(key, "recordings=<folder or list> to go with it", args[key])
+            return data
+        source = Path(from_cwd(args["recordings"]))
+        name = source.stem if source.is_file() else source.name
+        spec = {"recordings": str(source)}
+        for key in ("rttm", "uem"):
+            if args.get(key) is not None:
+                spec[key] = from_cwd(args[key])
+        data["sets"] = {**dict(data.get("sets") or {}), name: spec}
+        data["test"] = [name]
+        return data
 
     @property
     def info(self) -> dict:
@@ -282,11 +370,35 @@ class DiarizationDataModule(L.LightningDataModule):
         if name not in self.recording_sets:
             skips = SkipLog()
             spec = self.sets_cfg[name]
-            self.recording_sets[name] = RecordingSet.from_files(name, self.root, spec["lst"], spec["rttm"], spec["uem"],
-                                                                spec["audio"], self.on_missing, skips)
+            if "recordings" in spec:
+                self.recording_sets[name] = RecordingSet.from_recordings(name, spec["recordings"], spec.get("rttm"),
+                                                                         spec.get("uem"), self.on_missing, skips)
+            else:
+                self.recording_sets[name] = RecordingSet.from_files(name, self.root, spec["lst"], spec["rttm"],
+                                                                    spec["uem"], spec["audio"], self.on_missing, skips)
+            if self.verify_audio:
+                self.recording_sets[name] = self._without_bad_audio(self.recording_sets[name], skips)
             skips.report(log, f"recording set {name}")
             self.skipped.update(skips)
         return self.recording_sets[name]
+
+    def _without_bad_audio(self, recordings: RecordingSet, skips: SkipLog) -> RecordingSet:
+        """The set with the recordings that fail the audio pre-scan left out (``on_bad_audio=skip``,
+        counted), or an error listing them all."""
+        problems, listing = verify_audio_files(list(recordings.audio.values()), self.sample_rate, resample=True,
+                                               cache_root=self.root, label=recordings.name)
+        if not problems:
+            return recordings
+        if self.on_bad_audio == "error":
+            raise bad_audio_error(f"recording set {recordings.name}",
+                                  f"recordings the loader can read ({len(recordings.uris)} checked)", problems, listing)
+        bad = {uri for uri, path in recordings.audio.items() if str(Path(path).absolute()) in problems}
+        for uri in bad:
+            skips.add("unreadable recording left out (data.on_bad_audio=skip)", str(recordings.audio[uri]))
+        kept = [u for u in recordings.uris if u not in bad]
+        return RecordingSet(recordings.name, kept, {u: recordings.audio[u] for u in kept},
+                            {u: r for u, r in recordings.references.items() if u not in bad},
+                            {u: r for u, r in recordings.uems.items() if u not in bad}, recordings.scored)
 
     def setup(self, stage: str | None = None) -> None:
         """Read what ``stage`` uses: fit reads the training source, the validation and the test sets
@@ -305,13 +417,18 @@ class DiarizationDataModule(L.LightningDataModule):
             for name in self.test_names:
                 self.recordings(name)
 
-    def _loader(self, dataset: Dataset, shuffle: bool) -> DataLoader:
-        return DataLoader(dataset, batch_size=self.batch_size, shuffle=shuffle, num_workers=self.num_workers,
-                          collate_fn=collate_chunks, pin_memory=self.pin_memory, drop_last=shuffle)
+    def _loader(self, dataset: Dataset, shuffle: bool, sampler: Sampler | None = None) -> DataLoader:
+        return DataLoader(dataset, batch_size=self.batch_size, shuffle=shuffle and sampler is None, sampler=sampler,
+                          num_workers=self.num_workers, collate_fn=collate_chunks, pin_memory=self.pin_memory,
+                          drop_last=shuffle)
 
     def train_dataloader(self) -> DataLoader:
-        """Shuffled training chunks."""
-        return self._loader(self.train_set, shuffle=True)
+        """Shuffled training chunks; simulated ones new every epoch (``simulation.new_each_epoch``)."""
+        sampler = None
+        if isinstance(self.train_set, SimulatedChunks):
+            sampler = EpochMixtureSampler(len(self.train_set), self.seed,
+                                          bool(self.simulation.get("new_each_epoch", True)))
+        return self._loader(self.train_set, shuffle=True, sampler=sampler)
 
     def val_dataloader(self) -> DataLoader | list:
         """Chunks of the validation set, in order (none when ``val`` is null)."""

@@ -41,6 +41,9 @@ class MixtureConfig:
     reverb_prob: probability that each speaker's track is convolved with a room impulse response.
     sample_rate: output rate; utterances at other rates are resampled.
     vad_threshold_db: speech = frames within this many dB of the utterance's 95th-percentile energy.
+    speed_perturb: speed factors, one drawn per speaker per mixture and applied to all its utterances
+        (pitch and tempo change together, as Kaldi's speed perturbation): each factor makes the corpus's
+        speakers sound like other ones, for corpora with few speakers. Empty = off (the EEND recipe).
     """
 
     speakers: dict[int, float] = field(default_factory=lambda: {2: 1.0})
@@ -50,12 +53,16 @@ class MixtureConfig:
     reverb_prob: float = 0.0
     sample_rate: int = 16000
     vad_threshold_db: float = 30.0
+    speed_perturb: tuple[float, ...] = ()
 
     def __post_init__(self):
         self.speakers = {int(k): float(v) for k, v in dict(self.speakers).items()}
         self.beta = {int(k): float(v) for k, v in dict(self.beta).items()}
         self.utterances_per_speaker = tuple(int(v) for v in self.utterances_per_speaker)
         self.snr_db = tuple(float(v) for v in self.snr_db)
+        self.speed_perturb = tuple(float(v) for v in self.speed_perturb)
+        if any(not 0.5 <= f <= 2.0 for f in self.speed_perturb):
+            raise ValueError(f"simulation.speed_perturb factors must lie in [0.5, 2], found {self.speed_perturb}")
         if not self.speakers or min(self.speakers) < 1 or min(self.speakers.values()) < 0 or sum(self.speakers.values()) <= 0:
             raise ValueError(f"simulation.speakers must map counts >= 1 to probabilities, found {self.speakers}")
         missing = sorted(set(self.speakers) - set(self.beta))
@@ -146,11 +153,16 @@ class MixtureSimulator:
                              f"the corpus has {len(self.speaker_ids)}")
         self._regions: dict[Path, list[tuple[float, float]]] = {}
 
-    def _load(self, path: Path) -> tuple[np.ndarray, list[tuple[float, float]]]:
-        wave = load_audio(path, self.config.sample_rate).numpy()
+    def _load(self, path: Path, speed: float = 1.0) -> tuple[np.ndarray, list[tuple[float, float]]]:
+        sr = self.config.sample_rate
+        wave = load_audio(path, sr)
         if path not in self._regions:
-            self._regions[path] = speech_regions(wave, self.config.sample_rate, self.config.vad_threshold_db)
-        return wave, self._regions[path]
+            self._regions[path] = speech_regions(wave.numpy(), sr, self.config.vad_threshold_db)
+        if speed == 1.0:
+            return wave.numpy(), self._regions[path]
+        # played `speed` times faster: read as if sampled at sr * speed, brought back to sr
+        faster = AF.resample(wave, int(round(sr * speed)), sr).numpy()
+        return faster, [(s / speed, e / speed) for s, e in self._regions[path]]
 
     def _reverberate(self, track: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         rir = load_audio(self.rirs[int(rng.integers(len(self.rirs)))], self.config.sample_rate)
@@ -170,9 +182,11 @@ class MixtureSimulator:
             files = self.utterances[speaker]
             count = int(rng.integers(cfg.utterances_per_speaker[0], cfg.utterances_per_speaker[1] + 1))
             picks = rng.choice(len(files), count, replace=count > len(files))
+            # drawn only when configured, so mixtures without it stay what they were
+            speed = float(cfg.speed_perturb[int(rng.integers(len(cfg.speed_perturb)))]) if cfg.speed_perturb else 1.0
             pieces, position = [], 0
             for i in picks:
-                wave, regions = self._load(files[int(i)])
+                wave, regions = self._load(files[int(i)], speed)
                 silence = int(round(rng.exponential(cfg.beta[n]) * sr))
                 pieces += [np.zeros(silence, dtype=np.float32), wave]
                 onset = (position + silence) / sr

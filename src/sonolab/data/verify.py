@@ -16,6 +16,7 @@ import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from ..utils.errors import DataFormatError
 from ..utils.io import write_text_atomic
 from .audio import audio_problem
 
@@ -94,3 +95,12 @@ def verify_audio_files(files: list[str | Path], sample_rate: int, resample: bool
     listing = cache_path.parent / f"bad_audio_{label}.txt"
     write_text_atomic(listing, "".join(p + "\n" for p in problems.values()))
     return problems, listing
+
+
+def bad_audio_error(where: str | Path, expected: str, problems: dict[str, str], listing: Path | None) -> DataFormatError:
+    """The error for files that failed the pre-scan: the first ten problems shown, where all are
+    listed, and the key that skips them instead."""
+    shown = list(problems.values())
+    return DataFormatError(where, expected, found=f"{len(problems)} bad files",
+                           details=shown[:10] + (["..."] if len(shown) > 10 else []),
+                           hint=f"all listed in {listing}; data.on_bad_audio=skip leaves them out")

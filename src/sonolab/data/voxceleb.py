@@ -18,14 +18,14 @@ import torch
 import torchaudio.functional as AF
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from ..utils.errors import DataFormatError, check_settings
-from ..utils.io import under_root
+from ..utils.errors import ConfigValueError, DataFormatError, check_settings
+from ..utils.io import from_cwd, under_root
 from .audio import load_audio, load_random_crop
 from .augment import WaveformAugment
 from .readers.voxceleb import (AUDIO_EXTENSIONS, DUPLICATE_POLICIES, Trial, Utterance, check_trial_audio,
                                read_speaker_list, read_trial_list, scan_speaker_tree)
 from .skips import SkipLog
-from .verify import verify_audio_files
+from .verify import bad_audio_error, verify_audio_files
 
 log = logging.getLogger(__name__)
 
@@ -190,6 +190,25 @@ class SpeakerBalancedSampler(Sampler[int]):
             yield utts[int(rng.integers(len(utts)))]
 
 
+def trial_lists_argument(trials) -> dict[str, str]:
+    """evaluate.py's ``trials=``: ``{name: file}``, one file, or a list of files (named by their stem).
+
+    Relative paths are taken from the current folder (the training config's lists, by contrast, are
+    relative to its data.root).
+    """
+    value = trials
+    if isinstance(value, str):
+        value = [value]
+    if isinstance(value, (list, tuple)):
+        names = [Path(str(v)).stem for v in value]
+        if len(set(names)) != len(names):
+            raise ConfigValueError("trials", "files with different names, or a {name: file} dict", value)
+        value = dict(zip(names, value))
+    if not isinstance(value, dict) or not value or not all(isinstance(v, str) for v in value.values()):
+        raise ConfigValueError("trials", "{name: trial list file}, one trial list file, or a list of them", value)
+    return {str(name): from_cwd(path) for name, path in value.items()}
+
+
 class VoxCelebDataModule(L.LightningDataModule):
     """Speaker-verification data in the VoxCeleb layout.
 
@@ -284,6 +303,23 @@ class VoxCelebDataModule(L.LightningDataModule):
             self._setup_train()
         return len(self.speakers) * (len(SPEEDS) if self.speed_perturb else 1)
 
+    # evaluate.py's arguments this datamodule takes (see evaluation_config)
+    evaluate_arguments = ("trials", "trial_dir", "cohort_utts_per_speaker", "eval_max_seconds")
+
+    @staticmethod
+    def evaluation_config(data: dict, args: dict) -> dict:
+        """The run's ``data`` config with evaluate.py's arguments applied: ``trials`` (lists scored
+        instead of the run's test lists), ``trial_dir``, ``cohort_utts_per_speaker``, ``eval_max_seconds``."""
+        data = dict(data)
+        if args.get("trials") is not None:
+            data["test_trials"] = trial_lists_argument(args["trials"])
+        if args.get("trial_dir") is not None:
+            data["trial_dir"] = from_cwd(args["trial_dir"])
+        for key in ("cohort_utts_per_speaker", "eval_max_seconds"):
+            if args.get(key) is not None:
+                data[key] = args[key]
+        return data
+
     @property
     def info(self) -> dict:
         """What a task needs to build its heads, saved in checkpoints: ``num_classes``, ``sample_rate``."""
@@ -300,10 +336,8 @@ class VoxCelebDataModule(L.LightningDataModule):
         problems, listing = verify_audio_files([folder / f for f in files], self.sample_rate, self.resample,
                                                self.channel, self.min_audio_seconds, cache_root=self.root, label=label)
         if problems and self.on_bad_audio == "error":
-            shown = list(problems.values())
-            raise DataFormatError(folder, f"audio the loaders can read ({len(files)} files checked for {label})",
-                                  found=f"{len(problems)} bad files", details=shown[:10] + (["..."] if len(shown) > 10 else []),
-                                  hint=f"all listed in {listing}; data.on_bad_audio=skip leaves them out")
+            raise bad_audio_error(folder, f"audio the loaders can read ({len(files)} files checked for {label})",
+                                  problems, listing)
         return {str(Path(p).relative_to(folder.absolute())) for p in problems}
 
     def _setup_train(self) -> None:

@@ -23,31 +23,40 @@ def _row(name: str, system: str, entry: dict) -> str:
 
 
 def markdown_tables(results: dict[str, dict]) -> str:
-    """One table per scoring setup: each test set's corpus DER and its parts (% of scored speech),
-    for the system and for the one-speaker floor, then the per-recording DERs of the system."""
-    setups = next(iter(results.values()))["system"]
+    """One table per scoring setup: each scored set's corpus DER and its parts (% of scored speech),
+    for the system and for the one-speaker floor, then the per-recording DERs of the system; sets
+    given without references are listed as diarized, not scored."""
+    scored = {name: r for name, r in results.items() if r.get("scored", True)}
     lines = []
-    for key, first in setups.items():
-        lines += [f"### DER, {first['label']}", "",
-                  "| set | system | DER (%) | false alarm (%) | missed (%) | confusion (%) | scored speech (s) |",
-                  "|---|---|---|---|---|---|---|"]
-        for name, r in results.items():
-            lines.append(_row(name, "model", r["system"][key]["corpus"]))
-            lines.append(_row(name, "one speaker (floor)", r["floor"][key]["corpus"]))
+    if scored:
+        setups = next(iter(scored.values()))["system"]
+        for key, first in setups.items():
+            lines += [f"### DER, {first['label']}", "",
+                      "| set | system | DER (%) | false alarm (%) | missed (%) | confusion (%) | scored speech (s) |",
+                      "|---|---|---|---|---|---|---|"]
+            for name, r in scored.items():
+                lines.append(_row(name, "model", r["system"][key]["corpus"]))
+                lines.append(_row(name, "one speaker (floor)", r["floor"][key]["corpus"]))
+            lines.append("")
+        first_key = next(iter(setups))
+        lines += [f"Per recording ({setups[first_key]['label']}):", "", "| set | recording | DER (%) | floor DER (%) |",
+                  "|---|---|---|---|"]
+        for name, r in scored.items():
+            for uri, entry in r["system"][first_key]["files"].items():
+                lines.append(f"| {name} | {uri} | {entry['der']:.2f} | {r['floor'][first_key]['files'][uri]['der']:.2f} |")
         lines.append("")
-    first_key = next(iter(setups))
-    lines += [f"Per recording ({setups[first_key]['label']}):", "", "| set | recording | DER (%) | floor DER (%) |",
-              "|---|---|---|---|"]
     for name, r in results.items():
-        for uri, entry in r["system"][first_key]["files"].items():
-            lines.append(f"| {name} | {uri} | {entry['der']:.2f} | {r['floor'][first_key]['files'][uri]['der']:.2f} |")
-    return "\n".join(lines) + "\n"
+        if name not in scored:
+            lines.append(f"Set {name}: {r['recordings']} recordings diarized, not scored (no references given); "
+                         f"RTTMs in rttm/{name}/.")
+    return "\n".join(lines).rstrip("\n") + "\n"
 
 
-def plot_timeline(reference: Annotation, hypothesis: Annotation, path: Path, title: str) -> None:
-    """Reference speakers' rows above the hypothesis speakers' rows; overlapping speech shows as
-    several bars at the same time."""
-    rows = [("ref", label) for label in reference.labels()] + [("hyp", label) for label in hypothesis.labels()]
+def plot_timeline(reference: Annotation | None, hypothesis: Annotation, path: Path, title: str) -> None:
+    """Reference speakers' rows (when there is a reference) above the hypothesis speakers' rows;
+    overlapping speech shows as several bars at the same time."""
+    rows = [("ref", label) for label in (reference.labels() if reference is not None else [])]
+    rows += [("hyp", label) for label in hypothesis.labels()]
     fig, ax = plt.subplots(figsize=(10, 0.35 * len(rows) + 1.2))
     for y, (side, label) in enumerate(reversed(rows)):
         source = reference if side == "ref" else hypothesis
@@ -64,9 +73,10 @@ def plot_timeline(reference: Annotation, hypothesis: Annotation, path: Path, tit
 
 def write_diarization_report(out_dir: str | Path, results: dict[str, dict], hypotheses: dict[str, dict[str, Annotation]],
                              references: dict[str, dict[str, Annotation]], extra: dict[str, Any] | None = None,
-                             plots: int = 20) -> dict[str, Any]:
+                             plots: int | None = None) -> dict[str, Any]:
     """``metrics.json`` (per set: both setups, corpus and per file, and the floor), ``results.md``,
-    ``rttm/<set>/<uri>.rttm`` and ``timelines/<set>/<uri>.png`` (the first ``plots`` recordings of each set)."""
+    ``rttm/<set>/<uri>.rttm`` and ``timelines/<set>/<uri>.png`` (every recording, or the first ``plots`` of each set).
+    A set without references has ``{"scored": false, "recordings": n}`` and hypothesis-only timelines."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     content = {"test": results}
@@ -81,6 +91,6 @@ def write_diarization_report(out_dir: str | Path, results: dict[str, dict], hypo
                        {uri: [(label, s.start, s.end) for s, _, label in h.itertracks(yield_label=True)]})
         folder = out / "timelines" / name
         folder.mkdir(parents=True, exist_ok=True)
-        for uri in list(hyps)[:plots]:
-            plot_timeline(references[name][uri], hyps[uri], folder / f"{uri}.png", f"{name} / {uri}")
+        for uri in list(hyps)[:plots]:  # [:None] = all
+            plot_timeline(references[name].get(uri), hyps[uri], folder / f"{uri}.png", f"{name} / {uri}")
     return content

@@ -9,7 +9,7 @@ import lightning as L
 import torch
 from torch import nn
 
-from ..utils.errors import IncompatibleConfigError
+from ..utils.errors import ConfigValueError, IncompatibleConfigError
 
 
 def check_components(task: L.LightningModule, model: nn.Module, loss) -> None:
@@ -37,13 +37,32 @@ def warmup_exponential_decay(step: int, total_steps: int, warmup_steps: int, fin
     return final_ratio ** (min(step - warmup_steps, span) / span)
 
 
+def noam(step: int, warmup_steps: int, d_model: int) -> float:
+    """LR multiplier of the Transformer paper's schedule ("Noam"), as the EEND recipes use it with a
+    base learning rate of 1: ``d_model^-0.5 * min(t^-0.5, t * warmup^-1.5)`` at step ``t = step + 1``
+    (rises linearly to ``(d_model * warmup)^-0.5`` at the end of the warm-up, then falls as ``t^-0.5``)."""
+    t = step + 1
+    return d_model ** -0.5 * min(t ** -0.5, t * warmup_steps ** -1.5)
+
+
+SCHEDULER_TYPES = ("warmup_exponential", "noam")
+
+
 def configure_optimization(task: L.LightningModule, optimizer: Callable[..., torch.optim.Optimizer],
                            scheduler: dict | None):
-    """The optimiser over the task's parameters and, with ``scheduler`` = ``{warmup_epochs,
-    final_lr_ratio}``, a per-step warm-up + exponential decay over the whole run."""
+    """The optimiser over the task's parameters and a per-step LR multiplier: with ``scheduler`` =
+    ``{warmup_epochs, final_lr_ratio}`` (``type: warmup_exponential``, the default) a warm-up then
+    exponential decay over the whole run; with ``{type: noam, warmup_steps, d_model}`` :func:`noam`."""
     opt = optimizer(params=task.parameters())
     if not scheduler:
         return opt
+    kind = scheduler.get("type", "warmup_exponential")
+    if kind not in SCHEDULER_TYPES:
+        raise ConfigValueError("task.scheduler.type", f"one of {', '.join(SCHEDULER_TYPES)}", kind)
+    if kind == "noam":
+        schedule = partial(noam, warmup_steps=int(scheduler["warmup_steps"]), d_model=int(scheduler["d_model"]))
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": torch.optim.lr_scheduler.LambdaLR(opt, schedule),
+                                                   "interval": "step"}}
     total = int(task.trainer.estimated_stepping_batches)
     epochs = max(1, task.trainer.max_epochs or 1)
     warmup = int(scheduler.get("warmup_epochs", 0) * total / epochs)

@@ -137,12 +137,15 @@ class DiarizationTask(L.LightningModule):
         for name in datamodule.test_names:
             recordings = datamodule.recordings(name)
             hypotheses = {uri: h for set_name, uri, h in found if set_name == name}
+            self.test_hypotheses[name] = hypotheses
+            self.test_references[name] = recordings.references
+            if not recordings.scored:  # recordings given without references: diarized, not scored
+                self.test_results[name] = {"scored": False, "recordings": len(hypotheses)}
+                continue
             floor = {uri: one_speaker_baseline(recordings.references[uri]) for uri in recordings.uris}
             system = diarization_error_rates(recordings.references, hypotheses, recordings.uems)
             self.test_results[name] = {"system": system,
                                        "floor": diarization_error_rates(recordings.references, floor, recordings.uems)}
-            self.test_hypotheses[name] = hypotheses
-            self.test_references[name] = recordings.references
             for key, entry in system.items():
                 self.log(f"test/{name}/der_{key}", entry["corpus"]["der"], sync_dist=False)
 

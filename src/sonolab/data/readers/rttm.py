@@ -135,3 +135,39 @@ def match_uris(sources: dict[str, tuple[str | Path, set[str]]], skip: bool = Fal
                               found=f"{len(partial)} that are not", details=problems)
     log.warning("left out %d recordings not found in every source: %s", len(partial), "; ".join(problems[:6]))
     return every
+
+
+def find_recordings(source: str | Path, extensions: tuple[str, ...]) -> dict[str, Path]:
+    """``{uri: audio file}`` of the recordings to diarize; the URI is the file name without extension.
+
+    ``source`` is a folder (its audio files with one of ``extensions``, searched recursively, hidden
+    entries ignored) or a text file listing one audio path per line (relative paths are relative to
+    the list's folder). Two files with the same URI, a listed file that does not exist, or no
+    recording at all is an error naming the file (and line).
+    """
+    source = Path(source)
+    found: dict[str, Path] = {}
+
+    def add(path: Path, where: Path, line: int | None = None) -> None:
+        uri = path.name.rsplit(".", 1)[0]
+        if uri in found:
+            raise DataFormatError(where, "recordings with different file names (the name is the URI)", line=line,
+                                  found=f"{found[uri]} and {path}")
+        found[uri] = path
+
+    if source.is_dir():
+        for path in sorted(source.rglob("*")):
+            hidden = any(part.startswith(".") for part in path.relative_to(source).parts)
+            if path.is_file() and not hidden and path.suffix.lower().lstrip(".") in extensions:
+                add(path, source)
+        if not found:
+            raise DataFormatError(source, f"audio files ({', '.join(extensions)})", found="none")
+        return found
+    for number, raw, line in numbered_lines(source, "a folder of recordings or a list of audio files (one per line)"):
+        path = Path(line) if Path(line).is_absolute() else source.parent / line
+        if not path.is_file():
+            raise DataFormatError(source, "an existing audio file on every line", line=number, found=raw)
+        add(path, source, number)
+    if not found:
+        raise DataFormatError(source, "at least one audio file", found="an empty list")
+    return found
