@@ -25,6 +25,25 @@ def tiny_voxceleb(tmp_path_factory) -> Path:
     return generate_voxceleb(out, VoxCelebSynthConfig(**TINY_SYNTH), workers=1)
 
 
+TINY_ESC50 = dict(num_classes=4, clips_per_class=5, seconds=1.0, sample_rate=22050, seed=1)
+
+
+@pytest.fixture(scope="session")
+def tiny_esc50(tmp_path_factory) -> Path:
+    """A tiny synthetic ESC-50-layout dataset (4 classes x 5 clips of 1 s) written once per session."""
+    from sonolab.data.synth.esc50 import Esc50SynthConfig, generate_esc50
+
+    out = tmp_path_factory.mktemp("synth") / "tiny_esc50"
+    generate_esc50(out, Esc50SynthConfig(**TINY_ESC50))
+    return out
+
+
+def tagging_overrides(root: Path) -> list[str]:
+    """Point a tagging experiment at the tiny ESC-50 set with a one-block AST over 1 s of features."""
+    return [f"data.root={root}", "data.synth=null", "data.num_workers=0", "data.batch_size=4", "data.clip_seconds=1.0",
+            "features.target_frames=98", "model.depth=1", "task.statistics_clips=8", "trainer.enable_progress_bar=false"]
+
+
 def tiny_overrides(root: Path) -> list[str]:
     """Overrides that point the default experiment at the tiny dataset and make it fast."""
     return [

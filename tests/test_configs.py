@@ -38,7 +38,7 @@ def test_every_option_composes(group, tiny_voxceleb, tmp_path):
 def test_instantiate_groups(tiny_voxceleb, tmp_path):
     cfg = compose("train", tiny_overrides(tiny_voxceleb), tmp_path)
     for option in _options("features"):
-        assert instantiate(compose("train", [f"features={option}"], tmp_path).features).output_dim in (23, 40, 80)
+        assert instantiate(compose("train", [f"features={option}"], tmp_path).features).output_dim in (23, 40, 80, 128)
     for option in _options("augment"):
         aug = instantiate(compose("train", [f"augment={option}", f"data.root={tiny_voxceleb}"], tmp_path).augment)
         assert bool(aug) == (option != "none")
@@ -84,6 +84,12 @@ def test_published_sizes():
     assert 6.0e6 < _declared_parameters("ecapa_c512") < 6.4e6
     assert 20.5e6 < _declared_parameters("ecapa_c1024") < 21.0e6
     assert 4.0e6 < _declared_parameters("xvector") < 4.8e6
+    # AST-base: ~87 M with its AudioSet head and input (Gong et al. 2021)
+    from sonolab.models import AudioSpectrogramTransformer
+
+    ast = AudioSpectrogramTransformer(n_mels=128, frames=1024)
+    ast.reset_classifier(527)
+    assert 86.0e6 < count_parameters(ast) < 88.0e6
 
 
 @pytest.mark.parametrize("experiment", EXPERIMENTS)

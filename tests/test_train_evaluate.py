@@ -13,7 +13,7 @@ from omegaconf import OmegaConf
 
 from sonolab.run import train
 
-from .conftest import ROOT, compose, tiny_overrides
+from .conftest import ROOT, compose, tagging_overrides, tiny_overrides
 
 MODELS = ["ecapa_small", "xvector_small", "ecapa_c512", "ecapa_c1024", "xvector"]
 LOSSES = ["ce", "am", "aam"]
@@ -86,7 +86,7 @@ def _family(experiment: str) -> str:
 
 
 @pytest.mark.parametrize("experiment", sorted(p.stem for p in (ROOT / "experiments" / "experiment").glob("*.yaml")))
-def test_every_experiment_smoke_runs_on_tiny_data(experiment, tiny_voxceleb, tmp_path):
+def test_every_experiment_smoke_runs_on_tiny_data(experiment, tiny_voxceleb, tiny_esc50, tmp_path):
     """Each reproduction config trains one batch on tiny synthetic data (data paths and device swapped)."""
     common = ["debug=fast_dev_run", "callbacks=none", "data.pin_memory=false", "trainer.accelerator=cpu",
               "trainer.precision=32-true"]
@@ -103,6 +103,8 @@ def test_every_experiment_smoke_runs_on_tiny_data(experiment, tiny_voxceleb, tmp
         if any(not p.is_file() for p in real):  # recording sets of real data (the AMI excerpts) stay real
             pytest.skip(f"real data not present: {[str(p) for p in real if not p.is_file()][0]} "
                         "(see ../shared/data/README.md)")
+    elif _family(experiment) == "TaggingTask":
+        overrides = [f"experiment={experiment}", *tagging_overrides(tiny_esc50), *common]
     else:
         overrides = [f"experiment={experiment}", *tiny_overrides(tiny_voxceleb), *common,
                      "data.train_dir=wav", "data.trial_dir=wav", "data.train_speakers=train_speakers.txt",

@@ -2,6 +2,7 @@
 
 from .margin import AdditiveAngularMarginSoftmax, AdditiveMarginSoftmax, MarginWarmup, SoftmaxCrossEntropy
 from .pit import PermutationInvariantBCE
+from .tagging import LabelCrossEntropy, MultiLabelBCE
 
-__all__ = ["AdditiveAngularMarginSoftmax", "AdditiveMarginSoftmax", "MarginWarmup", "PermutationInvariantBCE",
-           "SoftmaxCrossEntropy"]
+__all__ = ["AdditiveAngularMarginSoftmax", "AdditiveMarginSoftmax", "LabelCrossEntropy", "MarginWarmup",
+           "MultiLabelBCE", "PermutationInvariantBCE", "SoftmaxCrossEntropy"]

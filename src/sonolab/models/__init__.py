@@ -1,7 +1,8 @@
 """Neural architectures. Each returns tensors only (never a loss) and declares its ``output_type``."""
 
+from .ast import AudioSpectrogramTransformer
 from .ecapa import EcapaTdnn
 from .eend_eda import EendEda
 from .xvector import XVector
 
-__all__ = ["EcapaTdnn", "EendEda", "XVector"]
+__all__ = ["AudioSpectrogramTransformer", "EcapaTdnn", "EendEda", "XVector"]

@@ -14,7 +14,7 @@ from ..inference.scoring import ScoringConfig, score_trials
 from ..metrics.eer import DetectionCost, verification_metrics
 from ..report.verification import write_verification_report
 from ..utils.errors import DataFormatError, IncompatibleConfigError
-from .common import check_components, configure_optimization
+from .common import check_components, configure_optimization, gather_by_index
 
 
 class VerificationTask(L.LightningModule):
@@ -101,21 +101,7 @@ class VerificationTask(L.LightningModule):
         if not parts:
             raise RuntimeError(f"no embeddings were collected for evaluation set {name!r}")
         index = torch.cat([p[0] for p in parts]).to(self.device)
-        emb = torch.cat([p[1] for p in parts])
-        if self.trainer.world_size > 1:
-            size = torch.tensor(index.numel(), device=self.device)
-            longest = int(self.all_gather(size).max())
-            pad = longest - index.numel()
-            index = torch.cat([index, index.new_full((pad,), -1)])
-            emb = torch.cat([emb, emb.new_zeros(pad, emb.shape[1])])
-            index = self.all_gather(index).reshape(-1)
-            emb = self.all_gather(emb).reshape(-1, emb.shape[-1])
-        out = emb.new_zeros(count, emb.shape[1])
-        seen = torch.zeros(count, dtype=torch.bool, device=emb.device)
-        valid = index >= 0
-        out[index[valid]] = emb[valid]
-        seen[index[valid]] = True
-        return out.cpu(), seen.cpu()
+        return gather_by_index(self, index, torch.cat([p[1] for p in parts]), count)
 
     def _score(self, name: str, scoring: ScoringConfig, cohort: torch.Tensor | None = None,
                cohort_speakers: list[str] | None = None, partial_ok: bool = False):

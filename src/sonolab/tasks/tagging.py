@@ -1,0 +1,157 @@
+"""Audio tagging: clip-level classification (one label, ESC-50) or tagging (several labels, AudioSet)."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import lightning as L
+import numpy as np
+import torch
+import torchaudio.transforms as T
+from torch import nn
+
+from ..checkpoints import describe_model
+from ..metrics.tagging import multilabel_metrics, single_label_metrics
+from ..report.tagging import write_tagging_report
+from ..utils.errors import IncompatibleConfigError
+from .common import check_components, configure_optimization, gather_by_index
+
+
+class SpecAugment(nn.Module):
+    """Time and frequency masks on ``(batch, frames, mel bins)`` features in training (torchaudio's
+    masking, one independent mask of each kind per example). AST on ESC-50: 24 bins, 96 frames."""
+
+    def __init__(self, freq_mask: int = 24, time_mask: int = 96):
+        super().__init__()
+        self.freq = T.FrequencyMasking(freq_mask, iid_masks=True) if freq_mask else nn.Identity()
+        self.time = T.TimeMasking(time_mask, iid_masks=True) if time_mask else nn.Identity()
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        x = features.transpose(1, 2).unsqueeze(1)  # (batch, 1, mel bins, frames)
+        return self.time(self.freq(x)).squeeze(1).transpose(1, 2)
+
+
+class TaggingTask(L.LightningModule):
+    """A spectrogram model (AST) trained on clip labels; validation and test gather the clip scores
+    of every process and compute accuracy / top-5 (single label) or mAP / AUC / d' (multi-label).
+
+    Args:
+        model: features ``(batch, frames, mels)`` -> ``{"logits"}``; its head is sized here
+            (``reset_classifier``) from the data's classes.
+        features: waveforms -> features; a front-end with ``has_statistics`` False (AST fbank with
+            null mean / std) gets them measured on ``statistics_clips`` training clips before training.
+        loss: a tagging loss (single label: ``label_ce``; multi-label: ``bce``), matching the data.
+        data_info: the datamodule's ``info`` (``num_classes``, ``labels``, ``multi_label``, ``sample_rate``).
+        optimizer / scheduler: as in the other tasks.
+        spec_augment: ``{freq_mask, time_mask}`` or null.
+    """
+
+    family = "tagging"
+    model_outputs = ("logits",)
+    monitor = ("val/score", "max")  # accuracy (single label) or mAP (multi-label), in %
+
+    def __init__(self, model: nn.Module, features: nn.Module, loss: nn.Module, data_info: dict,
+                 optimizer: Callable[..., torch.optim.Optimizer], scheduler: dict | None = None,
+                 spec_augment: dict | None = None, statistics_clips: int = 500):
+        super().__init__()
+        check_components(self, model, loss)
+        self.multi_label = bool(data_info.get("multi_label", False))
+        if bool(getattr(loss, "multi_label", False)) != self.multi_label:
+            kind = "multi-label (loss=bce)" if self.multi_label else "single-label (loss=label_ce)"
+            raise IncompatibleConfigError(f"the data is {'multi' if self.multi_label else 'single'}-label: "
+                                          f"use a {kind} loss, not {type(loss).__name__}")
+        self.labels = list(data_info.get("labels") or [])
+        model.reset_classifier(int(data_info["num_classes"]))
+        self.save_hyperparameters({"data_info": dict(data_info), "model_info": describe_model(model)})
+        self.model = model
+        self.features = features
+        self.loss = loss
+        self.optimizer_factory = optimizer
+        self.scheduler_cfg = dict(scheduler) if scheduler else None
+        self.spec_augment = SpecAugment(**spec_augment) if spec_augment else None
+        self.statistics_clips = statistics_clips
+        self._collected: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
+        self.test_results: dict[str, dict] = {}
+
+    def on_fit_start(self) -> None:
+        """Measure the front-end's normalisation on training clips when it has none (every process
+        reads the same clips in the same order, so all get the same numbers)."""
+        if getattr(self.features, "has_statistics", True):
+            return
+        clips = self.trainer.datamodule.statistics_clips(self.statistics_clips)
+        total, squares, count = 0.0, 0.0, 0
+        for start in range(0, len(clips), 16):
+            items = [clips[i] for i in range(start, min(start + 16, len(clips)))]
+            wave = torch.stack([it["wave"] for it in items]).to(self.device)
+            feats, frames = self.features.raw(wave, torch.tensor([it["length"] for it in items], device=self.device))
+            for f, n in zip(feats, frames.tolist()):
+                valid = f[:n].double()
+                total, squares, count = total + float(valid.sum()), squares + float((valid ** 2).sum()), count + valid.numel()
+        mean = total / count
+        self.features.set_statistics(mean, (squares / count - mean ** 2) ** 0.5)
+
+    def forward(self, wave: torch.Tensor, length: torch.Tensor) -> torch.Tensor:
+        """Waveforms -> clip logits."""
+        feats, frames = self.features(wave, length)
+        if self.training and self.spec_augment is not None:
+            feats = self.spec_augment(feats)
+        return self.model(feats, frames)["logits"]
+
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        logits = self(batch["wave"], batch["length"])
+        loss = self.loss(logits, batch["label"])
+        self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=True, batch_size=logits.shape[0])
+        return loss
+
+    def configure_optimizers(self):
+        return configure_optimization(self, self.optimizer_factory, self.scheduler_cfg)
+
+    # -- evaluation: clip scores gathered from every process, metrics computed once ---------------
+    def _collect(self, batch: dict) -> None:
+        logits = self(batch["wave"], batch["length"]).float()
+        labels = batch["label"].float() if self.multi_label else batch["label"].float()[:, None]
+        self._collected.append((batch["index"], logits, labels))
+
+    def _metrics(self, count: int) -> dict[str, Any] | None:
+        if not self._collected:
+            return None
+        index = torch.cat([c[0] for c in self._collected]).to(self.device)
+        rows = torch.cat([torch.cat([c[1], c[2]], dim=1) for c in self._collected])
+        self._collected = []
+        gathered, seen = gather_by_index(self, index, rows, count)
+        classes = int(self.hparams["data_info"]["num_classes"])
+        scores, targets = gathered[seen, :classes].numpy(), gathered[seen, classes:].numpy()
+        if self.multi_label:
+            return multilabel_metrics(scores, targets)
+        return single_label_metrics(scores, targets[:, 0].astype(np.int64))
+
+    @staticmethod
+    def _score(metrics: dict) -> float:
+        return 100.0 * metrics["mAP"] if "mAP" in metrics else metrics["accuracy"]
+
+    def validation_step(self, batch: dict, batch_idx: int) -> None:
+        self._collect(batch)
+
+    def on_validation_epoch_end(self) -> None:
+        metrics = self._metrics(len(self.trainer.val_dataloaders.dataset))
+        if metrics is None or self.trainer.sanity_checking:
+            return
+        self.log("val/score", self._score(metrics), prog_bar=True, sync_dist=False)
+        for key in ("accuracy", "mAP", "mean_auc", "d_prime"):
+            if key in metrics:
+                self.log(f"val/{key}", metrics[key], sync_dist=False)
+
+    def test_step(self, batch: dict, batch_idx: int) -> None:
+        self._collect(batch)
+
+    def on_test_epoch_end(self) -> None:
+        name = getattr(self.trainer.datamodule, "test_name", "test")
+        metrics = self._metrics(len(self.trainer.test_dataloaders.dataset))
+        self.test_results[name] = metrics
+        self.log(f"test/{name}/score", self._score(metrics), sync_dist=False)
+
+    def write_report(self, out_dir: str, extra: dict | None = None) -> dict[str, Any]:
+        """metrics.json, results.md and the confusion-matrix PNG of the last test run."""
+        if not self.test_results:
+            raise RuntimeError("no test results to report: run trainer.test first")
+        return write_tagging_report(out_dir, self.test_results, self.labels, extra)

@@ -1,0 +1,186 @@
+"""Tagging family: synthetic ESC-50 generator, datamodule (synthetic and the real ESC-10), AST front-end
+and model, SpecAugment, and a tiny train -> test -> report run."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+import torchaudio.compliance.kaldi as kaldi
+
+from sonolab.data.synth.esc50 import Esc50SynthConfig, generate_esc50
+from sonolab.data.tagging import Esc50DataModule
+from sonolab.features import AstFbank
+from sonolab.models import AudioSpectrogramTransformer
+from sonolab.models.ast import patch_grid
+from sonolab.run import evaluate, train
+from sonolab.tasks.tagging import SpecAugment
+from sonolab.utils.errors import ConfigValueError, DataFormatError
+
+from .conftest import ROOT, SHARED_DATA, TINY_ESC50, compose, tagging_overrides
+
+
+def test_synthetic_esc50_layout_and_determinism(tiny_esc50, tmp_path):
+    rows = list(csv.DictReader((tiny_esc50 / "meta" / "esc50.csv").open()))
+    assert len(rows) == 20 and {r["fold"] for r in rows} == {"1", "2", "3", "4", "5"}
+    assert set(rows[0]) == {"filename", "fold", "target", "category", "esc10", "src_file", "take"}
+    info = sf.info(tiny_esc50 / "audio" / rows[0]["filename"])
+    assert info.samplerate == 22050 and info.frames == 22050
+    again = tmp_path / "again"
+    generate_esc50(again, Esc50SynthConfig(**TINY_ESC50))
+    a, _ = sf.read(tiny_esc50 / "audio" / rows[7]["filename"])
+    b, _ = sf.read(again / "audio" / rows[7]["filename"])
+    assert np.array_equal(a, b)
+    levels = [20 * np.log10(np.sqrt(np.mean(sf.read(tiny_esc50 / "audio" / r["filename"])[0] ** 2))) for r in rows]
+    assert np.ptp(levels) > 8  # loudness varies within and across classes: no class is told by its level
+
+
+@pytest.mark.slow  # writes 400 clips of 5 s (~30 s) and fits 5 logistic regressions
+def test_synthetic_classes_are_not_separable_by_mean_log_mel(tmp_path):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    root = tmp_path / "esc"
+    generate_esc50(root, Esc50SynthConfig())
+    rows = list(csv.DictReader((root / "meta" / "esc50.csv").open()))
+    feats, labels, folds = [], [], []
+    for r in rows:
+        wave, sr = sf.read(root / "audio" / r["filename"], dtype="float32")
+        fb = kaldi.fbank(torch.from_numpy(wave)[None] * 32768, num_mel_bins=64, sample_frequency=sr)
+        feats.append(fb.mean(0).numpy())
+        labels.append(int(r["target"]))
+        folds.append(int(r["fold"]))
+    feats, labels, folds = np.array(feats), np.array(labels), np.array(folds)
+    accuracy = []
+    for fold in range(1, 6):
+        train_rows, test_rows = folds != fold, folds == fold
+        scaler = StandardScaler().fit(feats[train_rows])
+        clf = LogisticRegression(max_iter=2000).fit(scaler.transform(feats[train_rows]), labels[train_rows])
+        accuracy.append(clf.score(scaler.transform(feats[test_rows]), labels[test_rows]))
+    assert 0.2 < np.mean(accuracy) < 0.7  # above chance (0.1), far from perfect
+
+
+def test_datamodule_folds_missing_clips_and_settings(tiny_esc50, tmp_path):
+    dm = Esc50DataModule(root=str(tiny_esc50), test_fold=2, val_fold=3, num_workers=0, batch_size=4, clip_seconds=1.0)
+    dm.setup()
+    assert (len(dm.folds["train"]), len(dm.folds["val"]), len(dm.folds["test"])) == (12, 4, 4)
+    assert dm.info["num_classes"] == 4 and not dm.info["multi_label"] and dm.test_name == "fold2"
+    batch = next(iter(dm.test_dataloader()))
+    assert batch["wave"].shape == (4, 16000) and batch["index"].tolist() == [0, 1, 2, 3]
+    # a row without its audio: counted, or with require_all_audio an error naming it
+    copy = tmp_path / "esc"
+    import shutil
+
+    shutil.copytree(tiny_esc50, copy)
+    first = next(csv.DictReader((copy / "meta" / "esc50.csv").open()))["filename"]
+    (copy / "audio" / first).unlink()
+    dm = Esc50DataModule(root=str(copy), num_workers=0)
+    dm.setup()
+    assert dm.skipped.as_dict()["clip listed in the metadata without its audio file"]["count"] == 1
+    with pytest.raises(DataFormatError, match=rf"expected the audio of every row of .*esc50.csv, found '1 missing'\n  {first}"):
+        Esc50DataModule(root=str(copy), num_workers=0, require_all_audio=True).setup()
+    with pytest.raises(ConfigValueError, match=r"data.val_fold: expected null or a training fold"):
+        Esc50DataModule(root=str(copy), test_fold=2, val_fold=2)
+
+
+def test_short_and_silent_clips_are_padded_and_finite(tmp_path):
+    root = tmp_path / "esc"
+    (root / "audio").mkdir(parents=True)
+    (root / "meta").mkdir()
+    sf.write(root / "audio" / "1-1-A-0.wav", np.zeros(8000, dtype=np.float32), 16000)  # 0.5 s of silence
+    sf.write(root / "audio" / "2-2-A-1.wav", np.random.default_rng(0).normal(0, 0.1, 16000).astype(np.float32), 16000)
+    (root / "meta" / "esc50.csv").write_text("filename,fold,target,category,esc10,src_file,take\n"
+                                             "1-1-A-0.wav,1,0,a,False,1,A\n2-2-A-1.wav,2,1,b,False,2,A\n")
+    dm = Esc50DataModule(root=str(root), test_fold=1, num_workers=0, clip_seconds=1.0)
+    dm.setup()
+    item = dm.test_dataloader().dataset[0]
+    assert item["wave"].shape == (16000,) and item["length"] == 8000
+    fbank = AstFbank(target_frames=98, mean=-5.0, std=4.0)
+    feats, frames = fbank(item["wave"][None], torch.tensor([item["length"]]))
+    assert torch.isfinite(feats).all() and int(frames[0]) == 48
+
+
+@pytest.mark.skipif(not (SHARED_DATA / "esc10").is_dir(), reason=f"real data not present: {SHARED_DATA / 'esc10'}")
+def test_real_esc10_folds_and_ogg_decoding():
+    dm = Esc50DataModule(root=str(SHARED_DATA / "esc10"), esc10=True, test_fold=1, num_workers=0)
+    dm.setup()
+    assert dm.info["num_classes"] == 10 and len(dm.folds["train"]) == 320 and len(dm.folds["test"]) == 80
+    assert sorted({c.label for c in dm.folds["test"]}) == list(range(10))
+    item = dm.test_dataloader().dataset[0]
+    assert item["wave"].shape == (80000,) and float(item["wave"].abs().max()) > 0  # 44.1 kHz OGG -> 16 kHz
+
+
+def test_ast_front_end_matches_the_recipe_and_normalises():
+    wave = torch.from_numpy(np.random.default_rng(0).normal(0, 0.1, 16000 * 3).astype(np.float32))
+    fbank = AstFbank(target_frames=400, mean=-4.0, std=3.0)
+    feats, frames = fbank(wave[None], torch.tensor([wave.numel()]))
+    reference = kaldi.fbank((wave - wave.mean())[None], htk_compat=True, sample_frequency=16000, use_energy=False,
+                            window_type="hanning", num_mel_bins=128, dither=0.0, frame_shift=10)
+    assert feats.shape == (1, 400, 128) and int(frames[0]) == reference.shape[0] == 298
+    assert torch.allclose(feats[0, :298], (reference + 4.0) / 6.0, atol=1e-5)
+    assert torch.allclose(feats[0, 298:], torch.full((102, 128), 4.0 / 6.0))  # zero padding, normalised
+    with pytest.raises(RuntimeError, match="no normalisation statistics"):
+        AstFbank()(wave[None])
+
+
+def test_ast_patch_grid_tokens_and_output():
+    assert patch_grid(128, 1024, 16, 10) == (12, 101)  # AST's 1212 patches for AudioSet
+    model = AudioSpectrogramTransformer(n_mels=32, frames=64, embed_dim=24, depth=1, num_heads=2)
+    model.reset_classifier(5)
+    assert model.vit.pos_embed.shape == (1, 2 * 5 + 2, 24)  # (32-16)//10+1 = 2, (64-16)//10+1 = 5, + cls + dist
+    out = model(torch.randn(3, 64, 32))["logits"]
+    assert out.shape == (3, 5)
+    out.sum().backward()
+    assert model.vit.patch_embed.proj.weight.grad is not None and model.vit.patch_embed.proj.stride == (10, 10)
+
+
+def test_spec_augment_masks_bands_and_frames_in_training_only():
+    torch.manual_seed(0)
+    feats = torch.ones(4, 200, 64)
+    masked = SpecAugment(freq_mask=20, time_mask=50)(feats)
+    zero = masked == 0
+    assert zero.any() and zero.all(dim=1).any(dim=1).sum() + zero.all(dim=2).any(dim=1).sum() >= 4
+
+
+def test_tiny_training_run_writes_the_tagging_report(tiny_esc50, tmp_path):
+    out = tmp_path / "run"
+    cfg = compose("train", ["experiment=synth_esc50_ast", *tagging_overrides(tiny_esc50), "trainer.max_epochs=2",
+                            "logger=csv", "data.val_fold=4", "data.test_fold=5"], out)
+    (out / ".hydra").mkdir(parents=True)
+    from omegaconf import OmegaConf
+
+    OmegaConf.save(cfg, out / ".hydra" / "config.yaml")
+    summary = train(cfg, ROOT / "configs")
+    assert summary["train_metrics"]["train/loss"] > 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    result = metrics["test"]["fold5"]
+    assert result["clips"] == 4 and 0 <= result["accuracy"] <= 100 and len(result["confusion"]) == 4
+    assert metrics["checkpoint_reason"] == "best by val/score"
+    assert (out / "confusion_fold5.png").stat().st_size > 1000 and "| fold5 | 4 |" in (out / "results.md").read_text()
+    # evaluate.py: the same numbers from the run folder, and another fold by test_fold=
+    eval_dir = tmp_path / "eval"
+    evaluate(compose("eval", [f"run_dir={out}", "trainer.enable_progress_bar=false"], eval_dir), ROOT / "configs")
+    assert json.loads((eval_dir / "metrics.json").read_text())["test"]["fold5"] == result
+    other = tmp_path / "eval_fold1"
+    evaluate(compose("eval", [f"run_dir={out}", "test_fold=1", "trainer.enable_progress_bar=false"], other), ROOT / "configs")
+    assert json.loads((other / "metrics.json").read_text())["test"]["fold1"]["clips"] == 4
+
+
+@pytest.mark.parametrize("model", ["ast_tiny", "ast_small", "ast_base"])
+def test_fast_dev_run_every_ast_size(model, tiny_esc50, tmp_path):
+    overrides = [o for o in tagging_overrides(tiny_esc50) if not o.startswith("model.depth")]
+    cfg = compose("train", ["experiment=synth_esc50_ast", *overrides, f"model={model}", "model.depth=2",
+                            "debug=fast_dev_run", "callbacks=none"], tmp_path)
+    assert train(cfg, ROOT / "configs")["train_metrics"]["train/loss"] > 0
+
+
+def test_a_multi_label_loss_on_single_label_data_is_refused(tiny_esc50, tmp_path):
+    from sonolab.utils.errors import IncompatibleConfigError
+
+    cfg = compose("train", ["experiment=synth_esc50_ast", *tagging_overrides(tiny_esc50), "loss=bce"], tmp_path)
+    with pytest.raises(IncompatibleConfigError, match=r"single-label: use a single-label \(loss=label_ce\) loss, not MultiLabelBCE"):
+        train(cfg, ROOT / "configs")
