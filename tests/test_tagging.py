@@ -184,3 +184,14 @@ def test_a_multi_label_loss_on_single_label_data_is_refused(tiny_esc50, tmp_path
     cfg = compose("train", ["experiment=synth_esc50_ast", *tagging_overrides(tiny_esc50), "loss=bce"], tmp_path)
     with pytest.raises(IncompatibleConfigError, match=r"single-label: use a single-label \(loss=label_ce\) loss, not MultiLabelBCE"):
         train(cfg, ROOT / "configs")
+
+
+def test_esc50_generator_command(tmp_path, capsys):
+    from sonolab.data.synth.__main__ import main
+
+    assert main(["esc50", "--out", str(tmp_path / "esc"), "--num-classes", "3", "--clips-per-class", "5",
+                 "--seconds", "0.5", "--sample-rate", "16000"]) == 0
+    assert len((tmp_path / "esc" / "meta" / "esc50.csv").read_text().splitlines()) == 16
+    with pytest.raises(SystemExit):
+        main(["esc50", "--out", str(tmp_path / "bad"), "--num-classes", "99"])
+    assert "num_classes must be 2..32" in capsys.readouterr().err and not (tmp_path / "bad").exists()

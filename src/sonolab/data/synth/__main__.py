@@ -3,6 +3,7 @@
 ``python -m sonolab.data.synth voxceleb --out DIR [--seed N ...]``: speakers in the VoxCeleb layout.
 ``python -m sonolab.data.synth mixtures --source TREE --out DIR [--count N --speakers 2:1 ...]``:
 simulated conversations from a VoxCeleb-layout tree, in the AMI-excerpts layout, with statistics.
+``python -m sonolab.data.synth esc50 --out DIR [--num-classes N ...]``: sound events in the ESC-50 layout.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import sys
 import time
 
 from ..mixtures import MixtureConfig, simulator_from_tree
+from .esc50 import Esc50SynthConfig, generate_esc50
 from .mixtures import write_mixture_set
 from .voxceleb import VoxCelebSynthConfig, check_request, generate_voxceleb
 
@@ -33,18 +35,34 @@ def _numbers(text: str) -> tuple[float, ...]:
         raise argparse.ArgumentTypeError(f"expected comma-separated numbers, found {text!r}") from None
 
 
+def _add_config_flags(parser: argparse.ArgumentParser, config_class) -> None:
+    """One ``--flag`` per field of a generator's config dataclass (bool, float or int)."""
+    for field in dataclasses.fields(config_class):
+        flag = "--" + field.name.replace("_", "-")
+        if field.type in ("bool", bool):
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=field.default)
+        else:
+            kind = float if field.type in ("float", float) else int
+            parser.add_argument(flag, type=kind, default=field.default)
+
+
+def _config(args: argparse.Namespace, config_class):
+    return config_class(**{f.name: getattr(args, f.name) for f in dataclasses.fields(config_class)})
+
+
 def _add_voxceleb(sub) -> argparse.ArgumentParser:
     vox = sub.add_parser("voxceleb", help="speaker dataset in the VoxCeleb layout with trial lists")
     vox.add_argument("--out", required=True, help="output folder (must not exist, or hold the same dataset)")
     vox.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
-    for field in dataclasses.fields(VoxCelebSynthConfig):
-        flag = "--" + field.name.replace("_", "-")
-        if field.type in ("bool", bool):
-            vox.add_argument(flag, action=argparse.BooleanOptionalAction, default=field.default)
-        else:
-            kind = float if field.type in ("float", float) else int
-            vox.add_argument(flag, type=kind, default=field.default)
+    _add_config_flags(vox, VoxCelebSynthConfig)
     return vox
+
+
+def _add_esc50(sub) -> argparse.ArgumentParser:
+    esc = sub.add_parser("esc50", help="sound-event clips in the ESC-50 layout (meta/esc50.csv + audio/)")
+    esc.add_argument("--out", required=True, help="output folder (must not exist, or hold the same dataset)")
+    _add_config_flags(esc, Esc50SynthConfig)
+    return esc
 
 
 def _add_mixtures(sub) -> argparse.ArgumentParser:
@@ -75,8 +93,18 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="dataset", required=True)
     _add_voxceleb(sub)
     mix = _add_mixtures(sub)
+    esc = _add_esc50(sub)
     args = parser.parse_args(argv)
     start = time.time()
+    if args.dataset == "esc50":
+        try:
+            config = _config(args, Esc50SynthConfig)
+        except ValueError as err:
+            esc.error(str(err))
+        content = generate_esc50(args.out, config)
+        print(f"wrote {config.num_classes} classes x {config.clips_per_class} clips to {args.out} in "
+              f"{time.time() - start:.1f}s: {', '.join(content['classes'])}", file=sys.stderr)
+        return 0
     if args.dataset == "mixtures":
         try:
             config = MixtureConfig(args.speakers, args.beta, args.utterances_per_speaker, args.snr_db,
@@ -89,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(content["statistics"], indent=2))
         print(f"wrote {args.count} mixtures to {args.out} in {time.time() - start:.1f}s", file=sys.stderr)
         return 0
-    cfg = VoxCelebSynthConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(VoxCelebSynthConfig)})
+    cfg = _config(args, VoxCelebSynthConfig)
     try:
         check_request(cfg)
     except ValueError as err:
