@@ -29,13 +29,18 @@ class AudioSpectrogramTransformer(nn.Module):
         embed_dim / depth / num_heads: ViT size (tiny 192/12/3, small 384/12/6, base 768/12/12).
         patch_size / stride: 16 and 10 in AST.
         drop_rate / drop_path_rate: dropout after the embeddings and in the head; stochastic depth.
+        pretrained: a weights file to start from (ImageNet ViT / DeiT in timm's key names, or an
+            official AST checkpoint), adapted by :mod:`sonolab.models.pretrained`; read from disk only.
+        pretrained_grid: that file's patch grid (rows, columns) when it is not square (image weights)
+            or AST's 12 x 101.
     """
 
     output_type = "logits"
 
     def __init__(self, n_mels: int = 128, frames: int = 1024, embed_dim: int = 768, depth: int = 12,
                  num_heads: int = 12, patch_size: int = 16, stride: int = 10, drop_rate: float = 0.0,
-                 drop_path_rate: float = 0.0, num_classes: int = 0):
+                 drop_path_rate: float = 0.0, num_classes: int = 0, pretrained: str | None = None,
+                 pretrained_grid: tuple[int, int] | None = None):
         super().__init__()
         self.grid = patch_grid(n_mels, frames, patch_size, stride)
         if min(self.grid) < 1:
@@ -53,10 +58,22 @@ class AudioSpectrogramTransformer(nn.Module):
         self.embed_dim = embed_dim
         self.head_drop = nn.Dropout(drop_rate)
         self.head = nn.Sequential(nn.LayerNorm(embed_dim), nn.Linear(embed_dim, num_classes)) if num_classes else None
+        self._pretrained_head: dict[str, torch.Tensor] = {}
+        if pretrained:
+            from .pretrained import ast_key_map, load_foreign_state, load_into_ast
+
+            load_into_ast(self, pretrained, tuple(pretrained_grid) if pretrained_grid else None)
+            # a head in the file is kept aside until the task sizes ours: reused when the classes match
+            self._pretrained_head = {k[len("head."):]: v for k, v in ast_key_map(load_foreign_state(pretrained)).items()
+                                     if k.startswith("head.")}
 
     def reset_classifier(self, num_classes: int) -> None:
-        """A new head for ``num_classes`` outputs (the encoder is kept)."""
+        """A head for ``num_classes`` outputs (the encoder is kept): the pretrained file's head when it
+        has as many classes, else a fresh one."""
         self.head = nn.Sequential(nn.LayerNorm(self.embed_dim), nn.Linear(self.embed_dim, num_classes))
+        saved = self._pretrained_head
+        if saved and saved.get("1.weight", torch.empty(0)).shape == self.head[1].weight.shape:
+            self.head.load_state_dict(saved)
 
     def forward(self, features: torch.Tensor, frames: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """``features`` ``(batch, frames, n_mels)`` -> ``{"logits": (batch, classes)}``."""

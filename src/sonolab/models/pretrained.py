@@ -1,0 +1,148 @@
+"""Foreign weights into sonolab's spectrogram transformers: the one place where checkpoints made for
+images (ImageNet ViT / DeiT in timm's key names) or by the reference audio repos (AST's official
+``audioset_10_10_0.4593.pth`` and its kin) are adapted to a one-channel spectrogram model.
+
+What adapting means, step by step (each a tested function):
+
+* **key names**: AST's official files come from ``nn.DataParallel(ASTModel)``: ``module.v.<timm ViT
+  key>`` and ``module.mlp_head.{0,1}``; timm files use the ViT keys directly. Both are mapped to
+  :class:`~sonolab.models.ast.AudioSpectrogramTransformer`'s ``vit.<key>`` / ``head.{0,1}``; the
+  image heads (``head``, ``head_dist``) are dropped.
+* **one input channel**: an RGB patch embedding becomes a grey one by summing the colour weights
+  (AST: a grey image replicated on three channels then gives the same embedding) or averaging them
+  (HTS-AT's choice, which keeps the activation scale of one channel).
+* **position embeddings** to the spectrogram's patch grid, axis by axis: cut the centre rows /
+  columns when the target is smaller (AST keeps the centre frequency rows of ImageNet's 24 x 24
+  grid), interpolate (timm's ``resample_abs_pos_embed``) when it is larger.
+* **classifier**: kept only when its shape matches the model's (same classes); otherwise left to
+  the model's fresh head.
+
+Files are read with ``torch.load(weights_only=True)``: a foreign file never runs code on load.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import torch
+from timm.layers import resample_abs_pos_embed
+from torch import nn
+
+from ..utils.errors import DataFormatError
+
+log = logging.getLogger(__name__)
+
+IMAGE_HEADS = ("head.", "head_dist.")
+
+
+def load_foreign_state(path: str | Path) -> dict[str, torch.Tensor]:
+    """The tensors of a checkpoint file (a bare state dict, or one under ``state_dict`` / ``model``),
+    loaded without unpickling code; an unreadable file is an error naming it."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataFormatError(path, "a checkpoint file (model.pretrained)", found="no such file")
+    try:
+        content = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - any unpickling failure means "not a weights file we can read"
+        raise DataFormatError(path, "a PyTorch weights file loadable with weights_only=True",
+                              found=f"{type(err).__name__}: {str(err).splitlines()[0][:200]}") from None
+    for key in ("state_dict", "model"):
+        if isinstance(content, dict) and isinstance(content.get(key), dict):
+            content = content[key]
+    if not isinstance(content, dict) or not all(isinstance(v, torch.Tensor) for v in content.values()):
+        raise DataFormatError(path, "a dict of tensors (a state dict)", found=type(content).__name__)
+    return content
+
+
+def ast_key_map(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """AST-official (``module.v.*``, ``module.mlp_head.*``) or timm ViT keys -> sonolab AST keys."""
+    out = {}
+    for key, value in state.items():
+        key = key.removeprefix("module.")
+        if key.startswith("mlp_head."):
+            out["head." + key.removeprefix("mlp_head.")] = value
+            continue
+        key = key.removeprefix("v.")
+        if key.startswith(IMAGE_HEADS):
+            continue  # the image classifier (and DeiT's distillation head): no audio meaning
+        out["vit." + key] = value
+    return out
+
+
+def to_one_channel(weight: torch.Tensor, mode: str = "sum") -> torch.Tensor:
+    """``(out, C, kh, kw)`` patch-embedding weights -> ``(out, 1, kh, kw)`` by summing (AST) or
+    averaging (HTS-AT) the input channels; one-channel weights are returned as they are."""
+    if weight.shape[1] == 1:
+        return weight
+    if mode not in ("sum", "mean"):
+        raise ValueError(f"channel reduction must be 'sum' or 'mean', found {mode!r}")
+    return weight.sum(dim=1, keepdim=True) if mode == "sum" else weight.mean(dim=1, keepdim=True)
+
+
+def adapt_position_embedding(pos_embed: torch.Tensor, old_grid: tuple[int, int], new_grid: tuple[int, int],
+                             prefix_tokens: int) -> torch.Tensor:
+    """``(1, prefix + H*W, D)`` position embeddings on ``old_grid`` (H, W) -> ``new_grid``: per axis the
+    centre is cut when the new size is smaller, and timm's interpolation (bilinear, as AST) stretches it
+    when larger. The prefix tokens (class, distillation) keep theirs."""
+    if tuple(old_grid) == tuple(new_grid):
+        return pos_embed
+    prefix, grid = pos_embed[:, :prefix_tokens], pos_embed[:, prefix_tokens:]
+    dim = grid.shape[-1]
+    if grid.shape[1] != old_grid[0] * old_grid[1]:
+        raise ValueError(f"{grid.shape[1]} position embeddings do not fill a {old_grid[0]} x {old_grid[1]} grid")
+    image = grid.reshape(1, old_grid[0], old_grid[1], dim)
+    for axis in (1, 2):  # frequency (rows), then time (columns)
+        old, new = image.shape[axis], new_grid[axis - 1]
+        if new <= old:
+            start = old // 2 - new // 2
+            image = image.narrow(axis, start, new)
+        else:
+            size = [image.shape[1], image.shape[2]]
+            size[axis - 1] = new
+            image = resample_abs_pos_embed(image.reshape(1, -1, dim), size, [image.shape[1], image.shape[2]],
+                                           num_prefix_tokens=0, interpolation="bilinear",
+                                           antialias=False).reshape(1, size[0], size[1], dim)
+    return torch.cat([prefix, image.reshape(1, -1, dim)], dim=1)
+
+
+def _square_grid(tokens: int) -> tuple[int, int]:
+    side = int(round(tokens ** 0.5))
+    if side * side != tokens:
+        raise ValueError(f"{tokens} position embeddings are not a square image grid; give the source grid")
+    return side, side
+
+
+def load_into_ast(model: nn.Module, path: str | Path, source_grid: tuple[int, int] | None = None,
+                  channel_mode: str = "sum") -> dict[str, list[str]]:
+    """Load an ImageNet ViT / DeiT (timm keys) or an official AST checkpoint into ``model`` (an
+    :class:`~sonolab.models.ast.AudioSpectrogramTransformer`), adapting channels, position embeddings
+    and head. ``source_grid``: the checkpoint's patch grid (default: square for image weights, AST's
+    12 x 101 for AST files). Returns the keys left at their initial values (``missing``) and those of
+    the file that had no place (``unexpected``); anything missing beyond the head is an error."""
+    state = load_foreign_state(path)
+    official_ast = any(k.removeprefix("module.").startswith(("v.", "mlp_head.")) for k in state)
+    state = ast_key_map(state)
+    if "vit.patch_embed.proj.weight" in state:
+        state["vit.patch_embed.proj.weight"] = to_one_channel(state["vit.patch_embed.proj.weight"], channel_mode)
+    prefix = model.vit.num_prefix_tokens
+    if "vit.pos_embed" in state:
+        pos = state["vit.pos_embed"]
+        if "vit.dist_token" not in state and "vit.cls_token" in state and prefix == 2:
+            # a plain ViT (one class token): its class token and position start the distillation token too
+            state["vit.dist_token"] = state["vit.cls_token"].clone()
+            pos = torch.cat([pos[:, :1], pos], dim=1)
+        tokens = pos.shape[1] - prefix
+        grid = source_grid or ((12, 101) if official_ast and tokens == 1212 else _square_grid(tokens))
+        state["vit.pos_embed"] = adapt_position_embedding(pos, grid, model.grid, prefix)
+    own = model.state_dict()
+    for key in [k for k in state if k.startswith("head.") and (k not in own or own[k].shape != state[k].shape)]:
+        del state[key]  # another class set: the model's fresh head stays
+    result = model.load_state_dict(state, strict=False)
+    missing = [k for k in result.missing_keys if not k.startswith("head.")]
+    if missing:
+        raise DataFormatError(path, "weights for every encoder parameter of the model",
+                              found=f"{len(missing)} missing, e.g. {missing[:3]}")
+    log.info("loaded %s: %d tensors, head %s, %d unexpected", path, len(state) - len(result.unexpected_keys),
+             "kept" if not result.missing_keys else "new", len(result.unexpected_keys))
+    return {"missing": list(result.missing_keys), "unexpected": list(result.unexpected_keys)}
