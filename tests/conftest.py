@@ -38,10 +38,25 @@ def tiny_esc50(tmp_path_factory) -> Path:
     return out
 
 
-def tagging_overrides(root: Path) -> list[str]:
-    """Point a tagging experiment at the tiny ESC-50 set with a one-block AST over 1 s of features."""
-    return [f"data.root={root}", "data.synth=null", "data.num_workers=0", "data.batch_size=4", "data.clip_seconds=1.0",
-            "features.target_frames=98", "model.depth=1", "task.statistics_clips=8", "trainer.enable_progress_bar=false"]
+TINY_AUDIOSET = dict(num_classes=4, train_clips=12, eval_clips=6, max_labels=2, seconds=2.0, sample_rate=16000, seed=1)
+
+
+@pytest.fixture(scope="session")
+def tiny_audioset(tmp_path_factory) -> Path:
+    """A tiny synthetic AudioSet-layout dataset (4 classes, 12 + 6 clips of 2 s) written once per session."""
+    from sonolab.data.synth.audioset import AudioSetSynthConfig, generate_audioset
+
+    out = tmp_path_factory.mktemp("synth") / "tiny_audioset"
+    generate_audioset(out, AudioSetSynthConfig(**TINY_AUDIOSET))
+    return out
+
+
+def tagging_overrides(root: Path, seconds: float = 1.0) -> list[str]:
+    """Point a tagging experiment at a tiny dataset (ESC-50 or AudioSet layout) with a one-block AST
+    over ``seconds`` of features."""
+    return [f"data.root={root}", "data.synth=null", "data.num_workers=0", "data.batch_size=4",
+            f"data.clip_seconds={seconds}", f"features.target_frames={int(seconds * 100) - 2}", "model.depth=1",
+            "task.statistics_clips=8", "trainer.enable_progress_bar=false"]
 
 
 def tiny_overrides(root: Path) -> list[str]:

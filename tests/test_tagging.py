@@ -67,7 +67,7 @@ def test_synthetic_classes_are_not_separable_by_mean_log_mel(tmp_path):
 def test_datamodule_folds_missing_clips_and_settings(tiny_esc50, tmp_path):
     dm = Esc50DataModule(root=str(tiny_esc50), test_fold=2, val_fold=3, num_workers=0, batch_size=4, clip_seconds=1.0)
     dm.setup()
-    assert (len(dm.folds["train"]), len(dm.folds["val"]), len(dm.folds["test"])) == (12, 4, 4)
+    assert (len(dm.parts["train"]), len(dm.parts["val"]), len(dm.parts["test"])) == (12, 4, 4)
     assert dm.info["num_classes"] == 4 and not dm.info["multi_label"] and dm.test_name == "fold2"
     batch = next(iter(dm.test_dataloader()))
     assert batch["wave"].shape == (4, 16000) and batch["index"].tolist() == [0, 1, 2, 3]
@@ -81,7 +81,7 @@ def test_datamodule_folds_missing_clips_and_settings(tiny_esc50, tmp_path):
     dm = Esc50DataModule(root=str(copy), num_workers=0)
     dm.setup()
     assert dm.skipped.as_dict()["clip listed in the metadata without its audio file"]["count"] == 1
-    with pytest.raises(DataFormatError, match=rf"expected the audio of every row of .*esc50.csv, found '1 missing'\n  {first}"):
+    with pytest.raises(DataFormatError, match=rf"esc50.csv: expected the audio of every clip it lists .*, found '1 missing'\n  {first}"):
         Esc50DataModule(root=str(copy), num_workers=0, require_all_audio=True).setup()
     with pytest.raises(ConfigValueError, match=r"data.val_fold: expected null or a training fold"):
         Esc50DataModule(root=str(copy), test_fold=2, val_fold=2)
@@ -108,8 +108,8 @@ def test_short_and_silent_clips_are_padded_and_finite(tmp_path):
 def test_real_esc10_folds_and_ogg_decoding():
     dm = Esc50DataModule(root=str(SHARED_DATA / "esc10"), esc10=True, test_fold=1, num_workers=0)
     dm.setup()
-    assert dm.info["num_classes"] == 10 and len(dm.folds["train"]) == 320 and len(dm.folds["test"]) == 80
-    assert sorted({c.label for c in dm.folds["test"]}) == list(range(10))
+    assert dm.info["num_classes"] == 10 and len(dm.parts["train"]) == 320 and len(dm.parts["test"]) == 80
+    assert sorted({c.label for c in dm.parts["test"]}) == list(range(10))
     item = dm.test_dataloader().dataset[0]
     assert item["wave"].shape == (80000,) and float(item["wave"].abs().max()) > 0  # 44.1 kHz OGG -> 16 kHz
 

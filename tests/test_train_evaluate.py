@@ -86,7 +86,7 @@ def _family(experiment: str) -> str:
 
 
 @pytest.mark.parametrize("experiment", sorted(p.stem for p in (ROOT / "experiments" / "experiment").glob("*.yaml")))
-def test_every_experiment_smoke_runs_on_tiny_data(experiment, tiny_voxceleb, tiny_esc50, tmp_path):
+def test_every_experiment_smoke_runs_on_tiny_data(experiment, tiny_voxceleb, tiny_esc50, tiny_audioset, tmp_path):
     """Each reproduction config trains one batch on tiny synthetic data (data paths and device swapped)."""
     common = ["debug=fast_dev_run", "callbacks=none", "data.pin_memory=false", "trainer.accelerator=cpu",
               "trainer.precision=32-true"]
@@ -104,7 +104,9 @@ def test_every_experiment_smoke_runs_on_tiny_data(experiment, tiny_voxceleb, tin
             pytest.skip(f"real data not present: {[str(p) for p in real if not p.is_file()][0]} "
                         "(see ../shared/data/README.md)")
     elif _family(experiment) == "TaggingTask":
-        overrides = [f"experiment={experiment}", *tagging_overrides(tiny_esc50), *common]
+        audioset = "AudioSet" in compose("train", [f"experiment={experiment}", "data.root=/any"]).data._target_
+        overrides = [f"experiment={experiment}", *(tagging_overrides(tiny_audioset, 2.0) if audioset
+                                                   else tagging_overrides(tiny_esc50)), *common]
     else:
         overrides = [f"experiment={experiment}", *tiny_overrides(tiny_voxceleb), *common,
                      "data.train_dir=wav", "data.trial_dir=wav", "data.train_speakers=train_speakers.txt",

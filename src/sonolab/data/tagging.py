@@ -1,4 +1,5 @@
-"""Audio tagging data: ESC-50 (and its ESC-10 subset) with the official fold protocol.
+"""Audio tagging data: ESC-50 (and its ESC-10 subset) with the official fold protocol, and AudioSet
+(segment CSVs or AST-style JSON datafiles, multi-label, balanced sampling).
 
 Clips are read with the shared loader (any soundfile format, resampled to the front-end's rate,
 channels averaged) and cut or zero-padded to ``clip_seconds``. One fold is the test fold; the
@@ -14,12 +15,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import lightning as L
+import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from ..utils.errors import ConfigValueError, DataFormatError, IncompatibleConfigError, check_settings
 from ..utils.io import under_root
 from .audio import load_audio
+from .readers.audioset import read_class_labels, read_json_datafile, read_segments
 from .readers.esc50 import read_esc50_meta
 from .skips import SkipLog
 from .verify import bad_audio_error, verify_audio_files
@@ -36,20 +39,23 @@ SETTING_RULES = {
 
 @dataclass(frozen=True)
 class TaggedClip:
-    """One clip: its audio file and its class index (after any re-indexing)."""
+    """One clip: its audio file and its class index (after any re-indexing), or its class indices
+    (multi-label)."""
 
     path: Path
-    label: int
+    label: int | tuple[int, ...]
 
 
 class ClipDataset(Dataset):
     """Fixed-length clips with their labels; clips are cut at ``clip_seconds`` or zero-padded to it
-    (the valid length is kept so the front-end knows where the audio ends)."""
+    (the valid length is kept so the front-end knows where the audio ends). With ``num_classes``
+    the labels are multi-hot vectors (multi-label data)."""
 
-    def __init__(self, clips: list[TaggedClip], sample_rate: int, clip_seconds: float):
+    def __init__(self, clips: list[TaggedClip], sample_rate: int, clip_seconds: float, num_classes: int | None = None):
         self.clips = clips
         self.sample_rate = sample_rate
         self.samples = int(round(clip_seconds * sample_rate))
+        self.num_classes = num_classes
 
     def __len__(self) -> int:
         return len(self.clips)
@@ -59,18 +65,112 @@ class ClipDataset(Dataset):
         wave = load_audio(clip.path, self.sample_rate)[: self.samples]
         padded = torch.zeros(self.samples)
         padded[: wave.numel()] = wave
-        return {"wave": padded, "length": wave.numel(), "label": clip.label, "index": index}
+        label = clip.label
+        if self.num_classes is not None:
+            label = torch.zeros(self.num_classes)
+            label[list(clip.label)] = 1.0
+        return {"wave": padded, "length": wave.numel(), "label": label, "index": index}
 
 
 def collate_clips(items: list[dict]) -> dict:
     """Stack equal-length clips, their valid lengths, labels and dataset positions."""
     return {"wave": torch.stack([it["wave"] for it in items]),
             "length": torch.tensor([it["length"] for it in items]),
-            "label": torch.tensor([it["label"] for it in items]),
+            "label": (torch.stack([it["label"] for it in items]) if isinstance(items[0]["label"], torch.Tensor)
+                      else torch.tensor([it["label"] for it in items])),
             "index": torch.tensor([it["index"] for it in items])}
 
 
-class Esc50DataModule(L.LightningDataModule):
+def readable_clips(clips: list[TaggedClip], listing: Path, cache_root: Path, sample_rate: int, require_all: bool,
+                   verify: bool, on_bad_audio: str, skips: SkipLog, label: str) -> list[bool]:
+    """Which ``clips`` (listed in ``listing``) can be used: a clip without its audio file is counted
+    in ``skips`` (or, with ``require_all``, an error naming them); with ``verify`` the others are
+    pre-scanned (cached) and a bad one is an error listing all, or (``on_bad_audio=skip``) counted."""
+    missing = [c for c in clips if not c.path.is_file()]
+    if missing and require_all:
+        raise DataFormatError(listing, f"the audio of every clip it lists ({missing[0].path.parent})",
+                              found=f"{len(missing)} missing",
+                              details=[c.path.name for c in missing[:10]] + (["..."] if len(missing) > 10 else []))
+    for clip in missing:
+        skips.add("clip listed in the metadata without its audio file", str(clip.path))
+    present = [c for c in clips if c.path.is_file()]
+    problems: dict[str, str] = {}
+    if verify and present:
+        problems, report = verify_audio_files([c.path for c in present], sample_rate, True, cache_root=cache_root,
+                                              label=label)
+        if problems and on_bad_audio == "error":
+            raise bad_audio_error(listing, f"clips the loader can read ({len(present)} checked)", problems, report)
+        for path in problems:
+            skips.add("unreadable clip left out (data.on_bad_audio=skip)", path)
+    return [c.path.is_file() and str(c.path.absolute()) not in problems for c in clips]
+
+
+class ClipDataModule(L.LightningDataModule):
+    """What the tagging datamodules share: the split into ``self.parts`` (train / val / test clip
+    lists, made once by the subclass's ``_read``), ``info``, the loaders and the statistics clips."""
+
+    multi_label = False
+
+    def __init__(self, sample_rate: int, clip_seconds: float, batch_size: int, num_workers: int,
+                 pin_memory: bool, seed: int):
+        super().__init__()
+        self.sample_rate = sample_rate
+        self.clip_seconds = clip_seconds
+        self.batch_size = batch_size
+        self.num_workers = num_workers
+        self.pin_memory = pin_memory
+        self.seed = seed
+        self.skipped = SkipLog()
+        self.class_names: list[str] = []
+        self.parts: dict[str, list[TaggedClip]] | None = None
+
+    def _read(self) -> dict[str, list[TaggedClip]]:
+        raise NotImplementedError
+
+    def setup(self, stage: str | None = None) -> None:
+        """Read the metadata and split it (once)."""
+        if self.parts is None:
+            self.parts = self._read()
+
+    @property
+    def info(self) -> dict:
+        """What the task needs: classes, their names, single or multi-label, and the sample rate."""
+        self.setup()
+        return {"num_classes": len(self.class_names), "labels": list(self.class_names),
+                "multi_label": self.multi_label, "sample_rate": self.sample_rate}
+
+    def _dataset(self, clips: list[TaggedClip]) -> ClipDataset:
+        return ClipDataset(clips, self.sample_rate, self.clip_seconds,
+                           len(self.class_names) if self.multi_label else None)
+
+    def statistics_clips(self, count: int) -> Dataset:
+        """The first ``count`` training clips in listing order: the same on every process, for the
+        front-end's normalisation statistics."""
+        self.setup()
+        return self._dataset(self.parts["train"][:count])
+
+    def _train_sampler(self) -> Sampler | None:
+        return None
+
+    def _loader(self, part: str, shuffle: bool, sampler: Sampler | None = None) -> DataLoader:
+        return DataLoader(self._dataset(self.parts[part]), batch_size=self.batch_size, shuffle=shuffle and sampler is None,
+                          sampler=sampler, num_workers=self.num_workers, collate_fn=collate_clips,
+                          pin_memory=self.pin_memory, drop_last=False)
+
+    def train_dataloader(self) -> DataLoader:
+        """Training clips, shuffled (or drawn by the subclass's sampler)."""
+        return self._loader("train", shuffle=True, sampler=self._train_sampler())
+
+    def val_dataloader(self) -> DataLoader | list:
+        """The validation clips (none when there are none)."""
+        return self._loader("val", shuffle=False) if self.parts["val"] else []
+
+    def test_dataloader(self) -> DataLoader:
+        """The test clips."""
+        return self._loader("test", shuffle=False)
+
+
+class Esc50DataModule(ClipDataModule):
     """ESC-50 layout (``meta/esc50.csv`` + ``audio/``), single label per clip.
 
     Args:
@@ -94,7 +194,7 @@ class Esc50DataModule(L.LightningDataModule):
                  batch_size: int = 16, num_workers: int = 2, require_all_audio: bool = False,
                  verify_audio: bool = True, on_bad_audio: str = "error", synth: dict | None = None,
                  pin_memory: bool = False, augment=None, seed: int = 0):
-        super().__init__()
+        super().__init__(sample_rate, clip_seconds, batch_size, num_workers, pin_memory, seed)
         if augment:
             raise IncompatibleConfigError("data=esc50 takes no waveform augmentation yet: use augment=none "
                                           "(SpecAugment is task.spec_augment)")
@@ -109,19 +209,10 @@ class Esc50DataModule(L.LightningDataModule):
         self.test_fold = test_fold
         self.val_fold = val_fold
         self.esc10 = esc10
-        self.sample_rate = sample_rate
-        self.clip_seconds = clip_seconds
-        self.batch_size = batch_size
-        self.num_workers = num_workers
         self.require_all_audio = require_all_audio
         self.verify_audio = verify_audio
         self.on_bad_audio = on_bad_audio
         self.synth = dict(synth) if synth else None
-        self.pin_memory = pin_memory
-        self.seed = seed
-        self.skipped = SkipLog()
-        self.class_names: list[str] = []
-        self.folds: dict[str, list[TaggedClip]] | None = None
 
     @staticmethod
     def evaluation_config(data: dict, args: dict) -> dict:
@@ -147,21 +238,10 @@ class Esc50DataModule(L.LightningDataModule):
         names = {r.target: r.category for r in rows}
         self.class_names = [names[t] for t in targets]
         audio = under_root(self.root, self.audio_dir)
-        missing = [r.filename for r in rows if not (audio / r.filename).is_file()]
-        if missing and self.require_all_audio:
-            raise DataFormatError(audio, f"the audio of every row of {meta}", found=f"{len(missing)} missing",
-                                  details=missing[:10] + (["..."] if len(missing) > 10 else []))
-        for name in missing:
-            self.skipped.add("clip listed in the metadata without its audio file", str(audio / name))
-        rows = [r for r in rows if r.filename not in set(missing)]
-        if self.verify_audio:
-            problems, listing = verify_audio_files([audio / r.filename for r in rows], self.sample_rate, True,
-                                                   cache_root=self.root, label="esc50")
-            if problems and self.on_bad_audio == "error":
-                raise bad_audio_error(audio, f"clips the loader can read ({len(rows)} checked)", problems, listing)
-            for path in problems:
-                self.skipped.add("unreadable clip left out (data.on_bad_audio=skip)", path)
-            rows = [r for r in rows if str((audio / r.filename).absolute()) not in problems]
+        readable = readable_clips([TaggedClip(audio / r.filename, index[r.target]) for r in rows], meta, self.root,
+                                  self.sample_rate, self.require_all_audio, self.verify_audio, self.on_bad_audio,
+                                  self.skipped, "esc50")
+        rows = [r for r, keep in zip(rows, readable) if keep]
         self.skipped.report(log, "ESC-50 metadata")
         folds: dict[str, list[TaggedClip]] = {"train": [], "val": [], "test": []}
         for r in rows:
@@ -172,42 +252,121 @@ class Esc50DataModule(L.LightningDataModule):
                 raise DataFormatError(meta, f"clips in the {part} folds (test fold {self.test_fold})", found="none")
         return folds
 
-    def setup(self, stage: str | None = None) -> None:
-        """Read the metadata and split by fold (once)."""
-        if self.folds is None:
-            self.folds = self._read()
-
-    @property
-    def info(self) -> dict:
-        """What the task needs: classes, their names, single label, and the sample rate."""
-        self.setup()
-        return {"num_classes": len(self.class_names), "labels": list(self.class_names), "multi_label": False,
-                "sample_rate": self.sample_rate}
-
     @property
     def test_name(self) -> str:
         """How the test set is named in metrics and reports: ``fold<k>``."""
         return f"fold{self.test_fold}"
 
-    def statistics_clips(self, count: int) -> Dataset:
-        """The first ``count`` training clips in metadata order: the same on every process, for the
-        front-end's normalisation statistics."""
-        self.setup()
-        return ClipDataset(self.folds["train"][:count], self.sample_rate, self.clip_seconds)
 
-    def _loader(self, part: str, shuffle: bool) -> DataLoader:
-        return DataLoader(ClipDataset(self.folds[part], self.sample_rate, self.clip_seconds), batch_size=self.batch_size,
-                          shuffle=shuffle, num_workers=self.num_workers, collate_fn=collate_clips,
-                          pin_memory=self.pin_memory, drop_last=False)
+def balanced_weights(label_sets: list[tuple[int, ...]], num_classes: int) -> np.ndarray:
+    """AST's balanced-sampling weight of each clip: the sum over its labels of 1 / (clips with that label)."""
+    counts = np.zeros(num_classes)
+    for labels in label_sets:
+        counts[list(labels)] += 1
+    inverse = 1.0 / np.maximum(counts, 1)
+    return np.array([inverse[list(labels)].sum() for labels in label_sets])
 
-    def train_dataloader(self) -> DataLoader:
-        """Shuffled clips of the training folds."""
-        return self._loader("train", shuffle=True)
 
-    def val_dataloader(self) -> DataLoader | list:
-        """The validation fold's clips (none without ``val_fold``)."""
-        return self._loader("val", shuffle=False) if self.folds["val"] else []
+class BalancedSampler(Sampler[int]):
+    """Draws ``len(weights)`` clips per epoch with replacement, in proportion to ``weights``, seeded by
+    (seed, epoch): a rare class's clips come up as often as a common one's. Lightning wraps it for
+    DDP (each rank takes its share of the same draws) and forwards ``set_epoch``."""
 
-    def test_dataloader(self) -> DataLoader:
-        """The test fold's clips."""
-        return self._loader("test", shuffle=False)
+    def __init__(self, weights: np.ndarray, seed: int = 0):
+        self.probabilities = np.asarray(weights, dtype=np.float64) / np.sum(weights)
+        self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Called by Lightning before each epoch."""
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.probabilities)
+
+    def __iter__(self):
+        rng = np.random.default_rng([self.seed, self.epoch])
+        return iter(rng.choice(len(self.probabilities), len(self.probabilities), p=self.probabilities).tolist())
+
+
+class AudioSetDataModule(ClipDataModule):
+    """AudioSet layout, several labels per clip: ``class_labels_indices.csv`` plus segment CSVs
+    (Google's files, ``#`` header or not) with audio at ``audio_dir/audio_pattern``, or AST-style JSON
+    datafiles whose ``wav`` paths are used as they are (relative ones under ``root``).
+
+    Args:
+        root: dataset folder. class_labels: the class index CSV.
+        train / val / test: a segment CSV (``.csv``) or JSON datafile (``.json``) each; ``val`` may be null.
+        audio_dir / audio_pattern: where a segment's audio is: ``{ytid}``, ``{start}`` / ``{end}``
+            (seconds, 3 decimals) are filled in, e.g. ``{ytid}.wav`` or ``Y{ytid}.wav`` (PANNs).
+        balanced: draw training clips by AST's balanced weights (sum of 1 / label count).
+        sample_rate / clip_seconds: front-end rate; clips cut / zero-padded (AudioSet: 10 s).
+        require_all_audio / verify_audio / on_bad_audio / synth: as for ESC-50 (``synth``:
+            :class:`~sonolab.data.synth.audioset.AudioSetSynthConfig` fields).
+    """
+
+    multi_label = True
+
+    def __init__(self, root: str, class_labels: str = "class_labels_indices.csv",
+                 train: str = "balanced_train_segments.csv", val: str | None = None, test: str = "eval_segments.csv",
+                 audio_dir: str = "audio", audio_pattern: str = "{ytid}.wav", balanced: bool = True,
+                 sample_rate: int = 16000, clip_seconds: float = 10.0, batch_size: int = 12, num_workers: int = 2,
+                 require_all_audio: bool = False, verify_audio: bool = True, on_bad_audio: str = "error",
+                 synth: dict | None = None, pin_memory: bool = False, augment=None, seed: int = 0):
+        super().__init__(sample_rate, clip_seconds, batch_size, num_workers, pin_memory, seed)
+        if augment:
+            raise IncompatibleConfigError("data=audioset takes no waveform augmentation yet: use augment=none")
+        check_settings("data", {k: SETTING_RULES[k] for k in ("clip_seconds", "batch_size", "on_bad_audio")},
+                       clip_seconds=clip_seconds, batch_size=batch_size, on_bad_audio=on_bad_audio)
+        self.root = Path(root)
+        self.class_labels = class_labels
+        self.listings = {"train": train, "val": val, "test": test}
+        self.audio_dir = audio_dir
+        self.audio_pattern = audio_pattern
+        self.balanced = balanced
+        self.require_all_audio = require_all_audio
+        self.verify_audio = verify_audio
+        self.on_bad_audio = on_bad_audio
+        self.synth = dict(synth) if synth else None
+
+    test_name = "eval"
+
+    def prepare_data(self) -> None:
+        """Generate the synthetic dataset when configured (a no-op once written)."""
+        if self.synth is not None:
+            from .synth.audioset import AudioSetSynthConfig, generate_audioset
+
+            generate_audioset(self.root, AudioSetSynthConfig(**self.synth))
+
+    def _clips(self, listing: Path, labels) -> list[TaggedClip]:
+        if listing.suffix.lower() == ".json":
+            return [TaggedClip(under_root(self.root, c.source), c.labels) for c in read_json_datafile(listing, labels)]
+        audio = under_root(self.root, self.audio_dir)
+        try:
+            return [TaggedClip(audio / self.audio_pattern.format(ytid=c.source, start=f"{c.start:.3f}", end=f"{c.end:.3f}"),
+                               c.labels) for c in read_segments(listing, labels)]
+        except (KeyError, IndexError) as err:
+            raise ConfigValueError("data.audio_pattern", "a pattern using {ytid}, {start} and {end} only",
+                                   self.audio_pattern) from err
+
+    def _read(self) -> dict[str, list[TaggedClip]]:
+        labels = read_class_labels(under_root(self.root, self.class_labels))
+        self.class_names = [label.name for label in labels]
+        parts: dict[str, list[TaggedClip]] = {"val": []}
+        for part, name in self.listings.items():
+            if name is None:
+                continue
+            listing = under_root(self.root, name)
+            clips = self._clips(listing, labels)
+            keep = readable_clips(clips, listing, self.root, self.sample_rate, self.require_all_audio, self.verify_audio,
+                                  self.on_bad_audio, self.skipped, f"audioset_{part}")
+            parts[part] = [c for c, k in zip(clips, keep) if k]
+            if part != "val" and not parts[part]:
+                raise DataFormatError(listing, f"{part} clips with audio", found="none")
+        self.skipped.report(log, "AudioSet listings")
+        return parts
+
+    def _train_sampler(self) -> Sampler | None:
+        if not self.balanced:
+            return None
+        return BalancedSampler(balanced_weights([c.label for c in self.parts["train"]], len(self.class_names)), self.seed)

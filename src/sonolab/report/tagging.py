@@ -1,4 +1,5 @@
-"""Tagging report: metrics.json, a markdown table and a confusion-matrix PNG (single label)."""
+"""Tagging report: metrics.json, a markdown table, and a confusion-matrix PNG (single label) or the
+best and worst classes' average precision (multi-label)."""
 
 from __future__ import annotations
 
@@ -60,16 +61,35 @@ def plot_confusion(confusion: list[list[int]], labels: list[str], path: Path, ti
     plt.close(fig)
 
 
+def plot_class_ap(per_class_ap: list[float], labels: list[str], path: Path, title: str, count: int = 10) -> None:
+    """Average precision of the ``count`` best and ``count`` worst scored classes, by name."""
+    scored = sorted((ap, k) for k, ap in enumerate(per_class_ap) if ap == ap)  # NaN: no positive, not scored
+    shown = scored if len(scored) <= 2 * count else scored[:count] + scored[-count:]
+    fig, ax = plt.subplots(figsize=(7, 0.3 * len(shown) + 1.2))
+    ax.barh(range(len(shown)), [ap for ap, _ in shown], color=["tab:red" if i < min(count, len(shown) // 2) else "tab:green"
+                                                               for i in range(len(shown))])
+    ax.set_yticks(range(len(shown)), [labels[k] if k < len(labels) else str(k) for _, k in shown], fontsize=7)
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("average precision")
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
 def write_tagging_report(out_dir: str | Path, results: dict[str, dict], labels: list[str],
                          extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    """``metrics.json`` (per test set: accuracy, top-5, clips, confusion), ``results.md`` and
-    ``confusion_<set>.png``."""
+    """``metrics.json`` (per test set: accuracy, top-5, clips, confusion; or mAP, AUC, d', per-class
+    AP), ``results.md`` and ``confusion_<set>.png`` (single label) or ``class_ap_<set>.png`` (multi-label)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     content = {"test": results, "labels": labels, **(extra or {})}
     write_text_atomic(out / "metrics.json", json.dumps(content, indent=2) + "\n")
     write_text_atomic(out / "results.md", markdown_table(results, labels))
     for name, r in results.items():
+        if "per_class_ap" in r:
+            plot_class_ap(r["per_class_ap"], labels, out / f"class_ap_{name}.png",
+                          f"{name}: mAP {r['mAP']:.3f}, best and worst classes")
         if "confusion" in r:
             plot_confusion(r["confusion"], labels, out / f"confusion_{name}.png",
                            f"{name}: accuracy {r['accuracy']:.1f} %")

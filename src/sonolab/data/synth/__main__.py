@@ -4,6 +4,7 @@
 ``python -m sonolab.data.synth mixtures --source TREE --out DIR [--count N --speakers 2:1 ...]``:
 simulated conversations from a VoxCeleb-layout tree, in the AMI-excerpts layout, with statistics.
 ``python -m sonolab.data.synth esc50 --out DIR [--num-classes N ...]``: sound events in the ESC-50 layout.
+``python -m sonolab.data.synth audioset --out DIR [--train-clips N ...]``: multi-label clips in AudioSet's layout.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import sys
 import time
 
 from ..mixtures import MixtureConfig, simulator_from_tree
+from .audioset import AudioSetSynthConfig, generate_audioset
 from .esc50 import Esc50SynthConfig, generate_esc50
 from .mixtures import write_mixture_set
 from .voxceleb import VoxCelebSynthConfig, check_request, generate_voxceleb
@@ -87,6 +89,13 @@ def _add_mixtures(sub) -> argparse.ArgumentParser:
     return mix
 
 
+def _add_audioset(sub) -> argparse.ArgumentParser:
+    aus = sub.add_parser("audioset", help="multi-label clips in AudioSet's layout (class index, segment CSVs, audio/)")
+    aus.add_argument("--out", required=True, help="output folder (must not exist, or hold the same dataset)")
+    _add_config_flags(aus, AudioSetSynthConfig)
+    return aus
+
+
 def main(argv: list[str] | None = None) -> int:
     """Parse arguments and write the requested dataset."""
     parser = argparse.ArgumentParser(prog="python -m sonolab.data.synth", description=__doc__)
@@ -94,8 +103,18 @@ def main(argv: list[str] | None = None) -> int:
     _add_voxceleb(sub)
     mix = _add_mixtures(sub)
     esc = _add_esc50(sub)
+    aus = _add_audioset(sub)
     args = parser.parse_args(argv)
     start = time.time()
+    if args.dataset == "audioset":
+        try:
+            config = _config(args, AudioSetSynthConfig)
+        except ValueError as err:
+            aus.error(str(err))
+        content = generate_audioset(args.out, config)
+        print(f"wrote {config.train_clips} training and {config.eval_clips} eval clips to {args.out} in "
+              f"{time.time() - start:.1f}s; training clips per class: {content['train_label_counts']}", file=sys.stderr)
+        return 0
     if args.dataset == "esc50":
         try:
             config = _config(args, Esc50SynthConfig)
