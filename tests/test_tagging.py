@@ -195,3 +195,30 @@ def test_esc50_generator_command(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["esc50", "--out", str(tmp_path / "bad"), "--num-classes", "99"])
     assert "num_classes must be 2..32" in capsys.readouterr().err and not (tmp_path / "bad").exists()
+
+
+def test_mixup_mixes_inputs_and_targets_with_the_same_weights():
+    from sonolab.tasks.tagging import Mixup
+
+    torch.manual_seed(0)
+    mixup = Mixup(prob=1.0, alpha=0.4, mix_labels=True)
+    partner, lam = mixup.draw(6, torch.device("cpu"))
+    x = torch.randn(6, 100)
+    targets = torch.nn.functional.one_hot(torch.arange(6) % 3, 3).float()
+    mixed = Mixup.mix(x, partner, lam)
+    assert torch.allclose(mixed[2], lam[2] * x[2] + (1 - lam[2]) * x[partner[2]])
+    soft = mixup.targets(targets, partner, lam)
+    assert torch.allclose(soft.sum(1), torch.ones(6)) and torch.allclose(soft[2], lam[2] * targets[2] + (1 - lam[2]) * targets[partner[2]])
+    hard = Mixup(prob=1.0, alpha=0.4, mix_labels=False).targets(targets, partner, lam)
+    dominant = torch.where(lam >= 0.5, torch.arange(6), partner)
+    assert torch.equal(hard, targets[dominant])
+    assert Mixup(prob=0.0).draw(6, torch.device("cpu")) is None
+    with pytest.raises(ConfigValueError, match="task.mixup.domain: expected waveform or spectrogram"):
+        Mixup(domain="image")
+
+
+@pytest.mark.parametrize("domain", ["waveform", "spectrogram"])
+def test_training_with_mixup_runs_in_either_domain(domain, tiny_esc50, tmp_path):
+    cfg = compose("train", ["experiment=synth_esc50_ast", *tagging_overrides(tiny_esc50), "debug=fast_dev_run",
+                            "callbacks=none", f"task.mixup={{prob: 1.0, alpha: 10, domain: {domain}}}"], tmp_path)
+    assert train(cfg, ROOT / "configs")["train_metrics"]["train/loss"] > 0

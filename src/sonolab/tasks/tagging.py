@@ -13,7 +13,7 @@ from torch import nn
 from ..checkpoints import describe_model
 from ..metrics.tagging import multilabel_metrics, single_label_metrics
 from ..report.tagging import write_tagging_report
-from ..utils.errors import IncompatibleConfigError
+from ..utils.errors import ConfigValueError, IncompatibleConfigError
 from .common import check_components, configure_optimization, gather_by_index
 
 
@@ -31,6 +31,42 @@ class SpecAugment(nn.Module):
         return self.time(self.freq(x)).squeeze(1).transpose(1, 2)
 
 
+class Mixup(nn.Module):
+    """Mixup (Zhang et al. 2018) with partners from the same batch: with probability ``prob`` a batch
+    is mixed, each example with a random other one, ``lam ~ Beta(alpha, alpha)`` per example.
+
+    domain: ``waveform`` (AST mixes the raw audio) or ``spectrogram`` (the normalised features).
+    mix_labels: targets mixed with the same ``lam`` (soft labels; AST), or else each example keeps
+        the labels of whichever clip dominates its mix.
+    """
+
+    def __init__(self, prob: float = 0.5, alpha: float = 10.0, domain: str = "waveform", mix_labels: bool = True):
+        super().__init__()
+        if domain not in ("waveform", "spectrogram"):
+            raise ConfigValueError("task.mixup.domain", "waveform or spectrogram", domain)
+        self.prob, self.alpha, self.domain, self.mix_labels = prob, alpha, domain, mix_labels
+
+    def draw(self, batch_size: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """Partners and weights for one batch, or None when this batch is not mixed."""
+        if batch_size < 2 or float(torch.rand(())) >= self.prob:
+            return None
+        partner = torch.randperm(batch_size, device=device)
+        lam = torch.distributions.Beta(self.alpha, self.alpha).sample((batch_size,)).to(device)
+        return partner, lam
+
+    @staticmethod
+    def mix(x: torch.Tensor, partner: torch.Tensor, lam: torch.Tensor) -> torch.Tensor:
+        """``lam * x + (1 - lam) * x[partner]`` over the first axis."""
+        shape = (-1,) + (1,) * (x.dim() - 1)
+        return lam.view(shape) * x + (1 - lam.view(shape)) * x[partner]
+
+    def targets(self, targets: torch.Tensor, partner: torch.Tensor, lam: torch.Tensor) -> torch.Tensor:
+        """Mixed (or dominant-clip) targets; ``targets`` are one-hot or multi-hot floats."""
+        if self.mix_labels:
+            return self.mix(targets, partner, lam)
+        return torch.where((lam >= 0.5).view(-1, 1), targets, targets[partner])
+
+
 class TaggingTask(L.LightningModule):
     """A spectrogram model (AST) trained on clip labels; validation and test gather the clip scores
     of every process and compute accuracy / top-5 (single label) or mAP / AUC / d' (multi-label).
@@ -44,6 +80,7 @@ class TaggingTask(L.LightningModule):
         data_info: the datamodule's ``info`` (``num_classes``, ``labels``, ``multi_label``, ``sample_rate``).
         optimizer / scheduler: as in the other tasks.
         spec_augment: ``{freq_mask, time_mask}`` or null.
+        mixup: :class:`Mixup` fields ``{prob, alpha, domain, mix_labels}`` or null.
     """
 
     family = "tagging"
@@ -52,7 +89,7 @@ class TaggingTask(L.LightningModule):
 
     def __init__(self, model: nn.Module, features: nn.Module, loss: nn.Module, data_info: dict,
                  optimizer: Callable[..., torch.optim.Optimizer], scheduler: dict | None = None,
-                 spec_augment: dict | None = None, statistics_clips: int = 500):
+                 spec_augment: dict | None = None, statistics_clips: int = 500, mixup: dict | None = None):
         super().__init__()
         check_components(self, model, loss)
         self.multi_label = bool(data_info.get("multi_label", False))
@@ -69,6 +106,7 @@ class TaggingTask(L.LightningModule):
         self.optimizer_factory = optimizer
         self.scheduler_cfg = dict(scheduler) if scheduler else None
         self.spec_augment = SpecAugment(**spec_augment) if spec_augment else None
+        self.mixup = Mixup(**mixup) if mixup else None
         self.statistics_clips = statistics_clips
         self._collected: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
         self.test_results: dict[str, dict] = {}
@@ -90,16 +128,26 @@ class TaggingTask(L.LightningModule):
         mean = total / count
         self.features.set_statistics(mean, (squares / count - mean ** 2) ** 0.5)
 
-    def forward(self, wave: torch.Tensor, length: torch.Tensor) -> torch.Tensor:
-        """Waveforms -> clip logits."""
+    def forward(self, wave: torch.Tensor, length: torch.Tensor, mixing=None) -> torch.Tensor:
+        """Waveforms -> clip logits (mixed with ``mixing`` = (partners, weights) in training)."""
+        if mixing is not None and self.mixup.domain == "waveform":
+            wave, length = Mixup.mix(wave, *mixing), torch.maximum(length, length[mixing[0]])
         feats, frames = self.features(wave, length)
+        if mixing is not None and self.mixup.domain == "spectrogram":
+            feats, frames = Mixup.mix(feats, *mixing), torch.maximum(frames, frames[mixing[0]])
         if self.training and self.spec_augment is not None:
             feats = self.spec_augment(feats)
         return self.model(feats, frames)["logits"]
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
-        logits = self(batch["wave"], batch["length"])
-        loss = self.loss(logits, batch["label"])
+        targets = batch["label"]
+        mixing = self.mixup.draw(targets.shape[0], targets.device) if self.mixup is not None else None
+        logits = self(batch["wave"], batch["length"], mixing)
+        if mixing is not None:
+            classes = logits.shape[1]
+            hot = targets.float() if self.multi_label else nn.functional.one_hot(targets, classes).float()
+            targets = self.mixup.targets(hot, *mixing)
+        loss = self.loss(logits, targets)
         self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=True, batch_size=logits.shape[0])
         return loss
 
