@@ -106,23 +106,21 @@ def main(argv: list[str] | None = None) -> int:
     aus = _add_audioset(sub)
     args = parser.parse_args(argv)
     start = time.time()
-    if args.dataset == "audioset":
+    generators = {  # name: (config class, writer, parser, summary of what was written)
+        "audioset": (AudioSetSynthConfig, generate_audioset, aus,
+                     lambda c, out: f"{c.train_clips} training and {c.eval_clips} eval clips; training clips per "
+                                    f"class: {out['train_label_counts']}"),
+        "esc50": (Esc50SynthConfig, generate_esc50, esc,
+                  lambda c, out: f"{c.num_classes} classes x {c.clips_per_class} clips: {', '.join(out['classes'])}"),
+    }
+    if args.dataset in generators:
+        config_class, generate, sub_parser, summary = generators[args.dataset]
         try:
-            config = _config(args, AudioSetSynthConfig)
+            config = _config(args, config_class)
         except ValueError as err:
-            aus.error(str(err))
-        content = generate_audioset(args.out, config)
-        print(f"wrote {config.train_clips} training and {config.eval_clips} eval clips to {args.out} in "
-              f"{time.time() - start:.1f}s; training clips per class: {content['train_label_counts']}", file=sys.stderr)
-        return 0
-    if args.dataset == "esc50":
-        try:
-            config = _config(args, Esc50SynthConfig)
-        except ValueError as err:
-            esc.error(str(err))
-        content = generate_esc50(args.out, config)
-        print(f"wrote {config.num_classes} classes x {config.clips_per_class} clips to {args.out} in "
-              f"{time.time() - start:.1f}s: {', '.join(content['classes'])}", file=sys.stderr)
+            sub_parser.error(str(err))
+        content = generate(args.out, config)
+        print(f"wrote {args.out} in {time.time() - start:.1f}s: {summary(config, content)}", file=sys.stderr)
         return 0
     if args.dataset == "mixtures":
         try:

@@ -16,7 +16,6 @@ class 0), so rare classes exist as in AudioSet and balanced sampling has somethi
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -24,7 +23,7 @@ import numpy as np
 import soundfile as sf
 
 from .esc50 import Esc50SynthConfig, class_list, synth_clip
-from .staging import existing_output, staged_folder
+from .staging import write_once
 
 MARKER = "synth.json"
 
@@ -76,14 +75,10 @@ def _segments(path: Path, rows: list[tuple[str, float, list[str]]], seconds: flo
 def generate_audioset(out: str | Path, config: AudioSetSynthConfig | None = None) -> dict:
     """Write the dataset to ``out`` (no-op if the same dataset is already there); returns ``synth.json``."""
     config = config or AudioSetSynthConfig()
-    out = Path(out)
-    params = json.loads(json.dumps(asdict(config)))
-    existing = existing_output(out, MARKER, lambda content: content.get("parameters") == params, "an AudioSet-layout dataset")
-    if existing is not None:
-        return existing
     classes = class_list(Esc50SynthConfig(num_classes=config.num_classes, seed=config.seed))
     mids = [f"/m/synth{k:02d}" for k in range(config.num_classes)]
-    with staged_folder(out) as tmp:
+
+    def write(tmp: Path) -> dict:
         (tmp / "audio").mkdir()
         with (tmp / "class_labels_indices.csv").open("w", encoding="utf-8") as f:
             f.write("index,mid,display_name\n")
@@ -100,7 +95,6 @@ def generate_audioset(out: str | Path, config: AudioSetSynthConfig | None = None
                 if subset == "balanced_train":
                     counts[labels] += 1
             _segments(tmp / f"{subset}_segments.csv", rows, config.seconds)
-        content = {"parameters": params, "classes": [f"{p} {t}" for t, p in classes],
-                   "train_label_counts": counts.tolist()}
-        (tmp / MARKER).write_text(json.dumps(content, indent=2) + "\n")
-    return content
+        return {"classes": [f"{p} {t}" for t, p in classes], "train_label_counts": counts.tolist()}
+
+    return write_once(out, MARKER, asdict(config), "an AudioSet-layout dataset", write)

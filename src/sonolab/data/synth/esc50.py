@@ -18,14 +18,13 @@ mean log-mel is far from perfect; the tests check it). Clips are a pure function
 from __future__ import annotations
 
 import csv
-import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 
-from .staging import existing_output, staged_folder
+from .staging import write_once
 
 MARKER = "synth.json"
 TEXTURES = ("harmonic", "noise_band", "tone", "clicks")
@@ -148,13 +147,9 @@ def synth_clip(texture: str, pattern: str, config: Esc50SynthConfig, rng: np.ran
 def generate_esc50(out: str | Path, config: Esc50SynthConfig | None = None) -> dict:
     """Write the dataset to ``out`` (no-op if the same dataset is already there); returns ``synth.json``."""
     config = config or Esc50SynthConfig()
-    out = Path(out)
-    params = json.loads(json.dumps(asdict(config)))
-    existing = existing_output(out, MARKER, lambda content: content.get("parameters") == params, "an ESC-50-layout dataset")
-    if existing is not None:
-        return existing
     classes = class_list(config)
-    with staged_folder(out) as tmp:
+
+    def write(tmp: Path) -> dict:
         (tmp / "audio").mkdir()
         (tmp / "meta").mkdir()
         rows = []
@@ -171,6 +166,6 @@ def generate_esc50(out: str | Path, config: Esc50SynthConfig | None = None) -> d
             writer = csv.writer(f)
             writer.writerow(["filename", "fold", "target", "category", "esc10", "src_file", "take"])
             writer.writerows(rows)
-        content = {"parameters": params, "classes": [f"{p}_{t}" for t, p in classes]}
-        (tmp / MARKER).write_text(json.dumps(content, indent=2) + "\n")
-    return content
+        return {"classes": [f"{p}_{t}" for t, p in classes]}
+
+    return write_once(out, MARKER, asdict(config), "an ESC-50-layout dataset", write)

@@ -13,7 +13,6 @@ dataset, so an interrupted run never leaves a half-written set that looks comple
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict
 from pathlib import Path
 
@@ -21,7 +20,7 @@ import soundfile as sf
 
 from ..mixtures import MixtureSimulator, mixture_statistics
 from ..readers.rttm import write_rttm, write_uem
-from .staging import existing_output, staged_folder
+from .staging import write_once
 
 MARKER = "mixtures.json"
 
@@ -31,14 +30,10 @@ def write_mixture_set(out: str | Path, simulator: MixtureSimulator, count: int, 
     """Write mixtures ``first_index .. first_index + count - 1`` of ``simulator`` to ``out``; returns the
     content of ``mixtures.json`` (parameters and :func:`mixture_statistics`). A complete identical set
     is left as it is; anything else already at ``out`` is refused."""
-    out = Path(out)
     params = {"count": count, "subset": subset, "first_index": first_index, "seed": simulator.seed,
               "speakers_in_corpus": len(simulator.speaker_ids), "simulation": asdict(simulator.config)}
-    params = json.loads(json.dumps(params))  # tuples -> lists, int keys -> str, as they are read back
-    existing = existing_output(out, MARKER, lambda content: content.get("parameters") == params, "a mixture set")
-    if existing is not None:
-        return existing
-    with staged_folder(out) as tmp:
+
+    def write(tmp: Path) -> dict:
         (tmp / "audio").mkdir()
         turns, regions, activities = {}, {}, []
         for index in range(first_index, first_index + count):
@@ -50,6 +45,6 @@ def write_mixture_set(out: str | Path, simulator: MixtureSimulator, count: int, 
         (tmp / f"{subset}.lst").write_text("".join(uri + "\n" for uri in turns), encoding="utf-8")
         write_rttm(tmp / f"{subset}.rttm", turns)
         write_uem(tmp / f"{subset}.uem", regions)
-        content = {"parameters": params, "statistics": mixture_statistics(activities)}
-        (tmp / MARKER).write_text(json.dumps(content, indent=2) + "\n")
-    return content
+        return {"statistics": mixture_statistics(activities)}
+
+    return write_once(out, MARKER, params, "a mixture set", write)

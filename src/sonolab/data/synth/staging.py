@@ -88,3 +88,27 @@ def staged_folder(out: Path) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def write_once(out: str | Path, marker: str, parameters: dict, what: str, write: Callable[[Path], dict]) -> dict:
+    """Write a generated dataset to ``out`` once: returns the marker's content (``{"parameters": ...,
+    **write(folder)}``). A finished set with the same parameters is reused as it is; a different
+    one, or a foreign folder, is refused (FileExistsError). ``write`` fills a staged folder, which
+    becomes ``out`` only when complete; if another process (a DDP rank) finished the same set first,
+    its result is used."""
+    out = Path(out)
+    params = json.loads(json.dumps(parameters))  # tuples -> lists, int keys -> str, as they are read back
+    same = lambda content: content.get("parameters") == params  # noqa: E731
+    existing = existing_output(out, marker, same, what)
+    if existing is not None:
+        return existing
+    try:
+        with staged_folder(out) as tmp:
+            content = {"parameters": params, **write(tmp)}
+            (tmp / marker).write_text(json.dumps(content, indent=2) + "\n")
+    except OSError:
+        existing = existing_output(out, marker, same, what)
+        if existing is not None:
+            return existing
+        raise
+    return content
