@@ -22,7 +22,7 @@ from sonolab.metrics.der import diarization_error_rates
 from sonolab.run import evaluate, train
 from sonolab.utils.errors import ConfigValueError, DataFormatError
 
-from .conftest import ROOT, SHARED_DATA, compose, tiny_overrides
+from .conftest import ROOT, SHARED_DATA, compose
 
 
 def diarization_overrides(tiny_voxceleb: Path, root: Path) -> list[str]:

@@ -32,6 +32,7 @@ from .audio import audio_duration, load_segment
 from .mixtures import LABEL_RATE, MixtureConfig, simulator_from_tree, turns_to_activity
 from .readers.rttm import find_recordings, match_uris, read_rttm, read_uem, read_uri_list
 from .readers.voxceleb import AUDIO_EXTENSIONS
+from .samplers import EpochSeededSampler
 from .skips import SkipLog
 from .synth.mixtures import write_mixture_set
 from .verify import bad_audio_error, verify_audio_files
@@ -74,10 +75,14 @@ class RecordingSet:
         sources = {"list": (lst, set(uris)), "audio": (audio, found_audio),
                    "rttm": (rttm, set(references)), "uem": (uem, set(uems))}
         keep = match_uris(sources, skip=on_missing == "skip", skips=skips)
-        kept = [u for u in uris if u in keep]
-        return RecordingSet(name, kept, {u: audio_paths[u] for u in kept}, {u: references[u] for u in kept},
-                            {u: uems[u] for u in kept})
+        return RecordingSet(name, uris, audio_paths, references, uems).restricted(keep)
 
+    def restricted(self, keep: set[str]) -> "RecordingSet":
+        """The same set with only the URIs in ``keep`` (in their order here)."""
+        kept = [u for u in self.uris if u in keep]
+        return RecordingSet(self.name, kept, {u: self.audio[u] for u in kept},
+                            {u: r for u, r in self.references.items() if u in keep},
+                            {u: r for u, r in self.uems.items() if u in keep}, self.scored)
 
     @staticmethod
     def from_recordings(name: str, recordings: str, rttm: str | None = None, uem: str | None = None,
@@ -99,9 +104,7 @@ class RecordingSet:
         else:
             uems = {u: Timeline([Segment(0.0, audio_duration(audio[u]))], uri=u) for u in uris}
         keep = match_uris(sources, skip=on_missing == "skip", skips=skips)
-        kept = [u for u in uris if u in keep]
-        return RecordingSet(name, kept, {u: audio[u] for u in kept}, {u: references[u] for u in kept},
-                            {u: uems[u] for u in kept})
+        return RecordingSet(name, uris, audio, references, uems).restricted(keep)
 
 
 def _per_uri(template: str, uris: list[str], reader) -> dict:
@@ -194,30 +197,24 @@ class SimulatedChunks(Dataset):
                 "uri": mixture.uri, "start": start}
 
 
-class EpochMixtureSampler(Sampler[int]):
+class EpochMixtureSampler(EpochSeededSampler):
     """Epoch ``e`` draws mixtures ``e * count .. (e + 1) * count - 1`` in a seeded order: every epoch
     new conversations (a fixed set of a few hundred is memorised within a few epochs), yet the
     whole run is a function of ``seed``. With ``fresh=False`` every epoch reshuffles mixtures
-    ``0 .. count - 1``. Lightning wraps it for DDP (each rank takes its share) and forwards ``set_epoch``.
+    ``0 .. count - 1``.
     """
 
     def __init__(self, count: int, seed: int = 0, fresh: bool = True):
+        super().__init__(seed)
         self.count = count
-        self.seed = seed
         self.fresh = fresh
-        self.epoch = 0
-
-    def set_epoch(self, epoch: int) -> None:
-        """Called by Lightning before each epoch."""
-        self.epoch = epoch
 
     def __len__(self) -> int:
         return self.count
 
     def __iter__(self):
         offset = self.epoch * self.count if self.fresh else 0
-        order = np.random.default_rng([self.seed, self.epoch]).permutation(self.count)
-        return iter((offset + order).tolist())
+        return iter((offset + self.rng().permutation(self.count)).tolist())
 
 
 def collate_chunks(items: list[dict]) -> dict:
@@ -395,10 +392,7 @@ class DiarizationDataModule(L.LightningDataModule):
         bad = {uri for uri, path in recordings.audio.items() if str(Path(path).absolute()) in problems}
         for uri in bad:
             skips.add("unreadable recording left out (data.on_bad_audio=skip)", str(recordings.audio[uri]))
-        kept = [u for u in recordings.uris if u not in bad]
-        return RecordingSet(recordings.name, kept, {u: recordings.audio[u] for u in kept},
-                            {u: r for u, r in recordings.references.items() if u not in bad},
-                            {u: r for u, r in recordings.uems.items() if u not in bad}, recordings.scored)
+        return recordings.restricted(set(recordings.uris) - bad)
 
     def setup(self, stage: str | None = None) -> None:
         """Read what ``stage`` uses: fit reads the training source, the validation and the test sets

@@ -24,6 +24,7 @@ from ..utils.io import under_root
 from .audio import load_audio
 from .readers.audioset import read_class_labels, read_json_datafile, read_segments
 from .readers.esc50 import read_esc50_meta
+from .samplers import EpochSeededSampler
 from .skips import SkipLog
 from .verify import bad_audio_error, verify_audio_files
 
@@ -267,26 +268,19 @@ def balanced_weights(label_sets: list[tuple[int, ...]], num_classes: int) -> np.
     return np.array([inverse[list(labels)].sum() for labels in label_sets])
 
 
-class BalancedSampler(Sampler[int]):
+class BalancedSampler(EpochSeededSampler):
     """Draws ``len(weights)`` clips per epoch with replacement, in proportion to ``weights``, seeded by
-    (seed, epoch): a rare class's clips come up as often as a common one's. Lightning wraps it for
-    DDP (each rank takes its share of the same draws) and forwards ``set_epoch``."""
+    (seed, epoch): a rare class's clips come up as often as a common one's."""
 
     def __init__(self, weights: np.ndarray, seed: int = 0):
+        super().__init__(seed)
         self.probabilities = np.asarray(weights, dtype=np.float64) / np.sum(weights)
-        self.seed = seed
-        self.epoch = 0
-
-    def set_epoch(self, epoch: int) -> None:
-        """Called by Lightning before each epoch."""
-        self.epoch = epoch
 
     def __len__(self) -> int:
         return len(self.probabilities)
 
     def __iter__(self):
-        rng = np.random.default_rng([self.seed, self.epoch])
-        return iter(rng.choice(len(self.probabilities), len(self.probabilities), p=self.probabilities).tolist())
+        return iter(self.rng().choice(len(self.probabilities), len(self.probabilities), p=self.probabilities).tolist())
 
 
 class AudioSetDataModule(ClipDataModule):

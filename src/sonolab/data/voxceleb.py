@@ -16,7 +16,7 @@ import lightning as L
 import numpy as np
 import torch
 import torchaudio.functional as AF
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import DataLoader, Dataset
 
 from ..utils.errors import ConfigValueError, DataFormatError, check_settings
 from ..utils.io import from_cwd, under_root
@@ -24,6 +24,7 @@ from .audio import load_audio, load_random_crop
 from .augment import WaveformAugment
 from .readers.voxceleb import (AUDIO_EXTENSIONS, DUPLICATE_POLICIES, Trial, Utterance, check_trial_audio,
                                read_speaker_list, read_trial_list, scan_speaker_tree)
+from .samplers import EpochSeededSampler
 from .skips import SkipLog
 from .verify import bad_audio_error, verify_audio_files
 
@@ -161,7 +162,7 @@ def collate_padded(items: list[dict]) -> dict:
     return batch
 
 
-class SpeakerBalancedSampler(Sampler[int]):
+class SpeakerBalancedSampler(EpochSeededSampler):
     """Draws a speaker uniformly, then one of its utterances; ``len(labels)`` draws per epoch.
 
     Lightning wraps it for DDP (each rank takes its share of the same draws).
@@ -173,18 +174,13 @@ class SpeakerBalancedSampler(Sampler[int]):
             self.by_speaker.setdefault(label, []).append(i)
         self.speakers = sorted(self.by_speaker)
         self.num_samples = len(labels)
-        self.seed = seed
-        self.epoch = 0
-
-    def set_epoch(self, epoch: int) -> None:
-        """Called by Lightning before each epoch so every epoch draws differently."""
-        self.epoch = epoch
+        super().__init__(seed)
 
     def __len__(self) -> int:
         return self.num_samples
 
     def __iter__(self):
-        rng = np.random.default_rng([self.seed, self.epoch])
+        rng = self.rng()
         for spk in rng.integers(len(self.speakers), size=self.num_samples):
             utts = self.by_speaker[self.speakers[spk]]
             yield utts[int(rng.integers(len(utts)))]

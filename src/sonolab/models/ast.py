@@ -60,12 +60,11 @@ class AudioSpectrogramTransformer(nn.Module):
         self.head = nn.Sequential(nn.LayerNorm(embed_dim), nn.Linear(embed_dim, num_classes)) if num_classes else None
         self._pretrained_head: dict[str, torch.Tensor] = {}
         if pretrained:
-            from .pretrained import ast_key_map, load_foreign_state, load_into_ast
+            from .pretrained import load_into_ast
 
-            load_into_ast(self, pretrained, tuple(pretrained_grid) if pretrained_grid else None)
             # a head in the file is kept aside until the task sizes ours: reused when the classes match
-            self._pretrained_head = {k[len("head."):]: v for k, v in ast_key_map(load_foreign_state(pretrained)).items()
-                                     if k.startswith("head.")}
+            grid = tuple(pretrained_grid) if pretrained_grid else None
+            self._pretrained_head = load_into_ast(self, pretrained, grid)["head"]
 
     def reset_classifier(self, num_classes: int) -> None:
         """A head for ``num_classes`` outputs (the encoder is kept): the pretrained file's head when it

@@ -118,11 +118,13 @@ def load_into_ast(model: nn.Module, path: str | Path, source_grid: tuple[int, in
     """Load an ImageNet ViT / DeiT (timm keys) or an official AST checkpoint into ``model`` (an
     :class:`~sonolab.models.ast.AudioSpectrogramTransformer`), adapting channels, position embeddings
     and head. ``source_grid``: the checkpoint's patch grid (default: square for image weights, AST's
-    12 x 101 for AST files). Returns the keys left at their initial values (``missing``) and those of
-    the file that had no place (``unexpected``); anything missing beyond the head is an error."""
+    12 x 101 for AST files). Returns the keys left at their initial values (``missing``), those of
+    the file that had no place (``unexpected``) and the file's audio head (``head``: tensors by the
+    head's own keys, empty when it has none); anything missing beyond the head is an error."""
     state = load_foreign_state(path)
     official_ast = any(k.removeprefix("module.").startswith(("v.", "mlp_head.")) for k in state)
     state = ast_key_map(state)
+    head = {k[len("head."):]: v for k, v in state.items() if k.startswith("head.")}
     if "vit.patch_embed.proj.weight" in state:
         state["vit.patch_embed.proj.weight"] = to_one_channel(state["vit.patch_embed.proj.weight"], channel_mode)
     prefix = model.vit.num_prefix_tokens
@@ -145,4 +147,4 @@ def load_into_ast(model: nn.Module, path: str | Path, source_grid: tuple[int, in
                               found=f"{len(missing)} missing, e.g. {missing[:3]}")
     log.info("loaded %s: %d tensors, head %s, %d unexpected", path, len(state) - len(result.unexpected_keys),
              "kept" if not result.missing_keys else "new", len(result.unexpected_keys))
-    return {"missing": list(result.missing_keys), "unexpected": list(result.unexpected_keys)}
+    return {"missing": list(result.missing_keys), "unexpected": list(result.unexpected_keys), "head": head}

@@ -60,11 +60,12 @@ def _add_voxceleb(sub) -> argparse.ArgumentParser:
     return vox
 
 
-def _add_esc50(sub) -> argparse.ArgumentParser:
-    esc = sub.add_parser("esc50", help="sound-event clips in the ESC-50 layout (meta/esc50.csv + audio/)")
-    esc.add_argument("--out", required=True, help="output folder (must not exist, or hold the same dataset)")
-    _add_config_flags(esc, Esc50SynthConfig)
-    return esc
+def _add_generator(sub, name: str, help_text: str, config_class) -> argparse.ArgumentParser:
+    """A subcommand taking ``--out`` and one flag per field of a generator's config."""
+    parser = sub.add_parser(name, help=help_text)
+    parser.add_argument("--out", required=True, help="output folder (must not exist, or hold the same dataset)")
+    _add_config_flags(parser, config_class)
+    return parser
 
 
 def _add_mixtures(sub) -> argparse.ArgumentParser:
@@ -89,21 +90,16 @@ def _add_mixtures(sub) -> argparse.ArgumentParser:
     return mix
 
 
-def _add_audioset(sub) -> argparse.ArgumentParser:
-    aus = sub.add_parser("audioset", help="multi-label clips in AudioSet's layout (class index, segment CSVs, audio/)")
-    aus.add_argument("--out", required=True, help="output folder (must not exist, or hold the same dataset)")
-    _add_config_flags(aus, AudioSetSynthConfig)
-    return aus
-
-
 def main(argv: list[str] | None = None) -> int:
     """Parse arguments and write the requested dataset."""
     parser = argparse.ArgumentParser(prog="python -m sonolab.data.synth", description=__doc__)
     sub = parser.add_subparsers(dest="dataset", required=True)
     _add_voxceleb(sub)
     mix = _add_mixtures(sub)
-    esc = _add_esc50(sub)
-    aus = _add_audioset(sub)
+    esc = _add_generator(sub, "esc50", "sound-event clips in the ESC-50 layout (meta/esc50.csv + audio/)",
+                         Esc50SynthConfig)
+    aus = _add_generator(sub, "audioset", "multi-label clips in AudioSet's layout (class index, segment CSVs, audio/)",
+                         AudioSetSynthConfig)
     args = parser.parse_args(argv)
     start = time.time()
     generators = {  # name: (config class, writer, parser, summary of what was written)
