@@ -51,12 +51,13 @@ def tiny_audioset(tmp_path_factory) -> Path:
     return out
 
 
-def tagging_overrides(root: Path, seconds: float = 1.0) -> list[str]:
+def tagging_overrides(root: Path, seconds: float = 1.0, htsat: bool = False) -> list[str]:
     """Point a tagging experiment at a tiny dataset (ESC-50 or AudioSet layout) with a one-block AST
-    over ``seconds`` of features."""
+    (or, with ``htsat``, a one-block-per-stage HTS-AT) over ``seconds`` of features."""
+    size = (["model.depths=[1,1,1,1]", f"features.target_frames={int(seconds * 100) + 1}"] if htsat
+            else ["model.depth=1", f"features.target_frames={int(seconds * 100) - 2}"])
     return [f"data.root={root}", "data.synth=null", "data.num_workers=0", "data.batch_size=4",
-            f"data.clip_seconds={seconds}", f"features.target_frames={int(seconds * 100) - 2}", "model.depth=1",
-            "task.statistics_clips=8", "trainer.enable_progress_bar=false"]
+            f"data.clip_seconds={seconds}", *size, "task.statistics_clips=8", "trainer.enable_progress_bar=false"]
 
 
 def tiny_overrides(root: Path) -> list[str]:

@@ -90,6 +90,13 @@ def test_published_sizes():
     ast = AudioSpectrogramTransformer(n_mels=128, frames=1024)
     ast.reset_classifier(527)
     assert 86.0e6 < count_parameters(ast) < 88.0e6
+    # HTS-AT: Swin-T encoder + token-semantic head for AudioSet's 527 classes; the paper's ~31 M adds the
+    # official code's unused Linear(527, 527) and its STFT / mel matrices (1,361,712 in all, config comment)
+    from sonolab.models import HtsAt
+
+    htsat = HtsAt()
+    htsat.reset_classifier(527)
+    assert count_parameters(htsat) == 29_963_303 and count_parameters(htsat) + 128 + 278_256 + 1_083_456 == 31_325_143
 
 
 @pytest.mark.parametrize("experiment", EXPERIMENTS)

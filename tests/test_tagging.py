@@ -222,3 +222,68 @@ def test_training_with_mixup_runs_in_either_domain(domain, tiny_esc50, tmp_path)
     cfg = compose("train", ["experiment=synth_esc50_ast", *tagging_overrides(tiny_esc50), "debug=fast_dev_run",
                             "callbacks=none", f"task.mixup={{prob: 1.0, alpha: 10, domain: {domain}}}"], tmp_path)
     assert train(cfg, ROOT / "configs")["train_metrics"]["train/loss"] > 0
+
+
+def _fake_job(folder, overrides, accuracy=None, fold=None, log_line="done"):
+    (folder / ".hydra").mkdir(parents=True)
+    (folder / ".hydra" / "overrides.yaml").write_text("".join(f"- {o}\n" for o in overrides))
+    (folder / "train.log").write_text(f"starting\n{log_line}\n")
+    if accuracy is not None:
+        (folder / "metrics.json").write_text(json.dumps({"test": {f"fold{fold}": {"accuracy": accuracy, "clips": 80}}}))
+
+
+def test_fold_summary_gives_mean_and_std_per_configuration_and_lists_failures(tmp_path, capsys):
+    from sonolab.report.folds import main, write_fold_summary
+
+    sweep = tmp_path / "sweep"
+    values = {"model=htsat_tiny": [90.0, 85.0, 95.0, 80.0, 100.0], "model=ast_tiny": [70.0, 75.0]}
+    job = 0
+    for config, accuracies in values.items():
+        for fold, acc in enumerate(accuracies, start=1):
+            _fake_job(sweep / str(job), ["experiment=esc10_htsat", config, f"data.test_fold={fold}"], acc, fold)
+            job += 1
+    _fake_job(sweep / str(job), ["experiment=esc10_htsat", "model=ast_tiny", "data.test_fold=3"],
+              log_line="RuntimeError: out of memory")
+    table = write_fold_summary([sweep], sweep)
+    rows = {r["config"]: r for r in json.loads((sweep / "folds.json").read_text())["rows"]}
+    full = rows["experiment=esc10_htsat model=htsat_tiny"]
+    assert full["mean"] == pytest.approx(90.0) and full["std"] == pytest.approx(np.std([90, 85, 95, 80, 100], ddof=1))
+    assert full["num_folds"] == 5 and full["folds"] == {"1": 90.0, "2": 85.0, "3": 95.0, "4": 80.0, "5": 100.0}
+    partial = rows["experiment=esc10_htsat model=ast_tiny"]
+    assert partial["num_folds"] == 2 and partial["failed"][0][1] == "RuntimeError: out of memory"
+    assert "| 90.00 | 7.91 | 5 |" in table and "| 70.00 | 75.00 | - | - | - | 72.50 | 3.54 | 2 |" in table
+    assert "Failed runs:" in (sweep / "folds.md").read_text()
+    with pytest.raises(SystemExit):
+        main([str(tmp_path / "absent")])
+    (tmp_path / "empty").mkdir()
+    assert main([str(tmp_path / "empty")]) == 1 and "no fold results" in capsys.readouterr().err
+
+
+def test_a_test_fold_sweep_writes_the_fold_summary(tiny_esc50, tmp_path):
+    """`train.py -m ... data.test_fold=4,5`: two runs, then folds.md in the sweep folder (Hydra callback)."""
+    from .test_train_evaluate import _run
+
+    sweep = tmp_path / "sweep"
+    result = _run("train.py", ["-m", "experiment=synth_esc50_ast", *tagging_overrides(tiny_esc50), "data.val_fold=null",
+                               "trainer.max_epochs=1", "data.test_fold=4,5", f"hydra.sweep.dir={sweep}",
+                               "data.cache_audio=true"], tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads((sweep / "folds.json").read_text())["rows"]
+    assert len(summary) == 1 and summary[0]["num_folds"] == 2 and set(summary[0]["folds"]) == {"4", "5"}
+    for fold in (4, 5):
+        run = next(p for p in sweep.iterdir() if (p / "metrics.json").is_file()
+                   and f"fold{fold}" in json.loads((p / "metrics.json").read_text())["test"])
+        assert summary[0]["folds"][str(fold)] == json.loads((run / "metrics.json").read_text())["test"][f"fold{fold}"]["accuracy"]
+
+
+def test_cached_clips_are_decoded_once(tiny_esc50, monkeypatch):
+    import sonolab.data.tagging as tagging
+
+    calls = []
+    real = tagging.load_audio
+    monkeypatch.setattr(tagging, "load_audio", lambda path, rate: calls.append(path) or real(path, rate))
+    dm = Esc50DataModule(root=str(tiny_esc50), num_workers=0, batch_size=4, cache_audio=True)
+    dm.setup()
+    first = [b["wave"] for b in dm.test_dataloader()]
+    second = [b["wave"] for b in dm.test_dataloader()]
+    assert len(calls) == len(dm.parts["test"]) and all(torch.equal(a, b) for a, b in zip(first, second))

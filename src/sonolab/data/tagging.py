@@ -50,20 +50,31 @@ class TaggedClip:
 class ClipDataset(Dataset):
     """Fixed-length clips with their labels; clips are cut at ``clip_seconds`` or zero-padded to it
     (the valid length is kept so the front-end knows where the audio ends). With ``num_classes``
-    the labels are multi-hot vectors (multi-label data)."""
+    the labels are multi-hot vectors (multi-label data). With ``cache`` each decoded, resampled clip
+    is kept in memory after its first read (per loading process)."""
 
-    def __init__(self, clips: list[TaggedClip], sample_rate: int, clip_seconds: float, num_classes: int | None = None):
+    def __init__(self, clips: list[TaggedClip], sample_rate: int, clip_seconds: float, num_classes: int | None = None,
+                 cache: bool = False):
         self.clips = clips
         self.sample_rate = sample_rate
         self.samples = int(round(clip_seconds * sample_rate))
         self.num_classes = num_classes
+        self.cache: dict[int, torch.Tensor] | None = {} if cache else None
+
+    def _wave(self, index: int) -> torch.Tensor:
+        if self.cache is not None and index in self.cache:
+            return self.cache[index]
+        wave = load_audio(self.clips[index].path, self.sample_rate)[: self.samples]
+        if self.cache is not None:
+            self.cache[index] = wave
+        return wave
 
     def __len__(self) -> int:
         return len(self.clips)
 
     def __getitem__(self, index: int) -> dict:
         clip = self.clips[index]
-        wave = load_audio(clip.path, self.sample_rate)[: self.samples]
+        wave = self._wave(index)
         padded = torch.zeros(self.samples)
         padded[: wave.numel()] = wave
         label = clip.label
@@ -113,8 +124,10 @@ class ClipDataModule(L.LightningDataModule):
     multi_label = False
 
     def __init__(self, sample_rate: int, clip_seconds: float, batch_size: int, num_workers: int,
-                 pin_memory: bool, seed: int):
+                 pin_memory: bool, seed: int, cache_audio: bool = False):
         super().__init__()
+        self.cache_audio = cache_audio
+        self._datasets: dict[str, ClipDataset] = {}
         self.sample_rate = sample_rate
         self.clip_seconds = clip_seconds
         self.batch_size = batch_size
@@ -142,7 +155,7 @@ class ClipDataModule(L.LightningDataModule):
 
     def _dataset(self, clips: list[TaggedClip]) -> ClipDataset:
         return ClipDataset(clips, self.sample_rate, self.clip_seconds,
-                           len(self.class_names) if self.multi_label else None)
+                           len(self.class_names) if self.multi_label else None, cache=self.cache_audio)
 
     def statistics_clips(self, count: int) -> Dataset:
         """The first ``count`` training clips in listing order: the same on every process, for the
@@ -154,9 +167,12 @@ class ClipDataModule(L.LightningDataModule):
         return None
 
     def _loader(self, part: str, shuffle: bool, sampler: Sampler | None = None) -> DataLoader:
-        return DataLoader(self._dataset(self.parts[part]), batch_size=self.batch_size, shuffle=shuffle and sampler is None,
+        if part not in self._datasets or not self.cache_audio:  # a cached set is kept across epochs
+            self._datasets[part] = self._dataset(self.parts[part])
+        return DataLoader(self._datasets[part], batch_size=self.batch_size, shuffle=shuffle and sampler is None,
                           sampler=sampler, num_workers=self.num_workers, collate_fn=collate_clips,
-                          pin_memory=self.pin_memory, drop_last=False)
+                          pin_memory=self.pin_memory, drop_last=False,
+                          persistent_workers=self.cache_audio and self.num_workers > 0)
 
     def train_dataloader(self) -> DataLoader:
         """Training clips, shuffled (or drawn by the subclass's sampler)."""
@@ -184,6 +200,8 @@ class Esc50DataModule(ClipDataModule):
         clip_seconds: clips are cut or zero-padded to this length (ESC-50: 5 s).
         require_all_audio: a row without its audio file is an error (else counted and left out).
         verify_audio / on_bad_audio: pre-scan every clip at start-up (cached); a bad one is an error or skipped.
+        cache_audio: keep decoded, resampled clips in memory across epochs (small sets such as ESC-50;
+            each loading process holds its share).
         synth: parameters of :class:`~sonolab.data.synth.esc50.Esc50SynthConfig`; when given, the
             synthetic dataset is generated into ``root`` first.
     """
@@ -194,8 +212,8 @@ class Esc50DataModule(ClipDataModule):
                  val_fold: int | None = None, esc10: bool = False, sample_rate: int = 16000, clip_seconds: float = 5.0,
                  batch_size: int = 16, num_workers: int = 2, require_all_audio: bool = False,
                  verify_audio: bool = True, on_bad_audio: str = "error", synth: dict | None = None,
-                 pin_memory: bool = False, augment=None, seed: int = 0):
-        super().__init__(sample_rate, clip_seconds, batch_size, num_workers, pin_memory, seed)
+                 pin_memory: bool = False, augment=None, seed: int = 0, cache_audio: bool = False):
+        super().__init__(sample_rate, clip_seconds, batch_size, num_workers, pin_memory, seed, cache_audio)
         if augment:
             raise IncompatibleConfigError("data=esc50 takes no waveform augmentation yet: use augment=none "
                                           "(SpecAugment is task.spec_augment)")
@@ -295,7 +313,7 @@ class AudioSetDataModule(ClipDataModule):
             (seconds, 3 decimals) are filled in, e.g. ``{ytid}.wav`` or ``Y{ytid}.wav`` (PANNs).
         balanced: draw training clips by AST's balanced weights (sum of 1 / label count).
         sample_rate / clip_seconds: front-end rate; clips cut / zero-padded (AudioSet: 10 s).
-        require_all_audio / verify_audio / on_bad_audio / synth: as for ESC-50 (``synth``:
+        require_all_audio / verify_audio / on_bad_audio / cache_audio / synth: as for ESC-50 (``synth``:
             :class:`~sonolab.data.synth.audioset.AudioSetSynthConfig` fields).
     """
 
@@ -306,8 +324,9 @@ class AudioSetDataModule(ClipDataModule):
                  audio_dir: str = "audio", audio_pattern: str = "{ytid}.wav", balanced: bool = True,
                  sample_rate: int = 16000, clip_seconds: float = 10.0, batch_size: int = 12, num_workers: int = 2,
                  require_all_audio: bool = False, verify_audio: bool = True, on_bad_audio: str = "error",
-                 synth: dict | None = None, pin_memory: bool = False, augment=None, seed: int = 0):
-        super().__init__(sample_rate, clip_seconds, batch_size, num_workers, pin_memory, seed)
+                 synth: dict | None = None, pin_memory: bool = False, augment=None, seed: int = 0,
+                 cache_audio: bool = False):
+        super().__init__(sample_rate, clip_seconds, batch_size, num_workers, pin_memory, seed, cache_audio)
         if augment:
             raise IncompatibleConfigError("data=audioset takes no waveform augmentation yet: use augment=none")
         check_settings("data", {k: SETTING_RULES[k] for k in ("clip_seconds", "batch_size", "on_bad_audio")},

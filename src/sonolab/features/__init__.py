@@ -2,5 +2,6 @@
 
 from .ast_fbank import AstFbank
 from .fbank import KaldiFbank
+from .htsat_mel import HtsatLogMel
 
-__all__ = ["AstFbank", "KaldiFbank"]
+__all__ = ["AstFbank", "HtsatLogMel", "KaldiFbank"]

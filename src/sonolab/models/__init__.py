@@ -3,6 +3,7 @@
 from .ast import AudioSpectrogramTransformer
 from .ecapa import EcapaTdnn
 from .eend_eda import EendEda
+from .htsat import HtsAt
 from .xvector import XVector
 
-__all__ = ["AudioSpectrogramTransformer", "EcapaTdnn", "EendEda", "XVector"]
+__all__ = ["AudioSpectrogramTransformer", "EcapaTdnn", "EendEda", "HtsAt", "XVector"]

@@ -148,3 +148,47 @@ def load_into_ast(model: nn.Module, path: str | Path, source_grid: tuple[int, in
     log.info("loaded %s: %d tensors, head %s, %d unexpected", path, len(state) - len(result.unexpected_keys),
              "kept" if not result.missing_keys else "new", len(result.unexpected_keys))
     return {"missing": list(result.missing_keys), "unexpected": list(result.unexpected_keys), "head": head}
+
+
+HTSAT_FRONTEND = ("bn0.",)  # HTS-AT's BatchNorm over mel bins: sonolab's front-end owns it
+HTSAT_DROPPED = ("spectrogram_extractor.", "logmel_extractor.", "head.")  # fixed STFT / mel buffers; unused head
+
+
+def htsat_key_map(state: dict[str, torch.Tensor], swin: nn.Module) -> dict[str, dict[str, torch.Tensor]]:
+    """An official HTS-AT checkpoint (Lightning's ``state_dict`` with ``sed_model.`` keys, or the bare
+    model) or ImageNet Swin weights (Microsoft's or timm's key names) -> ``{"swin", "head", "frontend"}``
+    state dicts for :class:`~sonolab.models.htsat.HtsAt`'s encoder, its token-semantic head and the
+    front-end's BatchNorm. Stage downsampling and relative-position tables follow timm's own converter
+    (``checkpoint_filter_fn``: Microsoft's layout merges patches at the end of a stage, timm's at the start)."""
+    from timm.models.swin_transformer import checkpoint_filter_fn
+
+    encoder, head, frontend = {}, {}, {}
+    for key, value in state.items():
+        key = key.removeprefix("module.").removeprefix("sed_model.")
+        if key.startswith("tscam_conv."):
+            head[key.removeprefix("tscam_conv.")] = value
+        elif key.startswith(HTSAT_FRONTEND):
+            frontend[key.removeprefix("bn0.")] = value
+        elif not key.startswith(HTSAT_DROPPED):
+            encoder[key] = value
+    if "patch_embed.proj.weight" in encoder:  # HTS-AT averages an RGB patch embedding into one channel
+        encoder["patch_embed.proj.weight"] = to_one_channel(encoder["patch_embed.proj.weight"], "mean")
+    return {"swin": checkpoint_filter_fn(encoder, swin), "head": head, "frontend": frontend}
+
+
+def load_into_htsat(model: nn.Module, path: str | Path) -> dict[str, dict[str, torch.Tensor]]:
+    """Load an official HTS-AT checkpoint or ImageNet Swin weights into ``model`` (an
+    :class:`~sonolab.models.htsat.HtsAt`): the encoder now; the file's token-semantic head (``head``, kept
+    when the classes match) and mel BatchNorm (``frontend``, taken by the task's front-end) are returned.
+    A window size other than the file's has its relative-position tables resized; any encoder weight
+    missing from the file is an error."""
+    mapped = htsat_key_map(load_foreign_state(path), model.swin)
+    result = model.swin.load_state_dict(mapped["swin"], strict=False)
+    missing = [k for k in result.missing_keys if not k.endswith(("relative_position_index", "attn_mask"))]
+    if missing:
+        raise DataFormatError(path, "weights for every encoder parameter of the model (HTS-AT or Swin keys)",
+                              found=f"{len(missing)} missing, e.g. {missing[:3]}")
+    log.info("loaded %s: %d encoder tensors, head %s, mel BatchNorm %s, %d unexpected", path,
+             len(mapped["swin"]) - len(result.unexpected_keys), "present" if mapped["head"] else "absent",
+             "present" if mapped["frontend"] else "absent", len(result.unexpected_keys))
+    return {"head": mapped["head"], "frontend": mapped["frontend"]}

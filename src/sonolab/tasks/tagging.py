@@ -19,16 +19,19 @@ from .common import check_components, configure_optimization, gather_by_index
 
 class SpecAugment(nn.Module):
     """Time and frequency masks on ``(batch, frames, mel bins)`` features in training (torchaudio's
-    masking, one independent mask of each kind per example). AST on ESC-50: 24 bins, 96 frames."""
+    masking, independent masks per example): ``freq_masks`` masks of up to ``freq_mask`` bins and
+    ``time_masks`` of up to ``time_mask`` frames. AST on ESC-50: one of 24 bins and one of 96 frames;
+    HTS-AT: two of 8 bins and two of 64 frames."""
 
-    def __init__(self, freq_mask: int = 24, time_mask: int = 96):
+    def __init__(self, freq_mask: int = 24, time_mask: int = 96, freq_masks: int = 1, time_masks: int = 1):
         super().__init__()
-        self.freq = T.FrequencyMasking(freq_mask, iid_masks=True) if freq_mask else nn.Identity()
-        self.time = T.TimeMasking(time_mask, iid_masks=True) if time_mask else nn.Identity()
+        masks = [T.FrequencyMasking(freq_mask, iid_masks=True) for _ in range(freq_masks if freq_mask else 0)]
+        masks += [T.TimeMasking(time_mask, iid_masks=True) for _ in range(time_masks if time_mask else 0)]
+        self.masks = nn.Sequential(*masks)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         x = features.transpose(1, 2).unsqueeze(1)  # (batch, 1, mel bins, frames)
-        return self.time(self.freq(x)).squeeze(1).transpose(1, 2)
+        return self.masks(x).squeeze(1).transpose(1, 2)
 
 
 class Mixup(nn.Module):
@@ -79,7 +82,7 @@ class TaggingTask(L.LightningModule):
         loss: a tagging loss (single label: ``label_ce``; multi-label: ``bce``), matching the data.
         data_info: the datamodule's ``info`` (``num_classes``, ``labels``, ``multi_label``, ``sample_rate``).
         optimizer / scheduler: as in the other tasks.
-        spec_augment: ``{freq_mask, time_mask}`` or null.
+        spec_augment: :class:`SpecAugment` fields ``{freq_mask, time_mask, freq_masks, time_masks}`` or null.
         mixup: :class:`Mixup` fields ``{prob, alpha, domain, mix_labels}`` or null.
     """
 
@@ -99,6 +102,13 @@ class TaggingTask(L.LightningModule):
                                           f"use a {kind} loss, not {type(loss).__name__}")
         self.labels = list(data_info.get("labels") or [])
         model.reset_classifier(int(data_info["num_classes"]))
+        frontend_state = getattr(model, "pretrained_frontend", None)
+        if frontend_state:  # a pretrained file's front-end layer (HTS-AT's mel BatchNorm)
+            if not hasattr(features, "adopt_pretrained"):
+                raise IncompatibleConfigError(f"model.pretrained carries front-end weights ({', '.join(frontend_state)}) "
+                                              f"that {type(features).__name__} has no place for: use its front-end "
+                                              "(features=htsat_mel for HTS-AT)")
+            features.adopt_pretrained(frontend_state)
         self.save_hyperparameters({"data_info": dict(data_info), "model_info": describe_model(model)})
         self.model = model
         self.features = features
