@@ -51,13 +51,21 @@ def tiny_audioset(tmp_path_factory) -> Path:
     return out
 
 
-def tagging_overrides(root: Path, seconds: float = 1.0, htsat: bool = False) -> list[str]:
-    """Point a tagging experiment at a tiny dataset (ESC-50 or AudioSet layout) with a one-block AST
-    (or, with ``htsat``, a one-block-per-stage HTS-AT) over ``seconds`` of features."""
-    size = (["model.depths=[1,1,1,1]", f"features.target_frames={int(seconds * 100) + 1}"] if htsat
-            else ["model.depth=1", f"features.target_frames={int(seconds * 100) - 2}"])
+# per model class: what makes it tiny, and the front-end's frames in ``seconds`` (10 ms hops)
+TINY_TAGGING_MODELS = {
+    "AudioSpectrogramTransformer": (["model.depth=1"], lambda seconds: int(seconds * 100) - 2),
+    "HtsAt": (["model.depths=[1,1,1,1]"], lambda seconds: int(seconds * 100) + 1),
+    "LogMelCnn": (["model.channels=[4,8,8,8]"], lambda seconds: int(seconds * 100) + 1),
+}
+
+
+def tagging_overrides(root: Path, seconds: float = 1.0, model: str = "AudioSpectrogramTransformer") -> list[str]:
+    """Point a tagging experiment at a tiny dataset (ESC-50 or AudioSet layout) with a tiny ``model``
+    (its class name: one-block AST, one block per HTS-AT stage, a narrow CNN) over ``seconds`` of features."""
+    size, frames = TINY_TAGGING_MODELS[model]
     return [f"data.root={root}", "data.synth=null", "data.num_workers=0", "data.batch_size=4",
-            f"data.clip_seconds={seconds}", *size, "task.statistics_clips=8", "trainer.enable_progress_bar=false"]
+            f"data.clip_seconds={seconds}", *size, f"features.target_frames={frames(seconds)}",
+            "task.statistics_clips=8", "trainer.enable_progress_bar=false"]
 
 
 def tiny_overrides(root: Path) -> list[str]:

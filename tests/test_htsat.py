@@ -171,14 +171,14 @@ def test_imagenet_swin_weights_average_to_one_channel_and_resize_windows(tmp_pat
 
 @pytest.mark.parametrize("model", ["htsat_tiny", "htsat"])
 def test_fast_dev_run_every_htsat_size(model, tiny_esc50, tmp_path):
-    cfg = compose("train", ["experiment=synth_esc50_htsat", *tagging_overrides(tiny_esc50, htsat=True),
+    cfg = compose("train", ["experiment=synth_esc50_htsat", *tagging_overrides(tiny_esc50, model="HtsAt"),
                             f"model={model}", "debug=fast_dev_run", "callbacks=none"], tmp_path)
     assert cfg.model.embed_dim == (96 if model == "htsat" else 32)
     assert train(cfg, ROOT / "configs")["train_metrics"]["train/loss"] > 0
 
 
 def test_htsat_multi_label_fast_dev_run(tiny_audioset, tmp_path):
-    cfg = compose("train", ["experiment=synth_audioset_ast", *tagging_overrides(tiny_audioset, 2.0, htsat=True),
+    cfg = compose("train", ["experiment=synth_audioset_ast", *tagging_overrides(tiny_audioset, 2.0, "HtsAt"),
                             "features=htsat_mel", "model=htsat_tiny", "~model.depth", "data.sample_rate=32000", "task.mixup=null",
                             "debug=fast_dev_run", "callbacks=none"], tmp_path)
     assert cfg.loss._target_.endswith("MultiLabelBCE")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -287,3 +288,46 @@ def test_cached_clips_are_decoded_once(tiny_esc50, monkeypatch):
     first = [b["wave"] for b in dm.test_dataloader()]
     second = [b["wave"] for b in dm.test_dataloader()]
     assert len(calls) == len(dm.parts["test"]) and all(torch.equal(a, b) for a, b in zip(first, second))
+
+
+def test_statistics_command_stores_them_beside_the_data_and_training_reads_them(tiny_esc50, tmp_path, capsys):
+    from sonolab.stats import main
+    from sonolab.tasks.tagging import measure_statistics
+
+    overrides = ["experiment=synth_esc50_ast", *tagging_overrides(tiny_esc50), "task.statistics_clips=6"]
+    assert main(overrides) == 0
+    printed = json.loads(capsys.readouterr().out)
+    stored = Path(printed["file"])
+    assert stored.parent == tiny_esc50 / ".sonolab" and printed["clips"] == 6
+    dm = Esc50DataModule(root=str(tiny_esc50), clip_seconds=1.0, num_workers=0, val_fold=4)  # the experiment's split
+    independent = measure_statistics(AstFbank(target_frames=98), dm.statistics_clips(6), batch_size=4)
+    assert printed["mean"] == pytest.approx(independent["mean"]) and printed["std"] == pytest.approx(independent["std"])
+    # a run with null statistics takes the stored ones (here replaced, to see that they are read)
+    stored.write_text(json.dumps({"mean": 1.25, "std": 2.5}))
+    out = tmp_path / "run"
+    cfg = compose("train", [*overrides, "trainer.max_epochs=1", "trainer.limit_train_batches=1",
+                            "test=false", "callbacks.progress_bar=null"], out)
+    train(cfg, ROOT / "configs")
+    state = torch.load(out / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"]
+    assert float(state["features.mean"]) == 1.25 and float(state["features.std"]) == 2.5
+    with pytest.raises(Exception, match="normalises without dataset statistics"):
+        main(["experiment=synth_esc50_htsat", *tagging_overrides(tiny_esc50, model="HtsAt")])
+
+
+def test_log_mel_cnn_shapes_pooling_and_size():
+    from sonolab.models import LogMelCnn
+    from sonolab.models._speechbrain import count_parameters
+
+    cnn10 = LogMelCnn()
+    cnn10.reset_classifier(10)
+    assert count_parameters(cnn10) == 4_953_930  # the number in configs/model/cnn10.yaml
+    model = LogMelCnn(channels=(4, 8), block_dropout=0.0, dropout=0.0).eval()
+    model.reset_classifier(3)
+    assert model(torch.randn(2, 40, 16))["logits"].shape == (2, 3)
+    # clip pooling = mean + max over time of the frequency-averaged maps: a burst in one place or another
+    # of an otherwise silent input gives the same logits (translation in time, away from the edges)
+    early, late = torch.zeros(1, 64, 16), torch.zeros(1, 64, 16)
+    early[0, 8:12], late[0, 40:44] = 5.0, 5.0
+    assert torch.allclose(model(early)["logits"], model(late)["logits"], atol=1e-5)
+    with pytest.raises(RuntimeError, match="no classifier"):
+        LogMelCnn(channels=(4,))(torch.randn(1, 8, 8))

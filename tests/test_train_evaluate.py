@@ -105,9 +105,9 @@ def test_every_experiment_smoke_runs_on_tiny_data(experiment, tiny_voxceleb, tin
                         "(see ../shared/data/README.md)")
     elif _family(experiment) == "TaggingTask":
         audioset = "AudioSet" in compose("train", [f"experiment={experiment}", "data.root=/any"]).data._target_
-        htsat = "HtsAt" in compose("train", [f"experiment={experiment}", "data.root=/any"]).model._target_
-        overrides = [f"experiment={experiment}", *(tagging_overrides(tiny_audioset, 2.0, htsat) if audioset
-                                                   else tagging_overrides(tiny_esc50, htsat=htsat)), *common]
+        model = compose("train", [f"experiment={experiment}", "data.root=/any"]).model._target_.rsplit(".", 1)[-1]
+        overrides = [f"experiment={experiment}", *(tagging_overrides(tiny_audioset, 2.0, model) if audioset
+                                                   else tagging_overrides(tiny_esc50, model=model)), *common]
     else:
         overrides = [f"experiment={experiment}", *tiny_overrides(tiny_voxceleb), *common,
                      "data.train_dir=wav", "data.trial_dir=wav", "data.train_speakers=train_speakers.txt",

@@ -20,6 +20,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from .checkpoints import check_task_state, checkpoint_for_run, load_checkpoint, load_task_state
 from .config import check_compatibility
+from .utils.allocator import retain_freed_memory
 from .utils.errors import ConfigValueError, DataFormatError, IncompatibleConfigError
 from .utils.io import from_cwd
 
@@ -171,6 +172,8 @@ def _data_summary(datamodule: L.LightningDataModule) -> dict[str, Any]:
 def train(cfg: DictConfig, config_dir: str | Path) -> dict[str, Any]:
     """Train, then evaluate the chosen checkpoint on the test lists; writes the run folder's reports."""
     check_compatibility(cfg, config_dir)
+    if cfg.get("retain_freed_memory", True):
+        retain_freed_memory()
     output_dir = Path(cfg.paths.output_dir)
     resume = _resume_checkpoint(cfg)
     checkpoint = load_checkpoint(resume) if resume else None  # a corrupt file fails before any data is read

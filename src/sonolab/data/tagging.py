@@ -10,6 +10,7 @@ and reported (``skipped`` in metrics.json), or with ``require_all_audio`` an err
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +27,7 @@ from .readers.audioset import read_class_labels, read_json_datafile, read_segmen
 from .readers.esc50 import read_esc50_meta
 from .samplers import EpochSeededSampler
 from .skips import SkipLog
-from .verify import bad_audio_error, verify_audio_files
+from .verify import bad_audio_error, cache_file, verify_audio_files
 
 log = logging.getLogger(__name__)
 
@@ -162,6 +163,16 @@ class ClipDataModule(L.LightningDataModule):
         front-end's normalisation statistics."""
         self.setup()
         return self._dataset(self.parts["train"][:count])
+
+    def statistics_file(self, frontend: dict, count: int) -> Path:
+        """Where the front-end statistics (``frontend``: its settings) of the first ``count`` training
+        clips are kept: beside the data (``<root>/.sonolab/``, or the user cache when it is read-only),
+        keyed by the front-end settings and the exact training clips."""
+        self.setup()
+        clips = [str(c.path) for c in self.parts["train"][:count]]
+        train = hashlib.sha1("\n".join(clips).encode()).hexdigest()
+        return cache_file(Path(self.root), {"frontend": frontend, "train_clips": train, "count": len(clips)},
+                          kind="statistics")
 
     def _train_sampler(self) -> Sampler | None:
         return None

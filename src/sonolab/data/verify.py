@@ -35,11 +35,12 @@ def _writable_folder(folder: Path) -> bool:
         return False
 
 
-def cache_file(root: Path, settings: dict) -> Path:
-    """Where the check of ``root`` under ``settings`` is cached: ``<root>/.sonolab/`` or, if the data
-    folder is read-only, the user's cache folder (one file per data root and settings)."""
+def cache_file(root: Path, settings: dict, kind: str = "audio_check") -> Path:
+    """Where a result about the data in ``root`` under ``settings`` is kept (``kind``: the audio check,
+    front-end statistics): ``<root>/.sonolab/`` or, if the data folder is read-only, the user's cache
+    folder (one file per data root, kind and settings)."""
     tag = hashlib.sha1(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:10]
-    name = f"audio_check_{tag}.json"
+    name = f"{kind}_{tag}.json"
     if _writable_folder(root / CACHE_FOLDER):
         return root / CACHE_FOLDER / name
     where = hashlib.sha1(str(root.resolve()).encode()).hexdigest()[:12]

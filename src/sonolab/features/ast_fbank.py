@@ -39,6 +39,12 @@ class AstFbank(nn.Module):
         return self.n_mels
 
     @property
+    def statistics_settings(self) -> dict:
+        """What the statistics depend on (stored statistics are keyed by it)."""
+        return {"frontend": "ast_fbank", "n_mels": self.n_mels, "sample_rate": self.sample_rate,
+                "frame_shift_ms": self.frame_shift_ms, "frame_length_ms": self.frame_length_ms}
+
+    @property
     def has_statistics(self) -> bool:
         """Whether the normalisation statistics are set."""
         return bool(torch.isfinite(self.mean)) and bool(torch.isfinite(self.std))

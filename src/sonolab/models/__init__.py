@@ -1,9 +1,10 @@
 """Neural architectures. Each returns tensors only (never a loss) and declares its ``output_type``."""
 
 from .ast import AudioSpectrogramTransformer
+from .cnn import LogMelCnn
 from .ecapa import EcapaTdnn
 from .eend_eda import EendEda
 from .htsat import HtsAt
 from .xvector import XVector
 
-__all__ = ["AudioSpectrogramTransformer", "EcapaTdnn", "EendEda", "HtsAt", "XVector"]
+__all__ = ["AudioSpectrogramTransformer", "EcapaTdnn", "EendEda", "HtsAt", "LogMelCnn", "XVector"]

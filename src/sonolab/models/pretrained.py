@@ -7,10 +7,15 @@ What adapting means, step by step (each a tested function):
 * **key names**: AST's official files come from ``nn.DataParallel(ASTModel)``: ``module.v.<timm ViT
   key>`` and ``module.mlp_head.{0,1}``; timm files use the ViT keys directly. Both are mapped to
   :class:`~sonolab.models.ast.AudioSpectrogramTransformer`'s ``vit.<key>`` / ``head.{0,1}``; the
-  image heads (``head``, ``head_dist``) are dropped.
+  image heads (``head``, ``head_dist``) are dropped. HTS-AT's released checkpoints are Lightning
+  files (``state_dict`` with ``sed_model.<key>``) over Microsoft's Swin layout: the Swin keys go to
+  :class:`~sonolab.models.htsat.HtsAt`'s timm encoder through timm's own converter, ``tscam_conv``
+  to its token-semantic head, ``bn0`` to the front-end's BatchNorm; the fixed STFT / mel matrices
+  and the unused ``head`` are dropped. ImageNet Swin files (either layout) take the same path.
 * **one input channel**: an RGB patch embedding becomes a grey one by summing the colour weights
   (AST: a grey image replicated on three channels then gives the same embedding) or averaging them
   (HTS-AT's choice, which keeps the activation scale of one channel).
+* **window size**: Swin's relative-position tables are resized to the model's window (timm).
 * **position embeddings** to the spectrogram's patch grid, axis by axis: cut the centre rows /
   columns when the target is smaller (AST keeps the centre frequency rows of ImageNet's 24 x 24
   grid), interpolate (timm's ``resample_abs_pos_embed``) when it is larger.

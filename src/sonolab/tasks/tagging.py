@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any, Callable
 
 import lightning as L
@@ -14,6 +16,7 @@ from ..checkpoints import describe_model
 from ..metrics.tagging import multilabel_metrics, single_label_metrics
 from ..report.tagging import write_tagging_report
 from ..utils.errors import ConfigValueError, IncompatibleConfigError
+from ..utils.io import write_text_atomic
 from .common import check_components, configure_optimization, gather_by_index
 
 
@@ -70,6 +73,39 @@ class Mixup(nn.Module):
         return torch.where((lam >= 0.5).view(-1, 1), targets, targets[partner])
 
 
+def measure_statistics(features: nn.Module, clips, device: torch.device | str = "cpu",
+                       batch_size: int = 16) -> dict[str, float]:
+    """Mean and standard deviation of the front-end's unnormalised output (``features.raw``) over the
+    valid frames of ``clips`` (a clip dataset), accumulated in float64."""
+    total, squares, count = 0.0, 0.0, 0
+    for start in range(0, len(clips), batch_size):
+        items = [clips[i] for i in range(start, min(start + batch_size, len(clips)))]
+        wave = torch.stack([it["wave"] for it in items]).to(device)
+        feats, frames = features.raw(wave, torch.tensor([it["length"] for it in items], device=device))
+        for f, n in zip(feats, frames.tolist()):
+            valid = f[:n].double()
+            total, squares, count = total + float(valid.sum()), squares + float((valid ** 2).sum()), count + valid.numel()
+    if not count:
+        raise ValueError("no audio frames to measure the front-end statistics on (are the training clips empty?)")
+    mean = total / count
+    return {"mean": mean, "std": max(squares / count - mean ** 2, 0.0) ** 0.5, "clips": len(clips), "frames": count}
+
+
+def save_statistics(path: Path, statistics: dict[str, float]) -> None:
+    """Store measured statistics (JSON, written atomically)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(path, json.dumps(statistics, indent=2))
+
+
+def load_statistics(path: Path) -> dict[str, float] | None:
+    """Stored statistics, or None when absent or unreadable (then they are measured again)."""
+    try:
+        stored = json.loads(path.read_text())
+        return stored if {"mean", "std"} <= set(stored) and stored["std"] > 0 else None
+    except (OSError, ValueError, TypeError):
+        return None
+
+
 class TaggingTask(L.LightningModule):
     """A spectrogram model (AST) trained on clip labels; validation and test gather the clip scores
     of every process and compute accuracy / top-5 (single label) or mAP / AUC / d' (multi-label).
@@ -122,21 +158,19 @@ class TaggingTask(L.LightningModule):
         self.test_results: dict[str, dict] = {}
 
     def on_fit_start(self) -> None:
-        """Measure the front-end's normalisation on training clips when it has none (every process
-        reads the same clips in the same order, so all get the same numbers)."""
+        """Give the front-end its normalisation when it has none: the statistics stored beside the data
+        for these training clips (``python -m sonolab.stats``, or an earlier run), else measured now and
+        stored (every process reads the same clips in the same order, so all get the same numbers)."""
         if getattr(self.features, "has_statistics", True):
             return
-        clips = self.trainer.datamodule.statistics_clips(self.statistics_clips)
-        total, squares, count = 0.0, 0.0, 0
-        for start in range(0, len(clips), 16):
-            items = [clips[i] for i in range(start, min(start + 16, len(clips)))]
-            wave = torch.stack([it["wave"] for it in items]).to(self.device)
-            feats, frames = self.features.raw(wave, torch.tensor([it["length"] for it in items], device=self.device))
-            for f, n in zip(feats, frames.tolist()):
-                valid = f[:n].double()
-                total, squares, count = total + float(valid.sum()), squares + float((valid ** 2).sum()), count + valid.numel()
-        mean = total / count
-        self.features.set_statistics(mean, (squares / count - mean ** 2) ** 0.5)
+        datamodule = self.trainer.datamodule
+        path = datamodule.statistics_file(self.features.statistics_settings, self.statistics_clips)
+        stored = load_statistics(path)
+        if stored is None:
+            stored = measure_statistics(self.features, datamodule.statistics_clips(self.statistics_clips), self.device)
+            if self.trainer.is_global_zero:
+                save_statistics(path, stored)
+        self.features.set_statistics(stored["mean"], stored["std"])
 
     def forward(self, wave: torch.Tensor, length: torch.Tensor, mixing=None) -> torch.Tensor:
         """Waveforms -> clip logits (mixed with ``mixing`` = (partners, weights) in training)."""

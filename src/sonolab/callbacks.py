@@ -1,0 +1,88 @@
+"""Training callbacks that sonolab adds to Lightning's own."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightning as L
+from lightning.pytorch.callbacks import WeightAveraging
+
+from .utils.errors import ConfigValueError
+
+
+class EpochWeightAveraging(WeightAveraging):
+    """The equal-weight average of the end-of-epoch weights of epochs ``first_epoch`` .. ``last_epoch``
+    (counted from 1), as AST averages the models of a range of epochs and WeSpeaker its last ``num_avg``
+    checkpoints, but kept in memory while training instead of re-read from saved files.
+
+    Lightning's :class:`~lightning.pytorch.callbacks.WeightAveraging` does the bookkeeping: validation
+    and checkpoints use the average (the checkpoint also keeps the current weights for resuming), and
+    when training ends the model holds the average, so it is what gets tested. Buffers (BatchNorm
+    statistics) are averaged too. Unlike the base class, nothing is swapped in before the first
+    averaged epoch: there the "average" would be the initial weights.
+
+    Args:
+        first_epoch / last_epoch: the epochs averaged (``last_epoch`` null: to the end of training).
+        last_epochs: instead of ``first_epoch``, the last N epochs of ``trainer.max_epochs``.
+    """
+
+    def __init__(self, first_epoch: int | None = None, last_epoch: int | None = None, last_epochs: int | None = None,
+                 **kwargs: Any):
+        super().__init__(**kwargs)
+        if (first_epoch is None) == (last_epochs is None):
+            raise ConfigValueError("callbacks.weight_averaging", "exactly one of first_epoch and last_epochs",
+                                   f"first_epoch={first_epoch}, last_epochs={last_epochs}")
+        for name, value in (("first_epoch", first_epoch), ("last_epoch", last_epoch), ("last_epochs", last_epochs)):
+            if value is not None and value < 1:
+                raise ConfigValueError(f"callbacks.weight_averaging.{name}", "a positive number (epochs count from 1)", value)
+        self.first_epoch, self.last_epoch, self.last_epochs = first_epoch, last_epoch, last_epochs
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        """Fix the averaged range (``last_epochs`` needs the trainer's epoch budget)."""
+        if self.last_epochs is not None:
+            if trainer.max_epochs is None or trainer.max_epochs < 1:
+                raise ConfigValueError("callbacks.weight_averaging.last_epochs", "a run with trainer.max_epochs set",
+                                       trainer.max_epochs)
+            self.first_epoch = max(1, trainer.max_epochs - self.last_epochs + 1)
+        super().setup(trainer, pl_module, stage)
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any,
+                           batch_idx: int) -> None:
+        """Average after an epoch's last batch, before that epoch's validation and checkpoint (Lightning
+        validates before ``on_train_epoch_end``, where the base class would add the epoch one epoch late)."""
+        epoch = trainer.current_epoch
+        if trainer.is_last_batch and epoch > self._latest_update_epoch and self.should_update(epoch_idx=epoch):
+            self._average_model.update_parameters(pl_module)
+            self._latest_update_epoch = epoch
+
+    def _has_average(self) -> bool:
+        return self._average_model is not None and int(self._average_model.n_averaged) > 0
+
+    def on_validation_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """Validate the average once there is one (the current weights before the range)."""
+        self._swapped = self._has_average()
+        if self._swapped:
+            self._swap_models(pl_module)
+
+    def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """Put the current weights back after validating the average."""
+        if getattr(self, "_swapped", False):
+            self._swap_models(pl_module)
+            self._swapped = False
+
+    def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]) -> None:
+        """Checkpoints hold the average once there is one, the current weights before."""
+        if self._average_model is None or self._has_average():
+            super().on_save_checkpoint(trainer, pl_module, checkpoint)
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """The model ends with the average (left as trained when the range was never reached)."""
+        if self._has_average():
+            super().on_train_end(trainer, pl_module)
+
+    def should_update(self, step_idx: int | None = None, epoch_idx: int | None = None) -> bool:
+        """At the end of every epoch in the range; never per step."""
+        if epoch_idx is None:
+            return False
+        epoch = epoch_idx + 1
+        return epoch >= self.first_epoch and (self.last_epoch is None or epoch <= self.last_epoch)
