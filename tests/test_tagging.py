@@ -105,6 +105,18 @@ def test_short_and_silent_clips_are_padded_and_finite(tmp_path):
     assert torch.isfinite(feats).all() and int(frames[0]) == 48
 
 
+def test_esc10_subset_is_selected_and_reindexed(tiny_esc50):
+    """The generated set marks classes 0 and 2 of 4 as ESC-10: they become classes 0 and 1."""
+    full = Esc50DataModule(root=str(tiny_esc50), test_fold=1, num_workers=0)
+    full.setup()
+    dm = Esc50DataModule(root=str(tiny_esc50), esc10=True, test_fold=1, num_workers=0)
+    dm.setup()
+    assert dm.info["num_classes"] == 2 and dm.class_names == [full.class_names[0], full.class_names[2]]
+    assert len(dm.parts["train"]) == 8 and sorted({c.label for c in dm.parts["test"]}) == [0, 1]
+    kept = {c.path.name for part in dm.parts.values() for c in part}
+    assert all(name.endswith(("-A-0.wav", "-A-2.wav")) for name in kept)
+
+
 @pytest.mark.skipif(not (SHARED_DATA / "esc10").is_dir(), reason=f"real data not present: {SHARED_DATA / 'esc10'}")
 def test_real_esc10_folds_and_ogg_decoding():
     dm = Esc50DataModule(root=str(SHARED_DATA / "esc10"), esc10=True, test_fold=1, num_workers=0)
@@ -203,25 +215,51 @@ def test_mixup_mixes_inputs_and_targets_with_the_same_weights():
 
     torch.manual_seed(0)
     mixup = Mixup(prob=1.0, alpha=0.4, mix_labels=True)
-    partner, lam = mixup.draw(6, torch.device("cpu"))
     x = torch.randn(6, 100)
-    targets = torch.nn.functional.one_hot(torch.arange(6) % 3, 3).float()
-    mixed = Mixup.mix(x, partner, lam)
-    assert torch.allclose(mixed[2], lam[2] * x[2] + (1 - lam[2]) * x[partner[2]])
-    soft = mixup.targets(targets, partner, lam)
-    assert torch.allclose(soft.sum(1), torch.ones(6)) and torch.allclose(soft[2], lam[2] * targets[2] + (1 - lam[2]) * targets[partner[2]])
-    hard = Mixup(prob=1.0, alpha=0.4, mix_labels=False).targets(targets, partner, lam)
-    dominant = torch.where(lam >= 0.5, torch.arange(6), partner)
+    labels = torch.arange(6) % 3
+    targets = torch.nn.functional.one_hot(labels, 3).float()
+    drawn = mixup.draw({"wave": x, "length": torch.full((6,), 100), "label": labels})
+    perm, lam = drawn["perm"], drawn["lam"]
+    assert torch.equal(drawn["wave"], x[perm]) and torch.equal(drawn["label"], labels[perm])
+    mixed = Mixup.mix(x, drawn["wave"], lam)
+    assert torch.allclose(mixed[2], lam[2] * x[2] + (1 - lam[2]) * x[perm[2]])
+    soft = mixup.targets(targets, targets[perm], lam)
+    assert torch.allclose(soft.sum(1), torch.ones(6)) and torch.allclose(soft[2], lam[2] * targets[2] + (1 - lam[2]) * targets[perm[2]])
+    hard = Mixup(prob=1.0, alpha=0.4, mix_labels=False).targets(targets, targets[perm], lam)
+    dominant = torch.where(lam >= 0.5, torch.arange(6), perm)
     assert torch.equal(hard, targets[dominant])
-    assert Mixup(prob=0.0).draw(6, torch.device("cpu")) is None
+    assert Mixup(prob=0.0).draw({"wave": x}) is None
     with pytest.raises(ConfigValueError, match="task.mixup.domain: expected waveform or spectrogram"):
         Mixup(domain="image")
+    with pytest.raises(ConfigValueError, match="task.mixup.partners: expected batch or dataset"):
+        Mixup(partners="queue")
+    with pytest.raises(RuntimeError, match="no partner clips"):
+        Mixup(prob=1.0, partners="dataset").draw({"wave": x})
 
 
-@pytest.mark.parametrize("domain", ["waveform", "spectrogram"])
-def test_training_with_mixup_runs_in_either_domain(domain, tiny_esc50, tmp_path):
+def test_dataset_partners_come_from_the_whole_training_set(tiny_esc50):
+    dm = Esc50DataModule(root=str(tiny_esc50), clip_seconds=1.0, num_workers=0, batch_size=4)
+    dm.setup()
+    dm.mixup_partners = True
+    torch.manual_seed(0)
+    train_set = dm.train_dataloader().dataset
+    partners = set()
+    for index in range(len(train_set)):
+        item = train_set[index]
+        found = [j for j in range(len(train_set)) if torch.equal(train_set._item(j)["wave"], item["partner_wave"])]
+        assert found and train_set._item(found[0])["label"] == item["partner_label"]
+        partners.add(found[0])
+    assert len(partners) > len(train_set) // 3  # drawn over the set, not one fixed partner
+    assert "partner_wave" not in dm.test_dataloader().dataset[0]  # only training clips are mixed
+    batch = next(iter(dm.train_dataloader()))
+    assert batch["partner_wave"].shape == batch["wave"].shape and batch["partner_label"].shape == (4,)
+
+
+@pytest.mark.parametrize("domain,partners", [("waveform", "batch"), ("spectrogram", "batch"), ("spectrogram", "dataset")])
+def test_training_with_mixup_runs_in_either_domain(domain, partners, tiny_esc50, tmp_path):
     cfg = compose("train", ["experiment=synth_esc50_ast", *tagging_overrides(tiny_esc50), "debug=fast_dev_run",
-                            "callbacks=none", f"task.mixup={{prob: 1.0, alpha: 10, domain: {domain}}}"], tmp_path)
+                            "callbacks=none", f"task.mixup={{prob: 1.0, alpha: 10, domain: {domain}, partners: {partners}}}"],
+                  tmp_path)
     assert train(cfg, ROOT / "configs")["train_metrics"]["train/loss"] > 0
 
 

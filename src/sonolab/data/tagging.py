@@ -52,15 +52,19 @@ class ClipDataset(Dataset):
     """Fixed-length clips with their labels; clips are cut at ``clip_seconds`` or zero-padded to it
     (the valid length is kept so the front-end knows where the audio ends). With ``num_classes``
     the labels are multi-hot vectors (multi-label data). With ``cache`` each decoded, resampled clip
-    is kept in memory after its first read (per loading process)."""
+    is kept in memory after its first read (per loading process). With ``partners`` every item also
+    carries a clip drawn at random from the whole set (``partner_wave`` / ``partner_length`` /
+    ``partner_label``: mixup partners from the dataset, as AST draws them), from the loading process's
+    seeded generator."""
 
     def __init__(self, clips: list[TaggedClip], sample_rate: int, clip_seconds: float, num_classes: int | None = None,
-                 cache: bool = False):
+                 cache: bool = False, partners: bool = False):
         self.clips = clips
         self.sample_rate = sample_rate
         self.samples = int(round(clip_seconds * sample_rate))
         self.num_classes = num_classes
         self.cache: dict[int, torch.Tensor] | None = {} if cache else None
+        self.partners = partners
 
     def _wave(self, index: int) -> torch.Tensor:
         if self.cache is not None and index in self.cache:
@@ -73,7 +77,7 @@ class ClipDataset(Dataset):
     def __len__(self) -> int:
         return len(self.clips)
 
-    def __getitem__(self, index: int) -> dict:
+    def _item(self, index: int) -> dict:
         clip = self.clips[index]
         wave = self._wave(index)
         padded = torch.zeros(self.samples)
@@ -84,14 +88,21 @@ class ClipDataset(Dataset):
             label[list(clip.label)] = 1.0
         return {"wave": padded, "length": wave.numel(), "label": label, "index": index}
 
+    def __getitem__(self, index: int) -> dict:
+        item = self._item(index)
+        if self.partners:
+            partner = self._item(int(torch.randint(len(self.clips), ())))
+            item.update({f"partner_{k}": partner[k] for k in ("wave", "length", "label")})
+        return item
+
 
 def collate_clips(items: list[dict]) -> dict:
-    """Stack equal-length clips, their valid lengths, labels and dataset positions."""
-    return {"wave": torch.stack([it["wave"] for it in items]),
-            "length": torch.tensor([it["length"] for it in items]),
-            "label": (torch.stack([it["label"] for it in items]) if isinstance(items[0]["label"], torch.Tensor)
-                      else torch.tensor([it["label"] for it in items])),
-            "index": torch.tensor([it["index"] for it in items])}
+    """Stack equal-length clips, their valid lengths, labels and dataset positions (and mixup partners)."""
+    def stack(key: str) -> torch.Tensor:
+        values = [it[key] for it in items]
+        return torch.stack(values) if isinstance(values[0], torch.Tensor) else torch.tensor(values)
+
+    return {key: stack(key) for key in items[0]}
 
 
 def readable_clips(clips: list[TaggedClip], listing: Path, cache_root: Path, sample_rate: int, require_all: bool,
@@ -128,6 +139,7 @@ class ClipDataModule(L.LightningDataModule):
                  pin_memory: bool, seed: int, cache_audio: bool = False):
         super().__init__()
         self.cache_audio = cache_audio
+        self.mixup_partners = False  # set by a task whose mixup draws partners from the whole training set
         self._datasets: dict[str, ClipDataset] = {}
         self.sample_rate = sample_rate
         self.clip_seconds = clip_seconds
@@ -154,9 +166,9 @@ class ClipDataModule(L.LightningDataModule):
         return {"num_classes": len(self.class_names), "labels": list(self.class_names),
                 "multi_label": self.multi_label, "sample_rate": self.sample_rate}
 
-    def _dataset(self, clips: list[TaggedClip]) -> ClipDataset:
+    def _dataset(self, clips: list[TaggedClip], partners: bool = False) -> ClipDataset:
         return ClipDataset(clips, self.sample_rate, self.clip_seconds,
-                           len(self.class_names) if self.multi_label else None, cache=self.cache_audio)
+                           len(self.class_names) if self.multi_label else None, cache=self.cache_audio, partners=partners)
 
     def statistics_clips(self, count: int) -> Dataset:
         """The first ``count`` training clips in listing order: the same on every process, for the
@@ -179,7 +191,7 @@ class ClipDataModule(L.LightningDataModule):
 
     def _loader(self, part: str, shuffle: bool, sampler: Sampler | None = None) -> DataLoader:
         if part not in self._datasets or not self.cache_audio:  # a cached set is kept across epochs
-            self._datasets[part] = self._dataset(self.parts[part])
+            self._datasets[part] = self._dataset(self.parts[part], partners=part == "train" and self.mixup_partners)
         return DataLoader(self._datasets[part], batch_size=self.batch_size, shuffle=shuffle and sampler is None,
                           sampler=sampler, num_workers=self.num_workers, collate_fn=collate_clips,
                           pin_memory=self.pin_memory, drop_last=False,

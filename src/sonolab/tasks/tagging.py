@@ -38,39 +38,53 @@ class SpecAugment(nn.Module):
 
 
 class Mixup(nn.Module):
-    """Mixup (Zhang et al. 2018) with partners from the same batch: with probability ``prob`` a batch
-    is mixed, each example with a random other one, ``lam ~ Beta(alpha, alpha)`` per example.
+    """Mixup (Zhang et al. 2018): with probability ``prob`` a batch is mixed, each example with a
+    partner clip, ``lam ~ Beta(alpha, alpha)`` per example.
 
     domain: ``waveform`` (AST mixes the raw audio) or ``spectrogram`` (the normalised features).
+    partners: ``batch`` (another example of the same batch) or ``dataset`` (a clip drawn from the whole
+        training set for each example, as AST's dataset does; the datamodule loads it with the batch).
     mix_labels: targets mixed with the same ``lam`` (soft labels; AST), or else each example keeps
         the labels of whichever clip dominates its mix.
     """
 
-    def __init__(self, prob: float = 0.5, alpha: float = 10.0, domain: str = "waveform", mix_labels: bool = True):
+    def __init__(self, prob: float = 0.5, alpha: float = 10.0, domain: str = "waveform", mix_labels: bool = True,
+                 partners: str = "batch"):
         super().__init__()
         if domain not in ("waveform", "spectrogram"):
             raise ConfigValueError("task.mixup.domain", "waveform or spectrogram", domain)
-        self.prob, self.alpha, self.domain, self.mix_labels = prob, alpha, domain, mix_labels
+        if partners not in ("batch", "dataset"):
+            raise ConfigValueError("task.mixup.partners", "batch or dataset", partners)
+        self.prob, self.alpha, self.domain, self.mix_labels, self.partners = prob, alpha, domain, mix_labels, partners
 
-    def draw(self, batch_size: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor] | None:
-        """Partners and weights for one batch, or None when this batch is not mixed."""
-        if batch_size < 2 or float(torch.rand(())) >= self.prob:
+    def draw(self, batch: dict) -> dict | None:
+        """The partners of one batch (``wave``, ``length``, ``label`` and, for batch partners, their
+        positions ``perm``) and the weights ``lam``, or None when this batch is not mixed."""
+        size = batch["wave"].shape[0]
+        if (self.partners == "batch" and size < 2) or float(torch.rand(())) >= self.prob:
             return None
-        partner = torch.randperm(batch_size, device=device)
-        lam = torch.distributions.Beta(self.alpha, self.alpha).sample((batch_size,)).to(device)
-        return partner, lam
+        if self.partners == "dataset":
+            if "partner_wave" not in batch:
+                raise RuntimeError("task.mixup.partners=dataset but the batch has no partner clips: the datamodule "
+                                   "must be asked for them (TaggingTask.setup does)")
+            partner = {k: batch[f"partner_{k}"] for k in ("wave", "length", "label")}
+        else:
+            perm = torch.randperm(size, device=batch["wave"].device)
+            partner = {"perm": perm, **{k: batch[k][perm] for k in ("wave", "length", "label")}}
+        partner["lam"] = torch.distributions.Beta(self.alpha, self.alpha).sample((size,)).to(batch["wave"].device)
+        return partner
 
     @staticmethod
-    def mix(x: torch.Tensor, partner: torch.Tensor, lam: torch.Tensor) -> torch.Tensor:
-        """``lam * x + (1 - lam) * x[partner]`` over the first axis."""
+    def mix(x: torch.Tensor, other: torch.Tensor, lam: torch.Tensor) -> torch.Tensor:
+        """``lam * x + (1 - lam) * other`` with one weight per example (first axis)."""
         shape = (-1,) + (1,) * (x.dim() - 1)
-        return lam.view(shape) * x + (1 - lam.view(shape)) * x[partner]
+        return lam.view(shape) * x + (1 - lam.view(shape)) * other
 
-    def targets(self, targets: torch.Tensor, partner: torch.Tensor, lam: torch.Tensor) -> torch.Tensor:
-        """Mixed (or dominant-clip) targets; ``targets`` are one-hot or multi-hot floats."""
+    def targets(self, targets: torch.Tensor, partner_targets: torch.Tensor, lam: torch.Tensor) -> torch.Tensor:
+        """Mixed (or dominant-clip) targets; both are one-hot or multi-hot floats."""
         if self.mix_labels:
-            return self.mix(targets, partner, lam)
-        return torch.where((lam >= 0.5).view(-1, 1), targets, targets[partner])
+            return self.mix(targets, partner_targets, lam)
+        return torch.where((lam >= 0.5).view(-1, 1), targets, partner_targets)
 
 
 def measure_statistics(features: nn.Module, clips, device: torch.device | str = "cpu",
@@ -119,7 +133,7 @@ class TaggingTask(L.LightningModule):
         data_info: the datamodule's ``info`` (``num_classes``, ``labels``, ``multi_label``, ``sample_rate``).
         optimizer / scheduler: as in the other tasks.
         spec_augment: :class:`SpecAugment` fields ``{freq_mask, time_mask, freq_masks, time_masks}`` or null.
-        mixup: :class:`Mixup` fields ``{prob, alpha, domain, mix_labels}`` or null.
+        mixup: :class:`Mixup` fields ``{prob, alpha, domain, partners, mix_labels}`` or null.
     """
 
     family = "tagging"
@@ -172,25 +186,40 @@ class TaggingTask(L.LightningModule):
                 save_statistics(path, stored)
         self.features.set_statistics(stored["mean"], stored["std"])
 
-    def forward(self, wave: torch.Tensor, length: torch.Tensor, mixing=None) -> torch.Tensor:
-        """Waveforms -> clip logits (mixed with ``mixing`` = (partners, weights) in training)."""
-        if mixing is not None and self.mixup.domain == "waveform":
-            wave, length = Mixup.mix(wave, *mixing), torch.maximum(length, length[mixing[0]])
+    def setup(self, stage: str) -> None:
+        """Dataset-wide mixup partners are loaded by the datamodule: ask it for them."""
+        if stage == "fit" and self.mixup is not None and self.mixup.partners == "dataset":
+            datamodule = self.trainer.datamodule
+            if not hasattr(datamodule, "mixup_partners"):
+                raise IncompatibleConfigError(f"task.mixup.partners=dataset needs a datamodule that loads partner "
+                                              f"clips; {type(datamodule).__name__} does not (use partners=batch)")
+            datamodule.mixup_partners = True
+
+    def forward(self, wave: torch.Tensor, length: torch.Tensor, partner: dict | None = None) -> torch.Tensor:
+        """Waveforms -> clip logits (in training mixed with ``partner`` clips, see :meth:`Mixup.draw`)."""
+        if partner is not None and self.mixup.domain == "waveform":
+            wave, length = Mixup.mix(wave, partner["wave"], partner["lam"]), torch.maximum(length, partner["length"])
         feats, frames = self.features(wave, length)
-        if mixing is not None and self.mixup.domain == "spectrogram":
-            feats, frames = Mixup.mix(feats, *mixing), torch.maximum(frames, frames[mixing[0]])
+        if partner is not None and self.mixup.domain == "spectrogram":
+            if "perm" in partner:  # partners from this batch: their features are already here
+                other, other_frames = feats[partner["perm"]], frames[partner["perm"]]
+            else:
+                other, other_frames = self.features(partner["wave"], partner["length"])
+            feats, frames = Mixup.mix(feats, other, partner["lam"]), torch.maximum(frames, other_frames)
         if self.training and self.spec_augment is not None:
             feats = self.spec_augment(feats)
         return self.model(feats, frames)["logits"]
 
+    def _hot(self, labels: torch.Tensor, classes: int) -> torch.Tensor:
+        return labels.float() if self.multi_label else nn.functional.one_hot(labels, classes).float()
+
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         targets = batch["label"]
-        mixing = self.mixup.draw(targets.shape[0], targets.device) if self.mixup is not None else None
-        logits = self(batch["wave"], batch["length"], mixing)
-        if mixing is not None:
+        partner = self.mixup.draw(batch) if self.mixup is not None else None
+        logits = self(batch["wave"], batch["length"], partner)
+        if partner is not None:
             classes = logits.shape[1]
-            hot = targets.float() if self.multi_label else nn.functional.one_hot(targets, classes).float()
-            targets = self.mixup.targets(hot, *mixing)
+            targets = self.mixup.targets(self._hot(targets, classes), self._hot(partner["label"], classes), partner["lam"])
         loss = self.loss(logits, targets)
         self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=True, batch_size=logits.shape[0])
         return loss

@@ -39,6 +39,8 @@ class Esc50SynthConfig:
     num_classes: classes (texture x pattern pairs, at most 32), in the order the seed draws them.
     clips_per_class: clips per class, spread evenly over ``folds`` (ESC-50: 40 and 5).
     seconds: clip length (ESC-50: 5 s). sample_rate: 44100 like the real clips.
+    The ``esc10`` column marks every other class (targets 0, 2, 4, ...), a subset in the place of the
+    real ESC-10 so that ``data.esc10=true`` (selection and re-indexing) runs on generated data too.
     """
 
     num_classes: int = 10
@@ -161,7 +163,7 @@ def generate_esc50(out: str | Path, config: Esc50SynthConfig | None = None) -> d
                 rng = np.random.default_rng([config.seed, target, index])
                 sf.write(tmp / "audio" / name, synth_clip(texture, pattern, config, rng), config.sample_rate,
                          subtype="PCM_16")
-                rows.append([name, fold, target, f"{pattern}_{texture}", False, source, "A"])
+                rows.append([name, fold, target, f"{pattern}_{texture}", target % 2 == 0, source, "A"])
         with (tmp / "meta" / "esc50.csv").open("w", newline="", encoding="utf-8") as f:
             writer = csv.writer(f)
             writer.writerow(["filename", "fold", "target", "category", "esc10", "src_file", "take"])
