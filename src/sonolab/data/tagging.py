@@ -23,6 +23,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from ..utils.errors import ConfigValueError, DataFormatError, IncompatibleConfigError, check_settings
 from ..utils.io import under_root
 from .audio import load_audio
+from .pack import PackedClips
 from .readers.audioset import read_class_labels, read_json_datafile, read_segments
 from .readers.esc50 import read_esc50_meta
 from .samplers import EpochSeededSampler
@@ -55,21 +56,23 @@ class ClipDataset(Dataset):
     is kept in memory after its first read (per loading process). With ``partners`` every item also
     carries a clip drawn at random from the whole set (``partner_wave`` / ``partner_length`` /
     ``partner_label``: mixup partners from the dataset, as AST draws them), from the loading process's
-    seeded generator."""
+    seeded generator. With ``pack`` the clips are read from a clip pack instead of their files."""
 
     def __init__(self, clips: list[TaggedClip], sample_rate: int, clip_seconds: float, num_classes: int | None = None,
-                 cache: bool = False, partners: bool = False):
+                 cache: bool = False, partners: bool = False, pack: PackedClips | None = None):
         self.clips = clips
         self.sample_rate = sample_rate
         self.samples = int(round(clip_seconds * sample_rate))
         self.num_classes = num_classes
         self.cache: dict[int, torch.Tensor] | None = {} if cache else None
         self.partners = partners
+        self.pack = pack
 
     def _wave(self, index: int) -> torch.Tensor:
         if self.cache is not None and index in self.cache:
             return self.cache[index]
-        wave = load_audio(self.clips[index].path, self.sample_rate)[: self.samples]
+        path = self.clips[index].path
+        wave = (self.pack.wave(path) if self.pack is not None else load_audio(path, self.sample_rate))[: self.samples]
         if self.cache is not None:
             self.cache[index] = wave
         return wave
@@ -106,27 +109,31 @@ def collate_clips(items: list[dict]) -> dict:
 
 
 def readable_clips(clips: list[TaggedClip], listing: Path, cache_root: Path, sample_rate: int, require_all: bool,
-                   verify: bool, on_bad_audio: str, skips: SkipLog, label: str) -> list[bool]:
-    """Which ``clips`` (listed in ``listing``) can be used: a clip without its audio file is counted
-    in ``skips`` (or, with ``require_all``, an error naming them); with ``verify`` the others are
-    pre-scanned (cached) and a bad one is an error listing all, or (``on_bad_audio=skip``) counted."""
-    missing = [c for c in clips if not c.path.is_file()]
+                   verify: bool, on_bad_audio: str, skips: SkipLog, label: str,
+                   pack: PackedClips | None = None) -> list[bool]:
+    """Which ``clips`` (listed in ``listing``) can be used: a clip without its audio file (or, with
+    ``pack``, not in the pack) is counted in ``skips`` (or, with ``require_all``, an error naming them);
+    with ``verify`` the audio files are pre-scanned (cached) and a bad one is an error listing all, or
+    (``on_bad_audio=skip``) counted. Packed clips were decoded when the pack was written."""
+    available = pack.has if pack is not None else (lambda path: path.is_file())
+    where = f"the pack {pack.folder}" if pack is not None else "its audio file"
+    missing = [c for c in clips if not available(c.path)]
     if missing and require_all:
-        raise DataFormatError(listing, f"the audio of every clip it lists ({missing[0].path.parent})",
+        raise DataFormatError(listing, f"every clip it lists in {where} ({missing[0].path.parent})",
                               found=f"{len(missing)} missing",
                               details=[c.path.name for c in missing[:10]] + (["..."] if len(missing) > 10 else []))
     for clip in missing:
-        skips.add("clip listed in the metadata without its audio file", str(clip.path))
-    present = [c for c in clips if c.path.is_file()]
+        skips.add(f"clip listed in the metadata without {where}", str(clip.path))
+    present = [c for c in clips if available(c.path)]
     problems: dict[str, str] = {}
-    if verify and present:
+    if verify and present and pack is None:
         problems, report = verify_audio_files([c.path for c in present], sample_rate, True, cache_root=cache_root,
                                               label=label)
         if problems and on_bad_audio == "error":
             raise bad_audio_error(listing, f"clips the loader can read ({len(present)} checked)", problems, report)
         for path in problems:
             skips.add("unreadable clip left out (data.on_bad_audio=skip)", path)
-    return [c.path.is_file() and str(c.path.absolute()) not in problems for c in clips]
+    return [available(c.path) and str(c.path.absolute()) not in problems for c in clips]
 
 
 class ClipDataModule(L.LightningDataModule):
@@ -136,8 +143,10 @@ class ClipDataModule(L.LightningDataModule):
     multi_label = False
 
     def __init__(self, sample_rate: int, clip_seconds: float, batch_size: int, num_workers: int,
-                 pin_memory: bool, seed: int, cache_audio: bool = False):
+                 pin_memory: bool, seed: int, cache_audio: bool = False, packed: str | None = None):
         super().__init__()
+        self.packed = packed
+        self.pack: PackedClips | None = None
         self.cache_audio = cache_audio
         self.mixup_partners = False  # set by a task whose mixup draws partners from the whole training set
         self._datasets: dict[str, ClipDataset] = {}
@@ -157,6 +166,8 @@ class ClipDataModule(L.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         """Read the metadata and split it (once)."""
         if self.parts is None:
+            if self.packed is not None:
+                self.pack = PackedClips(self.packed, self.root, self.sample_rate, self.clip_seconds)
             self.parts = self._read()
 
     @property
@@ -168,7 +179,8 @@ class ClipDataModule(L.LightningDataModule):
 
     def _dataset(self, clips: list[TaggedClip], partners: bool = False) -> ClipDataset:
         return ClipDataset(clips, self.sample_rate, self.clip_seconds,
-                           len(self.class_names) if self.multi_label else None, cache=self.cache_audio, partners=partners)
+                           len(self.class_names) if self.multi_label else None, cache=self.cache_audio, partners=partners,
+                           pack=self.pack)
 
     def statistics_clips(self, count: int) -> Dataset:
         """The first ``count`` training clips in listing order: the same on every process, for the
@@ -225,6 +237,8 @@ class Esc50DataModule(ClipDataModule):
         verify_audio / on_bad_audio: pre-scan every clip at start-up (cached); a bad one is an error or skipped.
         cache_audio: keep decoded, resampled clips in memory across epochs (small sets such as ESC-50;
             each loading process holds its share).
+        packed: a clip pack (``python -m sonolab.data.pack``) to read the clips from instead of their
+            audio files; the metadata still lists them.
         synth: parameters of :class:`~sonolab.data.synth.esc50.Esc50SynthConfig`; when given, the
             synthetic dataset is generated into ``root`` first.
     """
@@ -235,8 +249,9 @@ class Esc50DataModule(ClipDataModule):
                  val_fold: int | None = None, esc10: bool = False, sample_rate: int = 16000, clip_seconds: float = 5.0,
                  batch_size: int = 16, num_workers: int = 2, require_all_audio: bool = False,
                  verify_audio: bool = True, on_bad_audio: str = "error", synth: dict | None = None,
-                 pin_memory: bool = False, augment=None, seed: int = 0, cache_audio: bool = False):
-        super().__init__(sample_rate, clip_seconds, batch_size, num_workers, pin_memory, seed, cache_audio)
+                 pin_memory: bool = False, augment=None, seed: int = 0, cache_audio: bool = False,
+                 packed: str | None = None):
+        super().__init__(sample_rate, clip_seconds, batch_size, num_workers, pin_memory, seed, cache_audio, packed)
         if augment:
             raise IncompatibleConfigError("data=esc50 takes no waveform augmentation yet: use augment=none "
                                           "(SpecAugment is task.spec_augment)")
@@ -282,7 +297,7 @@ class Esc50DataModule(ClipDataModule):
         audio = under_root(self.root, self.audio_dir)
         readable = readable_clips([TaggedClip(audio / r.filename, index[r.target]) for r in rows], meta, self.root,
                                   self.sample_rate, self.require_all_audio, self.verify_audio, self.on_bad_audio,
-                                  self.skipped, "esc50")
+                                  self.skipped, "esc50", self.pack)
         rows = [r for r, keep in zip(rows, readable) if keep]
         self.skipped.report(log, "ESC-50 metadata")
         folds: dict[str, list[TaggedClip]] = {"train": [], "val": [], "test": []}
@@ -336,7 +351,7 @@ class AudioSetDataModule(ClipDataModule):
             (seconds, 3 decimals) are filled in, e.g. ``{ytid}.wav`` or ``Y{ytid}.wav`` (PANNs).
         balanced: draw training clips by AST's balanced weights (sum of 1 / label count).
         sample_rate / clip_seconds: front-end rate; clips cut / zero-padded (AudioSet: 10 s).
-        require_all_audio / verify_audio / on_bad_audio / cache_audio / synth: as for ESC-50 (``synth``:
+        require_all_audio / verify_audio / on_bad_audio / cache_audio / packed / synth: as for ESC-50 (``synth``:
             :class:`~sonolab.data.synth.audioset.AudioSetSynthConfig` fields).
     """
 
@@ -348,8 +363,8 @@ class AudioSetDataModule(ClipDataModule):
                  sample_rate: int = 16000, clip_seconds: float = 10.0, batch_size: int = 12, num_workers: int = 2,
                  require_all_audio: bool = False, verify_audio: bool = True, on_bad_audio: str = "error",
                  synth: dict | None = None, pin_memory: bool = False, augment=None, seed: int = 0,
-                 cache_audio: bool = False):
-        super().__init__(sample_rate, clip_seconds, batch_size, num_workers, pin_memory, seed, cache_audio)
+                 cache_audio: bool = False, packed: str | None = None):
+        super().__init__(sample_rate, clip_seconds, batch_size, num_workers, pin_memory, seed, cache_audio, packed)
         if augment:
             raise IncompatibleConfigError("data=audioset takes no waveform augmentation yet: use augment=none")
         check_settings("data", {k: SETTING_RULES[k] for k in ("clip_seconds", "batch_size", "on_bad_audio")},
@@ -395,7 +410,7 @@ class AudioSetDataModule(ClipDataModule):
             listing = under_root(self.root, name)
             clips = self._clips(listing, labels)
             keep = readable_clips(clips, listing, self.root, self.sample_rate, self.require_all_audio, self.verify_audio,
-                                  self.on_bad_audio, self.skipped, f"audioset_{part}")
+                                  self.on_bad_audio, self.skipped, f"audioset_{part}", self.pack)
             parts[part] = [c for c, k in zip(clips, keep) if k]
             if part != "val" and not parts[part]:
                 raise DataFormatError(listing, f"{part} clips with audio", found="none")
