@@ -81,9 +81,11 @@ def test_model_parameter_count_matches_config_comment(option, tmp_path):
 
 
 def test_published_sizes():
-    # ECAPA-TDNN C=512 / C=1024 are ~6.2M / ~20.8M parameters (Desplanques et al. 2020, 192-dim embedding).
+    # ECAPA-TDNN C=512 / C=1024: 6.2 M / 14.7 M parameters with the 1536-wide aggregation layer (Desplanques
+    # et al. 2020; WeSpeaker c1024: 14.65 M); a 3C-wide one at C=1024 is 20.8 M, only under its own name.
     assert 6.0e6 < _declared_parameters("ecapa_c512") < 6.4e6
-    assert 20.5e6 < _declared_parameters("ecapa_c1024") < 21.0e6
+    assert 14.6e6 < _declared_parameters("ecapa_c1024") < 14.7e6
+    assert 20.5e6 < _declared_parameters("ecapa_c1024_mfa3c") < 21.0e6
     assert 4.0e6 < _declared_parameters("xvector") < 4.8e6
     # AST-base: ~87 M with its AudioSet head and input (Gong et al. 2021)
     from sonolab.models import AudioSpectrogramTransformer
@@ -105,6 +107,29 @@ def test_every_experiment_composes_and_is_compatible(experiment, tmp_path):
     cfg = compose("train", [f"experiment={experiment}", "data.root=/any"], tmp_path)
     check_compatibility(cfg, CONFIGS)
     assert "target" in (ROOT / "experiments" / "experiment" / f"{experiment}.yaml").read_text().lower()
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_no_experiment_tests_a_checkpoint_chosen_on_its_test_list(experiment, tmp_path):
+    """A best-by-validation checkpoint is allowed only when the validation list is not tested."""
+    from sonolab.run import check_no_selection_on_test
+
+    cfg = compose("train", [f"experiment={experiment}", "data.root=/any"], tmp_path)
+    datamodule = instantiate(cfg.data, augment=None, _recursive_=False)
+    assert hasattr(datamodule, "validation_is_tested")
+    check_no_selection_on_test(cfg, datamodule)
+
+
+def test_selection_on_a_tested_list_is_refused(tmp_path):
+    from sonolab.run import check_no_selection_on_test
+
+    for overrides in (["data=speechocean762_vox"], ["data=voxceleb", "data.root=/any", "data.val_holdout=null",
+                                                    "data.val_trials=vox1/veri_test2.txt"]):
+        cfg = compose("train", overrides, tmp_path)
+        with pytest.raises(IncompatibleConfigError, match="validation list is also a test list"):
+            check_no_selection_on_test(cfg, instantiate(cfg.data, augment=None, _recursive_=False))
+        cfg.callbacks.model_checkpoint.monitor = None  # testing the last weights chooses nothing
+        check_no_selection_on_test(cfg, instantiate(cfg.data, augment=None, _recursive_=False))
 
 
 def test_incompatible_loss_is_refused_naming_valid_choices(tmp_path):

@@ -39,6 +39,25 @@ def test_aam_and_am_match_their_definitions():
     assert am(emb, labels).item() == pytest.approx(plain.item(), rel=1e-5)
 
 
+def test_margin_cosines_stay_float32_under_autocast():
+    """Under bf16 autocast the cosines (and the AAM loss) match float64 to float32 precision."""
+    torch.manual_seed(0)
+    emb, labels = torch.randn(32, 192), torch.randint(0, 50, (32,))
+    aam = AdditiveAngularMarginSoftmax(192, 50, scale=32.0, margin=0.2)
+    reference = F.normalize(emb.double()) @ F.normalize(aam.weight.double()).T
+    logits = reference.clone()
+    rows = torch.arange(len(labels))
+    logits[rows, labels] = torch.cos(torch.acos(reference[rows, labels]) + 0.2)
+    expected = F.cross_entropy(32.0 * logits, labels)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        cos = aam.cosine(emb)
+        loss = aam(emb, labels)
+        coarse = F.linear(F.normalize(emb), F.normalize(aam.weight))  # what autocast alone would give
+    assert cos.dtype == torch.float32 and (cos.double() - reference).abs().max() < 1e-6
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
+    assert coarse.dtype == torch.bfloat16 and (coarse.double() - reference).abs().max() > 1e-4  # the test can fail
+
+
 def test_margin_warmup_schedule():
     w = MarginWarmup(start_epoch=2, end_epoch=6, initial=0.0, kind="linear")
     assert [w.margin(e, 0.2) for e in (0, 2, 4, 6, 9)] == pytest.approx([0, 0, 0.1, 0.2, 0.2])

@@ -109,9 +109,12 @@ def test_every_experiment_smoke_runs_on_tiny_data(experiment, tiny_voxceleb, tin
         overrides = [f"experiment={experiment}", *(tagging_overrides(tiny_audioset, 2.0, model) if audioset
                                                    else tagging_overrides(tiny_esc50, model=model)), *common]
     else:
+        holdout = compose("train", [f"experiment={experiment}", "data.root=/any"]).data.get("val_holdout")
+        validation = (["data.val_holdout.speakers=3", "data.val_holdout.trials=16"] if holdout  # held-out speakers
+                      else ["data.val_trials=val_trials.txt"])
         overrides = [f"experiment={experiment}", *tiny_overrides(tiny_voxceleb), *common,
                      "data.train_dir=wav", "data.trial_dir=wav", "data.train_speakers=train_speakers.txt",
-                     "data.val_trials=val_trials.txt", "~data.test_trials", "+data.test_trials={synth: trials.txt}",
+                     *validation, "~data.test_trials", "+data.test_trials={synth: trials.txt}",
                      f"augment.musan_root={tiny_voxceleb / 'musan'}", f"augment.rir_root={tiny_voxceleb / 'rirs'}",
                      "data.batch_size=4", "data.extensions=[wav]"]
     cfg = compose("train", overrides, tmp_path)

@@ -169,6 +169,19 @@ def _data_summary(datamodule: L.LightningDataModule) -> dict[str, Any]:
     return {"skipped": skipped.as_dict()} if skipped else {}
 
 
+def check_no_selection_on_test(cfg: DictConfig, datamodule: L.LightningDataModule) -> None:
+    """Refuse to choose the tested checkpoint on a list that is also tested: a best-by-validation
+    checkpoint with a datamodule whose validation list is one of its test lists."""
+    checkpoint = (cfg.get("callbacks") or {}).get("model_checkpoint") or {}
+    tested = getattr(datamodule, "validation_is_tested", None)
+    if cfg.get("train", True) and checkpoint.get("monitor") is not None and tested is not None and tested():
+        raise IncompatibleConfigError(
+            "the validation list is also a test list, so the best checkpoint by validation would be chosen on the "
+            "test: validate on held-out training speakers (data.val_holdout={speakers: 100, trials: 20000}, or "
+            "python -m sonolab.data.holdout and data.val_trials / data.val_trial_dir), or test the last or averaged "
+            "weights (callbacks.model_checkpoint.monitor=null, callbacks=weight_averaging)")
+
+
 def train(cfg: DictConfig, config_dir: str | Path) -> dict[str, Any]:
     """Train, then evaluate the chosen checkpoint on the test lists; writes the run folder's reports."""
     check_compatibility(cfg, config_dir)
@@ -179,6 +192,7 @@ def train(cfg: DictConfig, config_dir: str | Path) -> dict[str, Any]:
     checkpoint = load_checkpoint(resume) if resume else None  # a corrupt file fails before any data is read
     L.seed_everything(cfg.seed, workers=True)
     datamodule = build_datamodule(cfg)
+    check_no_selection_on_test(cfg, datamodule)
     datamodule.prepare_data()
     datamodule.setup("fit")
     task = build_task(cfg, datamodule.info)

@@ -311,6 +311,13 @@ class DiarizationDataModule(L.LightningDataModule):
     # evaluate.py's arguments this datamodule takes (see evaluation_config)
     evaluate_arguments = ("recordings", "rttm", "uem")
 
+    def validation_is_tested(self) -> bool:
+        """Whether the validation set is also a test set (by name or by listing file)."""
+        if self.val_name is None:
+            return False
+        listing = lambda name: (self.root / str(self.sets_cfg[name].get("lst", name))).resolve()  # noqa: E731
+        return any(name == self.val_name or listing(name) == listing(self.val_name) for name in self.test_names)
+
     @staticmethod
     def evaluation_config(data: dict, args: dict) -> dict:
         """The run's ``data`` config with evaluate.py's arguments applied: ``recordings`` (a folder of

@@ -163,6 +163,11 @@ class ClipDataModule(L.LightningDataModule):
     def _read(self) -> dict[str, list[TaggedClip]]:
         raise NotImplementedError
 
+    def validation_is_tested(self) -> bool:
+        """Whether the validation clips are the test clips (never for ESC-50: its validation fold is
+        refused when it is the test fold)."""
+        return False
+
     def setup(self, stage: str | None = None) -> None:
         """Read the metadata and split it (once)."""
         if self.parts is None:
@@ -381,6 +386,11 @@ class AudioSetDataModule(ClipDataModule):
         self.synth = dict(synth) if synth else None
 
     test_name = "eval"
+
+    def validation_is_tested(self) -> bool:
+        """Whether the validation listing is the test listing."""
+        val, test = self.listings["val"], self.listings["test"]
+        return val is not None and under_root(self.root, val).resolve() == under_root(self.root, test).resolve()
 
     def prepare_data(self) -> None:
         """Generate the synthetic dataset when configured (a no-op once written)."""

@@ -7,8 +7,10 @@ Works on the real VoxCeleb trees (VoxCeleb1 dev/test, VoxCeleb2 dev after m4a->w
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,7 +28,8 @@ from .readers.voxceleb import (AUDIO_EXTENSIONS, DUPLICATE_POLICIES, Trial, Utte
                                read_speaker_list, read_trial_list, scan_speaker_tree)
 from .samplers import EpochSeededSampler
 from .skips import SkipLog
-from .verify import bad_audio_error, verify_audio_files
+from .holdout import hold_out
+from .verify import bad_audio_error, cache_file, verify_audio_files
 
 log = logging.getLogger(__name__)
 
@@ -205,6 +208,13 @@ def trial_lists_argument(trials) -> dict[str, str]:
     return {str(name): from_cwd(path) for name, path in value.items()}
 
 
+def frames_to_samples(frames: int, sample_rate: int, window_ms: float = 25.0, shift_ms: float = 10.0) -> int:
+    """Samples that give exactly ``frames`` analysis frames: (frames - 1) shifts plus one window."""
+    if frames < 1:
+        raise ConfigValueError("data.crop_frames", "at least 1 frame", frames)
+    return (frames - 1) * int(round(sample_rate * shift_ms / 1000)) + int(round(sample_rate * window_ms / 1000))
+
+
 class VoxCelebDataModule(L.LightningDataModule):
     """Speaker-verification data in the VoxCeleb layout.
 
@@ -213,12 +223,21 @@ class VoxCelebDataModule(L.LightningDataModule):
         train_dir: training tree (``<speaker>/<session>/<utt>.<ext>``), e.g. ``wav`` or ``vox2_dev/wav``.
         train_speakers: optional file listing training speakers (default: every speaker in the tree).
         trial_dir: folder the trial lists' paths are relative to (VoxCeleb1's ``wav``).
-        val_trials: trial list scored every epoch (``val/eer``); null = the first test list.
+        val_trials: trial list scored every epoch (``val/eer``); null = the first test list. For checkpoint
+            selection it must not be a test list (:meth:`validation_is_tested`): hold out training
+            speakers with ``python -m sonolab.data.holdout``.
+        val_trial_dir: folder the validation list's paths are relative to (null: ``trial_dir``; the
+            training tree for a held-out speakers' list).
+        val_holdout: ``{speakers, trials, seed}``: hold that many training speakers out at start-up and
+            validate on trials over them (written to the data folder's ``.sonolab/`` cache), in place of
+            ``val_trials``.
         test_trials: ``{name: trial list}`` scored after training (e.g. vox1_O, vox1_E, vox1_H).
         extensions: audio extensions accepted in the tree; other files are left out and counted.
         sample_rate: model rate; files at other rates are resampled if ``resample`` else rejected.
         channel: multi-channel files: null averages the channels, an index (from 0) picks one.
         crop_seconds: training crop length.
+        crop_frames: the crop length in 25 ms / 10 ms fbank frames instead, as WeSpeaker counts it
+            (``num_frms: 200`` = 32,240 samples at 16 kHz); overrides ``crop_seconds`` when given.
         batch_size: training crops per batch (per device).
         eval_batch_size: utterances per evaluation batch (1 = no padding, exact full-length embeddings).
         eval_max_seconds: truncate evaluation utterances (null = full length).
@@ -238,8 +257,10 @@ class VoxCelebDataModule(L.LightningDataModule):
 
     def __init__(self, root: str, train_dir: str = "wav", train_speakers: str | None = None, trial_dir: str = "wav",
                  val_trials: str | None = None, test_trials: dict[str, str] | None = None,
+                 val_trial_dir: str | None = None, val_holdout: dict | None = None,
                  extensions: tuple[str, ...] = AUDIO_EXTENSIONS, sample_rate: int = 16000, resample: bool = True,
-                 channel: int | None = None, crop_seconds: float = 2.0, batch_size: int = 64,
+                 channel: int | None = None, crop_seconds: float = 2.0, crop_frames: int | None = None,
+                 batch_size: int = 64,
                  eval_batch_size: int = 1, eval_max_seconds: float | None = None, num_workers: int = 2,
                  speed_perturb: bool = False, speaker_balanced: bool = False, cohort_utts_per_speaker: int = 0,
                  verify_audio: bool = False, on_bad_audio: str = "error", min_audio_seconds: float = 0.025,
@@ -255,12 +276,17 @@ class VoxCelebDataModule(L.LightningDataModule):
         self.train_speakers = train_speakers
         self.trial_dir = trial_dir
         self.val_trials = val_trials
+        self.val_trial_dir = val_trial_dir
+        self.val_holdout = dict(val_holdout) if val_holdout else None
+        if self.val_holdout and val_trials is not None:
+            raise ConfigValueError("data.val_holdout", "null when data.val_trials is given (one validation list)",
+                                   self.val_holdout)
         self.test_trials = dict(test_trials or {})
         self.extensions = tuple(extensions)
         self.sample_rate = sample_rate
         self.resample = resample
         self.channel = channel
-        self.crop_samples = int(crop_seconds * sample_rate)
+        self.crop_samples = frames_to_samples(crop_frames, sample_rate) if crop_frames else int(crop_seconds * sample_rate)
         self.batch_size = batch_size
         self.eval_batch_size = eval_batch_size
         self.eval_max_seconds = eval_max_seconds
@@ -355,15 +381,47 @@ class VoxCelebDataModule(L.LightningDataModule):
             lost = sorted(set(speakers) - set(self.speakers))
             raise DataFormatError(train_root, "readable audio for every listed training speaker",
                                   found=f"none left for {', '.join(lost[:5])} after data.on_bad_audio=skip")
+        if self.val_holdout:
+            utterances = self._hold_out(utterances, train_root)
+            self.speakers = sorted({u.speaker for u in utterances})
         index = {s: i for i, s in enumerate(self.speakers)}
         self.train_set = TrainCrops(train_root, utterances, index, self.crop_samples, self.sample_rate,
                                     self.resample, self.speed_perturb, self.augment, self.seed, self.channel)
 
-    def _load_eval_set(self, name: str, list_path: str) -> EvalSet:
+    def validation_is_tested(self) -> bool:
+        """Whether the validation list is also a test list (then choosing a checkpoint on it would
+        choose on the test): the same file, or no validation list (the first test list is used)."""
+        if self.val_holdout:
+            return False
+        if self.val_trials is None:
+            return bool(self.test_trials)
+        val = self._path(self.val_trials).resolve()
+        return any(self._path(p).resolve() == val for p in self.test_trials.values())
+
+    def _hold_out(self, utterances: list[Utterance], train_root: Path) -> list[Utterance]:
+        """Take ``val_holdout`` speakers out of training; their trial list becomes the validation list."""
+        spec = {"speakers": int(self.val_holdout.get("speakers", 100)), "trials": int(self.val_holdout.get("trials", 20000)),
+                "seed": int(self.val_holdout.get("seed", 0))}
+        held, trials = hold_out(utterances, spec["speakers"], spec["trials"], spec["seed"], str(train_root))
+        listing = "\n".join(sorted(u.path for u in utterances)).encode()
+        path = cache_file(self.root, {**spec, "train_dir": self.train_dir,
+                                      "utterances": hashlib.sha1(listing).hexdigest()},
+                          kind="holdout_val_trials").with_suffix(".txt")
+        if not path.is_file():  # written whole, then renamed: DDP ranks write the same list
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{path.name}.{os.getpid()}")
+            tmp.write_text("".join(f"{label} {enroll} {test}\n" for label, enroll, test in trials))
+            tmp.replace(path)
+        log.info("validation: %d trials over %d held-out training speakers (%s)", len(trials), len(held), path)
+        self.val_trials, self.val_trial_dir = str(path), self.train_dir
+        held_set = set(held)
+        return [u for u in utterances if u.speaker not in held_set]
+
+    def _load_eval_set(self, name: str, list_path: str, trial_dir: str | None = None) -> EvalSet:
         path = self._path(list_path)
         skips = SkipLog()
         trials = read_trial_list(path, duplicates=self.duplicate_trials, skips=skips)
-        audio_root = self._path(self.trial_dir)
+        audio_root = self._path(trial_dir or self.trial_dir)
         check_trial_audio(trials, audio_root, path)
         bad = self._bad_audio(audio_root, sorted({t.enroll for t in trials} | {t.test for t in trials}), name)
         if bad:
@@ -395,7 +453,7 @@ class VoxCelebDataModule(L.LightningDataModule):
                     self.eval_sets[name] = self._load_eval_set(name, list_path)
         if stage in (None, "fit", "validate") and "val" not in self.eval_sets:
             if self.val_trials is not None:
-                self.eval_sets["val"] = self._load_eval_set("val", self.val_trials)
+                self.eval_sets["val"] = self._load_eval_set("val", self.val_trials, self.val_trial_dir)
             elif self.test_trials:
                 first = next(iter(self.test_trials))
                 log.warning("no data.val_trials: validating on the test list %r", first)

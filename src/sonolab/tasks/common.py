@@ -37,6 +37,18 @@ def warmup_exponential_decay(step: int, total_steps: int, warmup_steps: int, fin
     return final_ratio ** (min(step - warmup_steps, span) / span)
 
 
+def wespeaker_exponential(step: int, total_steps: int, warmup_steps: int, final_ratio: float, scale: float) -> float:
+    """LR multiplier of WeSpeaker's ``ExponentialDecrease`` with ``warm_from_zero``: the exponential decay
+    runs from step 0 over the whole run and the warm-up multiplies it,
+    ``scale * min(1, t / W) * (lr_end / lr0) ** (t / T)`` at step ``t`` (``lr0`` is the optimiser's lr)."""
+    warm = min(1.0, step / warmup_steps) if warmup_steps > 0 else 1.0
+    return scale * warm * final_ratio ** (min(step, total_steps) / max(1, total_steps))
+
+
+def _scaled(step: int, schedule: Callable[[int], float], scale: float) -> float:
+    return scale * schedule(step)
+
+
 def noam(step: int, warmup_steps: int, d_model: int) -> float:
     """LR multiplier of the Transformer paper's schedule ("Noam"), as the EEND recipes use it with a
     base learning rate of 1: ``d_model^-0.5 * min(t^-0.5, t * warmup^-1.5)`` at step ``t = step + 1``
@@ -45,14 +57,38 @@ def noam(step: int, warmup_steps: int, d_model: int) -> float:
     return d_model ** -0.5 * min(t ** -0.5, t * warmup_steps ** -1.5)
 
 
-SCHEDULER_TYPES = ("warmup_exponential", "noam")
+SCHEDULER_TYPES = ("warmup_exponential", "wespeaker", "noam")
+LR_SCALINGS = ("none", "linear")
+
+
+def global_batch_size(trainer: L.Trainer, per_device: int) -> int:
+    """Examples per optimiser step over all processes: per-device batch x processes x accumulation."""
+    return int(per_device) * int(trainer.world_size) * int(trainer.accumulate_grad_batches)
+
+
+def lr_scale(trainer: L.Trainer, scheduler: dict) -> float:
+    """The factor on the whole LR curve: 1 with ``lr_scaling: none``; with ``linear`` the global
+    batch over ``reference_batch`` (WeSpeaker: world size x batch / 64), so the recipe's learning rate
+    follows it on any number of devices."""
+    kind = scheduler.get("lr_scaling", "none") or "none"
+    if kind not in LR_SCALINGS:
+        raise ConfigValueError("task.scheduler.lr_scaling", " or ".join(LR_SCALINGS), kind)
+    if kind == "none":
+        return 1.0
+    datamodule = getattr(trainer, "datamodule", None)
+    per_device = getattr(datamodule, "batch_size", None)
+    if per_device is None:
+        raise IncompatibleConfigError("task.scheduler.lr_scaling=linear needs a datamodule with a batch_size")
+    return global_batch_size(trainer, per_device) / float(scheduler.get("reference_batch", 64))
 
 
 def configure_optimization(task: L.LightningModule, optimizer: Callable[..., torch.optim.Optimizer],
                            scheduler: dict | None):
     """The optimiser over the task's parameters and a per-step LR multiplier: with ``scheduler`` =
     ``{warmup_epochs, final_lr_ratio}`` (``type: warmup_exponential``, the default) a warm-up then
-    exponential decay over the whole run; with ``{type: noam, warmup_steps, d_model}`` :func:`noam`."""
+    exponential decay over the rest of the run; ``type: wespeaker`` WeSpeaker's curve
+    (:func:`wespeaker_exponential`); with ``{type: noam, warmup_steps, d_model}`` :func:`noam`. The
+    exponential ones take ``lr_scaling`` (none | linear, with ``reference_batch``, :func:`lr_scale`)."""
     opt = optimizer(params=task.parameters())
     if not scheduler:
         return opt
@@ -61,13 +97,18 @@ def configure_optimization(task: L.LightningModule, optimizer: Callable[..., tor
         raise ConfigValueError("task.scheduler.type", f"one of {', '.join(SCHEDULER_TYPES)}", kind)
     if kind == "noam":
         schedule = partial(noam, warmup_steps=int(scheduler["warmup_steps"]), d_model=int(scheduler["d_model"]))
-        return {"optimizer": opt, "lr_scheduler": {"scheduler": torch.optim.lr_scheduler.LambdaLR(opt, schedule),
-                                                   "interval": "step"}}
-    total = int(task.trainer.estimated_stepping_batches)
-    epochs = max(1, task.trainer.max_epochs or 1)
-    warmup = int(scheduler.get("warmup_epochs", 0) * total / epochs)
-    schedule = partial(warmup_exponential_decay, total_steps=total, warmup_steps=warmup,
-                       final_ratio=float(scheduler.get("final_lr_ratio", 0.01)))
+    else:
+        total = int(task.trainer.estimated_stepping_batches)
+        epochs = max(1, task.trainer.max_epochs or 1)
+        warmup = int(scheduler.get("warmup_epochs", 0) * total / epochs)
+        final_ratio = float(scheduler.get("final_lr_ratio", 0.01))
+        scale = lr_scale(task.trainer, scheduler)
+        if kind == "wespeaker":
+            schedule = partial(wespeaker_exponential, total_steps=total, warmup_steps=warmup, final_ratio=final_ratio,
+                               scale=scale)
+        else:
+            base = partial(warmup_exponential_decay, total_steps=total, warmup_steps=warmup, final_ratio=final_ratio)
+            schedule = base if scale == 1.0 else partial(_scaled, schedule=base, scale=scale)
     return {"optimizer": opt, "lr_scheduler": {"scheduler": torch.optim.lr_scheduler.LambdaLR(opt, schedule),
                                                "interval": "step"}}
 

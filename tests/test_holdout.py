@@ -1,0 +1,56 @@
+"""Validation on held-out training speakers (command and data.val_holdout) and crops counted in frames."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from sonolab.data.holdout import main as holdout_main
+from sonolab.data.readers import read_trial_list
+from sonolab.data.voxceleb import VoxCelebDataModule, frames_to_samples
+from sonolab.features import KaldiFbank
+
+
+def _datamodule(root, **kwargs) -> VoxCelebDataModule:
+    return VoxCelebDataModule(root=str(root), train_speakers="train_speakers.txt", test_trials={"synth": "trials.txt"},
+                              num_workers=0, batch_size=4, crop_seconds=1.0, **kwargs)
+
+
+def test_holdout_command_writes_disjoint_speakers_and_trials(tiny_voxceleb, tmp_path, capsys):
+    out = tmp_path / "lists"
+    assert holdout_main(["--root", str(tiny_voxceleb), "--train-dir", "wav", "--speakers", "3", "--trials", "16",
+                         "--out", str(out)]) == 0
+    remaining = (out / "train_speakers.txt").read_text().split()
+    trials = read_trial_list(out / "val_trials.txt")
+    held = {t.enroll.split("/")[0] for t in trials} | {t.test.split("/")[0] for t in trials}
+    every = {p.name for p in (tiny_voxceleb / "wav").iterdir() if p.is_dir()}
+    assert len(held) == 3 and not held & set(remaining) and held | set(remaining) == every
+    assert sum(t.label for t in trials) == 8 and len(trials) == 16
+    assert all((tiny_voxceleb / "wav" / t.enroll).is_file() for t in trials)
+    assert "16 trials over 3 held-out speakers" in capsys.readouterr().out
+    with pytest.raises(FileExistsError, match="train_speakers.txt"):
+        holdout_main(["--root", str(tiny_voxceleb), "--train-dir", "wav", "--speakers", "3", "--out", str(out)])
+
+
+def test_val_holdout_validates_on_speakers_it_takes_out_of_training(tiny_voxceleb):
+    full = _datamodule(tiny_voxceleb, val_trials="val_trials.txt")
+    full.setup("fit")
+    dm = _datamodule(tiny_voxceleb, val_holdout={"speakers": 3, "trials": 16, "seed": 0})
+    dm.setup("fit")
+    val = dm.eval_sets["val"]
+    assert len(dm.speakers) == len(full.speakers) - 3 and set(val.speakers) <= set(full.speakers)
+    assert not set(val.speakers) & set(dm.speakers) and len(val.labels) == 16
+    assert not dm.validation_is_tested() and ".sonolab" in str(val.list_path)
+    again = _datamodule(tiny_voxceleb, val_holdout={"speakers": 3, "trials": 16, "seed": 0})
+    again.setup("fit")
+    assert again.eval_sets["val"].list_path == val.list_path and again.speakers == dm.speakers  # same seed, same split
+    assert next(iter(dm.val_dataloader()))["wave"].abs().max() > 0
+
+
+def test_crop_in_frames_gives_that_many_fbank_frames(tiny_voxceleb):
+    assert frames_to_samples(200, 16000) == 32240  # WeSpeaker's num_frms 200
+    dm = _datamodule(tiny_voxceleb, val_trials="val_trials.txt", crop_frames=100)
+    dm.setup("fit")
+    wave = dm.train_dataloader().dataset[0]["wave"]
+    feats, frames = KaldiFbank(n_mels=80)(wave[None], torch.tensor([wave.numel()]))
+    assert wave.numel() == 16240 and feats.shape[1] == int(frames[0]) == 100
