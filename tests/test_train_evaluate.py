@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
@@ -63,6 +64,14 @@ def test_train_checkpoint_then_evaluate_gives_the_same_eer(tiny_voxceleb, tmp_pa
     table = (eval_dir / "results.md").read_text()
     assert (eval_dir / "det.png").stat().st_size > 1000 and "| synth | 40 |" in table
     assert "minDCF (p=0.01, Cmiss=1, Cfa=1)" in table
+    # Per-trial score file beside the metrics, in the trial list's order; its scores give the reported EER.
+    rows = [line.split() for line in (eval_dir / "scores_synth.txt").read_text().splitlines()]
+    listed = [line.split() for line in (tiny_voxceleb / "trials.txt").read_text().splitlines()]
+    assert [(e, t, y) for e, t, _, y in rows] == [(e, t, y) for y, e, t in listed]
+    from sonolab.metrics import verification_metrics
+
+    from_file = verification_metrics(np.array([float(r[2]) for r in rows]), np.array([int(r[3]) for r in rows]))
+    assert from_file["eer"] == pytest.approx(evaluated["test"]["synth"]["eer"], abs=1e-6)
 
     # Two-process DDP evaluation (CPU, gloo) gathers embeddings from both ranks: same EER.
     ddp_dir = tmp_path / "eval_ddp"

@@ -68,10 +68,18 @@ def plot_histogram(name: str, scores: np.ndarray, labels: np.ndarray, path: Path
     plt.close(fig)
 
 
+def write_score_file(path: Path, enroll: list[str], test: list[str], scores: np.ndarray, labels: np.ndarray) -> None:
+    """One line per trial: ``enroll test score label`` (label 1 = target, 0 = non-target)."""
+    lines = (f"{e} {t} {s:.8g} {int(y)}\n" for e, t, s, y in zip(enroll, test, np.asarray(scores), np.asarray(labels)))
+    write_text_atomic(path, "".join(lines))
+
+
 def write_verification_report(out_dir: str | Path, results: dict[str, dict[str, Any]],
                               extra: dict[str, Any] | None = None,
                               costs: tuple[DetectionCost, ...] = ()) -> dict[str, Any]:
-    """Write ``metrics.json``, ``results.md``, ``det.png`` and ``scores_<list>.png``; returns the JSON content."""
+    """Write ``metrics.json``, ``results.md``, ``det.png``, ``scores_<list>.png`` and, for results that name
+    their utterances (``enroll`` / ``test``), the score file ``scores_<list>.txt`` (``enroll test score label``
+    per trial, in the list's order, as the scoring tools of Kaldi / WeSpeaker write them); returns the JSON content."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     content = {"test": {name: {"list": r["list"], **r["metrics"], "trials": int(len(r["labels"]))}
@@ -85,4 +93,6 @@ def write_verification_report(out_dir: str | Path, results: dict[str, dict[str, 
     plot_det(results, out / "det.png")
     for name, r in results.items():
         plot_histogram(name, r["scores"], r["labels"], out / f"scores_{name}.png")
+        if "enroll" in r:
+            write_score_file(out / f"scores_{name}.txt", r["enroll"], r["test"], r["scores"], r["labels"])
     return content

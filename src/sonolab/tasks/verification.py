@@ -156,13 +156,16 @@ class VerificationTask(L.LightningModule):
         self._collected.pop("cohort", None)
         for name in dm.test_trials:
             scores, labels, metrics = self._score(name, self.scoring, cohort, speakers)
+            eval_set = dm.eval_sets[name]
             self.test_results[name] = {"scores": scores, "labels": labels, "metrics": metrics,
-                                       "list": dm.eval_sets[name].list_path}
+                                       "list": eval_set.list_path,
+                                       "enroll": [eval_set.utterances[i] for i in eval_set.enroll_index],
+                                       "test": [eval_set.utterances[i] for i in eval_set.test_index]}
             for key, value in metrics.items():
                 self.log(f"test/{name}/{key}", value)
 
     def write_report(self, out_dir: str, extra: dict | None = None) -> dict[str, Any]:
-        """metrics.json, results.md, DET curve and score histograms of the last test run."""
+        """metrics.json, results.md, per-trial score files, DET curve and score histograms of the last test run."""
         if not self.test_results:
             raise RuntimeError("no test results to report: run trainer.test first")
         return write_verification_report(out_dir, self.test_results, extra, self.costs)
