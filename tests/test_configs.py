@@ -87,6 +87,7 @@ def test_published_sizes():
     assert 14.6e6 < _declared_parameters("ecapa_c1024") < 14.7e6
     assert 20.5e6 < _declared_parameters("ecapa_c1024_mfa3c") < 21.0e6
     assert 4.0e6 < _declared_parameters("xvector") < 4.8e6
+    assert 4.60e6 < _declared_parameters("xvector_wespeaker") < 4.62e6  # WeSpeaker XVEC: 4.61 M
     # AST-base: ~87 M with its AudioSet head and input (Gong et al. 2021)
     from sonolab.models import AudioSpectrogramTransformer
 

@@ -13,9 +13,14 @@ from sonolab.tasks.common import configure_optimization
 from sonolab.utils.errors import ConfigValueError
 
 
-def _wespeaker_reference(t: int, lr0: float, lr_end: float, warmup: int, total: int, scale: float) -> float:
-    """WeSpeaker's ExponentialDecrease (warm_from_zero) as its recipe defines it, written independently."""
-    coefficient = scale * t / warmup if t < warmup else scale
+def _wespeaker_reference(t: int, lr0: float, lr_end: float, warmup: int, total: int, scale: float,
+                         from_zero: bool = True) -> float:
+    """WeSpeaker's ExponentialDecrease as its recipes define it, written independently."""
+    coefficient = scale
+    if t < warmup and from_zero:
+        coefficient = scale * t / warmup
+    elif t < warmup and scale > 1:
+        coefficient = (scale - 1) * t / warmup + 1.0
     return coefficient * lr0 * math.exp((t / total) * math.log(lr_end / lr0))
 
 
@@ -52,6 +57,18 @@ def test_wespeaker_schedule_follows_the_recipe_on_any_number_of_gpus(gpus):
     assert lrs == pytest.approx(reference, rel=1e-9, abs=1e-12)
     assert max(lrs) == pytest.approx(0.1 * scale * (5e-4) ** (6 / 150))  # the peak: end of the warm-up
     assert lrs[0] == 0.0 and lrs[-1] == pytest.approx(scale * 5e-5, rel=0.01)
+
+
+@pytest.mark.parametrize("gpus", [1, 8])
+def test_wespeaker_schedule_without_warm_up_from_zero(gpus):
+    """The XVEC recipe's variant: the warm-up ramps the scale from 1 (not from 0)."""
+    steps, epochs = 10, 150
+    scheduler = {"type": "wespeaker", "warmup_epochs": 6, "final_lr_ratio": 5e-4, "lr_scaling": "linear",
+                 "warm_from_zero": False}
+    lrs = _curve(_Task(gpus, 128, steps, epochs), scheduler)
+    reference = [_wespeaker_reference(t, 0.1, 5e-5, 6 * steps, steps * epochs, gpus * 2.0, from_zero=False)
+                 for t in range(steps * epochs)]
+    assert lrs == pytest.approx(reference, rel=1e-9, abs=1e-12) and lrs[0] == pytest.approx(0.1)
 
 
 def test_linear_scaling_counts_accumulation_and_none_leaves_the_curve():

@@ -5,6 +5,6 @@ from .cnn import LogMelCnn
 from .ecapa import EcapaTdnn
 from .eend_eda import EendEda
 from .htsat import HtsAt
-from .xvector import XVector
+from .xvector import TwoSegmentXVector, XVector
 
-__all__ = ["AudioSpectrogramTransformer", "EcapaTdnn", "EendEda", "HtsAt", "LogMelCnn", "XVector"]
+__all__ = ["AudioSpectrogramTransformer", "EcapaTdnn", "EendEda", "HtsAt", "LogMelCnn", "TwoSegmentXVector", "XVector"]

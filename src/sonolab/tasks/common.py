@@ -37,12 +37,18 @@ def warmup_exponential_decay(step: int, total_steps: int, warmup_steps: int, fin
     return final_ratio ** (min(step - warmup_steps, span) / span)
 
 
-def wespeaker_exponential(step: int, total_steps: int, warmup_steps: int, final_ratio: float, scale: float) -> float:
-    """LR multiplier of WeSpeaker's ``ExponentialDecrease`` with ``warm_from_zero``: the exponential decay
-    runs from step 0 over the whole run and the warm-up multiplies it,
-    ``scale * min(1, t / W) * (lr_end / lr0) ** (t / T)`` at step ``t`` (``lr0`` is the optimiser's lr)."""
-    warm = min(1.0, step / warmup_steps) if warmup_steps > 0 else 1.0
-    return scale * warm * final_ratio ** (min(step, total_steps) / max(1, total_steps))
+def wespeaker_exponential(step: int, total_steps: int, warmup_steps: int, final_ratio: float, scale: float,
+                          warm_from_zero: bool = True) -> float:
+    """LR multiplier of WeSpeaker's ``ExponentialDecrease``: the exponential decay runs from step 0 over
+    the whole run, ``(lr_end / lr0) ** (t / T)`` at step ``t`` (``lr0`` is the optimiser's lr), times a
+    warm-up coefficient: ``scale * min(1, t / W)`` with ``warm_from_zero`` (its ECAPA configs), else
+    ``1 + (scale - 1) * min(1, t / W)`` when ``scale > 1`` and ``scale`` otherwise (its XVEC config)."""
+    ramp = min(1.0, step / warmup_steps) if warmup_steps > 0 else 1.0
+    if warm_from_zero:
+        coefficient = scale * ramp
+    else:
+        coefficient = 1.0 + (scale - 1.0) * ramp if scale > 1 else scale
+    return coefficient * final_ratio ** (min(step, total_steps) / max(1, total_steps))
 
 
 def _scaled(step: int, schedule: Callable[[int], float], scale: float) -> float:
@@ -105,7 +111,7 @@ def configure_optimization(task: L.LightningModule, optimizer: Callable[..., tor
         scale = lr_scale(task.trainer, scheduler)
         if kind == "wespeaker":
             schedule = partial(wespeaker_exponential, total_steps=total, warmup_steps=warmup, final_ratio=final_ratio,
-                               scale=scale)
+                               scale=scale, warm_from_zero=bool(scheduler.get("warm_from_zero", True)))
         else:
             base = partial(warmup_exponential_decay, total_steps=total, warmup_steps=warmup, final_ratio=final_ratio)
             schedule = base if scale == 1.0 else partial(_scaled, schedule=base, scale=scale)
