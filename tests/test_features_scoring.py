@@ -60,6 +60,9 @@ def test_as_norm_against_hand_computation():
         ts = (raw - top_t.mean()) / top_t.std(unbiased=False)
         out.append(0.5 * float(zs + ts))
     np.testing.assert_allclose(got, out, atol=1e-9)
+    in_blocks = score_trials(emb, enroll, test, ScoringConfig(as_norm=True, as_norm_top_n=top_n), cohort, speakers,
+                             cohort_rows=1)  # cohort statistics one utterance at a time
+    np.testing.assert_allclose(in_blocks, out, atol=1e-9)
     with pytest.raises(ValueError, match="cohort"):
         score_trials(emb, enroll, test, ScoringConfig(as_norm=True))
 

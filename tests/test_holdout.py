@@ -54,3 +54,18 @@ def test_crop_in_frames_gives_that_many_fbank_frames(tiny_voxceleb):
     wave = dm.train_dataloader().dataset[0]["wave"]
     feats, frames = KaldiFbank(n_mels=80)(wave[None], torch.tensor([wave.numel()]))
     assert wave.numel() == 16240 and feats.shape[1] == int(frames[0]) == 100
+
+
+def test_cohort_is_drawn_at_random_across_sessions():
+    from sonolab.data.readers import Utterance
+    from sonolab.data.voxceleb import draw_cohort
+
+    utts = [Utterance(f"s{k}/sess{j}/{i}.wav", f"s{k}", f"sess{j}") for k in range(3) for j in range(4) for i in range(5)]
+    chosen = draw_cohort(utts, 4, seed=0)
+    for k in range(3):
+        mine = [u for u in chosen if u.speaker == f"s{k}"]
+        assert len(mine) == 4 and len({u.session for u in mine}) == 4  # one per session before any repeats
+    assert draw_cohort(utts, 4, seed=0) == chosen and draw_cohort(utts, 4, seed=1) != chosen
+    assert len(draw_cohort(utts, 50, seed=0)) == 60  # more than a speaker has: all of them
+    firsts = [u for u in chosen if u.path.endswith("/0.wav")]
+    assert len(firsts) < len(chosen)  # not simply the first file of each session

@@ -51,12 +51,15 @@ def test_train_checkpoint_then_evaluate_gives_the_same_eer(tiny_voxceleb, tmp_pa
     # Recorded relative to the run folder (it may move), with the reason it was chosen.
     assert (run_dir / trained["checkpoint"]).is_file() and trained["checkpoint"].startswith("checkpoints/")
     assert trained["checkpoint_reason"] == "best by val/eer"
+    cached = list((run_dir / "cohort").glob(Path(trained["checkpoint"]).stem + "_*.pt"))
+    assert len(cached) == 1  # the tested checkpoint's cohort embeddings, reused by evaluate.py below
 
     eval_dir = tmp_path / "eval"
     result = _run("evaluate.py", [f"run_dir={run_dir}", f"hydra.run.dir={eval_dir}", "trainer.enable_progress_bar=false"],
                   tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     evaluated = json.loads((eval_dir / "metrics.json").read_text())
+    assert "cohort embeddings of this checkpoint read from" in (eval_dir / "eval.log").read_text()
     assert Path(evaluated["checkpoint"]) == run_dir / trained["checkpoint"]
     assert "best by val/eer" in evaluated["checkpoint_reason"]
     for key in ("eer", "min_dcf_0.01", "min_dcf_0.05"):

@@ -217,6 +217,7 @@ def train(cfg: DictConfig, config_dir: str | Path) -> dict[str, Any]:
         else:
             ckpt, reason = (str(resume), "given by ckpt_path (train=false)") if resume else (None, "untrained weights")
         log.info("testing %s (%s)", ckpt or "the weights in memory", reason)
+        datamodule.tested_checkpoint = ckpt
         trainer.test(task, datamodule=datamodule, ckpt_path=ckpt, weights_only=False)
         summary["checkpoint"] = _run_relative(ckpt, output_dir)
         summary["checkpoint_reason"] = reason
@@ -285,6 +286,7 @@ def evaluate(cfg: DictConfig, config_dir: str | Path) -> dict[str, Any]:
     load_task_state(task, checkpoint, ckpt_path)
     del checkpoint
     trainer = build_trainer(cfg, cfg.paths.output_dir)  # evaluate.py's trainer: no loggers or callbacks
+    datamodule.tested_checkpoint = str(ckpt_path)
     trainer.test(task, datamodule=datamodule)
     if not trainer.is_global_zero:  # every rank holds the gathered results; one writes them
         return {}

@@ -8,6 +8,7 @@ Works on the real VoxCeleb trees (VoxCeleb1 dev/test, VoxCeleb2 dev after m4a->w
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import math
 import os
@@ -73,7 +74,7 @@ SETTING_RULES = {  # data.<key>: what the datamodule accepts
     "eval_batch_size": (lambda v: v >= 1, "at least 1"),
     "eval_max_seconds": (lambda v: v is None or v > 0, "null or a positive number of seconds"),
     "num_workers": (lambda v: v >= 0, "0 or more"),
-    "cohort_utts_per_speaker": (lambda v: v >= 0, "0 (no cohort) or more"),
+    "cohort_utts_per_speaker": (lambda v: v >= -1, "0 (no cohort), a count, or -1 (every training utterance)"),
     "channel": (lambda v: v is None or v >= 0, "null (average the channels) or a channel index from 0"),
     "on_bad_audio": (lambda v: v in ("error", "skip"), "error or skip"),
     "duplicate_trials": (lambda v: v in DUPLICATE_POLICIES, " or ".join(DUPLICATE_POLICIES)),
@@ -208,6 +209,28 @@ def trial_lists_argument(trials) -> dict[str, str]:
     return {str(name): from_cwd(path) for name, path in value.items()}
 
 
+def draw_cohort(utterances: list[Utterance], per_speaker: int, seed: int) -> list[Utterance]:
+    """``per_speaker`` utterances of each speaker at random, taken round-robin over the speaker's sessions
+    in a random order (so a cohort of 5 spans up to 5 sessions); seeded, returned in path order."""
+    rng = np.random.default_rng([seed, 23])
+    sessions: dict[str, dict[str, list[Utterance]]] = {}
+    for utt in sorted(utterances, key=lambda u: u.path):
+        sessions.setdefault(utt.speaker, {}).setdefault(utt.session, []).append(utt)
+    chosen: list[Utterance] = []
+    for speaker in sorted(sessions):
+        pools = [list(sessions[speaker][name]) for name in sorted(sessions[speaker])]
+        for pool in pools:
+            rng.shuffle(pool)
+        pools = [pools[i] for i in rng.permutation(len(pools))]
+        taken = 0
+        while taken < per_speaker and any(pools):
+            for pool in pools:
+                if pool and taken < per_speaker:
+                    chosen.append(pool.pop())
+                    taken += 1
+    return sorted(chosen, key=lambda u: u.path)
+
+
 def frames_to_samples(frames: int, sample_rate: int, window_ms: float = 25.0, shift_ms: float = 10.0) -> int:
     """Samples that give exactly ``frames`` analysis frames: (frames - 1) shifts plus one window."""
     if frames < 1:
@@ -244,7 +267,9 @@ class VoxCelebDataModule(L.LightningDataModule):
         speed_perturb: 0.9 / 1.0 / 1.1 speed with tripled speaker labels.
         speaker_balanced: draw speakers uniformly instead of utterances.
         cohort_utts_per_speaker: training utterances per speaker embedded as the score-normalisation
-            cohort (0 = no cohort; needed for mean subtraction and AS-norm).
+            cohort and for the mean embedding (0 = none; needed for mean subtraction and AS-norm): drawn at
+            random (seeded) and spread over the speaker's sessions; -1 = every training utterance
+            (WeSpeaker's cohort and mean: all of VoxCeleb2 dev).
         verify_audio: check every file's header, rate, channels, length and last sample before use
             (cached per file in ``<root>/.sonolab/``, or the user cache if the data is read-only).
         on_bad_audio: what the check does with a bad file: ``error`` (list them and stop) or ``skip``
@@ -303,6 +328,7 @@ class VoxCelebDataModule(L.LightningDataModule):
         self.seed = seed
         self.pin_memory = pin_memory
         self.eval_sets: dict[str, EvalSet] = {}
+        self.tested_checkpoint: str | None = None  # set by run.train / run.evaluate: keys the cohort cache
         self.train_set: TrainCrops | None = None
         self.speakers: list[str] = []
         self.skipped = SkipLog()  # everything left out, by reason: logged and written to metrics.json
@@ -484,26 +510,47 @@ class VoxCelebDataModule(L.LightningDataModule):
         return self._eval_loader("val", val.audio_root, val.utterances)
 
     def _cohort(self) -> list[Utterance]:
-        """First ``cohort_utts_per_speaker`` training utterances of every training speaker."""
+        """The cohort (in path order): every training utterance with ``cohort_utts_per_speaker=-1``, else
+        that many per speaker, drawn at random (seeded) one session after another so they span sessions."""
         if self.train_set is None:
             self._setup_train()
-        chosen, counts = [], {}
-        for utt in self.train_set.utterances:
-            if counts.get(utt.speaker, 0) < self.cohort_utts_per_speaker:
-                counts[utt.speaker] = counts.get(utt.speaker, 0) + 1
-                chosen.append(utt)
-        return chosen
+        if self.cohort_utts_per_speaker < 0:
+            return sorted(self.train_set.utterances, key=lambda u: u.path)
+        if getattr(self, "_cohort_cache", None) is None:
+            self._cohort_cache = draw_cohort(self.train_set.utterances, self.cohort_utts_per_speaker, self.seed)
+        return self._cohort_cache
 
     def test_dataloader(self) -> list[DataLoader]:
         """One loader per test list, plus the normalisation cohort first when configured."""
         loaders = []
-        if self.cohort_utts_per_speaker > 0:
+        self.cached_cohort = None
+        if self.cohort_utts_per_speaker != 0:
             paths = [u.path for u in self._cohort()]
-            loaders.append(self._eval_loader("cohort", self._path(self.train_dir), paths))
+            cache = self.cohort_cache_file()
+            if cache is not None and cache.is_file():
+                self.cached_cohort = torch.load(cache, map_location="cpu", weights_only=True)["embeddings"]
+                log.info("cohort embeddings of this checkpoint read from %s", cache)
+            else:
+                loaders.append(self._eval_loader("cohort", self._path(self.train_dir), paths))
         for name in self.test_trials:
             ev = self.eval_sets[name]
             loaders.append(self._eval_loader(name, ev.audio_root, ev.utterances))
         return loaders
+
+    def cohort_cache_file(self) -> Path | None:
+        """Where the cohort embeddings of the checkpoint under test are kept: ``<run>/cohort/`` beside its
+        ``checkpoints/`` folder, keyed by the checkpoint file (path, size, time), the cohort and the
+        evaluation settings; None when no checkpoint file is tested (weights in memory)."""
+        ckpt = self.tested_checkpoint
+        if not ckpt or not Path(ckpt).is_file():
+            return None
+        ckpt = Path(ckpt).resolve()
+        stat = ckpt.stat()
+        key = {"checkpoint": [str(ckpt), stat.st_size, stat.st_mtime_ns], "eval_max_seconds": self.eval_max_seconds,
+               "sample_rate": self.sample_rate, "cohort": [u.path for u in self._cohort()],
+               "train_dir": str(self._path(self.train_dir).resolve())}
+        tag = hashlib.sha1(json.dumps(key).encode()).hexdigest()[:12]
+        return ckpt.parent.parent / "cohort" / f"{ckpt.stem}_{tag}.pt"
 
     def cohort_speakers(self) -> list[str]:
         """Speaker of each cohort utterance (for per-speaker cohort means)."""

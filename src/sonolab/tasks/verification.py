@@ -104,14 +104,15 @@ class VerificationTask(L.LightningModule):
         return gather_by_index(self, index, torch.cat([p[1] for p in parts]), count)
 
     def _score(self, name: str, scoring: ScoringConfig, cohort: torch.Tensor | None = None,
-               cohort_speakers: list[str] | None = None, partial_ok: bool = False):
-        """Scores, labels and metrics of one trial list.
+               cohort_speakers: list[str] | None = None, partial_ok: bool = False,
+               gathered: tuple[torch.Tensor, torch.Tensor] | None = None):
+        """Scores, labels and metrics of one trial list (its embeddings ``gathered`` already, or now).
 
         With ``partial_ok`` (validation under limit_val_batches / fast_dev_run) only the trials whose
         two utterances were embedded are scored; ``trials`` in the metrics says how many.
         """
         eval_set = self.trainer.datamodule.eval_sets[name]
-        embeddings, seen = self._gathered(name, len(eval_set.utterances))
+        embeddings, seen = gathered or self._gathered(name, len(eval_set.utterances))
         enroll, test, labels = eval_set.enroll_index, eval_set.test_index, eval_set.labels
         if not bool(seen.all()):
             if not partial_ok:
@@ -143,26 +144,44 @@ class VerificationTask(L.LightningModule):
     def test_step(self, batch: dict, batch_idx: int, dataloader_idx: int = 0) -> None:
         self._collect(batch)
 
+    def _cohort(self, dm) -> tuple[torch.Tensor, list[str]]:
+        """The cohort's embeddings (read from the run's cache, or gathered from every rank and cached)."""
+        speakers = dm.cohort_speakers()
+        cached = getattr(dm, "cached_cohort", None)
+        if cached is not None:
+            return cached, speakers
+        if "cohort" not in self._collected:
+            raise IncompatibleConfigError("task.scoring needs a cohort: set data.cohort_utts_per_speaker > 0 (or -1)")
+        cohort, seen = self._gathered("cohort", len(speakers))
+        if not bool(seen.all()):
+            raise RuntimeError(f"cohort: {int((~seen).sum())} utterances were not embedded")
+        path = dm.cohort_cache_file() if hasattr(dm, "cohort_cache_file") else None
+        if path is not None and self.trainer.is_global_zero:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{path.name}.tmp")
+            torch.save({"embeddings": cohort, "speakers": speakers}, tmp)
+            tmp.replace(path)
+        return cohort, speakers
+
     def on_test_epoch_end(self) -> None:
         dm = self.trainer.datamodule
         cohort = speakers = None
         if self.scoring.needs_cohort:
-            if "cohort" not in self._collected:
-                raise IncompatibleConfigError("task.scoring needs a cohort: set data.cohort_utts_per_speaker > 0")
-            speakers = dm.cohort_speakers()
-            cohort, seen = self._gathered("cohort", len(speakers))
-            if not bool(seen.all()):
-                raise RuntimeError(f"cohort: {int((~seen).sum())} utterances were not embedded")
+            cohort, speakers = self._cohort(dm)
         self._collected.pop("cohort", None)
+        # Every rank takes part in gathering; the scoring (and the cohort statistics) is rank 0's alone.
+        gathered = {name: self._gathered(name, len(dm.eval_sets[name].utterances)) for name in dm.test_trials}
+        if not self.trainer.is_global_zero:
+            return
         for name in dm.test_trials:
-            scores, labels, metrics = self._score(name, self.scoring, cohort, speakers)
+            scores, labels, metrics = self._score(name, self.scoring, cohort, speakers, gathered=gathered[name])
             eval_set = dm.eval_sets[name]
             self.test_results[name] = {"scores": scores, "labels": labels, "metrics": metrics,
                                        "list": eval_set.list_path,
                                        "enroll": [eval_set.utterances[i] for i in eval_set.enroll_index],
                                        "test": [eval_set.utterances[i] for i in eval_set.test_index]}
             for key, value in metrics.items():
-                self.log(f"test/{name}/{key}", value)
+                self.log(f"test/{name}/{key}", value, rank_zero_only=True)
 
     def write_report(self, out_dir: str, extra: dict | None = None) -> dict[str, Any]:
         """metrics.json, results.md, per-trial score files, DET curve and score histograms of the last test run."""
