@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from sonolab.data.augment import WaveformAugment
+from sonolab.data.augment import DEFAULT_SNR, WaveformAugment
 from sonolab.data.voxceleb import SPEEDS, SpeakerBalancedSampler, VoxCelebDataModule
 from sonolab.utils.errors import DataFormatError
 
@@ -46,15 +46,59 @@ def test_speed_perturbation_triples_the_labels(tiny_voxceleb):
 
 
 def test_augmentation_changes_crops(tiny_voxceleb):
-    aug = WaveformAugment(musan_root=str(tiny_voxceleb / "musan"), rir_root=str(tiny_voxceleb / "rirs"), prob=1.0)
-    assert set(aug.kinds) == {"reverb", "noise", "music", "speech"}
-    rng = np.random.default_rng(0)
-    wave = torch.randn(16000) * 0.1
-    outs = [aug(wave, rng) for _ in range(8)]
-    assert all(o.shape == wave.shape and torch.isfinite(o).all() for o in outs)
-    assert all(not torch.allclose(o, wave) for o in outs)
+    for scheme, kinds in (("wespeaker", {"reverb", "noise"}), ("kaldi", {"reverb", "noise", "music", "speech"})):
+        aug = WaveformAugment(musan_root=str(tiny_voxceleb / "musan"), rir_root=str(tiny_voxceleb / "rirs"), prob=1.0,
+                              scheme=scheme)
+        assert set(aug.kinds) == kinds
+        rng = np.random.default_rng(0)
+        wave = torch.randn(16000) * 0.1
+        outs = [aug(wave, rng) for _ in range(8)]
+        assert all(o.shape == wave.shape and torch.isfinite(o).all() for o in outs)
+        assert all(not torch.allclose(o, wave) for o in outs)
+        if scheme == "wespeaker":  # peak-normalised output
+            assert all(abs(float(o.abs().max()) - 1.0) < 1e-3 for o in outs)
     with pytest.raises(DataFormatError, match="musan_missing: expected a MUSAN folder"):
         WaveformAugment(musan_root=str(tiny_voxceleb / "musan_missing"))
+
+
+def test_scale_to_snr_gives_the_snr_asked_for():
+    from sonolab.data.augment import scale_to_snr
+
+    wave, noise = torch.randn(8000) * 0.3, torch.rand(8000) - 0.5
+    for snr in (0.0, 7.5, 20.0):
+        scaled = scale_to_snr(wave, noise, snr)
+        assert 10 * np.log10(float(wave.pow(2).mean() / scaled.pow(2).mean())) == pytest.approx(snr, abs=1e-4)
+    floored = scale_to_snr(wave, noise, 10.0, floor=1e-4)  # WeSpeaker's energies: mean square + 1e-4
+    expected = (float(wave.pow(2).mean()) + 1e-4) / (float(noise.pow(2).mean()) + 1e-4) / 10
+    assert float(floored.pow(2).mean() / noise.pow(2).mean()) == pytest.approx(expected, rel=1e-4)
+
+
+@pytest.mark.parametrize("scheme", ["wespeaker", "kaldi"])
+def test_augmentation_schemes_draw_as_their_recipes(scheme, tiny_voxceleb, monkeypatch):
+    import sonolab.data.augment as augment
+
+    aug = WaveformAugment(musan_root=str(tiny_voxceleb / "musan"), rir_root=str(tiny_voxceleb / "rirs"), prob=1.0,
+                          scheme=scheme)
+    snrs, segments, reverbs = [], [], []
+    real_scale, real_segment, real_reverb = augment.scale_to_snr, aug._segment, aug._reverb
+    monkeypatch.setattr(augment, "scale_to_snr", lambda w, n, snr, floor=0.0: snrs.append((snr, floor)) or
+                        real_scale(w, n, snr, floor))
+    monkeypatch.setattr(aug, "_segment", lambda path, n, rng: segments.append(path.parent.name) or real_segment(path, n, rng))
+    monkeypatch.setattr(aug, "_reverb", lambda w, rng: reverbs.append(1) or real_reverb(w, rng))
+    rng = np.random.default_rng(1)
+    calls = 300
+    for _ in range(calls):
+        aug(torch.randn(4000) * 0.1, rng)
+    if scheme == "wespeaker":  # reverb or one noise file, half and half; every MUSAN category; ranges
+        assert abs(len(reverbs) - calls / 2) < 40 and len(segments) == calls - len(reverbs)
+        assert set(segments) == {"noise", "music", "speech"} and all(floor == 1e-4 for _, floor in snrs)
+        ranges = DEFAULT_SNR["wespeaker"]
+        assert all(min(lo for lo, _ in ranges.values()) <= snr <= max(hi for _, hi in ranges.values()) for snr, _ in snrs)
+        assert any(snr > 20 for snr, _ in snrs)  # speech reaches 30 dB
+    else:  # four kinds; babble sums 3-7 talkers; SNRs from the discrete sets
+        assert abs(len(reverbs) - calls / 4) < 30
+        assert segments.count("speech") >= 3 * (calls / 4 - 30)
+        assert {snr for snr, _ in snrs} <= {15.0, 10.0, 5.0, 0.0, 8.0, 20.0, 17.0, 13.0}
 
 
 def test_speaker_balanced_sampler_draws_speakers_uniformly():
