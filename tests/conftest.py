@@ -103,3 +103,20 @@ def speechocean_root() -> Path:
     if not (root / "trials.txt").is_file():
         pytest.skip(f"real data not present: {root} (see ../shared/data/README.md)")
     return root
+
+
+@pytest.fixture(scope="session")
+def trained_run(tiny_voxceleb, tmp_path_factory) -> Path:
+    """A tiny trained verification run folder as train.py leaves it (config, checkpoints, metrics.json);
+    shared by the session: tests copy it before changing anything in it."""
+    from omegaconf import OmegaConf
+
+    from sonolab.run import train
+
+    run = tmp_path_factory.mktemp("runs") / "run"
+    cfg = compose("train", tiny_overrides(tiny_voxceleb) + ["trainer.limit_train_batches=2", "logger=csv",
+                                                            "trainer.enable_progress_bar=false"], run)
+    (run / ".hydra").mkdir(parents=True)
+    OmegaConf.save(cfg, run / ".hydra" / "config.yaml")
+    train(cfg, ROOT / "configs")
+    return run

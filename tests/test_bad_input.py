@@ -393,18 +393,6 @@ def test_the_shared_ami_excerpts_mismatch_is_detected():
 
 
 # 8-11. Run folders, checkpoints, evaluation ------------------------------------------------------
-@pytest.fixture(scope="module")
-def trained_run(tiny_voxceleb, tmp_path_factory) -> Path:
-    """A tiny trained run folder as train.py leaves it (config, checkpoints, metrics.json)."""
-    run = tmp_path_factory.mktemp("runs") / "run"
-    cfg = compose("train", tiny_overrides(tiny_voxceleb) + ["trainer.limit_train_batches=2", "logger=csv",
-                                                            "trainer.enable_progress_bar=false"], run)
-    (run / ".hydra").mkdir(parents=True)
-    OmegaConf.save(cfg, run / ".hydra" / "config.yaml")
-    train(cfg, ROOT / "configs")
-    return run
-
-
 def _evaluate(tmp_path: Path, *overrides: str) -> dict:
     out = tmp_path / f"eval{len(list(tmp_path.glob('eval*')))}"
     cfg = compose("eval", ["trainer.enable_progress_bar=false", *overrides], out)
