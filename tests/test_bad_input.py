@@ -631,3 +631,26 @@ def test_a_truncated_recording_is_found_when_its_set_is_read(tmp_path):
     dm.setup("test")
     assert dm.recordings("dev").uris == ["m1"]
     assert dm.skipped.as_dict()["unreadable recording left out (data.on_bad_audio=skip)"]["count"] == 1
+
+
+def test_evaluate_averages_the_last_epoch_checkpoints(trained_run, tmp_path):
+    from sonolab.checkpoints import average_checkpoints, epoch_checkpoints
+
+    run = tmp_path / "run"
+    shutil.copytree(trained_run, run)
+    first = epoch_checkpoints(run)[-1]
+    later = torch.load(first, map_location="cpu", weights_only=False)
+    later["state_dict"] = {k: v * 1.02 if v.is_floating_point() else v + 5 for k, v in later["state_dict"].items()}
+    torch.save(later, run / "checkpoints" / "epoch007.ckpt")
+    assert [p.name for p in epoch_checkpoints(run)][-2:] == [first.name, "epoch007.ckpt"]
+    averaged = average_checkpoints(epoch_checkpoints(run)[-2:])["state_dict"]
+    original = load_checkpoint(first)["state_dict"]
+    for key, value in original.items():
+        if value.is_floating_point():
+            assert torch.allclose(averaged[key], value * 1.01, atol=1e-6)
+        else:  # BatchNorm's batch counter: the last file's
+            assert torch.equal(averaged[key], later["state_dict"][key])
+    result = _evaluate(tmp_path, f"run_dir={run}", "average_last=2")
+    assert result["checkpoint_reason"] == f"average of {first.name}, epoch007.ckpt (average_last=2)"
+    with pytest.raises(DataFormatError, match=r"5 epoch checkpoints .*save_top_k=-1"):
+        _evaluate(tmp_path, f"run_dir={run}", "average_last=5")

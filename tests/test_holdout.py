@@ -69,3 +69,16 @@ def test_cohort_is_drawn_at_random_across_sessions():
     assert len(draw_cohort(utts, 50, seed=0)) == 60  # more than a speaker has: all of them
     firsts = [u for u in chosen if u.path.endswith("/0.wav")]
     assert len(firsts) < len(chosen)  # not simply the first file of each session
+
+
+def test_one_session_speakers_give_same_session_targets_and_too_many_trials_are_named():
+    from sonolab.data.holdout import hold_out
+    from sonolab.data.readers import Utterance
+    from sonolab.utils.errors import ConfigValueError
+
+    utts = [Utterance(f"s{k}/read/{i}.flac", f"s{k}", "read") for k in range(6) for i in range(4)]
+    held, trials = hold_out(utts, 3, 12, seed=0)
+    assert len(held) == 3 and sum(label for label, _, _ in trials) == 6
+    assert all(e.split("/")[0] == t.split("/")[0] for label, e, t in trials if label == 1)
+    with pytest.raises(ConfigValueError, match="holdout trials: expected a number the 3 held-out speakers can give"):
+        hold_out(utts, 3, 100, seed=0)  # 3 x 6 same-speaker pairs only

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import re
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -175,3 +176,37 @@ def checkpoint_for_run(run_dir: str | Path, choice: str | None = None) -> tuple[
             return candidate, f"{reason}, from {metrics.name}"
     raise DataFormatError(metrics, f"the recorded checkpoint {recorded} ({reason}) in {run_dir / 'checkpoints'}",
                           found="no such file; give ckpt_path=<file> or ckpt_path=last to score another one")
+
+
+def epoch_checkpoints(run_dir: str | Path) -> list[Path]:
+    """The run's per-epoch checkpoints (``checkpoints/epochNNN.ckpt``) in epoch order."""
+    found = []
+    for path in (Path(run_dir) / "checkpoints").glob("epoch*.ckpt"):
+        match = re.fullmatch(r"epoch(\d+)", path.stem)
+        if match:
+            found.append((int(match.group(1)), path))
+    return [path for _, path in sorted(found)]
+
+
+def average_checkpoints(paths: list[Path]) -> dict[str, Any]:
+    """One checkpoint whose weights are the equal-weight average of ``paths``' (WeSpeaker's
+    ``average_model.py``): floating-point tensors averaged, the others (BatchNorm's batch counters)
+    taken from the last file, as are the hyper-parameters; a file of another model is named."""
+    if not paths:
+        raise ValueError("no checkpoints to average")
+    total = None
+    for path in paths:
+        checkpoint = load_checkpoint(path)
+        state = checkpoint["state_dict"]
+        if total is None:
+            total = {k: v.double() if v.is_floating_point() else v for k, v in state.items()}
+            continue
+        if set(state) != set(total):
+            raise DataFormatError(path, f"the same weights as {paths[0].name} (to average them)",
+                                  found=f"{len(set(state) ^ set(total))} differing keys")
+        for key, value in state.items():
+            total[key] = total[key] + value.double() if value.is_floating_point() else value
+    reference = checkpoint["state_dict"]
+    checkpoint["state_dict"] = {k: (v / len(paths)).to(reference[k].dtype) if reference[k].is_floating_point() else v
+                                for k, v in total.items()}
+    return checkpoint

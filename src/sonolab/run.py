@@ -18,7 +18,8 @@ from hydra.utils import get_class, instantiate
 from lightning.pytorch.callbacks import ProgressBar
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from .checkpoints import check_task_state, checkpoint_for_run, load_checkpoint, load_task_state
+from .checkpoints import (average_checkpoints, check_task_state, checkpoint_for_run, epoch_checkpoints, load_checkpoint,
+                          load_task_state)
 from .config import check_compatibility
 from .utils.allocator import retain_freed_memory
 from .utils.errors import ConfigValueError, DataFormatError, IncompatibleConfigError
@@ -238,7 +239,8 @@ def _run_config(run_dir: Path) -> DictConfig:
 
 # evaluate.py keys every run takes; the others are its datamodule's ``evaluate_arguments``
 # (verification: trials, ...; diarization: recordings, rttm, uem) or task sections merged below.
-COMMON_EVAL_KEYS = {"task_name", "run_dir", "ckpt_path", "root", "num_workers", "paths", "trainer", "hydra"}
+COMMON_EVAL_KEYS = {"task_name", "run_dir", "ckpt_path", "average_last", "root", "num_workers", "paths", "trainer",
+                    "hydra"}
 TASK_EVAL_KEYS = ("scoring", "decoding")  # merged into the run's task.<key> (verification / diarization)
 
 
@@ -274,11 +276,21 @@ def evaluate(cfg: DictConfig, config_dir: str | Path) -> dict[str, Any]:
     if not cfg.get("run_dir") and cfg.get("ckpt_path") in (None, "best", "last"):
         raise ConfigValueError("run_dir", "a training run folder (or ckpt_path=<file.ckpt>)", cfg.get("run_dir"))
     run_dir = Path(cfg.run_dir) if cfg.get("run_dir") else Path(cfg.ckpt_path).parent.parent
-    ckpt_path, reason = checkpoint_for_run(run_dir, cfg.get("ckpt_path"))
+    average = int(cfg.get("average_last") or 0)
+    if average:  # WeSpeaker's num_avg: the mean weights of the last N epoch checkpoints
+        paths = epoch_checkpoints(run_dir)[-average:]
+        if len(paths) < average:
+            raise DataFormatError(run_dir / "checkpoints", f"{average} epoch checkpoints (epochNNN.ckpt) to average; "
+                                  "train with callbacks.model_checkpoint.save_top_k=-1 to keep them",
+                                  found=f"{len(paths)}")
+        checkpoint = average_checkpoints(paths)
+        ckpt_path, reason = paths[-1], f"average of {', '.join(p.name for p in paths)} (average_last={average})"
+    else:
+        ckpt_path, reason = checkpoint_for_run(run_dir, cfg.get("ckpt_path"))
+        checkpoint = load_checkpoint(ckpt_path)
     log.info("scoring %s (%s)", ckpt_path, reason)
     train_cfg = _evaluation_config(_run_config(run_dir), cfg)
     check_compatibility(train_cfg, config_dir, cohort_key="cohort_utts_per_speaker")
-    checkpoint = load_checkpoint(ckpt_path)
     datamodule = build_datamodule(OmegaConf.merge(train_cfg, {"augment": None}))
     datamodule.prepare_data()
     datamodule.setup("test")
@@ -286,7 +298,7 @@ def evaluate(cfg: DictConfig, config_dir: str | Path) -> dict[str, Any]:
     load_task_state(task, checkpoint, ckpt_path)
     del checkpoint
     trainer = build_trainer(cfg, cfg.paths.output_dir)  # evaluate.py's trainer: no loggers or callbacks
-    datamodule.tested_checkpoint = str(ckpt_path)
+    datamodule.tested_checkpoint = None if average else str(ckpt_path)  # averaged weights: no cohort cache
     trainer.test(task, datamodule=datamodule)
     if not trainer.is_global_zero:  # every rank holds the gathered results; one writes them
         return {}

@@ -36,7 +36,15 @@ def hold_out(utterances: list[Utterance], speakers: int, trials: int, seed: int 
         raise ConfigValueError("holdout speakers", f"2..{len(names) - 1} ({where} has {len(names)} speakers)", speakers)
     rng = np.random.default_rng([seed, 17])
     held = sorted(names[i] for i in rng.choice(len(names), speakers, replace=False))
-    return held, make_trials({s: by_speaker[s] for s in held}, trials, rng)
+    pools = {s: by_speaker[s] for s in held}
+    # Target pairs come from different sessions (VoxCeleb's videos); a corpus with one session per
+    # speaker (read speech) has none, and then any two utterances of a speaker make a target pair.
+    cross_session = any(len({session for _, session in pool}) > 1 for pool in pools.values())
+    try:
+        return held, make_trials(pools, trials, rng, cross_session=cross_session)
+    except ValueError as err:
+        raise ConfigValueError("holdout trials", f"a number the {speakers} held-out speakers can give ({err})",
+                               trials) from err
 
 
 def main(argv: list[str] | None = None) -> int:

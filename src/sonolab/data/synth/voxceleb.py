@@ -97,9 +97,11 @@ def trial_capacity(speakers: int, sessions: int, utterances_per_session: int) ->
 
 
 def make_trials(
-    utterances: dict[str, list[tuple[str, str]]], num_trials: int, rng: np.random.Generator
+    utterances: dict[str, list[tuple[str, str]]], num_trials: int, rng: np.random.Generator,
+    cross_session: bool = True,
 ) -> list[tuple[int, str, str]]:
-    """Half target trials (same speaker, different sessions), half non-target; each pair once, in one order.
+    """Half target trials (same speaker, different sessions; any two utterances without
+    ``cross_session``), half non-target; each pair once, in one order.
 
     Raises ValueError with the numbers when the speakers cannot give that many distinct pairs of
     each kind (a list with repeats, or without one of the classes, would score nonsense).
@@ -108,7 +110,7 @@ def make_trials(
     n_target = num_trials // 2
     n_nontarget = num_trials - n_target
     target_pairs = [(a[0], b[0]) for spk in speakers for i, a in enumerate(utterances[spk])
-                    for b in utterances[spk][i + 1:] if a[1] != b[1]]
+                    for b in utterances[spk][i + 1:] if a[1] != b[1] or not cross_session]
     sizes = [len(utterances[s]) for s in speakers]
     nontarget_capacity = (sum(sizes) ** 2 - sum(n * n for n in sizes)) // 2
     if n_target < 1 or n_nontarget < 1 or len(target_pairs) < n_target or nontarget_capacity < n_nontarget:
