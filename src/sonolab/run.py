@@ -21,6 +21,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from .checkpoints import (average_checkpoints, check_task_state, checkpoint_for_run, epoch_checkpoints, load_checkpoint,
                           load_task_state)
 from .config import check_compatibility
+from .report.record import recorded_run
 from .utils.allocator import retain_freed_memory
 from .utils.errors import ConfigValueError, DataFormatError, IncompatibleConfigError
 from .utils.io import from_cwd
@@ -184,7 +185,13 @@ def check_no_selection_on_test(cfg: DictConfig, datamodule: L.LightningDataModul
 
 
 def train(cfg: DictConfig, config_dir: str | Path) -> dict[str, Any]:
-    """Train, then evaluate the chosen checkpoint on the test lists; writes the run folder's reports."""
+    """Train, then evaluate the chosen checkpoint on the test lists; writes the run folder's reports and,
+    however it ends, its ``run.json`` record (status, error, overrides, resolved config, test metrics)."""
+    with recorded_run(Path(cfg.paths.output_dir), cfg):
+        return _train(cfg, config_dir)
+
+
+def _train(cfg: DictConfig, config_dir: str | Path) -> dict[str, Any]:
     check_compatibility(cfg, config_dir)
     if cfg.get("retain_freed_memory", True):
         retain_freed_memory()

@@ -20,6 +20,7 @@ import numpy as np
 import yaml
 
 from ..utils.io import write_text_atomic
+from .ablation import last_log_line
 
 log = logging.getLogger(__name__)
 
@@ -45,9 +46,7 @@ def collect_folds(folders: list[Path], metric: str = "accuracy") -> list[dict[st
         row = groups.setdefault(config, {"config": config, "folds": {}, "failed": []})
         metrics_file = job / "metrics.json"
         if not metrics_file.is_file():
-            logs = sorted(job.glob("*.log"))
-            lines = [ln for ln in (logs[0].read_text(errors="replace").splitlines() if logs else []) if ln.strip()]
-            row["failed"].append((str(job), lines[-1] if lines else "no metrics.json and no log"))
+            row["failed"].append((str(job), last_log_line(job)))
             continue
         for name, result in json.loads(metrics_file.read_text()).get("test", {}).items():
             match = FOLD_SET.match(name)

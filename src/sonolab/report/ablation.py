@@ -1,0 +1,221 @@
+"""Ablation tables from run folders: ``python -m sonolab.report <sweep or run folders, or globs> [--out DIR]
+[--metrics PATTERN ...]``.
+
+Every job folder found (a Hydra run or sweep job: ``.hydra/config.yaml``) is one run. Runs are grouped
+by their command-line overrides other than ``seed``; the overrides whose values differ between the
+groups become the table's columns; each metric is the mean +- sample standard deviation over the
+group's completed runs, with their count. A run's published target (its experiment's ``expected``
+block: ``{metric, value, source}``) is shown beside the measured value. Runs that failed (``run.json``
+status, or no ``metrics.json``) are counted per row and listed under the table with the last line of
+their error; nothing is dropped. Writes ``ablation.md`` and ``ablation.csv`` (and prints the table).
+A Hydra callback writes them into every multirun's sweep folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import fnmatch
+import glob
+import io
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from ..utils.io import write_text_atomic
+from .record import RECORD, flatten_metrics
+
+log = logging.getLogger(__name__)
+
+# Headline metrics of the three families, as flattened ``test/<set>/...`` keys.
+DEFAULT_METRICS = ("test/*/eer", "test/*/min_dcf_*", "test/*/system/collar*/corpus/der", "test/*/accuracy",
+                   "test/*/mAP", "test/*/mean_auc", "test/*/d_prime")
+IGNORED_OVERRIDES = ("seed", "hydra.", "trainer.enable_progress_bar")
+
+
+def job_folders(paths: list[str | Path]) -> list[Path]:
+    """Run folders (holding ``.hydra/config.yaml``) under the given folders or glob patterns."""
+    roots: list[Path] = []
+    for path in map(str, paths):
+        matches = sorted(glob.glob(path)) if any(c in path for c in "*?[") else [path]
+        roots += [Path(m) for m in matches]
+    jobs = {p.parent.parent for root in roots for p in root.glob("**/.hydra/config.yaml")}
+    return sorted(jobs)
+
+
+def last_log_line(job: Path) -> str:
+    """The last non-empty line of the job's log (what a failed run last said)."""
+    for log_file in sorted(job.glob("*.log")):
+        lines = [ln for ln in log_file.read_text(errors="replace").splitlines() if ln.strip()]
+        if lines:
+            return lines[-1]
+    return "no metrics.json and no log"
+
+
+def read_run(job: Path) -> dict[str, Any]:
+    """One run: overrides, seed, status, error line, flattened test metrics and ``expected`` targets."""
+    record = json.loads((job / RECORD).read_text()) if (job / RECORD).is_file() else {}
+    overrides_file = job / ".hydra" / "overrides.yaml"
+    overrides = record.get("overrides")
+    if overrides is None:
+        overrides = (yaml.safe_load(overrides_file.read_text()) or []) if overrides_file.is_file() else []
+    config = yaml.safe_load((job / ".hydra" / "config.yaml").read_text()) or {}
+    metrics_file = job / "metrics.json"
+    metrics = flatten_metrics(json.loads(metrics_file.read_text()).get("test", {})) if metrics_file.is_file() else {}
+    status = record.get("status") or ("completed" if metrics_file.is_file() else "failed")
+    error = record.get("error") or (None if status == "completed" else last_log_line(job))
+    expected = config.get("expected") or []
+    expected = [expected] if isinstance(expected, dict) else list(expected)
+    return {"job": str(job), "overrides": [str(o) for o in overrides], "seed": config.get("seed"),
+            "status": status, "error": error, "metrics": metrics, "expected": expected}
+
+
+def _key(override: str) -> tuple[str, str]:
+    name, _, value = override.lstrip("+~").partition("=")
+    return name, value
+
+
+def group_runs(runs: list[dict[str, Any]]) -> tuple[list[str], list[dict[str, Any]]]:
+    """The swept keys (overrides that differ between runs, seed excluded) and one group per setting."""
+    settings = []
+    for run in runs:
+        kept = dict(_key(o) for o in run["overrides"] if not _key(o)[0].startswith(IGNORED_OVERRIDES))
+        settings.append(kept)
+    names = sorted({k for s in settings for k in s})
+    swept = [k for k in names if len({s.get(k, "") for s in settings}) > 1]
+    groups: dict[tuple, dict[str, Any]] = {}
+    for run, setting in zip(runs, settings):
+        key = tuple(setting.get(k, "") for k in swept)
+        group = groups.setdefault(key, {"setting": dict(zip(swept, key)), "runs": [],
+                                        "constant": {k: v for k, v in setting.items() if k not in swept}})
+        group["runs"].append(run)
+    return swept, list(groups.values())
+
+
+def _matching(metrics: list[str], patterns: tuple[str, ...]) -> list[str]:
+    return [m for m in metrics if any(fnmatch.fnmatchcase(m, p) for p in patterns)]
+
+
+def summarise(runs: list[dict[str, Any]], patterns: tuple[str, ...] = DEFAULT_METRICS) -> dict[str, Any]:
+    """The table as data: swept keys, metric columns, and per group the mean / std / count of each
+    metric over its completed runs, the published targets and the failed runs."""
+    swept, groups = group_runs(runs)
+    present = sorted({m for run in runs for m in run["metrics"]})
+    columns = _matching(present, patterns)
+    rows = []
+    for group in groups:
+        done = [r for r in group["runs"] if r["status"] == "completed"]
+        cells = {}
+        for metric in columns:
+            values = np.array([r["metrics"][metric] for r in done if metric in r["metrics"]])
+            cells[metric] = {"mean": float(values.mean()) if values.size else None,
+                             "std": float(values.std(ddof=1)) if values.size > 1 else None, "n": int(values.size)}
+        expected = {e["metric"]: e for r in group["runs"] for e in r["expected"] if "metric" in e}
+        rows.append({"setting": group["setting"], "cells": cells, "expected": expected,
+                     "seeds": sorted({str(r["seed"]) for r in done}), "completed": len(done),
+                     "failed": [(r["job"], r["error"]) for r in group["runs"] if r["status"] != "completed"]})
+    published = [m for m in columns if any(m in row["expected"] for row in rows)]
+    return {"swept": swept, "columns": columns, "published": published, "rows": rows}
+
+
+def _short(metric: str) -> str:
+    return metric.removeprefix("test/").replace("/system/", "/").replace("/corpus/", "/")
+
+
+def _cell(cell: dict[str, Any]) -> str:
+    if cell["mean"] is None:
+        return "-"
+    return f"{cell['mean']:.4g}" + (f" +- {cell['std']:.2g}" if cell["std"] is not None else "")
+
+
+def _table_rows(table: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    header = [*(table["swept"] or ["configuration"]), *[_short(m) for m in table["columns"]],
+              *[f"{_short(m)} published" for m in table["published"]], "seeds", "failed"]
+    body = []
+    for row in table["rows"]:
+        setting = [row["setting"][k] for k in table["swept"]] if table["swept"] else ["(as configured)"]
+        published = [f"{row['expected'][m]['value']} ({row['expected'][m].get('source', '')})"
+                     if m in row["expected"] else "-" for m in table["published"]]
+        body.append([*setting, *[_cell(row["cells"][m]) for m in table["columns"]], *published,
+                     str(row["completed"]), str(len(row["failed"]))])
+    return header, body
+
+
+def markdown(table: dict[str, Any]) -> str:
+    """The table in markdown, failed runs listed under it with their error's last line."""
+    header, body = _table_rows(table)
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(cells) + " |" for cells in body]
+    failed = [f for row in table["rows"] for f in row["failed"]]
+    if failed:
+        lines += ["", "Failed runs:", ""] + [f"- {job}: {error}" for job, error in failed]
+    return "\n".join(lines) + "\n"
+
+
+def csv_text(table: dict[str, Any]) -> str:
+    """The table as CSV (means and standard deviations in separate columns)."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    metrics = table["columns"]
+    writer.writerow([*table["swept"], *[f"{m} {s}" for m in metrics for s in ("mean", "std", "n")],
+                     *[f"{m} published" for m in table["published"]], "seeds", "failed"])
+    for row in table["rows"]:
+        cells = [v for m in metrics for v in (row["cells"][m]["mean"], row["cells"][m]["std"], row["cells"][m]["n"])]
+        published = [row["expected"].get(m, {}).get("value", "") for m in table["published"]]
+        writer.writerow([*(row["setting"][k] for k in table["swept"]), *cells, *published, row["completed"],
+                         len(row["failed"])])
+    return out.getvalue()
+
+
+def write_ablation(paths: list[str | Path], out_dir: Path, patterns: tuple[str, ...] = DEFAULT_METRICS) -> str | None:
+    """``ablation.md`` / ``ablation.csv`` in ``out_dir`` from the runs under ``paths``; returns the markdown
+    table, or None when no run folder is found."""
+    jobs = job_folders(paths)
+    if not jobs:
+        return None
+    table = summarise([read_run(job) for job in jobs], patterns)
+    text = markdown(table)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(out_dir / "ablation.md", f"# Ablation: {len(jobs)} runs\n\n" + text)
+    write_text_atomic(out_dir / "ablation.csv", csv_text(table))
+    return text
+
+
+try:
+    from hydra.experimental.callback import Callback
+except ImportError:  # pragma: no cover - hydra is a dependency
+    Callback = object
+
+
+class AblationTableCallback(Callback):
+    """Hydra callback: at the end of a multirun, ``ablation.md`` / ``ablation.csv`` in its sweep folder."""
+
+    def on_multirun_end(self, config, **kwargs) -> None:
+        sweep_dir = Path(config.hydra.sweep.dir)
+        table = write_ablation([sweep_dir], sweep_dir)
+        if table:
+            log.info("ablation table (%s):\n%s", sweep_dir / "ablation.md", table)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Print the table and write it (``--out``, default the first folder given)."""
+    parser = argparse.ArgumentParser(prog="python -m sonolab.report", description=__doc__.split("\n\n")[0])
+    parser.add_argument("paths", nargs="+", help="sweep folders, run folders or glob patterns of them")
+    parser.add_argument("--out", type=Path, help="where ablation.md / ablation.csv go")
+    parser.add_argument("--metrics", nargs="+", default=list(DEFAULT_METRICS),
+                        help="metric patterns over test/<set>/... keys (default: each family's headline metrics)")
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    first = sorted(glob.glob(args.paths[0])) or [args.paths[0]]
+    out = args.out or Path(first[0])
+    table = write_ablation(args.paths, out, tuple(args.metrics))
+    if table is None:
+        print(f"no run folders (.hydra/config.yaml) under {', '.join(args.paths)}", file=sys.stderr)
+        return 1
+    print(table, end="")
+    print(f"\nwritten: {out / 'ablation.md'}, {out / 'ablation.csv'}")
+    return 0

@@ -1,0 +1,71 @@
+"""Ablation tables (python -m sonolab.report) and the run.json record every run leaves."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+
+from sonolab.report.ablation import main as report_main
+from sonolab.report.ablation import write_ablation
+
+from .conftest import ROOT, compose, tiny_overrides
+
+
+def _job(folder, overrides, seed, eer=None, error=None, expected=None):
+    (folder / ".hydra").mkdir(parents=True)
+    (folder / ".hydra" / "overrides.yaml").write_text("".join(f"- {o}\n" for o in overrides))
+    config = {"seed": seed, **({"expected": expected} if expected else {})}
+    (folder / ".hydra" / "config.yaml").write_text(json.dumps(config))
+    if eer is not None:
+        (folder / "metrics.json").write_text(json.dumps({"test": {"vox1_O": {"eer": eer, "min_dcf_0.01": eer / 10,
+                                                                              "list": "x.txt"}}}))
+    record = {"status": "completed" if error is None else "failed", "error": error, "overrides": overrides}
+    (folder / "run.json").write_text(json.dumps(record))
+
+
+def test_table_has_mean_std_per_setting_published_values_and_failures(tmp_path, capsys):
+    sweep = tmp_path / "sweep"
+    expected = [{"metric": "test/vox1_O/eer", "value": 1.069, "source": "WeSpeaker"}]
+    values = {("ce", "ecapa_small"): [2.0, 4.0], ("ce", "xvector_small"): [3.0, 3.0],
+              ("aam", "ecapa_small"): [1.0, 2.0], ("aam", "xvector_small"): [5.0, 7.0]}
+    job = 0
+    for (loss, model), eers in values.items():
+        for seed, eer in zip((1, 2), eers):
+            _job(sweep / str(job), [f"loss={loss}", f"model={model}", f"seed={seed}", "experiment=x"], seed, eer,
+                 expected=expected)
+            job += 1
+    _job(sweep / str(job), ["loss=aam", "model=xvector_small", "seed=3", "experiment=x"], 3,
+         error="DataFormatError: /data/x.wav: expected audio, found 'missing file'")
+    table = write_ablation([sweep], sweep)
+    assert "| loss | model | vox1_O/eer | vox1_O/min_dcf_0.01 | vox1_O/eer published | seeds | failed |" in table
+    assert "| ce | ecapa_small | 3 +- 1.4 | 0.3 +- 0.14 | 1.069 (WeSpeaker) | 2 | 0 |" in table
+    assert "| aam | xvector_small | 6 +- 1.4 |" in table and table.count("| 2 | 1 |") == 1
+    assert f"{sweep / str(job)}: DataFormatError: /data/x.wav: expected audio, found 'missing file'" in table
+    rows = list(csv.DictReader((sweep / "ablation.csv").read_text().splitlines()))
+    ce = next(r for r in rows if r["loss"] == "ce" and r["model"] == "xvector_small")
+    assert float(ce["test/vox1_O/eer mean"]) == 3.0 and float(ce["test/vox1_O/eer std"]) == 0.0
+    # several folders or a glob: single runs of different days in one table
+    other = tmp_path / "runs" / "day2"
+    _job(other, ["loss=am", "model=ecapa_small"], 1, 2.5)
+    assert report_main([str(tmp_path / "s*"), str(tmp_path / "runs" / "*"), "--out", str(tmp_path / "out")]) == 0
+    assert "| am | ecapa_small | 2.5 |" in capsys.readouterr().out
+    assert report_main([str(tmp_path / "nothing")]) == 1
+
+
+def test_runs_leave_a_record_whether_they_complete_or_fail(tiny_voxceleb, tmp_path):
+    from sonolab.run import train
+
+    ok = tmp_path / "ok"
+    train(compose("train", [*tiny_overrides(tiny_voxceleb), "trainer.limit_train_batches=2", "logger=csv",
+                            "trainer.enable_progress_bar=false"], ok), ROOT / "configs")
+    record = json.loads((ok / "run.json").read_text())
+    assert record["status"] == "completed" and record["error"] is None and record["config"]["seed"] == 42
+    assert record["metrics"]["test/synth/eer"] == json.loads((ok / "metrics.json").read_text())["test"]["synth"]["eer"]
+    bad = tmp_path / "bad"
+    cfg = compose("train", [*tiny_overrides(tiny_voxceleb), f"data.root={tmp_path / 'nowhere'}"], bad)
+    with pytest.raises(Exception):
+        train(cfg, ROOT / "configs")
+    record = json.loads((bad / "run.json").read_text())
+    assert record["status"] == "failed" and "nowhere" in record["error"] and not record["metrics"]
