@@ -133,6 +133,33 @@ def test_selection_on_a_tested_list_is_refused(tmp_path):
         check_no_selection_on_test(cfg, instantiate(cfg.data, augment=None, _recursive_=False))
 
 
+def _reported_metrics(cfg, datamodule) -> set[str]:
+    """The flattened test metric keys the experiment's task writes to metrics.json (per family)."""
+    family = cfg.task._target_.rsplit(".", 1)[-1]
+    if family == "VerificationTask":
+        from sonolab.metrics.eer import DetectionCost
+
+        keys = ["eer", "trials", *(DetectionCost(**c).key() for c in cfg.task.dcf)]
+        return {f"test/{name}/{k}" for name in datamodule.test_trials for k in keys}
+    if family == "TaggingTask":
+        keys = ["mAP", "mean_auc", "d_prime"] if datamodule.multi_label else ["accuracy", "top5"]
+        return {f"test/{datamodule.test_name}/{k}" for k in keys}
+    assert family == "DiarizationTask", family
+    return {f"test/{name}/{system}/{setup}/corpus/der" for name in datamodule.test_names
+            for system in ("system", "floor") for setup in ("collar0", "collar0.25")}
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_every_experiment_declares_what_it_reproduces(experiment, tmp_path):
+    """An ``expected`` list whose every entry names a metric the experiment's task reports."""
+    cfg = compose("train", [f"experiment={experiment}", "data.root=/any"], tmp_path)
+    assert "expected:" in (ROOT / "experiments" / "experiment" / f"{experiment}.yaml").read_text()
+    reported = _reported_metrics(cfg, instantiate(cfg.data, augment=None, _recursive_=False))
+    for entry in cfg.expected:
+        assert set(entry) <= {"metric", "value", "source"} and isinstance(entry.value, (int, float)) and entry.source
+        assert entry.metric in reported, f"{entry.metric} is not among {sorted(reported)}"
+
+
 def test_incompatible_loss_is_refused_naming_valid_choices(tmp_path):
     cfg = compose("train", ["loss=pit_bce"], tmp_path)
     with pytest.raises(IncompatibleConfigError, match=r"loss=pit_bce .* diarization loss .* valid choices: loss=aam\|am\|ce"):

@@ -69,7 +69,8 @@ def read_run(job: Path) -> dict[str, Any]:
     metrics = flatten_metrics(json.loads(metrics_file.read_text()).get("test", {})) if metrics_file.is_file() else {}
     status = record.get("status") or ("completed" if metrics_file.is_file() else "failed")
     error = record.get("error") or (None if status == "completed" else last_log_line(job))
-    expected = config.get("expected") or []
+    # run.json holds the resolved config (an expected metric may interpolate, e.g. fold${data.test_fold})
+    expected = (record.get("config") or config).get("expected") or []
     expected = [expected] if isinstance(expected, dict) else list(expected)
     return {"job": str(job), "overrides": [str(o) for o in overrides], "seed": config.get("seed"),
             "status": status, "error": error, "metrics": metrics, "expected": expected}
