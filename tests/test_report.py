@@ -69,3 +69,24 @@ def test_runs_leave_a_record_whether_they_complete_or_fail(tiny_voxceleb, tmp_pa
         train(cfg, ROOT / "configs")
     record = json.loads((bad / "run.json").read_text())
     assert record["status"] == "failed" and "nowhere" in record["error"] and not record["metrics"]
+
+
+@pytest.mark.slow
+def test_a_real_sweep_gives_the_table_with_a_failed_run_listed(tiny_voxceleb, tmp_path):
+    """2 losses x 2 models x 2 seeds of train.py -m on tiny data, and a failing job in the same sweep folder."""
+    from .test_train_evaluate import _run
+
+    sweep = tmp_path / "sweep"
+    common = [*tiny_overrides(tiny_voxceleb), "trainer.limit_train_batches=2", "trainer.enable_progress_bar=false",
+              "~callbacks.progress_bar", f"hydra.sweep.dir={sweep}"]
+    result = _run("train.py", ["-m", "loss=ce,aam", "model=ecapa_small,xvector_small", "seed=1,2", *common], tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    failing = _run("train.py", ["-m", "loss=aam", "model=xvector_small", "seed=3", *common, "data.batch_size=0",
+                                "hydra.sweep.subdir=failed_${hydra.job.num}"], tmp_path)
+    assert failing.returncode != 0  # the sweep reports its failed job ...
+    table = (sweep / "ablation.md").read_text()  # ... which the table written after each job lists
+    assert table.startswith("# Ablation: 9 runs")
+    rows = [line for line in table.splitlines() if line.startswith("| ") and "---" not in line][1:]
+    assert len(rows) == 5 and sum(" | 2 | 0 |" in r for r in rows) == 4 and rows[-1].endswith("| 0 | 1 |")
+    assert all(" +- " in r for r in rows[:4])  # mean +- std over the two seeds
+    assert "data.batch_size: expected at least 1, found 0" in table.split("Failed runs:")[1]

@@ -194,7 +194,17 @@ except ImportError:  # pragma: no cover - hydra is a dependency
 
 
 class AblationTableCallback(Callback):
-    """Hydra callback: at the end of a multirun, ``ablation.md`` / ``ablation.csv`` in its sweep folder."""
+    """Hydra callback: ``ablation.md`` / ``ablation.csv`` in a multirun's sweep folder, rewritten after every
+    job (Hydra's sweeper raises a failed job's error once its batch ends, before the multirun's end, so the
+    table must already be there and list it) and logged at the end."""
+
+    def on_job_end(self, config, job_return=None, **kwargs) -> None:
+        from hydra.core.hydra_config import HydraConfig
+        from hydra.types import RunMode
+
+        if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
+            sweep_dir = Path(HydraConfig.get().sweep.dir)
+            write_ablation([sweep_dir], sweep_dir)
 
     def on_multirun_end(self, config, **kwargs) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
