@@ -151,6 +151,7 @@ def test_real_voxceleb_config_on_a_tree_in_its_layout(tiny_voxceleb, tmp_path):
         shutil.copy(tiny_voxceleb / "trials.txt", root / "vox1" / name)
     cfg = compose("train", ["data=voxceleb", f"data.root={root}", "data.num_workers=0", "data.batch_size=4",
                             "data.pin_memory=false", "trainer.max_epochs=1", "trainer.limit_train_batches=2",
+                            "data.val_holdout.speakers=2", "data.val_holdout.trials=12",
                             "callbacks=none", "trainer.enable_progress_bar=false"], tmp_path)
     summary = train(cfg, ROOT / "configs")
     assert summary["train_metrics"]["train/loss"] > 0

@@ -119,7 +119,8 @@ def readable_clips(clips: list[TaggedClip], listing: Path, cache_root: Path, sam
     where = f"the pack {pack.folder}" if pack is not None else "its audio file"
     missing = [c for c in clips if not available(c.path)]
     if missing and require_all:
-        raise DataFormatError(listing, f"every clip it lists in {where} ({missing[0].path.parent})",
+        holder = f"in the pack {pack.folder}" if pack is not None else f"in {missing[0].path.parent}"
+        raise DataFormatError(listing, f"the audio of every clip it lists {holder}",
                               found=f"{len(missing)} missing",
                               details=[c.path.name for c in missing[:10]] + (["..."] if len(missing) > 10 else []))
     for clip in missing:
