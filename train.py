@@ -17,15 +17,18 @@ from omegaconf import DictConfig  # noqa: E402
 
 from sonolab.resume import resume_arguments  # noqa: E402
 from sonolab.run import train  # noqa: E402
+from sonolab.search import objective  # noqa: E402
 
 
 @hydra.main(version_base="1.3", config_path="configs", config_name="train")
-def main(cfg: DictConfig) -> None:
-    """Compose, instantiate, run; the run folder holds config, checkpoints, metrics and logs."""
+def main(cfg: DictConfig) -> float | None:
+    """Compose, instantiate, run; the run folder holds config, checkpoints, metrics and logs. With
+    ``optimized_metric`` set (hparams_search=...), returns its value to the sweeper."""
     summary = train(cfg, ROOT / "configs")
     results = Path(summary["output_dir"]) / "results.md"
     if results.is_file():
         print(f"\n{results.read_text()}\nrun folder: {summary['output_dir']}")
+    return objective(cfg, summary) if cfg.get("optimized_metric") else None
 
 
 if __name__ == "__main__":

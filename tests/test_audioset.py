@@ -56,7 +56,7 @@ def test_balanced_weights_and_sampler():
     assert first == list(sampler) and len(first) == 5
     sampler.set_epoch(1)
     assert list(sampler) != first
-    draws = np.concatenate([list(BalancedSampler(np.tile(weights, 400), seed=s)) for s in range(5)]) % 5
+    draws = np.concatenate([[d.index for d in BalancedSampler(np.tile(weights, 400), seed=s)] for s in range(5)]) % 5
     frequency = np.bincount(draws, minlength=5) / draws.size
     assert np.allclose(frequency, weights / weights.sum(), atol=0.01)
 

@@ -104,7 +104,7 @@ def test_augmentation_schemes_draw_as_their_recipes(scheme, tiny_voxceleb, monke
 def test_speaker_balanced_sampler_draws_speakers_uniformly():
     labels = [0] * 90 + [1] * 5 + [2] * 5
     sampler = SpeakerBalancedSampler(labels, seed=0)
-    counts = Counter(labels[i] for _ in range(20) for i in sampler)
+    counts = Counter(labels[draw.index] for epoch in range(20) if not sampler.set_epoch(epoch) for draw in sampler)
     assert len(sampler) == 100
     assert min(counts.values()) / max(counts.values()) > 0.8
 

@@ -283,9 +283,9 @@ def test_tiny_training_run_writes_the_diarization_report(tiny_voxceleb, tmp_path
     assert sorted(p.name for p in (eval_dir / "rttm" / "two").iterdir()) == ["sim_test_000000.rttm", "sim_test_000002.rttm"]
     assert len(list((eval_dir / "timelines" / "two").glob("*.png"))) == 2
     assert "2 recordings diarized, not scored" in (eval_dir / "results.md").read_text()
-    hypothesis = read_rttm(eval_dir / "rttm" / "two" / "sim_test_000002.rttm")["sim_test_000002"]
-    assert hypothesis.get_timeline().support() == read_rttm(out / "rttm" / "sim_test" / "sim_test_000002.rttm")[
-        "sim_test_000002"].get_timeline().support()
+    # The same turns as the training run wrote for that recording (the tiny model may write none at all).
+    hypothesis = (eval_dir / "rttm" / "two" / "sim_test_000002.rttm").read_text()
+    assert hypothesis == (out / "rttm" / "sim_test" / "sim_test_000002.rttm").read_text()
     # arguments of another family, or references without recordings, are named
     with pytest.raises(ConfigValueError, match=r"trials: expected an argument of this run's datamodule "
                                                r"DiarizationDataModule \(recordings, rttm, uem\)"):

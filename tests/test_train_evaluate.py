@@ -29,8 +29,8 @@ def test_fast_dev_run_every_model_and_loss(model, loss, tiny_voxceleb, tmp_path)
     assert summary["train_metrics"]["train/loss"] > 0
 
 
-def _run(script: str, args: list[str], cwd: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "SONOLAB_ROOT": str(ROOT), "PYTHONUNBUFFERED": "1"}
+def _run(script: str, args: list[str], cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    env = {**(env or os.environ), "SONOLAB_ROOT": str(ROOT), "PYTHONUNBUFFERED": "1"}
     return subprocess.run([sys.executable, str(ROOT / script), *args], cwd=cwd, env=env, capture_output=True,
                           text=True, timeout=600)
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 import lightning as L
+import numpy as np
+import torch
 from lightning.pytorch.callbacks import WeightAveraging
 
 from .utils.errors import ConfigValueError
@@ -86,3 +89,27 @@ class EpochWeightAveraging(WeightAveraging):
             return False
         epoch = epoch_idx + 1
         return epoch >= self.first_epoch and (self.last_epoch is None or epoch <= self.last_epoch)
+
+
+class EpochSeed(L.Callback):
+    """Reseeds the process's generators (torch, numpy, random) before the first training batch of
+    every epoch from (seed, epoch, rank), so what the model draws while training (dropout,
+    SpecAugment masks, mixup weights) depends on where the run is and not on what the process did
+    before: a run resumed from an epoch's checkpoint continues as one that never stopped. (Not at
+    ``on_train_epoch_start``: Lightning creates a fresh run's data iterator after that hook, drawing
+    worker seeds from the global generator, but a resumed run's before it.) Added to every training
+    run by :func:`sonolab.run.build_trainer`; the data side is seeded per draw by
+    :mod:`sonolab.data.samplers`."""
+
+    def __init__(self, seed: int):
+        self.seed = seed
+
+    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any,
+                             batch_idx: int) -> None:
+        """At an epoch's first batch, seed every generator for this epoch on this rank."""
+        if batch_idx != 0:
+            return
+        state = np.random.SeedSequence([self.seed, trainer.current_epoch, trainer.global_rank]).generate_state(2)
+        torch.manual_seed(int(state[0]))
+        np.random.seed(int(state[1]))
+        random.seed(int(state[1]))

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 from torch import nn
 
@@ -46,6 +47,32 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         if "://" in str(path):
             return super().load_checkpoint(path, map_location, weights_only)
         return load_checkpoint(path, map_location=map_location, weights_only=bool(weights_only))
+
+
+class RunCheckpoint(ModelCheckpoint):
+    """Lightning's ModelCheckpoint whose ``last.ckpt`` is the last epoch, always.
+
+    Since Lightning 2.6, ``save_last=True`` rewrites ``last.ckpt`` only in a step where a top-k
+    checkpoint was saved: with a monitored metric it is a copy of the best epoch, so resuming from
+    it silently repeats epochs and ``ckpt_path=last`` tests the wrong weights. This class writes it
+    after every checkpointing point where the top-k did not (options as ModelCheckpoint's)."""
+
+    def _save_last_if_skipped(self, trainer) -> None:
+        # Lightning's skip test includes "already saved at this step": then the top-k wrote last.ckpt too.
+        if self.save_last and not self._should_skip_saving_checkpoint(trainer):
+            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        """Top-k as ModelCheckpoint, then last.ckpt if the top-k did not write it (when saving at epoch end)."""
+        super().on_train_epoch_end(trainer, pl_module)
+        if self._should_save_on_train_epoch_end(trainer):
+            self._save_last_if_skipped(trainer)
+
+    def on_validation_end(self, trainer, pl_module) -> None:
+        """Top-k as ModelCheckpoint, then last.ckpt if the top-k did not write it."""
+        super().on_validation_end(trainer, pl_module)
+        if not self._should_save_on_train_epoch_end(trainer):
+            self._save_last_if_skipped(trainer)
 
 
 def load_checkpoint(path: str | Path, map_location: Any = "cpu", weights_only: bool = False,
@@ -87,6 +114,15 @@ def load_checkpoint(path: str | Path, map_location: Any = "cpu", weights_only: b
         raise DataFormatError(path, EXPECTED, found="a Lightning checkpoint without hyper_parameters.data_info "
                               "(not saved by a sonolab task)")
     return checkpoint
+
+
+def resumed_epoch(checkpoint: dict[str, Any]) -> int:
+    """The training epoch a Lightning checkpoint resumes into (0-based): the epochs whose training
+    steps it holds, as Lightning's fit loop counts them (``epoch_progress.current.processed``)."""
+    try:
+        return int(checkpoint["loops"]["fit_loop"]["epoch_progress"]["current"]["processed"])
+    except (KeyError, TypeError):
+        return int(checkpoint.get("epoch", -1)) + 1
 
 
 def describe_model(model: nn.Module) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from pathlib import Path
 from hydra.utils import get_class
 from omegaconf import DictConfig, OmegaConf
 
+from .search import metric_direction
 from .utils.errors import IncompatibleConfigError
 
 _RUN_ID: str | None = None
@@ -32,6 +33,8 @@ def run_id() -> str:
 
 if not OmegaConf.has_resolver("run_id"):
     OmegaConf.register_new_resolver("run_id", run_id)
+if not OmegaConf.has_resolver("metric_direction"):  # hparams_search configs: the sweeper's direction
+    OmegaConf.register_new_resolver("metric_direction", metric_direction)
 
 
 def _choice(group: str) -> str:

@@ -19,7 +19,8 @@ from lightning.pytorch.callbacks import ProgressBar
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from .checkpoints import (average_checkpoints, check_task_state, checkpoint_for_run, epoch_checkpoints, load_checkpoint,
-                          load_task_state)
+                          load_task_state, resumed_epoch)
+from .callbacks import EpochSeed
 from .config import check_compatibility
 from .report.record import recorded_run
 from .utils.allocator import retain_freed_memory
@@ -110,6 +111,7 @@ def build_trainer(cfg: DictConfig, output_dir: str) -> L.Trainer:
     callbacks = _instantiate_all(_resolve_monitor(cfg))
     if trainer_cfg.get("enable_progress_bar") is False:  # Lightning refuses a progress-bar callback then
         callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
+    callbacks.append(EpochSeed(int(cfg.get("seed") or 0)))  # not a config choice: without it a resumed run diverges
     return _instantiate(trainer_cfg, logger=_instantiate_all(cfg.get("logger")) or False, callbacks=callbacks,
                         default_root_dir=output_dir)
 
@@ -206,6 +208,7 @@ def _train(cfg: DictConfig, config_dir: str | Path) -> dict[str, Any]:
     task = build_task(cfg, datamodule.info)
     if checkpoint is not None:
         check_task_state(task, checkpoint, resume)
+        datamodule.resume_epoch = resumed_epoch(checkpoint)  # read by the training samplers (start_at_epoch)
         del checkpoint
     summary: dict[str, Any] = {"tags": OmegaConf.to_container(cfg.get("tags") or [])}
     if cfg.get("init_from"):
@@ -219,6 +222,9 @@ def _train(cfg: DictConfig, config_dir: str | Path) -> dict[str, Any]:
         trainer.fit(task, datamodule=datamodule, ckpt_path=str(resume) if resume else None)
         summary["train_seconds"] = round(time.time() - start, 1)
         summary["train_metrics"] = _scalar_metrics(trainer.callback_metrics)
+        saver = trainer.checkpoint_callback
+        if saver is not None and saver.monitor and saver.best_model_score is not None:
+            summary["best_validation"] = {saver.monitor: float(saver.best_model_score)}
     if cfg.get("test", True):
         if cfg.get("train", True):
             ckpt, reason = _tested_checkpoint(trainer)

@@ -24,7 +24,7 @@ import lightning as L
 import numpy as np
 import torch
 from pyannote.core import Annotation, Segment, Timeline
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import DataLoader, Dataset
 
 from ..utils.errors import ConfigValueError, IncompatibleConfigError, check_settings
 from ..utils.io import from_cwd, under_root
@@ -32,7 +32,7 @@ from .audio import audio_duration, load_segment
 from .mixtures import LABEL_RATE, MixtureConfig, simulator_from_tree, turns_to_activity
 from .readers.rttm import find_recordings, match_uris, read_rttm, read_uem, read_uri_list
 from .readers.voxceleb import AUDIO_EXTENSIONS
-from .samplers import EpochSeededSampler
+from .samplers import Draw, EpochSeededSampler, ShuffleSampler, draw_rng, start_at_epoch
 from .skips import SkipLog
 from .synth.mixtures import write_mixture_set
 from .verify import bad_audio_error, verify_audio_files
@@ -158,8 +158,8 @@ class RecordingChunks(Dataset):
     def __len__(self) -> int:
         return len(self.items)
 
-    def __getitem__(self, index: int) -> dict:
-        uri, start, end = self.items[index]
+    def __getitem__(self, key: int | Draw) -> dict:
+        uri, start, end = self.items[draw_rng(key, 0)[0]]  # a chunk holds no randomness: only the index counts
         wave = load_segment(self.recordings.audio[uri], self.sample_rate, start, end - start)
         labels, _ = chunk_targets(self.recordings.references[uri], start, end, self.max_speakers, self.skips,
                                   f"{uri} {start:.1f}-{end:.1f}s")
@@ -181,7 +181,8 @@ class SimulatedChunks(Dataset):
     def __len__(self) -> int:
         return self.count
 
-    def __getitem__(self, index: int) -> dict:
+    def __getitem__(self, key: int | Draw) -> dict:
+        index = draw_rng(key, 0)[0]  # the mixture index alone seeds the mixture and its crop
         mixture = self.simulator(index)
         start = 0.0
         if mixture.duration > self.chunk_seconds:
@@ -212,9 +213,10 @@ class EpochMixtureSampler(EpochSeededSampler):
     def __len__(self) -> int:
         return self.count
 
-    def __iter__(self):
+    def order(self) -> list[int]:
+        """This epoch's mixture indices in a seeded order."""
         offset = self.epoch * self.count if self.fresh else 0
-        return iter((offset + self.rng().permutation(self.count)).tolist())
+        return (offset + self.rng().permutation(self.count)).tolist()
 
 
 def collate_chunks(items: list[dict]) -> dict:
@@ -418,25 +420,26 @@ class DiarizationDataModule(L.LightningDataModule):
             for name in self.test_names:
                 self.recordings(name)
 
-    def _loader(self, dataset: Dataset, shuffle: bool, sampler: Sampler | None = None) -> DataLoader:
-        return DataLoader(dataset, batch_size=self.batch_size, shuffle=shuffle and sampler is None, sampler=sampler,
+    def _loader(self, dataset: Dataset, sampler: EpochSeededSampler | None = None) -> DataLoader:
+        return DataLoader(dataset, batch_size=self.batch_size,
+                          sampler=None if sampler is None else start_at_epoch(sampler, self),
                           num_workers=self.num_workers, collate_fn=collate_chunks, pin_memory=self.pin_memory,
-                          drop_last=shuffle)
+                          drop_last=sampler is not None)
 
     def train_dataloader(self) -> DataLoader:
         """Shuffled training chunks; simulated ones new every epoch (``simulation.new_each_epoch``)."""
-        sampler = None
+        sampler: EpochSeededSampler = ShuffleSampler(len(self.train_set), self.seed)
         if isinstance(self.train_set, SimulatedChunks):
             sampler = EpochMixtureSampler(len(self.train_set), self.seed,
                                           bool(self.simulation.get("new_each_epoch", True)))
-        return self._loader(self.train_set, shuffle=True, sampler=sampler)
+        return self._loader(self.train_set, sampler=sampler)
 
     def val_dataloader(self) -> DataLoader | list:
         """Chunks of the validation set, in order (none when ``val`` is null)."""
         if not self.val_name:
             return []
         return self._loader(RecordingChunks(self.recordings(self.val_name), self.chunk_seconds, self.sample_rate,
-                                            self.max_speakers, self.skipped), shuffle=False)
+                                            self.max_speakers, self.skipped))
 
     def test_dataloader(self) -> list[DataLoader]:
         """One loader per test set, yielding each recording's URI (the task reads and diarizes it whole)."""

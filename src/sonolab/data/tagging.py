@@ -18,7 +18,7 @@ from pathlib import Path
 import lightning as L
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import DataLoader, Dataset
 
 from ..utils.errors import ConfigValueError, DataFormatError, IncompatibleConfigError, check_settings
 from ..utils.io import under_root
@@ -26,7 +26,7 @@ from .audio import load_audio
 from .pack import PackedClips
 from .readers.audioset import read_class_labels, read_json_datafile, read_segments
 from .readers.esc50 import read_esc50_meta
-from .samplers import EpochSeededSampler
+from .samplers import Draw, EpochSeededSampler, ShuffleSampler, draw_rng, start_at_epoch
 from .skips import SkipLog
 from .verify import bad_audio_error, cache_file, verify_audio_files
 
@@ -55,11 +55,12 @@ class ClipDataset(Dataset):
     the labels are multi-hot vectors (multi-label data). With ``cache`` each decoded, resampled clip
     is kept in memory after its first read (per loading process). With ``partners`` every item also
     carries a clip drawn at random from the whole set (``partner_wave`` / ``partner_length`` /
-    ``partner_label``: mixup partners from the dataset, as AST draws them), from the loading process's
-    seeded generator. With ``pack`` the clips are read from a clip pack instead of their files."""
+    ``partner_label``: mixup partners from the dataset, as AST draws them), drawn from the generator of
+    the training sampler's :class:`Draw` (seeded by ``seed``), or the loading process's for a plain
+    index. With ``pack`` the clips are read from a clip pack instead of their files."""
 
     def __init__(self, clips: list[TaggedClip], sample_rate: int, clip_seconds: float, num_classes: int | None = None,
-                 cache: bool = False, partners: bool = False, pack: PackedClips | None = None):
+                 cache: bool = False, partners: bool = False, pack: PackedClips | None = None, seed: int = 0):
         self.clips = clips
         self.sample_rate = sample_rate
         self.samples = int(round(clip_seconds * sample_rate))
@@ -67,6 +68,7 @@ class ClipDataset(Dataset):
         self.cache: dict[int, torch.Tensor] | None = {} if cache else None
         self.partners = partners
         self.pack = pack
+        self.seed = seed
 
     def _wave(self, index: int) -> torch.Tensor:
         if self.cache is not None and index in self.cache:
@@ -91,10 +93,12 @@ class ClipDataset(Dataset):
             label[list(clip.label)] = 1.0
         return {"wave": padded, "length": wave.numel(), "label": label, "index": index}
 
-    def __getitem__(self, index: int) -> dict:
+    def __getitem__(self, key: int | Draw) -> dict:
+        index, rng = draw_rng(key, self.seed)
         item = self._item(index)
         if self.partners:
-            partner = self._item(int(torch.randint(len(self.clips), ())))
+            other = int(rng.integers(len(self.clips))) if rng is not None else int(torch.randint(len(self.clips), ()))
+            partner = self._item(other)
             item.update({f"partner_{k}": partner[k] for k in ("wave", "length", "label")})
         return item
 
@@ -186,7 +190,7 @@ class ClipDataModule(L.LightningDataModule):
     def _dataset(self, clips: list[TaggedClip], partners: bool = False) -> ClipDataset:
         return ClipDataset(clips, self.sample_rate, self.clip_seconds,
                            len(self.class_names) if self.multi_label else None, cache=self.cache_audio, partners=partners,
-                           pack=self.pack)
+                           pack=self.pack, seed=self.seed)
 
     def statistics_clips(self, count: int) -> Dataset:
         """The first ``count`` training clips in listing order: the same on every process, for the
@@ -204,28 +208,28 @@ class ClipDataModule(L.LightningDataModule):
         return cache_file(Path(self.root), {"frontend": frontend, "train_clips": train, "count": len(clips)},
                           kind="statistics")
 
-    def _train_sampler(self) -> Sampler | None:
-        return None
+    def _train_sampler(self) -> EpochSeededSampler:
+        return ShuffleSampler(len(self.parts["train"]), self.seed)
 
-    def _loader(self, part: str, shuffle: bool, sampler: Sampler | None = None) -> DataLoader:
+    def _loader(self, part: str, sampler: EpochSeededSampler | None = None) -> DataLoader:
         if part not in self._datasets or not self.cache_audio:  # a cached set is kept across epochs
             self._datasets[part] = self._dataset(self.parts[part], partners=part == "train" and self.mixup_partners)
-        return DataLoader(self._datasets[part], batch_size=self.batch_size, shuffle=shuffle and sampler is None,
-                          sampler=sampler, num_workers=self.num_workers, collate_fn=collate_clips,
+        return DataLoader(self._datasets[part], batch_size=self.batch_size,
+                          sampler=None if sampler is None else start_at_epoch(sampler, self), num_workers=self.num_workers, collate_fn=collate_clips,
                           pin_memory=self.pin_memory, drop_last=False,
                           persistent_workers=self.cache_audio and self.num_workers > 0)
 
     def train_dataloader(self) -> DataLoader:
         """Training clips, shuffled (or drawn by the subclass's sampler)."""
-        return self._loader("train", shuffle=True, sampler=self._train_sampler())
+        return self._loader("train", sampler=self._train_sampler())
 
     def val_dataloader(self) -> DataLoader | list:
         """The validation clips (none when there are none)."""
-        return self._loader("val", shuffle=False) if self.parts["val"] else []
+        return self._loader("val") if self.parts["val"] else []
 
     def test_dataloader(self) -> DataLoader:
         """The test clips."""
-        return self._loader("test", shuffle=False)
+        return self._loader("test")
 
 
 class Esc50DataModule(ClipDataModule):
@@ -341,8 +345,9 @@ class BalancedSampler(EpochSeededSampler):
     def __len__(self) -> int:
         return len(self.probabilities)
 
-    def __iter__(self):
-        return iter(self.rng().choice(len(self.probabilities), len(self.probabilities), p=self.probabilities).tolist())
+    def order(self) -> list[int]:
+        """``len(weights)`` clips drawn with replacement in proportion to their weights."""
+        return self.rng().choice(len(self.probabilities), len(self.probabilities), p=self.probabilities).tolist()
 
 
 class AudioSetDataModule(ClipDataModule):
@@ -428,7 +433,7 @@ class AudioSetDataModule(ClipDataModule):
         self.skipped.report(log, "AudioSet listings")
         return parts
 
-    def _train_sampler(self) -> Sampler | None:
+    def _train_sampler(self) -> EpochSeededSampler:
         if not self.balanced:
-            return None
+            return super()._train_sampler()
         return BalancedSampler(balanced_weights([c.label for c in self.parts["train"]], len(self.class_names)), self.seed)

@@ -27,7 +27,7 @@ from .audio import load_audio, load_random_crop
 from .augment import WaveformAugment
 from .readers.voxceleb import (AUDIO_EXTENSIONS, DUPLICATE_POLICIES, Trial, Utterance, check_trial_audio,
                                read_speaker_list, read_trial_list, scan_speaker_tree)
-from .samplers import EpochSeededSampler
+from .samplers import Draw, EpochSeededSampler, ShuffleSampler, draw_rng, start_at_epoch
 from .skips import SkipLog
 from .holdout import hold_out
 from .verify import bad_audio_error, cache_file, verify_audio_files
@@ -104,16 +104,17 @@ class TrainCrops(Dataset):
     def __len__(self) -> int:
         return len(self.utterances)
 
-    def _rng(self) -> np.random.Generator:
-        # Seeded lazily in each process from torch's seed: DataLoader gives every worker of every
-        # epoch a fresh base seed (derived from the seed_everything seed), so crops differ between
-        # workers and epochs yet a seeded run is reproducible.
+    def _process_rng(self) -> np.random.Generator:
+        # For a plain index (no training sampler's Draw): seeded lazily in each process from torch's
+        # seed, so crops still differ between DataLoader workers.
         if self._generator is None:
             self._generator = np.random.default_rng([self.seed, torch.initial_seed() % (1 << 63)])
         return self._generator
 
-    def __getitem__(self, index: int) -> dict:
-        rng = self._rng()
+    def __getitem__(self, key: int | Draw) -> dict:
+        index, rng = draw_rng(key, self.seed)
+        if rng is None:
+            rng = self._process_rng()
         path = self.root / self.utterances[index].path
         speed_id = int(rng.integers(len(SPEEDS))) if self.speed_perturb else 0
         speed = SPEEDS[speed_id]
@@ -183,11 +184,14 @@ class SpeakerBalancedSampler(EpochSeededSampler):
     def __len__(self) -> int:
         return self.num_samples
 
-    def __iter__(self):
+    def order(self) -> list[int]:
+        """A uniformly drawn speaker, then one of its utterances, ``len(labels)`` times."""
         rng = self.rng()
+        order = []
         for spk in rng.integers(len(self.speakers), size=self.num_samples):
             utts = self.by_speaker[self.speakers[spk]]
-            yield utts[int(rng.integers(len(utts)))]
+            order.append(utts[int(rng.integers(len(utts)))])
+        return order
 
 
 def trial_lists_argument(trials) -> dict[str, str]:
@@ -499,8 +503,9 @@ class VoxCelebDataModule(L.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         """Shuffled (or speaker-balanced) crops; the crop randomness changes every epoch."""
-        sampler = SpeakerBalancedSampler(self.train_set.labels, self.seed) if self.speaker_balanced else None
-        return DataLoader(self.train_set, batch_size=self.batch_size, shuffle=sampler is None, sampler=sampler,
+        sampler = (SpeakerBalancedSampler(self.train_set.labels, self.seed) if self.speaker_balanced
+                   else ShuffleSampler(len(self.train_set), self.seed))
+        return DataLoader(self.train_set, batch_size=self.batch_size, sampler=start_at_epoch(sampler, self),
                           num_workers=self.num_workers, collate_fn=collate_padded, drop_last=True,
                           pin_memory=self.pin_memory, persistent_workers=False)
 
