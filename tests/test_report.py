@@ -46,6 +46,9 @@ def test_table_has_mean_std_per_setting_published_values_and_failures(tmp_path, 
     rows = list(csv.DictReader((sweep / "ablation.csv").read_text().splitlines()))
     ce = next(r for r in rows if r["loss"] == "ce" and r["model"] == "xvector_small")
     assert float(ce["test/vox1_O/eer mean"]) == 3.0 and float(ce["test/vox1_O/eer std"]) == 0.0
+    tex = (sweep / "ablation.tex").read_text().splitlines()
+    assert tex[0] == r"\begin{tabular}{llrrrrr}" and r"vox1\_O/eer" in tex[2]
+    assert r"ce & ecapa\_small & 3 $\pm$ 1.4 & 0.3 $\pm$ 0.14 & 1.069 (WeSpeaker) & 2 & 0 \\" in tex
     # several folders or a glob: single runs of different days in one table
     other = tmp_path / "runs" / "day2"
     _job(other, ["loss=am", "model=ecapa_small"], 1, 2.5)
@@ -63,12 +66,20 @@ def test_runs_leave_a_record_whether_they_complete_or_fail(tiny_voxceleb, tmp_pa
     record = json.loads((ok / "run.json").read_text())
     assert record["status"] == "completed" and record["error"] is None and record["config"]["seed"] == 42
     assert record["metrics"]["test/synth/eer"] == json.loads((ok / "metrics.json").read_text())["test"]["synth"]["eer"]
+    # summary.md: the differences from the defaults, the task's results table and the plots.
+    summary = (ok / "summary.md").read_text()
+    assert summary.startswith("# Run ok\n\n**completed** in ")
+    assert "`trainer.limit_train_batches=2`" in summary and "| logger |" not in summary  # csv is the default logger
+    assert (ok / "results.md").read_text().strip() in summary and "![det.png](det.png)" in summary
     bad = tmp_path / "bad"
-    cfg = compose("train", [*tiny_overrides(tiny_voxceleb), f"data.root={tmp_path / 'nowhere'}"], bad)
+    cfg = compose("train", [*tiny_overrides(tiny_voxceleb), f"data.root={tmp_path / 'nowhere'}", "model=xvector_small"],
+                  bad)
     with pytest.raises(Exception):
         train(cfg, ROOT / "configs")
     record = json.loads((bad / "run.json").read_text())
     assert record["status"] == "failed" and "nowhere" in record["error"] and not record["metrics"]
+    summary = (bad / "summary.md").read_text()
+    assert "**failed** in" in summary and "nowhere" in summary and "| model | ecapa_small | xvector_small |" in summary
 
 
 @pytest.mark.slow

@@ -105,3 +105,26 @@ def test_sigkill_mid_epoch_then_resume_ends_as_a_run_that_never_stopped(tiny_vox
     # The epochs trained after the resume logged the losses of the uninterrupted run.
     resumed_losses = [row for row in _losses(killed) if int(row[0]) >= steps_per_epoch]
     assert resumed_losses and set(resumed_losses) <= set(_losses(whole))
+
+
+@pytest.mark.slow  # two processes each start torch and Lightning: ~1 min on 2 cores
+def test_two_process_ddp_training_validates_as_one_process_does(tiny_voxceleb, tmp_path):
+    """trainer=ddp on 2 CPU processes (gloo): each rank trains on its share of the epoch's draws, and the
+    validation EER it logs is computed from the embeddings of both ranks, so it equals what one process
+    computes on the whole validation list with the same weights."""
+    run_dir = tmp_path / "ddp"
+    result = _run("train.py", [*tiny_overrides(tiny_voxceleb), "trainer=ddp", "trainer.accelerator=cpu",
+                               "trainer.devices=2", "trainer.precision=32-true", "trainer.sync_batchnorm=false",
+                               "trainer.enable_progress_bar=false", "~callbacks.progress_bar",
+                               f"hydra.run.dir={run_dir}"], tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = [row for path in sorted((run_dir / "csv").glob("version_*/metrics.csv"))
+            for row in csv.DictReader(path.open()) if row.get("val/eer")]
+    logged = {key: float(rows[-1][key]) for key in ("val/eer", "val/min_dcf_0.01")}
+    one = tmp_path / "one_process"
+    result = _run("evaluate.py", [f"run_dir={run_dir}", f"hydra.run.dir={one}", "trainer.enable_progress_bar=false",
+                                  f"trials={{val: {tiny_voxceleb / 'val_trials.txt'}}}"], tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    again = json.loads((one / "metrics.json").read_text())["test"]["val"]
+    assert again["eer"] == pytest.approx(logged["val/eer"], abs=1e-4)
+    assert again["min_dcf_0.01"] == pytest.approx(logged["val/min_dcf_0.01"], abs=1e-4)

@@ -189,7 +189,7 @@ def check_no_selection_on_test(cfg: DictConfig, datamodule: L.LightningDataModul
 def train(cfg: DictConfig, config_dir: str | Path) -> dict[str, Any]:
     """Train, then evaluate the chosen checkpoint on the test lists; writes the run folder's reports and,
     however it ends, its ``run.json`` record (status, error, overrides, resolved config, test metrics)."""
-    with recorded_run(Path(cfg.paths.output_dir), cfg):
+    with recorded_run(Path(cfg.paths.output_dir), cfg, Path(config_dir)):
         return _train(cfg, config_dir)
 
 

@@ -7,7 +7,7 @@ groups become the table's columns; each metric is the mean +- sample standard de
 group's completed runs, with their count. A run's published target (its experiment's ``expected``
 block: ``{metric, value, source}``) is shown beside the measured value. Runs that failed (``run.json``
 status, or no ``metrics.json``) are counted per row and listed under the table with the last line of
-their error; nothing is dropped. Writes ``ablation.md`` and ``ablation.csv`` (and prints the table).
+their error; nothing is dropped. Writes ``ablation.md``, ``ablation.csv`` and ``ablation.tex`` (booktabs) and prints the table.
 A Hydra callback writes them into every multirun's sweep folder.
 """
 
@@ -173,8 +173,30 @@ def csv_text(table: dict[str, Any]) -> str:
     return out.getvalue()
 
 
+# LaTeX's special characters in table cells; pandas' Styler.to_latex would do it but pandas is not a
+# dependency, and a booktabs tabular of plain cells is all a paper needs.
+_LATEX_ESCAPES = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+                  "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+
+
+def _latex_cell(text: str) -> str:
+    escaped = "".join(_LATEX_ESCAPES.get(ch, ch) for ch in text)
+    return escaped.replace(" +- ", r" $\pm$ ")
+
+
+def latex(table: dict[str, Any]) -> str:
+    """The table as a booktabs ``tabular`` (cells "mean \\pm std") to paste into a paper."""
+    header, body = _table_rows(table)
+    lines = [r"\begin{tabular}{" + "l" * len(table["swept"] or ["configuration"])
+             + "r" * (len(header) - len(table["swept"] or ["configuration"])) + "}", r"\toprule",
+             " & ".join(_latex_cell(h) for h in header) + r" \\", r"\midrule"]
+    lines += [" & ".join(_latex_cell(c) for c in cells) + r" \\" for cells in body]
+    lines += [r"\bottomrule", r"\end{tabular}"]
+    return "\n".join(lines) + "\n"
+
+
 def write_ablation(paths: list[str | Path], out_dir: Path, patterns: tuple[str, ...] = DEFAULT_METRICS) -> str | None:
-    """``ablation.md`` / ``ablation.csv`` in ``out_dir`` from the runs under ``paths``; returns the markdown
+    """``ablation.md`` / ``ablation.csv`` / ``ablation.tex`` in ``out_dir`` from the runs under ``paths``; returns the markdown
     table, or None when no run folder is found."""
     jobs = job_folders(paths)
     if not jobs:
@@ -184,6 +206,7 @@ def write_ablation(paths: list[str | Path], out_dir: Path, patterns: tuple[str, 
     out_dir.mkdir(parents=True, exist_ok=True)
     write_text_atomic(out_dir / "ablation.md", f"# Ablation: {len(jobs)} runs\n\n" + text)
     write_text_atomic(out_dir / "ablation.csv", csv_text(table))
+    write_text_atomic(out_dir / "ablation.tex", latex(table))
     return text
 
 
@@ -228,5 +251,5 @@ def main(argv: list[str] | None = None) -> int:
         print(f"no run folders (.hydra/config.yaml) under {', '.join(args.paths)}", file=sys.stderr)
         return 1
     print(table, end="")
-    print(f"\nwritten: {out / 'ablation.md'}, {out / 'ablation.csv'}")
+    print(f"\nwritten: {out / 'ablation.md'}, {out / 'ablation.csv'}, {out / 'ablation.tex'}")
     return 0

@@ -16,6 +16,7 @@ from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
 from ..utils.io import write_text_atomic
+from .summary import write_summary
 
 RECORD = "run.json"
 
@@ -48,9 +49,11 @@ def _resolved(cfg: DictConfig) -> dict:
         return OmegaConf.to_container(cfg, resolve=False)
 
 
-def write_record(out_dir: Path, cfg: DictConfig, status: str, seconds: float, error: str | None = None) -> dict:
-    """``run.json`` in ``out_dir``: status, error, overrides, resolved config and test metrics (written by
-    the global rank 0 only; other DDP ranks return the record without writing it)."""
+def write_record(out_dir: Path, cfg: DictConfig, status: str, seconds: float, error: str | None = None,
+                 config_dir: Path | None = None) -> dict:
+    """``run.json`` in ``out_dir``: status, error, overrides, resolved config and test metrics, and with
+    ``config_dir`` (where train.yaml is) the human-readable ``summary.md`` (written by the global rank 0
+    only; other DDP ranks return the record without writing it)."""
     metrics_file = out_dir / "metrics.json"
     metrics = {}
     if metrics_file.is_file():
@@ -63,18 +66,20 @@ def write_record(out_dir: Path, cfg: DictConfig, status: str, seconds: float, er
     if rank_zero_only.rank == 0:
         out_dir.mkdir(parents=True, exist_ok=True)
         write_text_atomic(out_dir / RECORD, json.dumps(record, indent=2, default=str) + "\n")
+        if config_dir is not None:
+            write_summary(out_dir, cfg, record, Path(config_dir))
     return record
 
 
 @contextmanager
-def recorded_run(out_dir: Path, cfg: DictConfig) -> Iterator[None]:
-    """Write ``run.json`` when the block ends: ``completed``, or ``failed`` with the error's last line
-    (the error is raised again)."""
+def recorded_run(out_dir: Path, cfg: DictConfig, config_dir: Path | None = None) -> Iterator[None]:
+    """Write ``run.json`` (and, with ``config_dir``, ``summary.md``) when the block ends: ``completed``, or
+    ``failed`` with the error's last line (the error is raised again)."""
     start = time.time()
     try:
         yield
     except BaseException as err:
         line = (traceback.format_exception_only(type(err), err)[-1]).strip()
-        write_record(out_dir, cfg, "failed", time.time() - start, line)
+        write_record(out_dir, cfg, "failed", time.time() - start, line, config_dir)
         raise
-    write_record(out_dir, cfg, "completed", time.time() - start)
+    write_record(out_dir, cfg, "completed", time.time() - start, config_dir=config_dir)
