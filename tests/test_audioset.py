@@ -89,3 +89,40 @@ def test_tiny_multi_label_run_reports_map_auc_and_d_prime(tiny_audioset, tmp_pat
     eval_dir = tmp_path / "eval"
     evaluate(compose("eval", [f"run_dir={out}", "trainer.enable_progress_bar=false"], eval_dir), ROOT / "configs")
     assert json.loads((eval_dir / "metrics.json").read_text())["test"]["eval"]["mAP"] == pytest.approx(result["mAP"])
+
+
+@pytest.mark.slow  # two processes each start torch and Lightning: ~1 min on 2 cores
+def test_two_process_ddp_training_scores_each_clip_once(tiny_audioset, tmp_path):
+    """trainer=ddp on 2 CPU processes (gloo) with 5 validation / test clips: the distributed sampler pads
+    rank 1 with a repeat of a clip, and the gathered scores must count it once, so the mAP / AUC logged in
+    training and the test metrics equal what one process computes on the same checkpoint."""
+    import csv
+
+    from .test_train_evaluate import _run
+
+    header = [line for line in (tiny_audioset / "eval_segments.csv").read_text().splitlines() if line.startswith("#")]
+    rows = [line for line in (tiny_audioset / "eval_segments.csv").read_text().splitlines() if not line.startswith("#")]
+    listings = {}
+    for name in ("val", "test"):  # the same five clips under two names: a run refuses val == test
+        listings[name] = tmp_path / f"{name}_segments.csv"
+        listings[name].write_text("\n".join(header + rows[:5]) + "\n")
+    run_dir = tmp_path / "ddp"
+    result = _run("train.py", ["experiment=synth_audioset_ast", *tagging_overrides(tiny_audioset, 2.0),
+                               "trainer.max_epochs=1", "logger=csv", f"data.val={listings['val']}",
+                               f"data.test={listings['test']}", "trainer=ddp", "trainer.accelerator=cpu",
+                               "trainer.devices=2", "trainer.precision=32-true", "trainer.sync_batchnorm=false",
+                               "~callbacks.progress_bar", f"hydra.run.dir={run_dir}"], tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    logged = [row for path in sorted((run_dir / "csv").glob("version_*/metrics.csv"))
+              for row in csv.DictReader(path.open()) if row.get("val/mAP")][-1]
+    ddp = json.loads((run_dir / "metrics.json").read_text())
+    assert ddp["checkpoint_reason"] == "best by val/score" and ddp["test"]["eval"]["clips"] == 5
+    one = tmp_path / "one_process"
+    result = _run("evaluate.py", [f"run_dir={run_dir}", f"hydra.run.dir={one}", "trainer.enable_progress_bar=false"],
+                  tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    again = json.loads((one / "metrics.json").read_text())["test"]["eval"]
+    assert again["clips"] == 5
+    for key in ("mAP", "mean_auc"):
+        assert again[key] == pytest.approx(float(logged[f"val/{key}"]), abs=1e-5)
+        assert again[key] == pytest.approx(ddp["test"]["eval"][key], abs=1e-6)

@@ -22,7 +22,7 @@ def d_prime(auc: float) -> float:
 
 def multilabel_metrics(scores: np.ndarray, targets: np.ndarray) -> dict:
     """``mAP``, ``mean_auc`` and ``d_prime`` over the classes with at least one positive and one
-    negative, with ``per_class_ap`` (NaN for the classes left out) and ``classes_skipped``.
+    negative, with ``per_class_ap`` (NaN for the classes left out), ``classes_skipped`` and ``clips``.
 
     ``scores``: ``(clips, classes)`` any monotone scores (logits or probabilities); ``targets`` 0/1.
     """
@@ -40,7 +40,8 @@ def multilabel_metrics(scores: np.ndarray, targets: np.ndarray) -> dict:
     mean_auc = float(np.nanmean(auc)) if scored.any() else float("nan")
     return {"mAP": float(np.nanmean(ap)) if scored.any() else float("nan"), "mean_auc": mean_auc,
             "d_prime": d_prime(mean_auc) if scored.any() else float("nan"), "per_class_ap": ap.tolist(),
-            "classes_scored": int(scored.sum()), "classes_skipped": int((~scored).sum())}
+            "classes_scored": int(scored.sum()), "classes_skipped": int((~scored).sum()),
+            "clips": int(targets.shape[0])}
 
 
 def single_label_metrics(scores: np.ndarray, labels: np.ndarray, top_k: int = 5) -> dict:
