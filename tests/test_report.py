@@ -57,6 +57,17 @@ def test_table_has_mean_std_per_setting_published_values_and_failures(tmp_path, 
     assert report_main([str(tmp_path / "nothing")]) == 1
 
 
+def test_rows_come_in_launch_order_past_ten_jobs(tmp_path):
+    sweep = tmp_path / "sweep"
+    settings = [(loss, model) for loss in ("ce", "am", "aam") for model in ("ecapa_small", "xvector_small")]
+    for job in range(12):  # folders 0 ... 11: a plain string sort would put 10 and 11 before 2
+        loss, model = settings[job // 2]
+        _job(sweep / str(job), [f"loss={loss}", f"model={model}", f"seed={job % 2}"], job % 2, 1.0 + job)
+    table = write_ablation([sweep], sweep)
+    rows = [line.split(" | ")[:2] for line in table.splitlines() if line.startswith("| a") or line.startswith("| c")]
+    assert [(loss.lstrip("| "), model) for loss, model in rows] == settings
+
+
 def test_runs_leave_a_record_whether_they_complete_or_fail(tiny_voxceleb, tmp_path):
     from sonolab.run import train
 

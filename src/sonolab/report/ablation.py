@@ -20,6 +20,7 @@ import glob
 import io
 import json
 import logging
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -45,7 +46,13 @@ def job_folders(paths: list[str | Path]) -> list[Path]:
         matches = sorted(glob.glob(path)) if any(c in path for c in "*?[") else [path]
         roots += [Path(m) for m in matches]
     jobs = {p.parent.parent for root in roots for p in root.glob("**/.hydra/config.yaml")}
-    return sorted(jobs)
+    return sorted(jobs, key=_natural)
+
+
+def _natural(path: Path) -> list:
+    """Sort key reading digit runs as numbers, so a sweep's jobs 0, 1, 2, ..., 10 (and the table's rows)
+    come in launch order rather than 0, 1, 10, 11, 2."""
+    return [(0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.split(r"(\d+)", str(path))]
 
 
 def last_log_line(job: Path) -> str:
