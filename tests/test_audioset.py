@@ -100,8 +100,9 @@ def test_two_process_ddp_training_scores_each_clip_once(tiny_audioset, tmp_path)
 
     from .test_train_evaluate import _run
 
-    header = [line for line in (tiny_audioset / "eval_segments.csv").read_text().splitlines() if line.startswith("#")]
-    rows = [line for line in (tiny_audioset / "eval_segments.csv").read_text().splitlines() if not line.startswith("#")]
+    lines = (tiny_audioset / "eval_segments.csv").read_text().splitlines()
+    header = [line for line in lines if line.startswith("#")]
+    rows = [line for line in lines if not line.startswith("#")]
     listings = {}
     for name in ("val", "test"):  # the same five clips under two names: a run refuses val == test
         listings[name] = tmp_path / f"{name}_segments.csv"
