@@ -32,7 +32,7 @@ from .audio import audio_duration, load_segment
 from .mixtures import LABEL_RATE, MixtureConfig, simulator_from_tree, turns_to_activity
 from .readers.rttm import find_recordings, match_uris, read_rttm, read_uem, read_uri_list
 from .readers.voxceleb import AUDIO_EXTENSIONS
-from .samplers import Draw, EpochSeededSampler, ShuffleSampler, draw_rng, start_at_epoch
+from .samplers import Draw, EpochSeededSampler, ShuffleSampler, draw_index, start_at_epoch
 from .skips import SkipLog
 from .synth.mixtures import write_mixture_set
 from .verify import bad_audio_error, verify_audio_files
@@ -159,7 +159,7 @@ class RecordingChunks(Dataset):
         return len(self.items)
 
     def __getitem__(self, key: int | Draw) -> dict:
-        uri, start, end = self.items[draw_rng(key, 0)[0]]  # a chunk holds no randomness: only the index counts
+        uri, start, end = self.items[draw_index(key)]  # a chunk holds no randomness: only the index counts
         wave = load_segment(self.recordings.audio[uri], self.sample_rate, start, end - start)
         labels, _ = chunk_targets(self.recordings.references[uri], start, end, self.max_speakers, self.skips,
                                   f"{uri} {start:.1f}-{end:.1f}s")
@@ -182,7 +182,7 @@ class SimulatedChunks(Dataset):
         return self.count
 
     def __getitem__(self, key: int | Draw) -> dict:
-        index = draw_rng(key, 0)[0]  # the mixture index alone seeds the mixture and its crop
+        index = draw_index(key)  # the mixture index alone seeds the mixture and its crop
         mixture = self.simulator(index)
         start = 0.0
         if mixture.duration > self.chunk_seconds:

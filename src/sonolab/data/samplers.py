@@ -26,12 +26,17 @@ class Draw(NamedTuple):
     position: int
 
 
+def draw_index(key: int | Draw) -> int:
+    """The dataset index of ``key`` (a :class:`Draw` or a plain index), for items with no randomness."""
+    return key.index if isinstance(key, Draw) else int(key)
+
+
 def draw_rng(key: int | Draw, seed: int) -> tuple[int, np.random.Generator | None]:
     """The dataset index of ``key`` and, for a :class:`Draw`, its generator (seeded by ``seed``,
     epoch and position); a plain index (evaluation, tests) has none."""
     if isinstance(key, Draw):
         return key.index, np.random.default_rng([seed, key.epoch, key.position])
-    return int(key), None
+    return draw_index(key), None
 
 
 class EpochSeededSampler(Sampler[Draw]):

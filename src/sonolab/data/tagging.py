@@ -215,7 +215,8 @@ class ClipDataModule(L.LightningDataModule):
         if part not in self._datasets or not self.cache_audio:  # a cached set is kept across epochs
             self._datasets[part] = self._dataset(self.parts[part], partners=part == "train" and self.mixup_partners)
         return DataLoader(self._datasets[part], batch_size=self.batch_size,
-                          sampler=None if sampler is None else start_at_epoch(sampler, self), num_workers=self.num_workers, collate_fn=collate_clips,
+                          sampler=None if sampler is None else start_at_epoch(sampler, self),
+                          num_workers=self.num_workers, collate_fn=collate_clips,
                           pin_memory=self.pin_memory, drop_last=False,
                           persistent_workers=self.cache_audio and self.num_workers > 0)
 
