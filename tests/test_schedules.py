@@ -78,3 +78,12 @@ def test_linear_scaling_counts_accumulation_and_none_leaves_the_curve():
     assert scaled == pytest.approx([2 * v for v in plain])  # 32 x 2 GPUs x 2 accumulation / 64 = 2
     with pytest.raises(ConfigValueError, match="task.scheduler.lr_scaling"):
         _curve(_Task(1, 32, 10, 4), {"lr_scaling": "sqrt"})
+
+
+def test_cosine_schedule_warms_up_then_follows_the_half_cosine_to_the_final_ratio():
+    lrs = _curve(_Task(1, 32, 10, 5), {"type": "warmup_cosine", "warmup_epochs": 1, "final_lr_ratio": 0.01}, lr0=0.2)
+    assert lrs[:10] == pytest.approx([0.2 * (t + 1) / 10 for t in range(10)])
+    for t in range(10, 50):  # after the warm-up: 0.2 * (0.01 + 0.99 * (1 + cos(pi * progress)) / 2)
+        progress = (t - 10) / 40
+        assert lrs[t] == pytest.approx(0.2 * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * progress))))
+    assert lrs[30] == pytest.approx(0.2 * 0.505)  # half-way down at the middle of the decay

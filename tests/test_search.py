@@ -34,7 +34,7 @@ def test_metric_direction_by_name_and_from_the_task():
 
 
 @pytest.mark.parametrize("search, experiment, direction", [("verification_optuna", None, "minimize"),
-                                                            ("tagging_optuna", "esc10_cnn10", "maximize")])
+                                                            ("tagging_optuna", "esc10_cnn6", "maximize")])
 def test_every_search_composes_with_the_optuna_sweeper(search, experiment, direction):
     cfg = _hydra([f"hparams_search={search}", *([f"experiment={experiment}"] if experiment else []), "data.root=/x"])
     sweeper = cfg.hydra.sweeper

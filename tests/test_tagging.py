@@ -237,6 +237,32 @@ def test_mixup_mixes_inputs_and_targets_with_the_same_weights():
         Mixup(prob=1.0, partners="dataset").draw({"wave": x})
 
 
+def test_shift_gain_rolls_each_clip_by_its_own_amount_and_scales_it():
+    from sonolab.tasks.tagging import ShiftGain
+
+    torch.manual_seed(0)
+    wave = torch.randn(8, 1000)
+    length = torch.full((8,), 600)
+    shifted, new_length = ShiftGain(sample_rate=1000, shift_seconds=0.25)(wave, length)
+    assert torch.equal(new_length, torch.full((8,), 1000))  # rolled padding can be anywhere: all valid
+    shifts = []
+    for clip, out in zip(wave, shifted):  # each row is a circular roll of its clip by at most 250 samples
+        matches = [s for s in range(-250, 251) if torch.equal(torch.roll(clip, s), out)]
+        assert len(matches) == 1
+        shifts.append(matches[0])
+    assert len(set(shifts)) > 4  # one amount per clip, not one for the batch
+    scaled, same_length = ShiftGain(sample_rate=1000, gain_db=6.0)(wave, length)
+    assert torch.equal(same_length, length)
+    ratio = scaled / wave  # one factor per clip, within +-6 dB
+    assert torch.allclose(ratio, ratio[:, :1].expand_as(ratio), rtol=1e-5)
+    assert ((ratio[:, 0] >= 10 ** (-6 / 20) - 1e-6) & (ratio[:, 0] <= 10 ** (6 / 20) + 1e-6)).all()
+    assert ratio[:, 0].std() > 0.05
+    unchanged, _ = ShiftGain(sample_rate=1000)(wave, length)
+    assert torch.equal(unchanged, wave)
+    with pytest.raises(ConfigValueError, match="task.shift_gain"):
+        ShiftGain(sample_rate=1000, shift_seconds=-1)
+
+
 def test_dataset_partners_come_from_the_whole_training_set(tiny_esc50):
     dm = Esc50DataModule(root=str(tiny_esc50), clip_seconds=1.0, num_workers=0, batch_size=4)
     dm.setup()
@@ -258,7 +284,8 @@ def test_dataset_partners_come_from_the_whole_training_set(tiny_esc50):
 @pytest.mark.parametrize("domain,partners", [("waveform", "batch"), ("spectrogram", "batch"), ("spectrogram", "dataset")])
 def test_training_with_mixup_runs_in_either_domain(domain, partners, tiny_esc50, tmp_path):
     cfg = compose("train", ["experiment=synth_esc50_ast", *tagging_overrides(tiny_esc50), "debug=fast_dev_run",
-                            "callbacks=none", f"task.mixup={{prob: 1.0, alpha: 10, domain: {domain}, partners: {partners}}}"],
+                            "callbacks=none", f"task.mixup={{prob: 1.0, alpha: 10, domain: {domain}, partners: {partners}}}",
+                            "task.shift_gain={shift_seconds: 0.5, gain_db: 6}"],
                   tmp_path)
     assert train(cfg, ROOT / "configs")["train_metrics"]["train/loss"] > 0
 
@@ -299,14 +326,20 @@ def test_fold_summary_gives_mean_and_std_per_configuration_and_lists_failures(tm
 
 
 def test_a_test_fold_sweep_writes_the_fold_summary(tiny_esc50, tmp_path):
-    """`train.py -m ... data.test_fold=4,5`: two runs, then folds.md in the sweep folder (Hydra callback)."""
+    """`train.py -m ... data.test_fold=4,5`: two runs at once through the local (joblib) launcher, each in
+    its own process, land in one sweep folder, then folds.md in it (Hydra callback). (Each process once
+    named the sweep folder after its own start time, so the jobs and the summary went to three folders.)"""
     from .test_train_evaluate import _run
 
-    sweep = tmp_path / "sweep"
+    logs = tmp_path / "logs"
     result = _run("train.py", ["-m", "experiment=synth_esc50_ast", *tagging_overrides(tiny_esc50), "data.val_fold=null",
-                               "trainer.max_epochs=1", "data.test_fold=4,5", f"hydra.sweep.dir={sweep}",
-                               "data.cache_audio=true"], tmp_path)
+                               "trainer.max_epochs=1", "data.test_fold=4,5", f"paths.log_dir={logs}",
+                               "hydra/launcher=local", "hydra.launcher.n_jobs=2", "data.cache_audio=true"], tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
+    sweeps = list((logs / "train" / "multiruns").iterdir())
+    assert len(sweeps) == 1, sweeps
+    sweep = sweeps[0]
+    assert {p.name for p in sweep.iterdir() if p.is_dir()} >= {"0", "1"}
     summary = json.loads((sweep / "folds.json").read_text())["rows"]
     assert len(summary) == 1 and summary[0]["num_folds"] == 2 and set(summary[0]["folds"]) == {"4", "5"}
     for fold in (4, 5):

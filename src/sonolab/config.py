@@ -32,7 +32,9 @@ def run_id() -> str:
 
 
 if not OmegaConf.has_resolver("run_id"):
-    OmegaConf.register_new_resolver("run_id", run_id)
+    # cached: Hydra copies a sweep's resolver cache into every job's config, so jobs that a launcher runs
+    # in other processes (joblib, submitit) resolve the parent's sweep folder instead of naming their own
+    OmegaConf.register_new_resolver("run_id", run_id, use_cache=True)
 if not OmegaConf.has_resolver("metric_direction"):  # hparams_search configs: the sweeper's direction
     OmegaConf.register_new_resolver("metric_direction", metric_direction)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from functools import partial
 from typing import Callable
 
@@ -37,6 +38,15 @@ def warmup_exponential_decay(step: int, total_steps: int, warmup_steps: int, fin
     return final_ratio ** (min(step - warmup_steps, span) / span)
 
 
+def warmup_cosine_decay(step: int, total_steps: int, warmup_steps: int, final_ratio: float) -> float:
+    """LR multiplier: linear warm-up, then a half cosine from 1 down to ``final_ratio`` at the last step."""
+    if warmup_steps > 0 and step < warmup_steps:
+        return (step + 1) / warmup_steps
+    span = max(1, total_steps - warmup_steps)
+    progress = min(step - warmup_steps, span) / span
+    return final_ratio + (1.0 - final_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
 def wespeaker_exponential(step: int, total_steps: int, warmup_steps: int, final_ratio: float, scale: float,
                           warm_from_zero: bool = True) -> float:
     """LR multiplier of WeSpeaker's ``ExponentialDecrease``: the exponential decay runs from step 0 over
@@ -63,7 +73,7 @@ def noam(step: int, warmup_steps: int, d_model: int) -> float:
     return d_model ** -0.5 * min(t ** -0.5, t * warmup_steps ** -1.5)
 
 
-SCHEDULER_TYPES = ("warmup_exponential", "wespeaker", "noam")
+SCHEDULER_TYPES = ("warmup_exponential", "warmup_cosine", "wespeaker", "noam")
 LR_SCALINGS = ("none", "linear")
 
 
@@ -92,7 +102,7 @@ def configure_optimization(task: L.LightningModule, optimizer: Callable[..., tor
                            scheduler: dict | None):
     """The optimiser over the task's parameters and a per-step LR multiplier: with ``scheduler`` =
     ``{warmup_epochs, final_lr_ratio}`` (``type: warmup_exponential``, the default) a warm-up then
-    exponential decay over the rest of the run; ``type: wespeaker`` WeSpeaker's curve
+    exponential decay over the rest of the run (``type: warmup_cosine``: a half-cosine decay); ``type: wespeaker`` WeSpeaker's curve
     (:func:`wespeaker_exponential`); with ``{type: noam, warmup_steps, d_model}`` :func:`noam`. The
     exponential ones take ``lr_scaling`` (none | linear, with ``reference_batch``, :func:`lr_scale`)."""
     opt = optimizer(params=task.parameters())
@@ -113,7 +123,8 @@ def configure_optimization(task: L.LightningModule, optimizer: Callable[..., tor
             schedule = partial(wespeaker_exponential, total_steps=total, warmup_steps=warmup, final_ratio=final_ratio,
                                scale=scale, warm_from_zero=bool(scheduler.get("warm_from_zero", True)))
         else:
-            base = partial(warmup_exponential_decay, total_steps=total, warmup_steps=warmup, final_ratio=final_ratio)
+            shape = warmup_cosine_decay if kind == "warmup_cosine" else warmup_exponential_decay
+            base = partial(shape, total_steps=total, warmup_steps=warmup, final_ratio=final_ratio)
             schedule = base if scale == 1.0 else partial(_scaled, schedule=base, scale=scale)
     return {"optimizer": opt, "lr_scheduler": {"scheduler": torch.optim.lr_scheduler.LambdaLR(opt, schedule),
                                                "interval": "step"}}

@@ -37,6 +37,39 @@ class SpecAugment(nn.Module):
         return self.masks(x).squeeze(1).transpose(1, 2)
 
 
+class ShiftGain(nn.Module):
+    """Training-time augmentation of fixed-length clip waveforms: each clip rolled circularly by a
+    uniform shift of at most ``shift_seconds`` either way (an event in a padded clip moves, nothing is
+    cut off) and scaled by a uniform gain of at most ``gain_db`` dB either way. Draws come from torch's
+    generator, which the run reseeds per epoch, so they are reproducible.
+
+    Written here because the libraries at hand shift with zero fill or on a single clip
+    (``torch.roll`` rolls a whole batch by one amount): this rolls each clip of a batch by its own amount.
+    """
+
+    def __init__(self, sample_rate: int, shift_seconds: float = 0.0, gain_db: float = 0.0):
+        super().__init__()
+        if shift_seconds < 0 or gain_db < 0:
+            raise ConfigValueError("task.shift_gain", "shift_seconds and gain_db >= 0",
+                                   {"shift_seconds": shift_seconds, "gain_db": gain_db})
+        self.max_shift = int(round(shift_seconds * sample_rate))
+        self.gain_db = float(gain_db)
+
+    def forward(self, wave: torch.Tensor, length: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(batch, samples)`` waveforms and valid lengths -> augmented waveforms and lengths (a rolled
+        clip's padding can land anywhere, so its whole length counts as valid)."""
+        batch, samples = wave.shape
+        if self.max_shift > 0:
+            shift = torch.randint(-self.max_shift, self.max_shift + 1, (batch, 1)).to(wave.device)
+            positions = (torch.arange(samples, device=wave.device).unsqueeze(0) - shift) % samples
+            wave = torch.gather(wave, 1, positions)
+            length = torch.full_like(length, samples)
+        if self.gain_db > 0:
+            gain_db = (torch.rand(batch, 1) * 2 - 1).to(wave.device) * self.gain_db
+            wave = wave * torch.pow(10.0, gain_db / 20.0)
+        return wave, length
+
+
 class Mixup(nn.Module):
     """Mixup (Zhang et al. 2018): with probability ``prob`` a batch is mixed, each example with a
     partner clip, ``lam ~ Beta(alpha, alpha)`` per example.
@@ -134,6 +167,8 @@ class TaggingTask(L.LightningModule):
         optimizer / scheduler: as in the other tasks.
         spec_augment: :class:`SpecAugment` fields ``{freq_mask, time_mask, freq_masks, time_masks}`` or null.
         mixup: :class:`Mixup` fields ``{prob, alpha, domain, partners, mix_labels}`` or null.
+        shift_gain: :class:`ShiftGain` fields ``{shift_seconds, gain_db}`` or null (applied to the
+            training waveforms before mixup).
     """
 
     family = "tagging"
@@ -142,7 +177,8 @@ class TaggingTask(L.LightningModule):
 
     def __init__(self, model: nn.Module, features: nn.Module, loss: nn.Module, data_info: dict,
                  optimizer: Callable[..., torch.optim.Optimizer], scheduler: dict | None = None,
-                 spec_augment: dict | None = None, statistics_clips: int = 500, mixup: dict | None = None):
+                 spec_augment: dict | None = None, statistics_clips: int = 500, mixup: dict | None = None,
+                 shift_gain: dict | None = None):
         super().__init__()
         check_components(self, model, loss)
         self.multi_label = bool(data_info.get("multi_label", False))
@@ -167,6 +203,7 @@ class TaggingTask(L.LightningModule):
         self.scheduler_cfg = dict(scheduler) if scheduler else None
         self.spec_augment = SpecAugment(**spec_augment) if spec_augment else None
         self.mixup = Mixup(**mixup) if mixup else None
+        self.shift_gain = ShiftGain(int(data_info["sample_rate"]), **shift_gain) if shift_gain else None
         self.statistics_clips = statistics_clips
         self._collected: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
         self.test_results: dict[str, dict] = {}
@@ -215,6 +252,12 @@ class TaggingTask(L.LightningModule):
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         targets = batch["label"]
+        if self.shift_gain is not None:
+            batch = dict(batch)
+            batch["wave"], batch["length"] = self.shift_gain(batch["wave"], batch["length"])
+            if "partner_wave" in batch:
+                batch["partner_wave"], batch["partner_length"] = self.shift_gain(batch["partner_wave"],
+                                                                                  batch["partner_length"])
         partner = self.mixup.draw(batch) if self.mixup is not None else None
         logits = self(batch["wave"], batch["length"], partner)
         if partner is not None:
