@@ -102,8 +102,8 @@ def configure_optimization(task: L.LightningModule, optimizer: Callable[..., tor
                            scheduler: dict | None):
     """The optimiser over the task's parameters and a per-step LR multiplier: with ``scheduler`` =
     ``{warmup_epochs, final_lr_ratio}`` (``type: warmup_exponential``, the default) a warm-up then
-    exponential decay over the rest of the run (``type: warmup_cosine``: a half-cosine decay); ``type: wespeaker`` WeSpeaker's curve
-    (:func:`wespeaker_exponential`); with ``{type: noam, warmup_steps, d_model}`` :func:`noam`. The
+    exponential decay over the rest of the run (``type: warmup_cosine``: a half-cosine decay);
+    ``type: wespeaker`` WeSpeaker's curve (:func:`wespeaker_exponential`); with ``{type: noam, warmup_steps, d_model}`` :func:`noam`. The
     exponential ones take ``lr_scaling`` (none | linear, with ``reference_batch``, :func:`lr_scale`)."""
     opt = optimizer(params=task.parameters())
     if not scheduler:
