@@ -1,7 +1,8 @@
-"""Real-time factor and peak memory of diarizing one long recording (default 1 hour) on this machine.
+"""Real-time factor and peak memory of diarizing one long recording (default 1 hour) on this
+machine.
 
-Run: python3 -m uv run --frozen python benchmarks/diarization_inference.py [--run-dir logs/train/runs/<id>]
-     [--minutes 60] [--model eend_eda_small] [--device cpu]
+Run: python3 -m uv run --frozen python benchmarks/diarization_inference.py [--run-dir
+     logs/train/runs/<id>] [--minutes 60] [--model eend_eda_small] [--device cpu]
 
 The recording is simulated 2-speaker conversation written to a temporary WAV; with ``--run-dir`` a
 trained run's model is used (its recorded checkpoint), otherwise untrained weights of ``--model``
@@ -29,7 +30,8 @@ os.environ.setdefault("SONOLAB_ROOT", str(ROOT))
 
 
 def long_recording(path: Path, minutes: float, rate: int = 16000) -> float:
-    """Write ``minutes`` of simulated conversation (synthetic speakers) to ``path``; returns its duration."""
+    """Write ``minutes`` of simulated conversation (synthetic speakers) to ``path``; returns its
+    duration."""
     from sonolab.data.mixtures import MixtureConfig, simulator_from_tree
     from sonolab.data.synth.voxceleb import VoxCelebSynthConfig, generate_voxceleb
 
@@ -48,7 +50,11 @@ def long_recording(path: Path, minutes: float, rate: int = 16000) -> float:
 def main(argv: list[str] | None = None) -> int:
     """Build the recording, diarize it, print the real-time factor and peak memory."""
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--run-dir", default=None, help="trained diarization run folder (default: untrained weights)")
+    parser.add_argument(
+        "--run-dir",
+        default=None,
+        help="trained diarization run folder (default: untrained weights)",
+    )
     parser.add_argument("--model", default="eend_eda_small")
     parser.add_argument("--minutes", type=float, default=60.0)
     parser.add_argument("--device", default="cpu")
@@ -56,7 +62,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     from sonolab.checkpoints import checkpoint_for_run, load_checkpoint, load_task_state
-    from sonolab.inference.diarization import DecodingConfig, activities_to_annotation, diarize_recording
+    from sonolab.inference.diarization import (
+        DecodingConfig,
+        activities_to_annotation,
+        diarize_recording,
+    )
     from sonolab.run import build_task
 
     if args.run_dir:
@@ -74,13 +84,21 @@ def main(argv: list[str] | None = None) -> int:
         wav = Path(tmp) / "long.wav"
         duration = long_recording(wav, args.minutes)
         start = time.time()
-        probs, step = diarize_recording(task.model, task.features, wav, 16000, decoding, device=args.device)
-        hypothesis = activities_to_annotation(probs, step, "long", decoding.threshold, decoding.median_frames)
+        probs, step = diarize_recording(
+            task.model, task.features, wav, 16000, decoding, device=args.device
+        )
+        hypothesis = activities_to_annotation(
+            probs, step, "long", decoding.threshold, decoding.median_frames
+        )
         seconds = time.time() - start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-    print(f"{duration / 60:.1f} min of audio diarized in {seconds:.1f} s: real-time factor {seconds / duration:.4f}; "
-          f"{len(hypothesis.labels())} speakers, {probs.shape[0]} frames; peak resident memory {peak:.0f} MiB "
-          f"({args.threads} threads, {args.device})")
+    print(
+        f"{duration / 60:.1f} min of audio diarized in {seconds:.1f} s: real-time factor "
+        f"{seconds / duration:.4f}; "
+        f"{len(hypothesis.labels())} speakers, {probs.shape[0]} frames; peak resident memory "
+        f"{peak:.0f} MiB "
+        f"({args.threads} threads, {args.device})"
+    )
     return 0
 
 

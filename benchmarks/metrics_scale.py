@@ -17,7 +17,8 @@ from sonolab.metrics import verification_metrics
 
 
 def main() -> None:
-    """Time the metrics on synthetic scores and the scoring on random embeddings; print a table row each."""
+    """Time the metrics on synthetic scores and the scoring on random embeddings; print a table row
+    each."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--trials", type=int, default=5_000_000)
     parser.add_argument("--utterances", type=int, default=5_000)
@@ -32,14 +33,20 @@ def main() -> None:
     elapsed = time.perf_counter() - start
     peak = tracemalloc.get_traced_memory()[1] / 2**20
     tracemalloc.stop()
-    print(f"| EER + minDCF(0.01, 0.05) | {args.trials:,} trials | {elapsed:.2f} s | peak {peak:.0f} MiB | EER {metrics['eer']:.3f} % |")
+    print(
+        f"| EER + minDCF(0.01, 0.05) | {args.trials:,} trials | {elapsed:.2f} s | peak {peak:.0f} "
+        f"MiB | EER {metrics['eer']:.3f} % |"
+    )
 
     emb = torch.randn(args.utterances, 192)
     enroll = rng.integers(0, args.utterances, args.trials)
     test = rng.integers(0, args.utterances, args.trials)
     start = time.perf_counter()
     score_trials(emb, enroll, test)
-    print(f"| cosine scoring | {args.trials:,} trials, {args.utterances:,} utterances | {time.perf_counter() - start:.2f} s | | |")
+    print(
+        f"| cosine scoring | {args.trials:,} trials, {args.utterances:,} utterances | "
+        f"{time.perf_counter() - start:.2f} s | | |"
+    )
 
 
 if __name__ == "__main__":

@@ -56,38 +56,67 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--clips", type=int, default=200, help="training clips (10 s each)")
     parser.add_argument("--workers", type=int, default=0, help="loader processes")
-    parser.add_argument("--dir", default=None, help="working folder (default: a temporary one, removed after)")
+    parser.add_argument(
+        "--dir", default=None, help="working folder (default: a temporary one, removed after)"
+    )
     args = parser.parse_args()
     work = Path(args.dir or tempfile.mkdtemp(prefix="sonolab-pack-bench-"))
     root = work / "audioset"
-    generate_audioset(root, AudioSetSynthConfig(train_clips=args.clips, eval_clips=10, sample_rate=44100))
+    generate_audioset(
+        root, AudioSetSynthConfig(train_clips=args.clips, eval_clips=10, sample_rate=44100)
+    )
     flac = work / "audioset_flac"
     if not flac.exists():
         shutil.copytree(root, flac, ignore=shutil.ignore_patterns("*.wav"))
         for wav in (root / "audio").glob("*.wav"):
             data, rate = sf.read(wav, dtype="int16")
             sf.write(flac / "audio" / (wav.stem + ".flac"), data, rate, subtype="PCM_16")
-    common = dict(sample_rate=32000, clip_seconds=10.0, batch_size=12, num_workers=args.workers, verify_audio=False)
-    sources = {"WAV files": (AudioSetDataModule(root=str(root), **common), [root / "audio"]),
-               "FLAC files": (AudioSetDataModule(root=str(flac), audio_pattern="{ytid}.flac", **common),
-                              [flac / "audio"])}
-    print(f"| source | size on disk | pack written in | clips/s cold | clips/s warm |  ({args.clips} clips, "
-          f"{args.workers} workers)")
+    common = dict(
+        sample_rate=32000,
+        clip_seconds=10.0,
+        batch_size=12,
+        num_workers=args.workers,
+        verify_audio=False,
+    )
+    sources = {
+        "WAV files": (AudioSetDataModule(root=str(root), **common), [root / "audio"]),
+        "FLAC files": (
+            AudioSetDataModule(root=str(flac), audio_pattern="{ytid}.flac", **common),
+            [flac / "audio"],
+        ),
+    }
+    print(
+        f"| source | size on disk | pack written in | clips/s cold | clips/s warm |  ({args.clips} "
+        "clips, "
+        f"{args.workers} workers)"
+    )
     print("|---|---|---|---|---|")
     for fmt in ("hdf5", "tar"):
         out = work / f"pack_{fmt}"
         existed = out.exists()
         start = time.perf_counter()
-        pack_clips(AudioSetDataModule(root=str(root), **common), out, fmt, shard_clips=100, num_workers=args.workers)
+        pack_clips(
+            AudioSetDataModule(root=str(root), **common),
+            out,
+            fmt,
+            shard_clips=100,
+            num_workers=args.workers,
+        )
         written = "reused" if existed else f"{time.perf_counter() - start:.1f} s"
-        sources[f"pack, {fmt}"] = (AudioSetDataModule(root=str(root), packed=str(out), **common), [out], written)
+        sources[f"pack, {fmt}"] = (
+            AudioSetDataModule(root=str(root), packed=str(out), **common),
+            [out],
+            written,
+        )
     for name, (datamodule, folders, *written) in sources.items():
         datamodule.setup()
         cold = epoch_rate(datamodule, folders)
         warm = epoch_rate(datamodule, [])
         pattern = "*.flac" if "FLAC" in name else "*.wav" if "WAV" in name else "shard-*"
         took = written[0] if written else "-"
-        print(f"| {name} | {size_mb(folders[0], pattern):.0f} MB | {took} | {cold:.1f} | {warm:.1f} |")
+        print(
+            f"| {name} | {size_mb(folders[0], pattern):.0f} MB | {took} | {cold:.1f} | {warm:.1f} |"
+        )
     if args.dir is None:
         shutil.rmtree(work)
 

@@ -1,6 +1,7 @@
 """Training throughput (2 s crops per second) of the verification models, features included.
 
-Run: python3 -m uv run --frozen python benchmarks/train_throughput.py [--device cuda] [--models ecapa_small ...]
+Run: python3 -m uv run --frozen python benchmarks/train_throughput.py [--device cuda] [--models
+ecapa_small ...]
 Random audio is enough here: the cost of a step does not depend on what is said.
 """
 
@@ -20,7 +21,9 @@ ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("SONOLAB_ROOT", str(ROOT))
 
 
-def measure(model_name: str, loss_name: str, batch: int, steps: int, device: str, precision: str) -> float:
+def measure(
+    model_name: str, loss_name: str, batch: int, steps: int, device: str, precision: str
+) -> float:
     """Crops per second over ``steps`` optimiser steps after two warm-up steps."""
     with initialize_config_dir(config_dir=str(ROOT / "configs"), version_base="1.3"):
         cfg = compose("train", [f"model={model_name}", f"loss={loss_name}"])
@@ -34,7 +37,9 @@ def measure(model_name: str, loss_name: str, batch: int, steps: int, device: str
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
 
     def step():
-        with torch.autocast(device_type=device.split(":")[0], dtype=dtype, enabled=dtype is not None):
+        with torch.autocast(
+            device_type=device.split(":")[0], dtype=dtype, enabled=dtype is not None
+        ):
             feats, frames = features(wave, lengths)
             value = loss(model(feats, frames), labels)
         opt.zero_grad()
@@ -56,18 +61,26 @@ def measure(model_name: str, loss_name: str, batch: int, steps: int, device: str
 def main() -> None:
     """Print one markdown row per model."""
     parser = argparse.ArgumentParser()
-    parser.add_argument("--models", nargs="+", default=["ecapa_small", "xvector_small", "ecapa_c512", "xvector"])
+    parser.add_argument(
+        "--models", nargs="+", default=["ecapa_small", "xvector_small", "ecapa_c512", "xvector"]
+    )
     parser.add_argument("--loss", default="aam")
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"])
     args = parser.parse_args()
-    print(f"| model | loss | device | precision | batch | crops/s (2 s) |  torch threads {torch.get_num_threads()}",
-          file=sys.stderr)
+    print(
+        "| model | loss | device | precision | batch | crops/s (2 s) |  torch threads "
+        f"{torch.get_num_threads()}",
+        file=sys.stderr,
+    )
     for name in args.models:
         rate = measure(name, args.loss, args.batch, args.steps, args.device, args.precision)
-        print(f"| {name} | {args.loss} | {args.device} | {args.precision} | {args.batch} | {rate:.1f} |")
+        print(
+            f"| {name} | {args.loss} | {args.device} | {args.precision} | {args.batch} | "
+            f"{rate:.1f} |"
+        )
 
 
 if __name__ == "__main__":

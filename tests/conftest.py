@@ -11,9 +11,20 @@ ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("SONOLAB_ROOT", str(ROOT))
 SHARED_DATA = ROOT.parent / "shared" / "data"
 
-TINY_SYNTH = dict(seed=3, num_train_speakers=8, num_val_speakers=3, num_test_speakers=5, sessions_per_speaker=2,
-                  utterances_per_session=2, min_duration=1.0, max_duration=1.6, num_val_trials=16,
-                  num_test_trials=40, sample_rate=16000, augment_corpora=True)
+TINY_SYNTH = dict(
+    seed=3,
+    num_train_speakers=8,
+    num_val_speakers=3,
+    num_test_speakers=5,
+    sessions_per_speaker=2,
+    utterances_per_session=2,
+    min_duration=1.0,
+    max_duration=1.6,
+    num_val_trials=16,
+    num_test_trials=40,
+    sample_rate=16000,
+    augment_corpora=True,
+)
 
 
 @pytest.fixture(scope="session")
@@ -30,7 +41,8 @@ TINY_ESC50 = dict(num_classes=4, clips_per_class=5, seconds=1.0, sample_rate=220
 
 @pytest.fixture(scope="session")
 def tiny_esc50(tmp_path_factory) -> Path:
-    """A tiny synthetic ESC-50-layout dataset (4 classes x 5 clips of 1 s) written once per session."""
+    """A tiny synthetic ESC-50-layout dataset (4 classes x 5 clips of 1 s) written once per
+    session."""
     from sonolab.data.synth.esc50 import Esc50SynthConfig, generate_esc50
 
     out = tmp_path_factory.mktemp("synth") / "tiny_esc50"
@@ -38,12 +50,21 @@ def tiny_esc50(tmp_path_factory) -> Path:
     return out
 
 
-TINY_AUDIOSET = dict(num_classes=4, train_clips=12, eval_clips=6, max_labels=2, seconds=2.0, sample_rate=16000, seed=1)
+TINY_AUDIOSET = dict(
+    num_classes=4,
+    train_clips=12,
+    eval_clips=6,
+    max_labels=2,
+    seconds=2.0,
+    sample_rate=16000,
+    seed=1,
+)
 
 
 @pytest.fixture(scope="session")
 def tiny_audioset(tmp_path_factory) -> Path:
-    """A tiny synthetic AudioSet-layout dataset (4 classes, 12 + 6 clips of 2 s) written once per session."""
+    """A tiny synthetic AudioSet-layout dataset (4 classes, 12 + 6 clips of 2 s) written once per
+    session."""
     from sonolab.data.synth.audioset import AudioSetSynthConfig, generate_audioset
 
     out = tmp_path_factory.mktemp("synth") / "tiny_audioset"
@@ -59,13 +80,24 @@ TINY_TAGGING_MODELS = {
 }
 
 
-def tagging_overrides(root: Path, seconds: float = 1.0, model: str = "AudioSpectrogramTransformer") -> list[str]:
-    """Point a tagging experiment at a tiny dataset (ESC-50 or AudioSet layout) with a tiny ``model``
-    (its class name: one-block AST, one block per HTS-AT stage, a narrow CNN) over ``seconds`` of features."""
+def tagging_overrides(
+    root: Path, seconds: float = 1.0, model: str = "AudioSpectrogramTransformer"
+) -> list[str]:
+    """Point a tagging experiment at a tiny dataset (ESC-50 or AudioSet layout) with a tiny
+    ``model`` (its class name: one-block AST, one block per HTS-AT stage, a narrow CNN) over
+    ``seconds`` of features."""
     size, frames = TINY_TAGGING_MODELS[model]
-    return [f"data.root={root}", "data.synth=null", "data.num_workers=0", "data.batch_size=4",
-            f"data.clip_seconds={seconds}", *size, f"features.target_frames={frames(seconds)}",
-            "task.statistics_clips=8", "trainer.enable_progress_bar=false"]
+    return [
+        f"data.root={root}",
+        "data.synth=null",
+        "data.num_workers=0",
+        "data.batch_size=4",
+        f"data.clip_seconds={seconds}",
+        *size,
+        f"features.target_frames={frames(seconds)}",
+        "task.statistics_clips=8",
+        "trainer.enable_progress_bar=false",
+    ]
 
 
 def tiny_overrides(root: Path) -> list[str]:
@@ -80,7 +112,9 @@ def tiny_overrides(root: Path) -> list[str]:
     ]
 
 
-def compose(config_name: str = "train", overrides: list[str] | None = None, output_dir: Path | None = None):
+def compose(
+    config_name: str = "train", overrides: list[str] | None = None, output_dir: Path | None = None
+):
     """Compose a config as train.py would (with hydra's runtime fields resolved)."""
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
@@ -88,7 +122,9 @@ def compose(config_name: str = "train", overrides: list[str] | None = None, outp
     from omegaconf import open_dict
 
     with initialize_config_dir(config_dir=str(ROOT / "configs"), version_base="1.3"):
-        cfg = hydra_compose(config_name=config_name, overrides=overrides or [], return_hydra_config=True)
+        cfg = hydra_compose(
+            config_name=config_name, overrides=overrides or [], return_hydra_config=True
+        )
         HydraConfig.instance().set_config(cfg)
         with open_dict(cfg):
             cfg.paths.output_dir = str(output_dir or ROOT / "logs" / "tests")
@@ -107,15 +143,20 @@ def speechocean_root() -> Path:
 
 @pytest.fixture(scope="session")
 def trained_run(tiny_voxceleb, tmp_path_factory) -> Path:
-    """A tiny trained verification run folder as train.py leaves it (config, checkpoints, metrics.json);
+    """A tiny trained verification run folder as train.py leaves it (config, checkpoints,
+    metrics.json);
     shared by the session: tests copy it before changing anything in it."""
     from omegaconf import OmegaConf
 
     from sonolab.run import train
 
     run = tmp_path_factory.mktemp("runs") / "run"
-    cfg = compose("train", tiny_overrides(tiny_voxceleb) + ["trainer.limit_train_batches=2", "logger=csv",
-                                                            "trainer.enable_progress_bar=false"], run)
+    cfg = compose(
+        "train",
+        tiny_overrides(tiny_voxceleb)
+        + ["trainer.limit_train_batches=2", "logger=csv", "trainer.enable_progress_bar=false"],
+        run,
+    )
     (run / ".hydra").mkdir(parents=True)
     OmegaConf.save(cfg, run / ".hydra" / "config.yaml")
     train(cfg, ROOT / "configs")

@@ -1,5 +1,5 @@
-"""Faults injected into training subprocesses by tests (loaded through a ``+callbacks.<name>._target_``
-override with the repository root on PYTHONPATH)."""
+"""Faults injected into training subprocesses by tests (loaded through a
+``+callbacks.<name>._target_`` override with the repository root on PYTHONPATH)."""
 
 from __future__ import annotations
 

@@ -27,6 +27,12 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt: Linux only")
 def test_retaining_freed_memory_removes_the_page_faults_of_each_step():
-    faults = {mode: int(subprocess.run([sys.executable, "-c", SCRIPT, mode], capture_output=True, text=True,
-                                       check=True).stdout.split()[-1]) for mode in ("default", "retain")}
+    faults = {
+        mode: int(
+            subprocess.run(
+                [sys.executable, "-c", SCRIPT, mode], capture_output=True, text=True, check=True
+            ).stdout.split()[-1]
+        )
+        for mode in ("default", "retain")
+    }
     assert faults["retain"] * 4 < faults["default"], faults

@@ -1,4 +1,5 @@
-"""EpochWeightAveraging: the model ends (and is checkpointed) as the mean of the chosen epochs' weights."""
+"""EpochWeightAveraging: the model ends (and is checkpointed) as the mean of the chosen epochs'
+weights."""
 
 from __future__ import annotations
 
@@ -42,8 +43,15 @@ def _fit(tmp_path, averaging):
     data = DataLoader(TensorDataset(x, x @ torch.tensor([[1.0], [-2.0], [0.5]])), batch_size=8)
     model, seen = _Regression(), _EpochWeights()
     saver = L.pytorch.callbacks.ModelCheckpoint(dirpath=tmp_path / "checkpoints", save_last=True)
-    trainer = L.Trainer(max_epochs=4, callbacks=[averaging, seen, saver], logger=False, enable_progress_bar=False,
-                        default_root_dir=tmp_path, enable_model_summary=False, num_sanity_val_steps=0)
+    trainer = L.Trainer(
+        max_epochs=4,
+        callbacks=[averaging, seen, saver],
+        logger=False,
+        enable_progress_bar=False,
+        default_root_dir=tmp_path,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+    )
     trainer.fit(model, data, data)
     trainer.save_checkpoint(tmp_path / "end.ckpt")
     return model, seen.weights
@@ -53,13 +61,22 @@ def test_last_epochs_are_averaged_and_earlier_validation_sees_current_weights(tm
     model, weights = _fit(tmp_path, EpochWeightAveraging(last_epochs=2))
     expected = (weights[2] + weights[3]) / 2
     assert torch.allclose(model.layer.weight, expected, atol=1e-6)
-    assert not torch.allclose(weights[2], weights[3])  # training moved: the average is not one epoch's weights
-    # validation of epochs 1-2 used the current weights (no average yet), epochs 3 and 4 the average so far
+    assert not torch.allclose(
+        weights[2], weights[3]
+    )  # training moved: the average is not one epoch's weights
+    # validation of epochs 1-2 used the current weights (no average yet), epochs 3 and 4 the average
+    # so far
     validated = model.validated[::4]  # four validation batches per epoch
     assert torch.allclose(validated[0], weights[0]) and torch.allclose(validated[1], weights[1])
-    assert torch.allclose(validated[2], weights[2]) and torch.allclose(validated[3], expected, atol=1e-6)
-    saved = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"]["layer.weight"]
-    assert torch.allclose(saved, expected, atol=1e-6)  # the epoch-4 checkpoint already holds epoch 4 in its average
+    assert torch.allclose(validated[2], weights[2]) and torch.allclose(
+        validated[3], expected, atol=1e-6
+    )
+    saved = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"][
+        "layer.weight"
+    ]
+    assert torch.allclose(
+        saved, expected, atol=1e-6
+    )  # the epoch-4 checkpoint already holds epoch 4 in its average
     saved = torch.load(tmp_path / "end.ckpt", weights_only=False)["state_dict"]["layer.weight"]
     assert torch.allclose(saved, expected, atol=1e-6)
 

@@ -1,4 +1,5 @@
-"""Every config group composes and instantiates; incompatible choices fail at start-up with the valid names."""
+"""Every config group composes and instantiates; incompatible choices fail at start-up with the
+valid names."""
 
 from __future__ import annotations
 
@@ -21,11 +22,27 @@ def _options(group: str) -> list[str]:
     return sorted(p.stem for p in (CONFIGS / group).glob("*.yaml"))
 
 
-@pytest.mark.parametrize("group", ["data", "features", "augment", "model", "loss", "task", "trainer", "logger",
-                                   "callbacks", "paths", "debug"])
+@pytest.mark.parametrize(
+    "group",
+    [
+        "data",
+        "features",
+        "augment",
+        "model",
+        "loss",
+        "task",
+        "trainer",
+        "logger",
+        "callbacks",
+        "paths",
+        "debug",
+    ],
+)
 def test_every_option_composes(group, tiny_voxceleb, tmp_path):
     for option in _options(group):
-        overrides = [f"{group}={option}"] + ([] if group == "data" else tiny_overrides(tiny_voxceleb))
+        overrides = [f"{group}={option}"] + (
+            [] if group == "data" else tiny_overrides(tiny_voxceleb)
+        )
         if group == "data" and option == "voxceleb":
             overrides.append("data.root=/nonexistent/voxceleb")
         cfg = compose("train", overrides, tmp_path)
@@ -39,21 +56,32 @@ def test_instantiate_groups(tiny_voxceleb, tmp_path):
     cfg = compose("train", tiny_overrides(tiny_voxceleb), tmp_path)
     for option in _options("features"):  # (HTS-AT's front-end runs at 32 kHz)
         rate = ["data.sample_rate=32000"] if option == "htsat_mel" else []
-        assert instantiate(compose("train", [f"features={option}", *rate], tmp_path).features).output_dim in (23, 40, 64, 80, 128)
+        assert instantiate(
+            compose("train", [f"features={option}", *rate], tmp_path).features
+        ).output_dim in (23, 40, 64, 80, 128)
     for option in _options("augment"):
-        aug = instantiate(compose("train", [f"augment={option}", f"data.root={tiny_voxceleb}"], tmp_path).augment)
+        aug = instantiate(
+            compose("train", [f"augment={option}", f"data.root={tiny_voxceleb}"], tmp_path).augment
+        )
         assert bool(aug) == (option != "none")
     for option in _options("loss"):
         assert callable(instantiate(compose("train", [f"loss={option}"], tmp_path).loss))
     for option in _options("trainer"):
-        assert compose("train", [f"trainer={option}"], tmp_path).trainer._target_ == "lightning.Trainer"
+        assert (
+            compose("train", [f"trainer={option}"], tmp_path).trainer._target_
+            == "lightning.Trainer"
+        )
     for option in _options("logger"):
         loggers = compose("train", [f"logger={option}"], tmp_path).logger
         assert all(instantiate(c) is not None for c in loggers.values())
     from sonolab.run import _resolve_monitor
 
-    callbacks = _resolve_monitor(compose("train", ["callbacks=default"], tmp_path))  # monitor: auto -> val/eer
-    assert callbacks.model_checkpoint.monitor == "val/eer" and callbacks.model_checkpoint.mode == "min"
+    callbacks = _resolve_monitor(
+        compose("train", ["callbacks=default"], tmp_path)
+    )  # monitor: auto -> val/eer
+    assert (
+        callbacks.model_checkpoint.monitor == "val/eer" and callbacks.model_checkpoint.mode == "min"
+    )
     assert all(instantiate(c) is not None for c in callbacks.values())
     dm = instantiate(cfg.data, augment=None, _recursive_=False)
     dm.setup("fit")
@@ -62,9 +90,13 @@ def test_instantiate_groups(tiny_voxceleb, tmp_path):
 
 def _declared(option: str) -> tuple[int, str | None]:
     """The parameter count a model config states, and the features option it was counted with."""
-    match = re.search(r"# parameters: ([\d,]+)(?: \(with features=(\w+)\))?",
-                      (CONFIGS / "model" / f"{option}.yaml").read_text())
-    assert match, f"configs/model/{option}.yaml must state its parameter count in a '# parameters: N' comment"
+    match = re.search(
+        r"# parameters: ([\d,]+)(?: \(with features=(\w+)\))?",
+        (CONFIGS / "model" / f"{option}.yaml").read_text(),
+    )
+    assert match, (
+        f"configs/model/{option}.yaml must state its parameter count in a '# parameters: N' comment"
+    )
     return int(match.group(1).replace(",", "")), match.group(2)
 
 
@@ -75,14 +107,18 @@ def _declared_parameters(option: str) -> int:
 @pytest.mark.parametrize("option", _options("model"))
 def test_model_parameter_count_matches_config_comment(option, tmp_path):
     count, features = _declared(option)
-    model = instantiate(compose("train", [f"model={option}"] + ([f"features={features}"] if features else []),
-                                tmp_path).model)
+    model = instantiate(
+        compose(
+            "train", [f"model={option}"] + ([f"features={features}"] if features else []), tmp_path
+        ).model
+    )
     assert count_parameters(model) == count
 
 
 def test_published_sizes():
-    # ECAPA-TDNN C=512 / C=1024: 6.2 M / 14.7 M parameters with the 1536-wide aggregation layer (Desplanques
-    # et al. 2020; WeSpeaker c1024: 14.65 M); a 3C-wide one at C=1024 is 20.8 M, only under its own name.
+    # ECAPA-TDNN C=512 / C=1024: 6.2 M / 14.7 M parameters with the 1536-wide aggregation layer
+    # (Desplanques et al. 2020; WeSpeaker c1024: 14.65 M); a 3C-wide one at C=1024 is 20.8 M, only
+    # under its own name.
     assert 6.0e6 < _declared_parameters("ecapa_c512") < 6.4e6
     assert 14.6e6 < _declared_parameters("ecapa_c1024") < 14.7e6
     assert 20.5e6 < _declared_parameters("ecapa_c1024_mfa3c") < 21.0e6
@@ -94,20 +130,26 @@ def test_published_sizes():
     ast = AudioSpectrogramTransformer(n_mels=128, frames=1024)
     ast.reset_classifier(527)
     assert 86.0e6 < count_parameters(ast) < 88.0e6
-    # HTS-AT: Swin-T encoder + token-semantic head for AudioSet's 527 classes; the paper's ~31 M adds the
-    # official code's unused Linear(527, 527) and its STFT / mel matrices (1,361,712 in all, config comment)
+    # HTS-AT: Swin-T encoder + token-semantic head for AudioSet's 527 classes; the paper's ~31 M
+    # adds the official code's unused Linear(527, 527) and its STFT / mel matrices (1,361,712 in
+    # all, config comment)
     from sonolab.models import HtsAt
 
     htsat = HtsAt()
     htsat.reset_classifier(527)
-    assert count_parameters(htsat) == 29_963_303 and count_parameters(htsat) + 128 + 278_256 + 1_083_456 == 31_325_143
+    assert (
+        count_parameters(htsat) == 29_963_303
+        and count_parameters(htsat) + 128 + 278_256 + 1_083_456 == 31_325_143
+    )
 
 
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
 def test_every_experiment_composes_and_is_compatible(experiment, tmp_path):
     cfg = compose("train", [f"experiment={experiment}", "data.root=/any"], tmp_path)
     check_compatibility(cfg, CONFIGS)
-    assert "target" in (ROOT / "experiments" / "experiment" / f"{experiment}.yaml").read_text().lower()
+    assert (
+        "target" in (ROOT / "experiments" / "experiment" / f"{experiment}.yaml").read_text().lower()
+    )
 
 
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
@@ -124,8 +166,15 @@ def test_no_experiment_tests_a_checkpoint_chosen_on_its_test_list(experiment, tm
 def test_selection_on_a_tested_list_is_refused(tmp_path):
     from sonolab.run import check_no_selection_on_test
 
-    for overrides in (["data=speechocean762_vox"], ["data=voxceleb", "data.root=/any", "data.val_holdout=null",
-                                                    "data.val_trials=vox1/veri_test2.txt"]):
+    for overrides in (
+        ["data=speechocean762_vox"],
+        [
+            "data=voxceleb",
+            "data.root=/any",
+            "data.val_holdout=null",
+            "data.val_trials=vox1/veri_test2.txt",
+        ],
+    ):
         cfg = compose("train", overrides, tmp_path)
         with pytest.raises(IncompatibleConfigError, match="validation list is also a test list"):
             check_no_selection_on_test(cfg, instantiate(cfg.data, augment=None, _recursive_=False))
@@ -145,8 +194,12 @@ def _reported_metrics(cfg, datamodule) -> set[str]:
         keys = ["mAP", "mean_auc", "d_prime"] if datamodule.multi_label else ["accuracy", "top5"]
         return {f"test/{datamodule.test_name}/{k}" for k in keys}
     assert family == "DiarizationTask", family
-    return {f"test/{name}/{system}/{setup}/corpus/der" for name in datamodule.test_names
-            for system in ("system", "floor") for setup in ("collar0", "collar0.25")}
+    return {
+        f"test/{name}/{system}/{setup}/corpus/der"
+        for name in datamodule.test_names
+        for system in ("system", "floor")
+        for setup in ("collar0", "collar0.25")
+    }
 
 
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
@@ -156,20 +209,32 @@ def test_every_experiment_declares_what_it_reproduces(experiment, tmp_path):
     assert "expected:" in (ROOT / "experiments" / "experiment" / f"{experiment}.yaml").read_text()
     reported = _reported_metrics(cfg, instantiate(cfg.data, augment=None, _recursive_=False))
     for entry in cfg.expected:
-        assert set(entry) <= {"metric", "value", "source"} and isinstance(entry.value, (int, float)) and entry.source
+        assert (
+            set(entry) <= {"metric", "value", "source"}
+            and isinstance(entry.value, (int, float))
+            and entry.source
+        )
         assert entry.metric in reported, f"{entry.metric} is not among {sorted(reported)}"
 
 
 def test_incompatible_loss_is_refused_naming_valid_choices(tmp_path):
     cfg = compose("train", ["loss=pit_bce"], tmp_path)
-    with pytest.raises(IncompatibleConfigError, match=r"loss=pit_bce .* diarization loss .* valid choices: loss=aam\|am\|ce"):
+    with pytest.raises(
+        IncompatibleConfigError,
+        match=r"loss=pit_bce .* diarization loss .* valid choices: loss=aam\|am\|ce",
+    ):
         check_compatibility(cfg, CONFIGS)
 
 
 def test_incompatible_model_output_is_refused(tmp_path):
     cfg = compose("train", [], tmp_path)
-    cfg.model._target_ = "sonolab.losses.PermutationInvariantBCE"  # any class without an embedding output
-    with pytest.raises(IncompatibleConfigError, match=r"outputs None .* valid choices: model=.*ecapa_small.*xvector"):
+    cfg.model._target_ = (
+        "sonolab.losses.PermutationInvariantBCE"  # any class without an embedding output
+    )
+    with pytest.raises(
+        IncompatibleConfigError,
+        match=r"outputs None .* valid choices: model=.*ecapa_small.*xvector",
+    ):
         check_compatibility(cfg, CONFIGS)
 
 
@@ -177,4 +242,7 @@ def test_normalised_scoring_requires_a_cohort(tmp_path):
     cfg = compose("train", ["task.scoring.as_norm=true"], tmp_path)
     with pytest.raises(IncompatibleConfigError, match="cohort_utts_per_speaker"):
         check_compatibility(cfg, CONFIGS)
-    check_compatibility(compose("train", ["task.scoring.as_norm=true", "data.cohort_utts_per_speaker=2"], tmp_path), CONFIGS)
+    check_compatibility(
+        compose("train", ["task.scoring.as_norm=true", "data.cohort_utts_per_speaker=2"], tmp_path),
+        CONFIGS,
+    )

@@ -14,8 +14,15 @@ from sonolab.utils.errors import DataFormatError
 
 
 def _dm(root, **kw) -> VoxCelebDataModule:
-    args = dict(root=str(root), train_speakers="train_speakers.txt", val_trials="val_trials.txt",
-                test_trials={"synth": "trials.txt"}, batch_size=4, crop_seconds=1.0, num_workers=0)
+    args = dict(
+        root=str(root),
+        train_speakers="train_speakers.txt",
+        val_trials="val_trials.txt",
+        test_trials={"synth": "trials.txt"},
+        batch_size=4,
+        crop_seconds=1.0,
+        num_workers=0,
+    )
     args.update(kw)
     return VoxCelebDataModule(**args)
 
@@ -46,9 +53,16 @@ def test_speed_perturbation_triples_the_labels(tiny_voxceleb):
 
 
 def test_augmentation_changes_crops(tiny_voxceleb):
-    for scheme, kinds in (("wespeaker", {"reverb", "noise"}), ("kaldi", {"reverb", "noise", "music", "speech"})):
-        aug = WaveformAugment(musan_root=str(tiny_voxceleb / "musan"), rir_root=str(tiny_voxceleb / "rirs"), prob=1.0,
-                              scheme=scheme)
+    for scheme, kinds in (
+        ("wespeaker", {"reverb", "noise"}),
+        ("kaldi", {"reverb", "noise", "music", "speech"}),
+    ):
+        aug = WaveformAugment(
+            musan_root=str(tiny_voxceleb / "musan"),
+            rir_root=str(tiny_voxceleb / "rirs"),
+            prob=1.0,
+            scheme=scheme,
+        )
         assert set(aug.kinds) == kinds
         rng = np.random.default_rng(0)
         wave = torch.randn(16000) * 0.1
@@ -67,8 +81,12 @@ def test_scale_to_snr_gives_the_snr_asked_for():
     wave, noise = torch.randn(8000) * 0.3, torch.rand(8000) - 0.5
     for snr in (0.0, 7.5, 20.0):
         scaled = scale_to_snr(wave, noise, snr)
-        assert 10 * np.log10(float(wave.pow(2).mean() / scaled.pow(2).mean())) == pytest.approx(snr, abs=1e-4)
-    floored = scale_to_snr(wave, noise, 10.0, floor=1e-4)  # WeSpeaker's energies: mean square + 1e-4
+        assert 10 * np.log10(float(wave.pow(2).mean() / scaled.pow(2).mean())) == pytest.approx(
+            snr, abs=1e-4
+        )
+    floored = scale_to_snr(
+        wave, noise, 10.0, floor=1e-4
+    )  # WeSpeaker's energies: mean square + 1e-4
     expected = (float(wave.pow(2).mean()) + 1e-4) / (float(noise.pow(2).mean()) + 1e-4) / 10
     assert float(floored.pow(2).mean() / noise.pow(2).mean()) == pytest.approx(expected, rel=1e-4)
 
@@ -77,23 +95,41 @@ def test_scale_to_snr_gives_the_snr_asked_for():
 def test_augmentation_schemes_draw_as_their_recipes(scheme, tiny_voxceleb, monkeypatch):
     import sonolab.data.augment as augment
 
-    aug = WaveformAugment(musan_root=str(tiny_voxceleb / "musan"), rir_root=str(tiny_voxceleb / "rirs"), prob=1.0,
-                          scheme=scheme)
+    aug = WaveformAugment(
+        musan_root=str(tiny_voxceleb / "musan"),
+        rir_root=str(tiny_voxceleb / "rirs"),
+        prob=1.0,
+        scheme=scheme,
+    )
     snrs, segments, reverbs = [], [], []
     real_scale, real_segment, real_reverb = augment.scale_to_snr, aug._segment, aug._reverb
-    monkeypatch.setattr(augment, "scale_to_snr", lambda w, n, snr, floor=0.0: snrs.append((snr, floor)) or
-                        real_scale(w, n, snr, floor))
-    monkeypatch.setattr(aug, "_segment", lambda path, n, rng: segments.append(path.parent.name) or real_segment(path, n, rng))
+    monkeypatch.setattr(
+        augment,
+        "scale_to_snr",
+        lambda w, n, snr, floor=0.0: snrs.append((snr, floor)) or real_scale(w, n, snr, floor),
+    )
+    monkeypatch.setattr(
+        aug,
+        "_segment",
+        lambda path, n, rng: segments.append(path.parent.name) or real_segment(path, n, rng),
+    )
     monkeypatch.setattr(aug, "_reverb", lambda w, rng: reverbs.append(1) or real_reverb(w, rng))
     rng = np.random.default_rng(1)
     calls = 300
     for _ in range(calls):
         aug(torch.randn(4000) * 0.1, rng)
-    if scheme == "wespeaker":  # reverb or one noise file, half and half; every MUSAN category; ranges
+    if (
+        scheme == "wespeaker"
+    ):  # reverb or one noise file, half and half; every MUSAN category; ranges
         assert abs(len(reverbs) - calls / 2) < 40 and len(segments) == calls - len(reverbs)
-        assert set(segments) == {"noise", "music", "speech"} and all(floor == 1e-4 for _, floor in snrs)
+        assert set(segments) == {"noise", "music", "speech"} and all(
+            floor == 1e-4 for _, floor in snrs
+        )
         ranges = DEFAULT_SNR["wespeaker"]
-        assert all(min(lo for lo, _ in ranges.values()) <= snr <= max(hi for _, hi in ranges.values()) for snr, _ in snrs)
+        assert all(
+            min(lo for lo, _ in ranges.values()) <= snr <= max(hi for _, hi in ranges.values())
+            for snr, _ in snrs
+        )
         assert any(snr > 20 for snr, _ in snrs)  # speech reaches 30 dB
     else:  # four kinds; babble sums 3-7 talkers; SNRs from the discrete sets
         assert abs(len(reverbs) - calls / 4) < 30
@@ -104,7 +140,12 @@ def test_augmentation_schemes_draw_as_their_recipes(scheme, tiny_voxceleb, monke
 def test_speaker_balanced_sampler_draws_speakers_uniformly():
     labels = [0] * 90 + [1] * 5 + [2] * 5
     sampler = SpeakerBalancedSampler(labels, seed=0)
-    counts = Counter(labels[draw.index] for epoch in range(20) if not sampler.set_epoch(epoch) for draw in sampler)
+    counts = Counter(
+        labels[draw.index]
+        for epoch in range(20)
+        if not sampler.set_epoch(epoch)
+        for draw in sampler
+    )
     assert len(sampler) == 100
     assert min(counts.values()) / max(counts.values()) > 0.8
 
@@ -114,14 +155,22 @@ def test_missing_trial_audio_is_reported_with_list_and_line(tiny_voxceleb, tmp_p
     first = (tiny_voxceleb / "trials.txt").read_text().splitlines()[0]
     bad.write_text(first + "\n1 id19999/none/00001.wav id19999/none/00002.wav\n")
     dm = _dm(tiny_voxceleb, val_trials=str(bad))
-    with pytest.raises(DataFormatError, match=r"bad_trials.txt:2: expected an audio file .*id19999/none/00001.wav"):
+    with pytest.raises(
+        DataFormatError, match=r"bad_trials.txt:2: expected an audio file .*id19999/none/00001.wav"
+    ):
         dm.setup("fit")
 
 
 def test_real_speechocean_slice(speechocean_root):
-    dm = VoxCelebDataModule(root=str(speechocean_root), train_speakers="train_speakers.txt", val_trials="trials.txt",
-                            test_trials={"speechocean": "trials.txt"}, extensions=("flac",), batch_size=4,
-                            num_workers=0)
+    dm = VoxCelebDataModule(
+        root=str(speechocean_root),
+        train_speakers="train_speakers.txt",
+        val_trials="trials.txt",
+        test_trials={"speechocean": "trials.txt"},
+        extensions=("flac",),
+        batch_size=4,
+        num_workers=0,
+    )
     dm.setup("fit")
     assert len(dm.speakers) == 100 and len(dm.train_set) == 1200
     ev = dm.eval_sets["speechocean"]

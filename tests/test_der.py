@@ -1,5 +1,6 @@
-"""DER: equal to the pyannote-metrics command-line tool on the same RTTM / UEM files, in both setups;
-corpus DER is total error over total speech; the frame-level DER agrees with pyannote on frames."""
+"""DER: equal to the pyannote-metrics command-line tool on the same RTTM / UEM files, in both
+setups; corpus DER is total error over total speech; the frame-level DER agrees with pyannote on
+frames."""
 
 from __future__ import annotations
 
@@ -27,10 +28,15 @@ def _write_rttm(path: Path, annotations: dict[str, Annotation]) -> None:
     with path.open("w", encoding="utf-8") as out:
         for uri, annotation in annotations.items():
             for segment, _, label in annotation.itertracks(yield_label=True):
-                out.write(f"SPEAKER {uri} 1 {segment.start:.3f} {segment.duration:.3f} <NA> <NA> {label} <NA> <NA>\n")
+                out.write(
+                    f"SPEAKER {uri} 1 {segment.start:.3f} {segment.duration:.3f} <NA> <NA> {label} "
+                    "<NA> <NA>\n"
+                )
 
 
-def _random_reference(rng: np.random.Generator, uri: str, duration: float, speakers: int) -> Annotation:
+def _random_reference(
+    rng: np.random.Generator, uri: str, duration: float, speakers: int
+) -> Annotation:
     annotation = Annotation(uri=uri)
     for k in range(speakers):
         t = float(rng.uniform(0, 3))
@@ -42,7 +48,8 @@ def _random_reference(rng: np.random.Generator, uri: str, duration: float, speak
 
 
 def _perturbed(rng: np.random.Generator, reference: Annotation) -> Annotation:
-    """A plausible system output: shifted boundaries, renamed speakers, a few merges, drops and false alarms."""
+    """A plausible system output: shifted boundaries, renamed speakers, a few merges, drops and
+    false alarms."""
     hypothesis = Annotation(uri=reference.uri)
     for segment, _, label in reference.itertracks(yield_label=True):
         if rng.random() < 0.1:
@@ -57,15 +64,33 @@ def _perturbed(rng: np.random.Generator, reference: Annotation) -> Annotation:
     return hypothesis
 
 
-def _cli_der(tmp: Path, uris: list[str], ref_rttm: Path, uem: Path, hyp_rttm: Path, collar: float) -> dict[str, float]:
+def _cli_der(
+    tmp: Path, uris: list[str], ref_rttm: Path, uem: Path, hyp_rttm: Path, collar: float
+) -> dict[str, float]:
     """DER (%) per URI and TOTAL as printed by ``pyannote-metrics diarization`` (2 decimals)."""
     (tmp / "files.lst").write_text("".join(u + "\n" for u in uris), encoding="utf-8")
     (tmp / "database.yml").write_text(
-        "Protocols:\n  Check:\n    SpeakerDiarization:\n      Files:\n        scope: file\n        test:\n"
-        f"          uri: {tmp / 'files.lst'}\n          annotation: {ref_rttm}\n          annotated: {uem}\n")
+        "Protocols:\n  Check:\n    SpeakerDiarization:\n      Files:\n        scope: file\n        "
+        "test:\n"
+        f"          uri: {tmp / 'files.lst'}\n          annotation: {ref_rttm}\n          "
+        f"annotated: {uem}\n"
+    )
     env = {**os.environ, "PYANNOTE_DATABASE_CONFIG": str(tmp / "database.yml")}
-    out = subprocess.run([str(CLI), "diarization", "--subset=test", f"--collar={collar}", "Check.SpeakerDiarization.Files",
-                          str(hyp_rttm)], capture_output=True, text=True, env=env, check=True, cwd=tmp).stdout
+    out = subprocess.run(
+        [
+            str(CLI),
+            "diarization",
+            "--subset=test",
+            f"--collar={collar}",
+            "Check.SpeakerDiarization.Files",
+            str(hyp_rttm),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+        cwd=tmp,
+    ).stdout
     rows = {}
     for line in out.splitlines():
         match = re.match(r"^(\S+)\s+(\d+\.\d+)\s", line)
@@ -74,34 +99,51 @@ def _cli_der(tmp: Path, uris: list[str], ref_rttm: Path, uem: Path, hyp_rttm: Pa
     return rows
 
 
-def _compare_with_cli(tmp: Path, references: dict, hypotheses: dict, uem_path: Path, ref_path: Path) -> dict:
+def _compare_with_cli(
+    tmp: Path, references: dict, hypotheses: dict, uem_path: Path, ref_path: Path
+) -> dict:
     hyp_path = tmp / "hyp.rttm"
     _write_rttm(hyp_path, hypotheses)
     ours = diarization_error_rates(read_rttm(ref_path), read_rttm(hyp_path), read_uem(uem_path))
     for setup in SETUPS:
-        cli = _cli_der(tmp, sorted(references), ref_path, uem_path, hyp_path, 2 * setup.collar_each_side)
+        cli = _cli_der(
+            tmp, sorted(references), ref_path, uem_path, hyp_path, 2 * setup.collar_each_side
+        )
         assert set(cli) == set(references) | {"TOTAL"}, cli
         assert ours[setup.key]["corpus"]["der"] == pytest.approx(cli["TOTAL"], abs=0.006), setup.key
         for uri in references:
-            assert ours[setup.key]["files"][uri]["der"] == pytest.approx(cli[uri], abs=0.006), (setup.key, uri)
+            assert ours[setup.key]["files"][uri]["der"] == pytest.approx(cli[uri], abs=0.006), (
+                setup.key,
+                uri,
+            )
     return ours
 
 
 def test_der_equals_the_pyannote_metrics_command_in_both_setups(tmp_path):
     rng = np.random.default_rng(0)
-    references = {uri: _random_reference(rng, uri, 60.0, speakers) for uri, speakers in
-                  (("meeting_a", 4), ("trñ00", 2), ("call_b", 3))}
+    references = {
+        uri: _random_reference(rng, uri, 60.0, speakers)
+        for uri, speakers in (("meeting_a", 4), ("trñ00", 2), ("call_b", 3))
+    }
     ref_path = tmp_path / "ref.rttm"
     _write_rttm(ref_path, references)
     uem_path = tmp_path / "all.uem"
     uem_path.write_text("".join(f"{uri} 1 2.000 55.000\n" for uri in references), encoding="utf-8")
-    ours = _compare_with_cli(tmp_path, references, {u: _perturbed(rng, r) for u, r in references.items()},
-                             uem_path, ref_path)
+    ours = _compare_with_cli(
+        tmp_path,
+        references,
+        {u: _perturbed(rng, r) for u, r in references.items()},
+        uem_path,
+        ref_path,
+    )
     # Corpus DER is total error / total speech, not the mean of the files' DERs.
     files = ours["collar0"]["files"].values()
     corpus = ours["collar0"]["corpus"]
-    assert corpus["der"] == pytest.approx(100 * sum(f["false_alarm"] + f["missed"] + f["confusion"] for f in files)
-                                          / sum(f["speech"] for f in files))
+    assert corpus["der"] == pytest.approx(
+        100
+        * sum(f["false_alarm"] + f["missed"] + f["confusion"] for f in files)
+        / sum(f["speech"] for f in files)
+    )
     assert corpus["der"] != pytest.approx(np.mean([f["der"] for f in files]), abs=0.01)
     # The collar forgives boundary errors: scored speech and errors both shrink.
     assert ours["collar0.25"]["corpus"]["speech"] < corpus["speech"]
@@ -114,12 +156,19 @@ def test_der_on_real_ami_references_equals_the_command(tmp_path):
         pytest.skip(f"real data not present: {root} (see ../shared/data/README.md)")
     uris = read_uri_list(root / "lists" / "dev.meetings.txt")[:2]
     ref_path, uem_path = tmp_path / "ref.rttm", tmp_path / "ref.uem"
-    ref_path.write_text("".join((root / "only_words" / "rttms" / "dev" / f"{u}.rttm").read_text() for u in uris))
+    ref_path.write_text(
+        "".join((root / "only_words" / "rttms" / "dev" / f"{u}.rttm").read_text() for u in uris)
+    )
     uem_path.write_text("".join((root / "uems" / "dev" / f"{u}.uem").read_text() for u in uris))
     references = read_rttm(ref_path)
     rng = np.random.default_rng(1)
-    ours = _compare_with_cli(tmp_path, references, {u: _perturbed(rng, r) for u, r in references.items()},
-                             uem_path, ref_path)
+    ours = _compare_with_cli(
+        tmp_path,
+        references,
+        {u: _perturbed(rng, r) for u, r in references.items()},
+        uem_path,
+        ref_path,
+    )
     assert 1 < ours["collar0"]["corpus"]["der"] < 100
 
 
@@ -128,11 +177,17 @@ def test_missing_hypotheses_and_uems():
     reference["a"][Segment(0, 2)] = "s1"
     reference["b"][Segment(0, 1)] = "s1"
     result = diarization_error_rates(reference, {"a": reference["a"]})
-    assert result["collar0"]["no_hypothesis"] == ["b"] and result["collar0"]["files"]["b"]["der"] == 100.0
+    assert (
+        result["collar0"]["no_hypothesis"] == ["b"]
+        and result["collar0"]["files"]["b"]["der"] == 100.0
+    )
     assert result["collar0"]["corpus"]["der"] == pytest.approx(100 / 3)
     from sonolab.utils.errors import DataFormatError
 
-    with pytest.raises(DataFormatError, match=r"uem: expected a scored region \(UEM\) for every reference URI, found 'b'"):
+    with pytest.raises(
+        DataFormatError,
+        match=r"uem: expected a scored region \(UEM\) for every reference URI, found 'b'",
+    ):
         diarization_error_rates(reference, {}, uems={"a": reference["a"].get_timeline()})
     with pytest.raises(DataFormatError, match=r"a reference for every hypothesis URI, found 'c'"):
         diarization_error_rates(reference, {"c": Annotation(uri="c")})
@@ -156,7 +211,10 @@ def test_frame_der_matches_pyannote_on_the_same_frames():
     metric = DiarizationErrorRate()
     for b in range(3):
         n = int(mask[b].sum())
-        metric(_frames_to_annotation(ref[b, :n].numpy(), f"r{b}"), _frames_to_annotation(pred[b, :n].numpy(), f"r{b}"))
+        metric(
+            _frames_to_annotation(ref[b, :n].numpy(), f"r{b}"),
+            _frames_to_annotation(pred[b, :n].numpy(), f"r{b}"),
+        )
     assert frame_der(counts) == pytest.approx(100 * abs(metric), abs=1e-6)
     assert counts["speech"] == pytest.approx(10 * metric.accumulated_["total"], abs=1e-6)
     # A relabelled perfect prediction has no error.

@@ -1,5 +1,5 @@
-"""Diarization family: datamodule, chunk targets, AMI layouts (real data when present), chunked inference
-with speaker linking, the one-speaker floor, and a tiny train -> test -> report run."""
+"""Diarization family: datamodule, chunk targets, AMI layouts (real data when present), chunked
+inference with speaker linking, the one-speaker floor, and a tiny train -> test -> report run."""
 
 from __future__ import annotations
 
@@ -17,7 +17,12 @@ from pyannote.core import Annotation, Segment
 from sonolab.data.diarization import DiarizationDataModule, RecordingSet, chunk_targets
 from sonolab.data.readers import read_rttm, read_uri_list
 from sonolab.data.skips import SkipLog
-from sonolab.inference.diarization import DecodingConfig, activities_to_annotation, diarize_recording, one_speaker_baseline
+from sonolab.inference.diarization import (
+    DecodingConfig,
+    activities_to_annotation,
+    diarize_recording,
+    one_speaker_baseline,
+)
 from sonolab.metrics.der import diarization_error_rates
 from sonolab.run import evaluate, train
 from sonolab.utils.errors import ConfigValueError, DataFormatError
@@ -26,38 +31,64 @@ from .conftest import ROOT, SHARED_DATA, compose
 
 
 def diarization_overrides(tiny_voxceleb: Path, root: Path) -> list[str]:
-    """Point the simulated-mixtures data at the tiny speaker corpus, with a handful of short mixtures."""
-    return [f"data.synth_root={tiny_voxceleb}", "data.synth=null", f"data.root={root}", "data.simulation.count=8",
-            "data.simulated_sets.sim_val.count=2", "data.simulated_sets.sim_test.count=3", "data.num_workers=0",
-            "data.batch_size=4", "data.chunk_seconds=8", "data.simulation.utterances_per_speaker=[1,2]",
-            "data.simulated_sets.sim_val.utterances_per_speaker=[1,2]",
-            "data.simulated_sets.sim_test.utterances_per_speaker=[1,2]", "task.decoding.window_seconds=6",
-            "task.decoding.hop_seconds=3", "trainer.enable_progress_bar=false"]
+    """Point the simulated-mixtures data at the tiny speaker corpus, with a handful of short
+    mixtures."""
+    return [
+        f"data.synth_root={tiny_voxceleb}",
+        "data.synth=null",
+        f"data.root={root}",
+        "data.simulation.count=8",
+        "data.simulated_sets.sim_val.count=2",
+        "data.simulated_sets.sim_test.count=3",
+        "data.num_workers=0",
+        "data.batch_size=4",
+        "data.chunk_seconds=8",
+        "data.simulation.utterances_per_speaker=[1,2]",
+        "data.simulated_sets.sim_val.utterances_per_speaker=[1,2]",
+        "data.simulated_sets.sim_test.utterances_per_speaker=[1,2]",
+        "task.decoding.window_seconds=6",
+        "task.decoding.hop_seconds=3",
+        "trainer.enable_progress_bar=false",
+    ]
 
 
 def corpus_overrides(tiny_voxceleb: Path) -> list[str]:
-    """The single-speaker corpus, noise and RIR paths of the simulation, for configs that point at real
+    """The single-speaker corpus, noise and RIR paths of the simulation, for configs that point at
+    real
     corpora (the recipe stages: LibriSpeech / MUSAN / RIRs)."""
-    return [f"data.simulation.tree={tiny_voxceleb / 'wav'}",
-            f"data.simulation.speakers_file={tiny_voxceleb / 'train_speakers.txt'}",
-            f"data.simulation.noise_dir={tiny_voxceleb / 'musan' / 'noise'}",
-            f"data.simulation.rir_dir={tiny_voxceleb / 'rirs'}",
-            *[f"data.simulated_sets.{name}.{key}={value}" for name in ("sim_val", "sim_test") for key, value in
-              (("tree", tiny_voxceleb / "wav"), ("exclude_file", tiny_voxceleb / "train_speakers.txt"),
-               ("noise_dir", tiny_voxceleb / "musan" / "noise"))]]
+    return [
+        f"data.simulation.tree={tiny_voxceleb / 'wav'}",
+        f"data.simulation.speakers_file={tiny_voxceleb / 'train_speakers.txt'}",
+        f"data.simulation.noise_dir={tiny_voxceleb / 'musan' / 'noise'}",
+        f"data.simulation.rir_dir={tiny_voxceleb / 'rirs'}",
+        *[
+            f"data.simulated_sets.{name}.{key}={value}"
+            for name in ("sim_val", "sim_test")
+            for key, value in (
+                ("tree", tiny_voxceleb / "wav"),
+                ("exclude_file", tiny_voxceleb / "train_speakers.txt"),
+                ("noise_dir", tiny_voxceleb / "musan" / "noise"),
+            )
+        ],
+    ]
 
 
 def tiny_ami_tree(tiny_voxceleb: Path, out: Path) -> Path:
     """A few simulated meetings in the standard AMI diarization setup's layout (lists, per-meeting
-    only_words RTTMs and UEMs, audio in ../amicorpus/<uri>/audio/<uri>.Mix-Headset.wav): returns data.root."""
+    only_words RTTMs and UEMs, audio in ../amicorpus/<uri>/audio/<uri>.Mix-Headset.wav): returns
+    data.root."""
     from sonolab.data.mixtures import MixtureConfig, simulator_from_tree
     from sonolab.data.readers import write_rttm, write_uem
 
     root = out / "AMI-diarization-setup"
     if root.is_dir():
         return root
-    simulator = simulator_from_tree(tiny_voxceleb / "wav", MixtureConfig(speakers={2: 0.5, 3: 0.5},
-                                    utterances_per_speaker=(1, 2)), seed=5, prefix="ES200")
+    simulator = simulator_from_tree(
+        tiny_voxceleb / "wav",
+        MixtureConfig(speakers={2: 0.5, 3: 0.5}, utterances_per_speaker=(1, 2)),
+        seed=5,
+        prefix="ES200",
+    )
     index = 0
     for subset, count in (("train", 3), ("dev", 1), ("test", 1)):
         uris = []
@@ -66,11 +97,19 @@ def tiny_ami_tree(tiny_voxceleb: Path, out: Path) -> Path:
             index += 1
             audio = out / "amicorpus" / mixture.uri / "audio"
             audio.mkdir(parents=True)
-            sf.write(audio / f"{mixture.uri}.Mix-Headset.wav", mixture.wave.numpy(), mixture.sample_rate)
+            sf.write(
+                audio / f"{mixture.uri}.Mix-Headset.wav", mixture.wave.numpy(), mixture.sample_rate
+            )
             for folder in ("only_words/rttms", "uems"):
                 (root / folder / subset).mkdir(parents=True, exist_ok=True)
-            write_rttm(root / "only_words" / "rttms" / subset / f"{mixture.uri}.rttm", {mixture.uri: mixture.turns})
-            write_uem(root / "uems" / subset / f"{mixture.uri}.uem", {mixture.uri: (0.0, mixture.duration)})
+            write_rttm(
+                root / "only_words" / "rttms" / subset / f"{mixture.uri}.rttm",
+                {mixture.uri: mixture.turns},
+            )
+            write_uem(
+                root / "uems" / subset / f"{mixture.uri}.uem",
+                {mixture.uri: (0.0, mixture.duration)},
+            )
             uris.append(mixture.uri)
         (root / "lists").mkdir(exist_ok=True)
         (root / "lists" / f"{subset}.meetings.txt").write_text("".join(u + "\n" for u in uris))
@@ -79,18 +118,46 @@ def tiny_ami_tree(tiny_voxceleb: Path, out: Path) -> Path:
 
 def ami_overrides(tiny_voxceleb: Path, out: Path) -> list[str]:
     """data=ami on :func:`tiny_ami_tree`, with short chunks and windows."""
-    return [f"data.root={tiny_ami_tree(tiny_voxceleb, out)}", "data.num_workers=0", "data.batch_size=2",
-            "data.chunk_seconds=8", "task.decoding.window_seconds=6", "task.decoding.hop_seconds=3",
-            "trainer.enable_progress_bar=false"]
+    return [
+        f"data.root={tiny_ami_tree(tiny_voxceleb, out)}",
+        "data.num_workers=0",
+        "data.batch_size=2",
+        "data.chunk_seconds=8",
+        "task.decoding.window_seconds=6",
+        "task.decoding.hop_seconds=3",
+        "trainer.enable_progress_bar=false",
+    ]
 
 
 def _datamodule(tiny_voxceleb: Path, root: Path, **kw) -> DiarizationDataModule:
-    spec = {"tree": str(tiny_voxceleb / "wav"), "utterances_per_speaker": [1, 2], "noise_dir": str(tiny_voxceleb / "musan" / "noise")}
-    args = dict(root=str(root), train="simulated", val="dev", test=["dev"], num_workers=0, batch_size=3, chunk_seconds=5.0,
-                simulation={**spec, "speakers_file": str(tiny_voxceleb / "train_speakers.txt"), "count": 6,
-                            "speakers": {1: 0.3, 2: 0.4, 3: 0.3}},
-                simulated_sets={"dev": {**spec, "exclude_file": str(tiny_voxceleb / "train_speakers.txt"), "count": 2,
-                                        "subset": "development"}})
+    spec = {
+        "tree": str(tiny_voxceleb / "wav"),
+        "utterances_per_speaker": [1, 2],
+        "noise_dir": str(tiny_voxceleb / "musan" / "noise"),
+    }
+    args = dict(
+        root=str(root),
+        train="simulated",
+        val="dev",
+        test=["dev"],
+        num_workers=0,
+        batch_size=3,
+        chunk_seconds=5.0,
+        simulation={
+            **spec,
+            "speakers_file": str(tiny_voxceleb / "train_speakers.txt"),
+            "count": 6,
+            "speakers": {1: 0.3, 2: 0.4, 3: 0.3},
+        },
+        simulated_sets={
+            "dev": {
+                **spec,
+                "exclude_file": str(tiny_voxceleb / "train_speakers.txt"),
+                "count": 2,
+                "subset": "development",
+            }
+        },
+    )
     return DiarizationDataModule(**{**args, **kw})
 
 
@@ -102,11 +169,14 @@ def test_training_batches_hold_padded_targets_and_masks(tiny_voxceleb, tmp_path)
     assert batch["wave"].shape[0] == 3 and batch["wave"].shape[1] <= 5 * 16000
     assert batch["labels"].shape[2] == int(batch["num_speakers"].max()) >= 1
     for i in range(3):  # targets beyond each chunk's speakers and frames are padding (zeros)
-        assert batch["labels"][i, batch["label_frames"][i]:].sum() == 0
-        assert batch["labels"][i, :, batch["num_speakers"][i]:].sum() == 0
+        assert batch["labels"][i, batch["label_frames"][i] :].sum() == 0
+        assert batch["labels"][i, :, batch["num_speakers"][i] :].sum() == 0
         assert batch["label_frames"][i] == pytest.approx(batch["length"][i] / 160, abs=1)
     val = next(iter(dm.val_dataloader()))
-    assert val["labels"].shape[0] >= 1 and (tmp_path / dm.simulated_dirs["dev"] / "development.rttm").is_file()
+    assert (
+        val["labels"].shape[0] >= 1
+        and (tmp_path / dm.simulated_dirs["dev"] / "development.rttm").is_file()
+    )
     assert dm.simulated_dirs["dev"].startswith("dev_")
     assert [ld.dataset[0]["set"] for ld in dm.test_dataloader()] == ["dev"]
 
@@ -135,10 +205,14 @@ def test_chunks_with_more_speakers_than_the_maximum_keep_the_most_active(tmp_pat
     for k, (start, end) in enumerate([(0, 1), (0, 5), (2, 3), (1, 4)]):
         reference[Segment(start, end)] = f"s{k}"
     skips = SkipLog()
-    labels, speakers = chunk_targets(reference, 0.0, 5.0, max_speakers=2, skips=skips, where="m 0-5s")
+    labels, speakers = chunk_targets(
+        reference, 0.0, 5.0, max_speakers=2, skips=skips, where="m 0-5s"
+    )
     assert speakers == ["s1", "s3"] and labels.shape == (500, 2)  # kept in order of first activity
-    assert skips.as_dict()["speakers beyond data.max_speakers=2 dropped from a chunk"] == {"count": 2,
-                                                                                           "examples": ["m 0-5s"]}
+    assert skips.as_dict()["speakers beyond data.max_speakers=2 dropped from a chunk"] == {
+        "count": 2,
+        "examples": ["m 0-5s"],
+    }
 
 
 def test_real_ami_references_per_subset():
@@ -149,23 +223,46 @@ def test_real_ami_references_per_subset():
         meetings = read_uri_list(root / "lists" / f"{subset}.meetings.txt")
         rttms = sorted(p.stem for p in (root / "only_words" / "rttms" / subset).glob("*.rttm"))
         assert sorted(meetings) == rttms
-        speakers = [len(read_rttm(root / "only_words" / "rttms" / subset / f"{m}.rttm")[m].labels()) for m in meetings]
+        speakers = [
+            len(read_rttm(root / "only_words" / "rttms" / subset / f"{m}.rttm")[m].labels())
+            for m in meetings
+        ]
         assert 3 <= min(speakers) and max(speakers) <= 5
-    assert len(read_uri_list(root / "lists" / "train.meetings.txt")) > len(read_uri_list(root / "lists" / "dev.meetings.txt"))
+    assert len(read_uri_list(root / "lists" / "train.meetings.txt")) > len(
+        read_uri_list(root / "lists" / "dev.meetings.txt")
+    )
 
 
 def test_ami_excerpts_read_and_their_uri_mismatch_is_named_or_skipped():
     root = SHARED_DATA / "ami-excerpts"
     if not root.is_dir():
         pytest.skip(f"real data not present: {root} (see ../shared/data/README.md)")
-    dev = RecordingSet.from_files("dev", root, "development.lst", "development.rttm", "development.uem", "audio/{uri}.flac")
+    dev = RecordingSet.from_files(
+        "dev", root, "development.lst", "development.rttm", "development.uem", "audio/{uri}.flac"
+    )
     assert dev.uris == ["dev00", "dev01"] and all(p.is_file() for p in dev.audio.values())
-    with pytest.raises(DataFormatError, match=r"'trñ00' in list, audio but not in rttm, uem; rttm has 'trn00'"):
-        RecordingSet.from_files("train", root, "train.lst", "train.rttm", "train.uem", "audio/{uri}.flac")
+    with pytest.raises(
+        DataFormatError, match=r"'trñ00' in list, audio but not in rttm, uem; rttm has 'trn00'"
+    ):
+        RecordingSet.from_files(
+            "train", root, "train.lst", "train.rttm", "train.uem", "audio/{uri}.flac"
+        )
     skips = SkipLog()
-    train_set = RecordingSet.from_files("train", root, "train.lst", "train.rttm", "train.uem", "audio/{uri}.flac",
-                                        on_missing="skip", skips=skips)
-    assert len(train_set.uris) == 9 and "trñ00" not in train_set.uris and sum(skips.counts.values()) == 2
+    train_set = RecordingSet.from_files(
+        "train",
+        root,
+        "train.lst",
+        "train.rttm",
+        "train.uem",
+        "audio/{uri}.flac",
+        on_missing="skip",
+        skips=skips,
+    )
+    assert (
+        len(train_set.uris) == 9
+        and "trñ00" not in train_set.uris
+        and sum(skips.counts.values()) == 2
+    )
 
 
 # -- chunked inference: a stand-in model whose speaker order changes in every window ----------
@@ -183,8 +280,13 @@ class _BandEnergies(torch.nn.Module):
     def forward(self, wave, lengths):
         frames = wave[:, : wave.shape[1] // 80 * 80].reshape(wave.shape[0], -1, 80)
         t = torch.arange(80) / RATE
-        bands = [((frames * torch.sin(2 * np.pi * f * t)).sum(-1) ** 2 + (frames * torch.cos(2 * np.pi * f * t)).sum(-1) ** 2)
-                 for f in TONES]
+        bands = [
+            (
+                (frames * torch.sin(2 * np.pi * f * t)).sum(-1) ** 2
+                + (frames * torch.cos(2 * np.pi * f * t)).sum(-1) ** 2
+            )
+            for f in TONES
+        ]
         return torch.stack(bands, dim=-1), self.num_frames(lengths)
 
 
@@ -204,7 +306,11 @@ class _ShufflingOracle(torch.nn.Module):
         self.calls += 1
         if self.calls % 2:
             logits = logits.flip(-1)
-        return {"activities": logits, "existence": torch.tensor([[9.0, 9.0, -9.0]]), "frames": frames // 10}
+        return {
+            "activities": logits,
+            "existence": torch.tensor([[9.0, 9.0, -9.0]]),
+            "frames": frames // 10,
+        }
 
     @staticmethod
     def count_speakers(existence, threshold=0.5):
@@ -228,27 +334,42 @@ def test_chunked_inference_links_speakers_across_windows(tmp_path):
     path = tmp_path / "long.wav"
     sf.write(path, wave, RATE)
     model = _ShufflingOracle()
-    probs, step = diarize_recording(model, _BandEnergies(), path, RATE, DecodingConfig(window_seconds=20, hop_seconds=10))
+    probs, step = diarize_recording(
+        model, _BandEnergies(), path, RATE, DecodingConfig(window_seconds=20, hop_seconds=10)
+    )
     assert model.calls == 9 and probs.shape == (950, 2) and step == pytest.approx(0.1)
     hypothesis = activities_to_annotation(probs, step, "long", median_frames=1)
     der = diarization_error_rates({"long": reference}, {"long": hypothesis})
-    assert der["collar0.25"]["corpus"]["der"] < 3.0 and der["collar0.25"]["corpus"]["confusion"] < 0.5
+    assert (
+        der["collar0.25"]["corpus"]["der"] < 3.0 and der["collar0.25"]["corpus"]["confusion"] < 0.5
+    )
 
 
 def test_one_speaker_floor():
     reference = Annotation(uri="r")
     reference[Segment(0, 4)] = "a"
     reference[Segment(3, 6)] = "b"
-    der = diarization_error_rates({"r": reference}, {"r": one_speaker_baseline(reference)})["collar0"]["corpus"]
-    # 7 s of speaker time: the single label covers 'a' (4 s); 1 s of 'b' overlapped is missed, 2 s confused
+    der = diarization_error_rates({"r": reference}, {"r": one_speaker_baseline(reference)})[
+        "collar0"
+    ]["corpus"]
+    # 7 s of speaker time: the single label covers 'a' (4 s); 1 s of 'b' overlapped is missed, 2 s
+    # confused
     assert der["speech"] == pytest.approx(7.0) and der["missed"] == pytest.approx(1.0)
     assert der["confusion"] == pytest.approx(2.0) and der["der"] == pytest.approx(300 / 7)
 
 
 def test_tiny_training_run_writes_the_diarization_report(tiny_voxceleb, tmp_path):
     out = tmp_path / "run"
-    cfg = compose("train", ["experiment=synth_eend_eda", *diarization_overrides(tiny_voxceleb, tmp_path / "mix"),
-                            "trainer.max_epochs=1", "logger=csv"], out)
+    cfg = compose(
+        "train",
+        [
+            "experiment=synth_eend_eda",
+            *diarization_overrides(tiny_voxceleb, tmp_path / "mix"),
+            "trainer.max_epochs=1",
+            "logger=csv",
+        ],
+        out,
+    )
     (out / ".hydra").mkdir(parents=True)
     OmegaConf.save(cfg, out / ".hydra" / "config.yaml")  # as train.py's Hydra run leaves it
     summary = train(cfg, ROOT / "configs")
@@ -257,22 +378,38 @@ def test_tiny_training_run_writes_the_diarization_report(tiny_voxceleb, tmp_path
     result = metrics["test"]["sim_test"]
     for key in ("collar0", "collar0.25"):
         assert set(result["system"][key]["files"]) == {f"sim_test_{i:06d}" for i in range(3)}
-        assert result["floor"][key]["corpus"]["speech"] == result["system"][key]["corpus"]["speech"] > 0
+        assert (
+            result["floor"][key]["corpus"]["speech"]
+            == result["system"][key]["corpus"]["speech"]
+            > 0
+        )
     assert metrics["checkpoint_reason"] == "best by val/der"
     assert len(list((out / "rttm" / "sim_test").glob("*.rttm"))) == 3
     assert len(list((out / "timelines" / "sim_test").glob("*.png"))) == 3
     assert "one speaker (floor)" in (out / "results.md").read_text()
     # evaluate.py re-scores the run from its folder: the same DER, with no family-specific code.
     eval_dir = tmp_path / "eval"
-    evaluate(compose("eval", [f"run_dir={out}", "trainer.enable_progress_bar=false"], eval_dir), ROOT / "configs")
+    evaluate(
+        compose("eval", [f"run_dir={out}", "trainer.enable_progress_bar=false"], eval_dir),
+        ROOT / "configs",
+    )
     again = json.loads((eval_dir / "metrics.json").read_text())["test"]["sim_test"]
     for key in ("collar0", "collar0.25"):
-        assert again["system"][key]["corpus"]["der"] == pytest.approx(result["system"][key]["corpus"]["der"], abs=1e-9)
+        assert again["system"][key]["corpus"]["der"] == pytest.approx(
+            result["system"][key]["corpus"]["der"], abs=1e-9
+        )
     # evaluate.py on recordings given as a folder, with their references: the same numbers again
     sim_dir = next((tmp_path / "mix").glob("sim_test_*"))
-    given = _evaluate_recordings(tmp_path, out, f"recordings={sim_dir / 'audio'}", f"rttm={sim_dir / 'test.rttm'}",
-                                 f"uem={sim_dir / 'test.uem'}")
-    assert given["test"]["audio"]["system"]["collar0"]["files"] == result["system"]["collar0"]["files"]
+    given = _evaluate_recordings(
+        tmp_path,
+        out,
+        f"recordings={sim_dir / 'audio'}",
+        f"rttm={sim_dir / 'test.rttm'}",
+        f"uem={sim_dir / 'test.uem'}",
+    )
+    assert (
+        given["test"]["audio"]["system"]["collar0"]["files"] == result["system"]["collar0"]["files"]
+    )
     # ... and as a list of audio files without references: RTTMs and timelines, no score
     listing = tmp_path / "two.lst"
     listing.write_text("".join(f"{sim_dir.name}/audio/sim_test_00000{i}.wav\n" for i in (0, 2)))
@@ -280,23 +417,37 @@ def test_tiny_training_run_writes_the_diarization_report(tiny_voxceleb, tmp_path
     unscored = _evaluate_recordings(tmp_path, out, f"recordings={listing}")
     assert unscored["test"]["two"] == {"scored": False, "recordings": 2}
     eval_dir = tmp_path / f"eval{len(list(tmp_path.glob('eval*'))) - 1}"
-    assert sorted(p.name for p in (eval_dir / "rttm" / "two").iterdir()) == ["sim_test_000000.rttm", "sim_test_000002.rttm"]
+    assert sorted(p.name for p in (eval_dir / "rttm" / "two").iterdir()) == [
+        "sim_test_000000.rttm",
+        "sim_test_000002.rttm",
+    ]
     assert len(list((eval_dir / "timelines" / "two").glob("*.png"))) == 2
     assert "2 recordings diarized, not scored" in (eval_dir / "results.md").read_text()
-    # The same turns as the training run wrote for that recording (the tiny model may write none at all).
+    # The same turns as the training run wrote for that recording (the tiny model may write none at
+    # all).
     hypothesis = (eval_dir / "rttm" / "two" / "sim_test_000002.rttm").read_text()
     assert hypothesis == (out / "rttm" / "sim_test" / "sim_test_000002.rttm").read_text()
     # arguments of another family, or references without recordings, are named
-    with pytest.raises(ConfigValueError, match=r"trials: expected an argument of this run's datamodule "
-                                               r"DiarizationDataModule \(recordings, rttm, uem\)"):
+    with pytest.raises(
+        ConfigValueError,
+        match=r"trials: expected an argument of this run's datamodule "
+        r"DiarizationDataModule \(recordings, rttm, uem\)",
+    ):
         _evaluate_recordings(tmp_path, out, "trials=x.txt")
-    with pytest.raises(ConfigValueError, match=r"rttm: expected recordings=<folder or list> to go with it"):
+    with pytest.raises(
+        ConfigValueError, match=r"rttm: expected recordings=<folder or list> to go with it"
+    ):
         _evaluate_recordings(tmp_path, out, "rttm=x.rttm")
 
 
 def _evaluate_recordings(tmp_path: Path, run_dir: Path, *overrides: str) -> dict:
     out = tmp_path / f"eval{len(list(tmp_path.glob('eval*')))}"
-    evaluate(compose("eval", [f"run_dir={run_dir}", "trainer.enable_progress_bar=false", *overrides], out), ROOT / "configs")
+    evaluate(
+        compose(
+            "eval", [f"run_dir={run_dir}", "trainer.enable_progress_bar=false", *overrides], out
+        ),
+        ROOT / "configs",
+    )
     return json.loads((out / "metrics.json").read_text())
 
 
@@ -306,14 +457,20 @@ def test_decoding_is_tuned_on_the_dev_recordings():
     reference = Annotation(uri="d")
     reference[Segment(1.0, 4.0)] = "a"
     reference[Segment(6.0, 9.0)] = "b"
-    probs = np.full((100, 2), 0.65)  # everywhere above 0.6: only a threshold of 0.7 removes the false alarms
+    probs = np.full(
+        (100, 2), 0.65
+    )  # everywhere above 0.6: only a threshold of 0.7 removes the false alarms
     probs[10:40, 0] = probs[60:90, 1] = 0.9
-    probs[50, 0] = 0.2  # one-frame dip: a median filter is not needed at 0.7, and must not be chosen blindly
+    probs[50, 0] = (
+        0.2  # one-frame dip: a median filter is not needed at 0.7, and must not be chosen blindly
+    )
     config = DecodingConfig(threshold_grid=(0.5, 0.6, 0.7), median_grid=(1, 5))
     threshold, median, der = tune_decoding({"d": (probs, 0.1)}, {"d": reference}, None, config)
     assert threshold == 0.7 and der == pytest.approx(0.0, abs=1e-6) and median in (1, 5)
     with pytest.raises(ValueError, match="tune_setup must be one of"):
-        tune_decoding({"d": (probs, 0.1)}, {"d": reference}, None, DecodingConfig(tune_setup="collar9"))
+        tune_decoding(
+            {"d": (probs, 0.1)}, {"d": reference}, None, DecodingConfig(tune_setup="collar9")
+        )
 
 
 def test_ami_config_maps_the_standard_setup_layout(tmp_path):
@@ -331,31 +488,57 @@ def test_ami_config_maps_the_standard_setup_layout(tmp_path):
     dev = read_uri_list(root / "lists" / "test.meetings.txt")
     assert len(err.value.details) == len(dev)
     skips = SkipLog()
-    skipped = RecordingSet.from_files("test", root, "lists/test.meetings.txt", "only_words/rttms/test/{uri}.rttm",
-                                      "uems/test/{uri}.uem", str(tmp_path / "{uri}.wav"), on_missing="skip", skips=skips)
+    skipped = RecordingSet.from_files(
+        "test",
+        root,
+        "lists/test.meetings.txt",
+        "only_words/rttms/test/{uri}.rttm",
+        "uems/test/{uri}.uem",
+        str(tmp_path / "{uri}.wav"),
+        on_missing="skip",
+        skips=skips,
+    )
     assert skipped.uris == [] and sum(skips.counts.values()) == len(dev)
 
 
 @pytest.mark.slow  # two processes each start torch and Lightning: ~1 min on 2 cores
 def test_two_process_ddp_training_and_test_gather_every_recording_once(tiny_voxceleb, tmp_path):
-    """trainer=ddp on 2 CPU processes (gloo): training mixtures are sharded by rank, validation error
+    """trainer=ddp on 2 CPU processes (gloo): training mixtures are sharded by rank, validation
+    error
     counts summed over ranks, and the test hypotheses of both ranks gathered: every recording scored
     once, the same DER as re-scoring the run's checkpoint in one process."""
     from .test_train_evaluate import _run
 
     run_dir = tmp_path / "ddp_run"
-    result = _run("train.py", ["experiment=synth_eend_eda", *diarization_overrides(tiny_voxceleb, tmp_path / "mix"),
-                               "trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2",
-                               "trainer.precision=32-true", "trainer.sync_batchnorm=false", "trainer.max_epochs=1",
-                               "~callbacks.progress_bar", f"hydra.run.dir={run_dir}"], tmp_path)
+    result = _run(
+        "train.py",
+        [
+            "experiment=synth_eend_eda",
+            *diarization_overrides(tiny_voxceleb, tmp_path / "mix"),
+            "trainer=ddp",
+            "trainer.accelerator=cpu",
+            "trainer.devices=2",
+            "trainer.precision=32-true",
+            "trainer.sync_batchnorm=false",
+            "trainer.max_epochs=1",
+            "~callbacks.progress_bar",
+            f"hydra.run.dir={run_dir}",
+        ],
+        tmp_path,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     trained = json.loads((run_dir / "metrics.json").read_text())["test"]["sim_test"]
     assert set(trained["system"]["collar0"]["files"]) == {f"sim_test_{i:06d}" for i in range(3)}
     eval_dir = tmp_path / "eval_one_process"
-    result = _run("evaluate.py", [f"run_dir={run_dir}", f"hydra.run.dir={eval_dir}", "trainer.enable_progress_bar=false"],
-                  tmp_path)
+    result = _run(
+        "evaluate.py",
+        [f"run_dir={run_dir}", f"hydra.run.dir={eval_dir}", "trainer.enable_progress_bar=false"],
+        tmp_path,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     again = json.loads((eval_dir / "metrics.json").read_text())["test"]["sim_test"]
     for key in ("collar0", "collar0.25"):
         assert again["system"][key]["files"] == trained["system"][key]["files"]
-        assert again["system"][key]["corpus"]["speech"] == pytest.approx(trained["floor"][key]["corpus"]["speech"])
+        assert again["system"][key]["corpus"]["speech"] == pytest.approx(
+            trained["floor"][key]["corpus"]["speech"]
+        )

@@ -1,4 +1,5 @@
-"""Fbank front-end against torchaudio's Kaldi fbank; cosine scoring and AS-norm against hand computation."""
+"""Fbank front-end against torchaudio's Kaldi fbank; cosine scoring and AS-norm against hand
+computation."""
 
 from __future__ import annotations
 
@@ -20,7 +21,9 @@ def test_fbank_matches_kaldi_and_ignores_padding():
     fb = KaldiFbank(n_mels=80).eval()
     feats, frames = fb(batch, torch.tensor([16000, 12000]))
     assert feats.shape == (2, 98, 80) and frames.tolist() == [98, 73]
-    ref = kaldi.fbank(b[None] * 32768, num_mel_bins=80, dither=0.0, energy_floor=0.0, window_type="hamming")
+    ref = kaldi.fbank(
+        b[None] * 32768, num_mel_bins=80, dither=0.0, energy_floor=0.0, window_type="hamming"
+    )
     ref = ref - ref.mean(0)
     torch.testing.assert_close(feats[1, :73], ref, atol=1e-4, rtol=1e-4)
     assert feats[1, 73:].abs().sum() == 0
@@ -36,9 +39,13 @@ def test_cosine_scoring_and_mean_subtraction():
     expected = F.cosine_similarity(emb[enroll], emb[test]).double().numpy()
     np.testing.assert_allclose(scores, expected, atol=1e-6)
     cohort = torch.randn(6, 8) + 2.0
-    shifted = score_trials(emb, enroll, test, ScoringConfig(mean_subtraction=True), cohort, list("aabbcc"))
+    shifted = score_trials(
+        emb, enroll, test, ScoringConfig(mean_subtraction=True), cohort, list("aabbcc")
+    )
     centred = emb - cohort.mean(0)
-    np.testing.assert_allclose(shifted, F.cosine_similarity(centred[enroll], centred[test]).numpy(), atol=1e-6)
+    np.testing.assert_allclose(
+        shifted, F.cosine_similarity(centred[enroll], centred[test]).numpy(), atol=1e-6
+    )
 
 
 def test_as_norm_against_hand_computation():
@@ -48,9 +55,13 @@ def test_as_norm_against_hand_computation():
     speakers = [f"s{i // 2}" for i in range(10)]  # 5 cohort speakers, 2 utterances each
     enroll, test = np.array([0, 1]), np.array([2, 3])
     top_n = 3
-    got = score_trials(emb, enroll, test, ScoringConfig(as_norm=True, as_norm_top_n=top_n), cohort, speakers)
+    got = score_trials(
+        emb, enroll, test, ScoringConfig(as_norm=True, as_norm_top_n=top_n), cohort, speakers
+    )
     e = F.normalize(emb.double())
-    means = F.normalize(torch.stack([F.normalize(cohort.double())[2 * k:2 * k + 2].sum(0) for k in range(5)]))
+    means = F.normalize(
+        torch.stack([F.normalize(cohort.double())[2 * k : 2 * k + 2].sum(0) for k in range(5)])
+    )
     out = []
     for i, j in zip(enroll, test):
         raw = float(e[i] @ e[j])
@@ -60,8 +71,15 @@ def test_as_norm_against_hand_computation():
         ts = (raw - top_t.mean()) / top_t.std(unbiased=False)
         out.append(0.5 * float(zs + ts))
     np.testing.assert_allclose(got, out, atol=1e-9)
-    in_blocks = score_trials(emb, enroll, test, ScoringConfig(as_norm=True, as_norm_top_n=top_n), cohort, speakers,
-                             cohort_rows=1)  # cohort statistics one utterance at a time
+    in_blocks = score_trials(
+        emb,
+        enroll,
+        test,
+        ScoringConfig(as_norm=True, as_norm_top_n=top_n),
+        cohort,
+        speakers,
+        cohort_rows=1,
+    )  # cohort statistics one utterance at a time
     np.testing.assert_allclose(in_blocks, out, atol=1e-9)
     with pytest.raises(ValueError, match="cohort"):
         score_trials(emb, enroll, test, ScoringConfig(as_norm=True))

@@ -1,4 +1,5 @@
-"""Validation on held-out training speakers (command and data.val_holdout) and crops counted in frames."""
+"""Validation on held-out training speakers (command and data.val_holdout) and crops counted in
+frames."""
 
 from __future__ import annotations
 
@@ -12,14 +13,36 @@ from sonolab.features import KaldiFbank
 
 
 def _datamodule(root, **kwargs) -> VoxCelebDataModule:
-    return VoxCelebDataModule(root=str(root), train_speakers="train_speakers.txt", test_trials={"synth": "trials.txt"},
-                              num_workers=0, batch_size=4, crop_seconds=1.0, **kwargs)
+    return VoxCelebDataModule(
+        root=str(root),
+        train_speakers="train_speakers.txt",
+        test_trials={"synth": "trials.txt"},
+        num_workers=0,
+        batch_size=4,
+        crop_seconds=1.0,
+        **kwargs,
+    )
 
 
 def test_holdout_command_writes_disjoint_speakers_and_trials(tiny_voxceleb, tmp_path, capsys):
     out = tmp_path / "lists"
-    assert holdout_main(["--root", str(tiny_voxceleb), "--train-dir", "wav", "--speakers", "3", "--trials", "16",
-                         "--out", str(out)]) == 0
+    assert (
+        holdout_main(
+            [
+                "--root",
+                str(tiny_voxceleb),
+                "--train-dir",
+                "wav",
+                "--speakers",
+                "3",
+                "--trials",
+                "16",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     remaining = (out / "train_speakers.txt").read_text().split()
     trials = read_trial_list(out / "val_trials.txt")
     held = {t.enroll.split("/")[0] for t in trials} | {t.test.split("/")[0] for t in trials}
@@ -29,7 +52,18 @@ def test_holdout_command_writes_disjoint_speakers_and_trials(tiny_voxceleb, tmp_
     assert all((tiny_voxceleb / "wav" / t.enroll).is_file() for t in trials)
     assert "16 trials over 3 held-out speakers" in capsys.readouterr().out
     with pytest.raises(FileExistsError, match="train_speakers.txt"):
-        holdout_main(["--root", str(tiny_voxceleb), "--train-dir", "wav", "--speakers", "3", "--out", str(out)])
+        holdout_main(
+            [
+                "--root",
+                str(tiny_voxceleb),
+                "--train-dir",
+                "wav",
+                "--speakers",
+                "3",
+                "--out",
+                str(out),
+            ]
+        )
 
 
 def test_val_holdout_validates_on_speakers_it_takes_out_of_training(tiny_voxceleb):
@@ -43,7 +77,9 @@ def test_val_holdout_validates_on_speakers_it_takes_out_of_training(tiny_voxcele
     assert not dm.validation_is_tested() and ".sonolab" in str(val.list_path)
     again = _datamodule(tiny_voxceleb, val_holdout={"speakers": 3, "trials": 16, "seed": 0})
     again.setup("fit")
-    assert again.eval_sets["val"].list_path == val.list_path and again.speakers == dm.speakers  # same seed, same split
+    assert (
+        again.eval_sets["val"].list_path == val.list_path and again.speakers == dm.speakers
+    )  # same seed, same split
     assert next(iter(dm.val_dataloader()))["wave"].abs().max() > 0
 
 
@@ -60,11 +96,18 @@ def test_cohort_is_drawn_at_random_across_sessions():
     from sonolab.data.readers import Utterance
     from sonolab.data.voxceleb import draw_cohort
 
-    utts = [Utterance(f"s{k}/sess{j}/{i}.wav", f"s{k}", f"sess{j}") for k in range(3) for j in range(4) for i in range(5)]
+    utts = [
+        Utterance(f"s{k}/sess{j}/{i}.wav", f"s{k}", f"sess{j}")
+        for k in range(3)
+        for j in range(4)
+        for i in range(5)
+    ]
     chosen = draw_cohort(utts, 4, seed=0)
     for k in range(3):
         mine = [u for u in chosen if u.speaker == f"s{k}"]
-        assert len(mine) == 4 and len({u.session for u in mine}) == 4  # one per session before any repeats
+        assert (
+            len(mine) == 4 and len({u.session for u in mine}) == 4
+        )  # one per session before any repeats
     assert draw_cohort(utts, 4, seed=0) == chosen and draw_cohort(utts, 4, seed=1) != chosen
     assert len(draw_cohort(utts, 50, seed=0)) == 60  # more than a speaker has: all of them
     firsts = [u for u in chosen if u.path.endswith("/0.wav")]
@@ -80,5 +123,7 @@ def test_one_session_speakers_give_same_session_targets_and_too_many_trials_are_
     held, trials = hold_out(utts, 3, 12, seed=0)
     assert len(held) == 3 and sum(label for label, _, _ in trials) == 6
     assert all(e.split("/")[0] == t.split("/")[0] for label, e, t in trials if label == 1)
-    with pytest.raises(ConfigValueError, match="holdout trials: expected a number the 3 held-out speakers can give"):
+    with pytest.raises(
+        ConfigValueError, match="holdout trials: expected a number the 3 held-out speakers can give"
+    ):
         hold_out(utts, 3, 100, seed=0)  # 3 x 6 same-speaker pairs only

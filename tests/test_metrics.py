@@ -35,7 +35,9 @@ def brute_force_eer(scores, labels):
 
 def brute_force_min_dcf(scores, labels, p, cmiss=1.0, cfa=1.0):
     pfa, pmiss = brute_force_rates(scores, labels)
-    return min(cmiss * p * pm + cfa * (1 - p) * pf for pm, pf in zip(pmiss, pfa)) / min(cmiss * p, cfa * (1 - p))
+    return min(cmiss * p * pm + cfa * (1 - p) * pf for pm, pf in zip(pmiss, pfa)) / min(
+        cmiss * p, cfa * (1 - p)
+    )
 
 
 def sklearn_eer(scores, labels):
@@ -71,9 +73,12 @@ def test_eer_and_min_dcf_with_heavy_ties(seed):
     assert compute_eer(scores, labels) == pytest.approx(brute_force_eer(scores, labels), abs=1e-12)
     for p in (0.01, 0.05, 0.5):
         assert compute_min_dcf(scores, labels, DetectionCost(p)) == pytest.approx(
-            brute_force_min_dcf(scores, labels, p), abs=1e-12)
+            brute_force_min_dcf(scores, labels, p), abs=1e-12
+        )
     cost = DetectionCost(0.05, c_miss=10, c_fa=1)
-    assert compute_min_dcf(scores, labels, cost) == pytest.approx(brute_force_min_dcf(scores, labels, 0.05, 10, 1))
+    assert compute_min_dcf(scores, labels, cost) == pytest.approx(
+        brute_force_min_dcf(scores, labels, 0.05, 10, 1)
+    )
 
 
 def test_tied_target_and_nontarget_are_never_split():
@@ -99,8 +104,12 @@ def test_perfect_and_inverted_systems():
 
 def test_single_target_and_single_nontarget():
     scores = np.array([0.2, 0.9, 0.1, 0.4])
-    assert compute_eer(scores, np.array([1, 0, 0, 0])) == pytest.approx(brute_force_eer(scores, [1, 0, 0, 0]))
-    assert compute_eer(scores, np.array([0, 1, 1, 1])) == pytest.approx(brute_force_eer(scores, [0, 1, 1, 1]))
+    assert compute_eer(scores, np.array([1, 0, 0, 0])) == pytest.approx(
+        brute_force_eer(scores, [1, 0, 0, 0])
+    )
+    assert compute_eer(scores, np.array([0, 1, 1, 1])) == pytest.approx(
+        brute_force_eer(scores, [0, 1, 1, 1])
+    )
     assert compute_eer(np.array([0.3, 0.7]), np.array([0, 1])) == 0.0
 
 

@@ -1,4 +1,5 @@
-"""Simulated conversations: deterministic, beta controls overlap, the written RTTM equals the frame targets."""
+"""Simulated conversations: deterministic, beta controls overlap, the written RTTM equals the frame
+targets."""
 
 from __future__ import annotations
 
@@ -8,20 +9,34 @@ import numpy as np
 import pytest
 import torch
 
-from sonolab.data.mixtures import (MixtureConfig, mixture_statistics, simulator_from_tree, speech_regions,
-                                   turns_to_activity)
+from sonolab.data.mixtures import (
+    MixtureConfig,
+    mixture_statistics,
+    simulator_from_tree,
+    speech_regions,
+    turns_to_activity,
+)
 from sonolab.data.readers import read_rttm, read_uem, read_uri_list
 from sonolab.data.synth.__main__ import main as synth_main
 from sonolab.data.synth.mixtures import write_mixture_set
 
 
 def _simulator(root, **config):
-    return simulator_from_tree(root / "wav", MixtureConfig(**config), seed=5, speakers_file=root / "train_speakers.txt",
-                               noise_dir=root / "musan" / "noise", rir_dir=root / "rirs")
+    return simulator_from_tree(
+        root / "wav",
+        MixtureConfig(**config),
+        seed=5,
+        speakers_file=root / "train_speakers.txt",
+        noise_dir=root / "musan" / "noise",
+        rir_dir=root / "rirs",
+    )
 
 
 def test_same_seed_and_index_give_the_same_mixture(tiny_voxceleb):
-    a, b = _simulator(tiny_voxceleb, reverb_prob=0.5)(3), _simulator(tiny_voxceleb, reverb_prob=0.5)(3)
+    a, b = (
+        _simulator(tiny_voxceleb, reverb_prob=0.5)(3),
+        _simulator(tiny_voxceleb, reverb_prob=0.5)(3),
+    )
     assert torch.equal(a.wave, b.wave) and a.turns == b.turns and a.speakers == b.speakers
     c = _simulator(tiny_voxceleb, reverb_prob=0.5)(4)
     assert not (c.wave.shape == a.wave.shape and torch.equal(c.wave, a.wave))
@@ -48,19 +63,31 @@ def test_speaker_counts_follow_the_configured_distribution(tiny_voxceleb):
 
 
 def test_the_written_rttm_matches_the_frame_targets(tiny_voxceleb, tmp_path):
-    sim = _simulator(tiny_voxceleb, speakers={1: 0.3, 2: 0.4, 3: 0.3}, beta={1: 2.0, 2: 2.0, 3: 5.0})
+    sim = _simulator(
+        tiny_voxceleb, speakers={1: 0.3, 2: 0.4, 3: 0.3}, beta={1: 2.0, 2: 2.0, 3: 5.0}
+    )
     content = write_mixture_set(tmp_path / "set", sim, count=5, subset="dev")
     uris = read_uri_list(tmp_path / "set" / "dev.lst")
-    references, uems = read_rttm(tmp_path / "set" / "dev.rttm"), read_uem(tmp_path / "set" / "dev.uem")
+    references, uems = (
+        read_rttm(tmp_path / "set" / "dev.rttm"),
+        read_uem(tmp_path / "set" / "dev.uem"),
+    )
     assert uris == [f"mix{i:06d}" for i in range(5)] and set(references) == set(uems) == set(uris)
     for i, uri in enumerate(uris):
         mixture = sim(i)
-        turns = [(label, seg.start, seg.end) for seg, _, label in references[uri].itertracks(yield_label=True)]
+        turns = [
+            (label, seg.start, seg.end)
+            for seg, _, label in references[uri].itertracks(yield_label=True)
+        ]
         frames = int(mixture.duration * 100)
         assert torch.equal(turns_to_activity(turns, mixture.speakers, frames), mixture.activity())
         assert uems[uri].duration() == pytest.approx(mixture.duration, abs=1e-3)
-    assert content["statistics"]["recordings"] == 5 and 0 <= content["statistics"]["overlap_ratio"] < 1
-    assert write_mixture_set(tmp_path / "set", sim, count=5, subset="dev") == content  # same parameters: no-op
+    assert (
+        content["statistics"]["recordings"] == 5 and 0 <= content["statistics"]["overlap_ratio"] < 1
+    )
+    assert (
+        write_mixture_set(tmp_path / "set", sim, count=5, subset="dev") == content
+    )  # same parameters: no-op
     with pytest.raises(FileExistsError, match="other parameters"):
         write_mixture_set(tmp_path / "set", sim, count=6, subset="dev")
 
@@ -68,7 +95,9 @@ def test_the_written_rttm_matches_the_frame_targets(tiny_voxceleb, tmp_path):
 def test_speech_regions_skip_leading_and_trailing_silence():
     rate = 16000
     t = np.arange(rate) / rate
-    wave = np.concatenate([np.zeros(rate // 2), 0.3 * np.sin(2 * np.pi * 200 * t), np.zeros(rate // 4)])
+    wave = np.concatenate(
+        [np.zeros(rate // 2), 0.3 * np.sin(2 * np.pi * 200 * t), np.zeros(rate // 4)]
+    )
     wave += np.random.default_rng(0).normal(0, 1e-4, wave.size)
     ((start, end),) = speech_regions(wave.astype(np.float32), rate)
     assert start == pytest.approx(0.5, abs=0.03) and end == pytest.approx(1.5, abs=0.03)
@@ -77,18 +106,52 @@ def test_speech_regions_skip_leading_and_trailing_silence():
 def test_statistics_by_hand():
     act = torch.tensor([[1, 0], [1, 1], [0, 1], [0, 0]], dtype=torch.float32)
     stats = mixture_statistics([act], rate=1)
-    assert stats["overlap_ratio"] == pytest.approx(1 / 3) and stats["silence_ratio"] == pytest.approx(1 / 4)
+    assert stats["overlap_ratio"] == pytest.approx(1 / 3) and stats[
+        "silence_ratio"
+    ] == pytest.approx(1 / 4)
     assert stats["mean_turn_seconds"] == pytest.approx(2.0) and stats["speakers_per_recording"] == 2
 
 
 def test_cli_writes_the_ami_layout_and_prints_statistics(tiny_voxceleb, tmp_path, capsys):
     out = tmp_path / "mix"
-    assert synth_main(["mixtures", "--source", str(tiny_voxceleb / "wav"), "--out", str(out), "--count", "3",
-                       "--speakers", "2:1", "--beta", "2:3", "--subset", "development"]) == 0
+    assert (
+        synth_main(
+            [
+                "mixtures",
+                "--source",
+                str(tiny_voxceleb / "wav"),
+                "--out",
+                str(out),
+                "--count",
+                "3",
+                "--speakers",
+                "2:1",
+                "--beta",
+                "2:3",
+                "--subset",
+                "development",
+            ]
+        )
+        == 0
+    )
     printed = json.loads(capsys.readouterr().out)
     assert printed == json.loads((out / "mixtures.json").read_text())["statistics"]
-    assert {p.name for p in out.iterdir()} == {"audio", "development.lst", "development.rttm", "development.uem",
-                                               "mixtures.json"}
+    assert {p.name for p in out.iterdir()} == {
+        "audio",
+        "development.lst",
+        "development.rttm",
+        "development.uem",
+        "mixtures.json",
+    }
     with pytest.raises(SystemExit):
-        synth_main(["mixtures", "--source", str(tiny_voxceleb / "wav"), "--out", str(tmp_path / "x"),
-                    "--speakers", "2:one"])
+        synth_main(
+            [
+                "mixtures",
+                "--source",
+                str(tiny_voxceleb / "wav"),
+                "--out",
+                str(tmp_path / "x"),
+                "--speakers",
+                "2:one",
+            ]
+        )

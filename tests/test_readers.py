@@ -1,4 +1,5 @@
-"""Readers and audio I/O: the happy path and every bad input naming the file, line and expectation."""
+"""Readers and audio I/O: the happy path and every bad input naming the file, line and
+expectation."""
 
 from __future__ import annotations
 
@@ -9,13 +10,20 @@ import pytest
 import soundfile as sf
 
 from sonolab.data.audio import load_audio
-from sonolab.data.readers import check_trial_audio, read_speaker_list, read_trial_list, scan_speaker_tree
+from sonolab.data.readers import (
+    check_trial_audio,
+    read_speaker_list,
+    read_trial_list,
+    scan_speaker_tree,
+)
 from sonolab.utils.errors import DataFormatError
 
 
 def _wav(path: Path, seconds: float = 0.5, rate: int = 16000) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    sf.write(path, np.random.default_rng(0).normal(0, 0.1, int(seconds * rate)).astype(np.float32), rate)
+    sf.write(
+        path, np.random.default_rng(0).normal(0, 0.1, int(seconds * rate)).astype(np.float32), rate
+    )
     return path
 
 
@@ -31,16 +39,25 @@ def tree(tmp_path) -> Path:
 def test_scan_tree_and_filter_speakers(tree):
     utts = scan_speaker_tree(tree / "wav")
     assert len(utts) == 8
-    assert utts[0].path == "id10001/abc/00001.wav" and utts[0].speaker == "id10001" and utts[0].session == "abc"
+    assert (
+        utts[0].path == "id10001/abc/00001.wav"
+        and utts[0].speaker == "id10001"
+        and utts[0].session == "abc"
+    )
     assert {u.speaker for u in scan_speaker_tree(tree / "wav", speakers=["id10002"])} == {"id10002"}
 
 
 def test_tree_not_in_voxceleb_layout(tmp_path):
     _wav(tmp_path / "flat" / "a.wav")
-    with pytest.raises(DataFormatError, match=r"flat: expected the VoxCeleb layout .* found 'audio at a.wav'"):
+    with pytest.raises(
+        DataFormatError, match=r"flat: expected the VoxCeleb layout .* found 'audio at a.wav'"
+    ):
         scan_speaker_tree(tmp_path / "flat")
     _wav(tmp_path / "nosession" / "id1" / "a.wav")
-    with pytest.raises(DataFormatError, match=r"nosession/id1/a.wav: expected the VoxCeleb layout.*no session folder"):
+    with pytest.raises(
+        DataFormatError,
+        match=r"nosession/id1/a.wav: expected the VoxCeleb layout.*no session folder",
+    ):
         scan_speaker_tree(tmp_path / "nosession")
     with pytest.raises(DataFormatError, match="no such folder"):
         scan_speaker_tree(tmp_path / "missing")
@@ -58,7 +75,10 @@ def test_trial_list_parses_and_reports_bad_lines(tmp_path):
     assert [(t.label, t.line) for t in trials] == [(1, 1), (0, 3)]
     bad = tmp_path / "bad.txt"
     bad.write_text("1 a/b/1.wav a/c/2.wav\n2 a b\n")
-    with pytest.raises(DataFormatError, match=r"bad.txt:2: expected '<1\|0> <enroll path> <test path>', found '2 a b'"):
+    with pytest.raises(
+        DataFormatError,
+        match=r"bad.txt:2: expected '<1\|0> <enroll path> <test path>', found '2 a b'",
+    ):
         read_trial_list(bad)
     short = tmp_path / "short.txt"
     short.write_text("1 a/b/1.wav\n")
@@ -71,8 +91,14 @@ def test_trial_list_parses_and_reports_bad_lines(tmp_path):
 
 def test_trial_naming_missing_file(tree):
     lst = tree / "trials.txt"
-    lst.write_text("1 id10001/abc/00001.wav id10001/def/00001.wav\n0 id10001/abc/00001.wav id10002/zzz/00009.wav\n")
-    with pytest.raises(DataFormatError, match=r"trials.txt:2: expected an audio file .*id10002/zzz/00009.wav, found 'missing file'"):
+    lst.write_text(
+        "1 id10001/abc/00001.wav id10001/def/00001.wav\n0 id10001/abc/00001.wav "
+        "id10002/zzz/00009.wav\n"
+    )
+    with pytest.raises(
+        DataFormatError,
+        match=r"trials.txt:2: expected an audio file .*id10002/zzz/00009.wav, found 'missing file'",
+    ):
         check_trial_audio(read_trial_list(lst), tree / "wav", lst)
 
 
@@ -103,10 +129,14 @@ def test_empty_truncated_and_non_audio_files(tmp_path):
         load_audio(text, 16000)
     full = _wav(tmp_path / "full.wav", 0.5)
     truncated = tmp_path / "truncated.wav"
-    truncated.write_bytes(full.read_bytes()[:44])  # header only: it promises samples that are not there
+    truncated.write_bytes(
+        full.read_bytes()[:44]
+    )  # header only: it promises samples that are not there
     with pytest.raises(DataFormatError, match=r"truncated.wav: expected"):
         load_audio(truncated, 16000)
-    with pytest.raises(DataFormatError, match=r"nowhere.wav: expected an audio file, found 'missing file'"):
+    with pytest.raises(
+        DataFormatError, match=r"nowhere.wav: expected an audio file, found 'missing file'"
+    ):
         load_audio(tmp_path / "nowhere.wav", 16000)
 
 
@@ -114,7 +144,10 @@ def test_wrong_sample_rate_is_resampled_or_rejected(tmp_path):
     path = _wav(tmp_path / "8k.wav", seconds=1.0, rate=8000)
     wave = load_audio(path, 16000, resample=True)
     assert wave.shape == (16000,)
-    with pytest.raises(DataFormatError, match=r"8k.wav: expected audio at 16000 Hz \(or set resample=true\), found '8000 Hz'"):
+    with pytest.raises(
+        DataFormatError,
+        match=r"8k.wav: expected audio at 16000 Hz \(or set resample=true\), found '8000 Hz'",
+    ):
         load_audio(path, 16000, resample=False)
 
 
@@ -124,13 +157,20 @@ def test_partial_read_and_stereo(tmp_path):
     sf.write(path, data, 16000)
     wave = load_audio(path, 16000, start=100, num_frames=50)
     assert wave.shape == (50,)
-    np.testing.assert_allclose(wave.numpy(), data[100:150].mean(axis=1), atol=1e-4)  # channels averaged
-    np.testing.assert_allclose(load_audio(path, 16000, start=100, num_frames=50, channel=0).numpy(),
-                               data[100:150, 0], atol=1e-4)
+    np.testing.assert_allclose(
+        wave.numpy(), data[100:150].mean(axis=1), atol=1e-4
+    )  # channels averaged
+    np.testing.assert_allclose(
+        load_audio(path, 16000, start=100, num_frames=50, channel=0).numpy(),
+        data[100:150, 0],
+        atol=1e-4,
+    )
 
 
 def test_binary_trial_list_is_reported(tmp_path):
     p = tmp_path / "trials.bin"
     p.write_bytes(b"\xff\xfe\x00garbage")
-    with pytest.raises(DataFormatError, match=r"trials.bin: expected a trial list file .* as UTF-8 text"):
+    with pytest.raises(
+        DataFormatError, match=r"trials.bin: expected a trial list file .* as UTF-8 text"
+    ):
         read_trial_list(p)

@@ -42,21 +42,35 @@ def _same_weights(a: Path, b: Path) -> bool:
 
 
 def _overrides(tiny_voxceleb: Path, *extra: str) -> list[str]:
-    # Speed perturbation and MUSAN/RIR augmentation: every random choice of the data path is exercised.
-    return [*tiny_overrides(tiny_voxceleb), "trainer.max_epochs=3", "data.speed_perturb=true", "augment=musan_rir",
-            "trainer.enable_progress_bar=false", "~callbacks.progress_bar", *extra]
+    # Speed perturbation and MUSAN/RIR augmentation: every random choice of the data path is
+    # exercised.
+    return [
+        *tiny_overrides(tiny_voxceleb),
+        "trainer.max_epochs=3",
+        "data.speed_perturb=true",
+        "augment=musan_rir",
+        "trainer.enable_progress_bar=false",
+        "~callbacks.progress_bar",
+        *extra,
+    ]
 
 
 def test_training_draws_are_keyed_by_seed_epoch_and_position():
     sampler = ShuffleSampler(10, seed=3)
     first = list(sampler)
-    assert [d.position for d in first] == list(range(10)) and sorted(d.index for d in first) == list(range(10))
-    assert list(ShuffleSampler(10, seed=3)) == first  # a function of (seed, epoch), not of process state
+    assert [d.position for d in first] == list(range(10)) and sorted(
+        d.index for d in first
+    ) == list(range(10))
+    assert (
+        list(ShuffleSampler(10, seed=3)) == first
+    )  # a function of (seed, epoch), not of process state
     sampler.set_epoch(1)
     assert [d.index for d in sampler] != [d.index for d in first]
     index, rng = draw_rng(Draw(4, 1, 7), seed=3)
     _, again = draw_rng(Draw(4, 1, 7), seed=3)
-    _, other = draw_rng(Draw(4, 1, 8), seed=3)  # the same clip drawn again in the epoch: another crop
+    _, other = draw_rng(
+        Draw(4, 1, 8), seed=3
+    )  # the same clip drawn again in the epoch: another crop
     assert index == 4 and rng.random() == again.random() != other.random()
     assert draw_rng(5, seed=3) == (5, None)
     # The epoch a resumed run starts in reaches the sampler before Lightning restores its loops.
@@ -69,13 +83,19 @@ def test_two_runs_with_the_same_seed_give_identical_numbers(tiny_voxceleb, tmp_p
     runs = {}
     for name, seed in (("a", 7), ("b", 7), ("other_seed", 8)):
         runs[name] = tmp_path / name
-        result = _run("train.py", _overrides(tiny_voxceleb, f"seed={seed}", f"hydra.run.dir={runs[name]}"), tmp_path)
+        result = _run(
+            "train.py",
+            _overrides(tiny_voxceleb, f"seed={seed}", f"hydra.run.dir={runs[name]}"),
+            tmp_path,
+        )
         assert result.returncode == 0, result.stderr[-3000:]
     metrics = {name: json.loads((run / "metrics.json").read_text()) for name, run in runs.items()}
     assert metrics["a"]["test"] == metrics["b"]["test"]
     assert _losses(runs["a"]) == _losses(runs["b"]) and len(_losses(runs["a"])) >= 3
     assert _same_weights(runs["a"], runs["b"])
-    assert _losses(runs["a"]) != _losses(runs["other_seed"])  # the seed is what decides, not a constant
+    assert _losses(runs["a"]) != _losses(
+        runs["other_seed"]
+    )  # the seed is what decides, not a constant
     # last.ckpt is the last epoch even when validation did not improve (Lightning 2.6 alone would
     # leave the best epoch there).
     assert load_checkpoint(runs["a"] / "checkpoints" / "last.ckpt")["epoch"] == 2
@@ -83,7 +103,9 @@ def test_two_runs_with_the_same_seed_give_identical_numbers(tiny_voxceleb, tmp_p
 
 @pytest.mark.slow  # three training subprocesses with a loader worker each: ~1.5 min on 2 cores
 def test_sigkill_mid_epoch_then_resume_ends_as_a_run_that_never_stopped(tiny_voxceleb, tmp_path):
-    args = _overrides(tiny_voxceleb, "data.num_workers=1")  # worker seeding is part of what must not matter
+    args = _overrides(
+        tiny_voxceleb, "data.num_workers=1"
+    )  # worker seeding is part of what must not matter
     whole, killed = tmp_path / "whole", tmp_path / "killed"
     result = _run("train.py", [*args, f"hydra.run.dir={whole}"], tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -91,11 +113,22 @@ def test_sigkill_mid_epoch_then_resume_ends_as_a_run_that_never_stopped(tiny_vox
     assert steps_per_epoch >= 4
     kill_at = steps_per_epoch + steps_per_epoch // 2  # half-way through the second epoch
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    result = _run("train.py", [*args, f"hydra.run.dir={killed}", "+callbacks.kill._target_=tests.faults.KillAtStep",
-                               f"+callbacks.kill.step={kill_at}"], tmp_path, env=env)
+    result = _run(
+        "train.py",
+        [
+            *args,
+            f"hydra.run.dir={killed}",
+            "+callbacks.kill._target_=tests.faults.KillAtStep",
+            f"+callbacks.kill.step={kill_at}",
+        ],
+        tmp_path,
+        env=env,
+    )
     assert result.returncode == -signal.SIGKILL, result.stderr[-3000:]
     assert not (killed / "metrics.json").exists()
-    assert load_checkpoint(killed / "checkpoints" / "last.ckpt")["epoch"] == 0  # the first epoch's checkpoint
+    assert (
+        load_checkpoint(killed / "checkpoints" / "last.ckpt")["epoch"] == 0
+    )  # the first epoch's checkpoint
     result = _run("train.py", [*args, f"resume={killed}"], tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     resumed = json.loads((killed / "metrics.json").read_text())
@@ -109,21 +142,44 @@ def test_sigkill_mid_epoch_then_resume_ends_as_a_run_that_never_stopped(tiny_vox
 
 @pytest.mark.slow  # two processes each start torch and Lightning: ~1 min on 2 cores
 def test_two_process_ddp_training_validates_as_one_process_does(tiny_voxceleb, tmp_path):
-    """trainer=ddp on 2 CPU processes (gloo): each rank trains on its share of the epoch's draws, and the
-    validation EER it logs is computed from the embeddings of both ranks, so it equals what one process
-    computes on the whole validation list with the same weights."""
+    """trainer=ddp on 2 CPU processes (gloo): each rank trains on its share of the epoch's draws,
+    and the validation EER it logs is computed from the embeddings of both ranks, so it equals what
+    one process computes on the whole validation list with the same weights."""
     run_dir = tmp_path / "ddp"
-    result = _run("train.py", [*tiny_overrides(tiny_voxceleb), "trainer=ddp", "trainer.accelerator=cpu",
-                               "trainer.devices=2", "trainer.precision=32-true", "trainer.sync_batchnorm=false",
-                               "trainer.enable_progress_bar=false", "~callbacks.progress_bar",
-                               f"hydra.run.dir={run_dir}"], tmp_path)
+    result = _run(
+        "train.py",
+        [
+            *tiny_overrides(tiny_voxceleb),
+            "trainer=ddp",
+            "trainer.accelerator=cpu",
+            "trainer.devices=2",
+            "trainer.precision=32-true",
+            "trainer.sync_batchnorm=false",
+            "trainer.enable_progress_bar=false",
+            "~callbacks.progress_bar",
+            f"hydra.run.dir={run_dir}",
+        ],
+        tmp_path,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
-    rows = [row for path in sorted((run_dir / "csv").glob("version_*/metrics.csv"))
-            for row in csv.DictReader(path.open()) if row.get("val/eer")]
+    rows = [
+        row
+        for path in sorted((run_dir / "csv").glob("version_*/metrics.csv"))
+        for row in csv.DictReader(path.open())
+        if row.get("val/eer")
+    ]
     logged = {key: float(rows[-1][key]) for key in ("val/eer", "val/min_dcf_0.01")}
     one = tmp_path / "one_process"
-    result = _run("evaluate.py", [f"run_dir={run_dir}", f"hydra.run.dir={one}", "trainer.enable_progress_bar=false",
-                                  f"trials={{val: {tiny_voxceleb / 'val_trials.txt'}}}"], tmp_path)
+    result = _run(
+        "evaluate.py",
+        [
+            f"run_dir={run_dir}",
+            f"hydra.run.dir={one}",
+            "trainer.enable_progress_bar=false",
+            f"trials={{val: {tiny_voxceleb / 'val_trials.txt'}}}",
+        ],
+        tmp_path,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     again = json.loads((one / "metrics.json").read_text())["test"]["val"]
     assert again["eer"] == pytest.approx(logged["val/eer"], abs=1e-4)

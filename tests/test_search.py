@@ -27,16 +27,29 @@ def _hydra(overrides: list[str]):
 def test_metric_direction_by_name_and_from_the_task():
     assert metric_direction("val/eer") == metric_direction("val/min_dcf_0.01") == "minimize"
     assert metric_direction("val/der") == metric_direction("train/loss") == "minimize"
-    assert metric_direction("val/score") == metric_direction("val/map") == metric_direction("val/d_prime") == "maximize"
+    assert (
+        metric_direction("val/score")
+        == metric_direction("val/map")
+        == metric_direction("val/d_prime")
+        == "maximize"
+    )
     assert metric_direction("auto", "sonolab.tasks.VerificationTask") == "minimize"
     assert metric_direction("auto", "sonolab.tasks.DiarizationTask") == "minimize"
     assert metric_direction("auto", "sonolab.tasks.TaggingTask") == "maximize"
 
 
-@pytest.mark.parametrize("search, experiment, direction", [("verification_optuna", None, "minimize"),
-                                                            ("tagging_optuna", "esc10_cnn6", "maximize")])
+@pytest.mark.parametrize(
+    "search, experiment, direction",
+    [("verification_optuna", None, "minimize"), ("tagging_optuna", "esc10_cnn6", "maximize")],
+)
 def test_every_search_composes_with_the_optuna_sweeper(search, experiment, direction):
-    cfg = _hydra([f"hparams_search={search}", *([f"experiment={experiment}"] if experiment else []), "data.root=/x"])
+    cfg = _hydra(
+        [
+            f"hparams_search={search}",
+            *([f"experiment={experiment}"] if experiment else []),
+            "data.root=/x",
+        ]
+    )
     sweeper = cfg.hydra.sweeper
     assert sweeper._target_.endswith("OptunaSweeper") and sweeper.direction == direction
     for key in sweeper.params:  # every searched key exists in the composed run config
@@ -45,8 +58,13 @@ def test_every_search_composes_with_the_optuna_sweeper(search, experiment, direc
 
 
 def test_objective_is_the_best_validation_value_and_never_a_test_metric():
-    cfg = OmegaConf.create({"optimized_metric": "auto", "task": {"_target_": "sonolab.tasks.VerificationTask"}})
-    summary = {"best_validation": {"val/eer": 12.5}, "train_metrics": {"val/eer": 20.0, "train/loss": 3.0}}
+    cfg = OmegaConf.create(
+        {"optimized_metric": "auto", "task": {"_target_": "sonolab.tasks.VerificationTask"}}
+    )
+    summary = {
+        "best_validation": {"val/eer": 12.5},
+        "train_metrics": {"val/eer": 20.0, "train/loss": 3.0},
+    }
     assert objective(cfg, summary) == 12.5
     cfg.optimized_metric = "train/loss"
     assert objective(cfg, summary) == 3.0
@@ -61,8 +79,16 @@ def test_objective_is_the_best_validation_value_and_never_a_test_metric():
 def test_launcher_configs_compose():
     joblib = _hydra(["hydra/launcher=local"]).hydra.launcher
     assert joblib._target_.endswith("JoblibLauncher") and joblib.n_jobs == 2
-    slurm = _hydra(["hydra/launcher=slurm", "trainer=ddp", "trainer.devices=4", "trainer.num_nodes=2",
-                    "hydra.launcher.partition=gpu", "hydra.launcher.account=proj"]).hydra.launcher
+    slurm = _hydra(
+        [
+            "hydra/launcher=slurm",
+            "trainer=ddp",
+            "trainer.devices=4",
+            "trainer.num_nodes=2",
+            "hydra.launcher.partition=gpu",
+            "hydra.launcher.account=proj",
+        ]
+    ).hydra.launcher
     assert slurm._target_.endswith("SlurmLauncher")
     assert (slurm.nodes, slurm.gpus_per_node, slurm.tasks_per_node) == (2, 4, 4)
     assert (slurm.partition, slurm.account, slurm.timeout_min) == ("gpu", "proj", 1440)
@@ -71,19 +97,35 @@ def test_launcher_configs_compose():
 @pytest.mark.slow  # two tiny trainings: ~30 s
 def test_a_two_trial_optuna_search_on_tiny_data(tiny_voxceleb, tmp_path):
     sweep = tmp_path / "search"
-    result = _run("train.py", ["-m", "hparams_search=verification_optuna", "hydra.sweeper.n_trials=2",
-                               "hydra.sweeper.sampler.n_startup_trials=2", *tiny_overrides(tiny_voxceleb),
-                               "trainer.enable_progress_bar=false", "~callbacks.progress_bar", f"hydra.sweep.dir={sweep}"],
-                  tmp_path)
+    result = _run(
+        "train.py",
+        [
+            "-m",
+            "hparams_search=verification_optuna",
+            "hydra.sweeper.n_trials=2",
+            "hydra.sweeper.sampler.n_startup_trials=2",
+            *tiny_overrides(tiny_voxceleb),
+            "trainer.enable_progress_bar=false",
+            "~callbacks.progress_bar",
+            f"hydra.sweep.dir={sweep}",
+        ],
+        tmp_path,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     best = yaml.safe_load((sweep / "optimization_results.yaml").read_text())
-    assert best["name"] == "optuna" and set(best["best_params"]) <= {"task.optimizer.lr", "task.optimizer.weight_decay",
-                                                                     "loss.margin", "loss.scale"}
+    assert best["name"] == "optuna" and set(best["best_params"]) <= {
+        "task.optimizer.lr",
+        "task.optimizer.weight_decay",
+        "loss.margin",
+        "loss.scale",
+    }
     # The best value is the smallest validation EER of the two trials (the direction is minimize).
     values = []
     for trial in ("0", "1"):
         metrics = Path(sweep / trial / "csv")
-        rows = [line.split(",") for line in next(metrics.rglob("metrics.csv")).read_text().splitlines()]
+        rows = [
+            line.split(",") for line in next(metrics.rglob("metrics.csv")).read_text().splitlines()
+        ]
         column = rows[0].index("val/eer")
         values.append(min(float(r[column]) for r in rows[1:] if len(r) > column and r[column]))
     assert best["best_value"] == pytest.approx(min(values))

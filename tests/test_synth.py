@@ -45,13 +45,48 @@ def test_layout_lists_and_disjoint_speakers(tiny_voxceleb):
 
 
 def test_cli_is_deterministic_across_worker_counts(tmp_path, tiny_voxceleb):
-    small = {**TINY_SYNTH, "num_train_speakers": 2, "num_val_speakers": 2, "num_test_speakers": 2,
-             "num_val_trials": 8, "num_test_trials": 12, "augment_corpora": False}
+    small = {
+        **TINY_SYNTH,
+        "num_train_speakers": 2,
+        "num_val_speakers": 2,
+        "num_test_speakers": 2,
+        "num_val_trials": 8,
+        "num_test_trials": 12,
+        "augment_corpora": False,
+    }
     args = [f"--{k.replace('_', '-')}={v}" for k, v in small.items() if k != "augment_corpora"]
-    assert synth_main(["voxceleb", "--out", str(tmp_path / "a"), "--workers", "1", "--no-augment-corpora", *args]) == 0
-    assert synth_main(["voxceleb", "--out", str(tmp_path / "b"), "--workers", "2", "--no-augment-corpora", *args]) == 0
+    assert (
+        synth_main(
+            [
+                "voxceleb",
+                "--out",
+                str(tmp_path / "a"),
+                "--workers",
+                "1",
+                "--no-augment-corpora",
+                *args,
+            ]
+        )
+        == 0
+    )
+    assert (
+        synth_main(
+            [
+                "voxceleb",
+                "--out",
+                str(tmp_path / "b"),
+                "--workers",
+                "2",
+                "--no-augment-corpora",
+                *args,
+            ]
+        )
+        == 0
+    )
     assert _digest(tmp_path / "a") == _digest(tmp_path / "b")
-    assert (tmp_path / "a" / "trials.txt").read_text() == (tmp_path / "b" / "trials.txt").read_text()
+    assert (tmp_path / "a" / "trials.txt").read_text() == (
+        tmp_path / "b" / "trials.txt"
+    ).read_text()
     # Calling again with the same parameters is a no-op; other parameters are refused.
     generate_voxceleb(tmp_path / "a", VoxCelebSynthConfig(**small))
     with pytest.raises(FileExistsError, match="other parameters"):

@@ -1,5 +1,5 @@
-"""Tagging family: synthetic ESC-50 generator, datamodule (synthetic and the real ESC-10), AST front-end
-and model, SpecAugment, and a tiny train -> test -> report run."""
+"""Tagging family: synthetic ESC-50 generator, datamodule (synthetic and the real ESC-10), AST
+front-end and model, SpecAugment, and a tiny train -> test -> report run."""
 
 from __future__ import annotations
 
@@ -36,8 +36,13 @@ def test_synthetic_esc50_layout_and_determinism(tiny_esc50, tmp_path):
     a, _ = sf.read(tiny_esc50 / "audio" / rows[7]["filename"])
     b, _ = sf.read(again / "audio" / rows[7]["filename"])
     assert np.array_equal(a, b)
-    levels = [20 * np.log10(np.sqrt(np.mean(sf.read(tiny_esc50 / "audio" / r["filename"])[0] ** 2))) for r in rows]
-    assert np.ptp(levels) > 8  # loudness varies within and across classes: no class is told by its level
+    levels = [
+        20 * np.log10(np.sqrt(np.mean(sf.read(tiny_esc50 / "audio" / r["filename"])[0] ** 2)))
+        for r in rows
+    ]
+    assert (
+        np.ptp(levels) > 8
+    )  # loudness varies within and across classes: no class is told by its level
 
 
 @pytest.mark.slow  # writes 400 clips of 5 s (~30 s) and fits 5 logistic regressions
@@ -60,13 +65,17 @@ def test_synthetic_classes_are_not_separable_by_mean_log_mel(tmp_path):
     for fold in range(1, 6):
         train_rows, test_rows = folds != fold, folds == fold
         scaler = StandardScaler().fit(feats[train_rows])
-        clf = LogisticRegression(max_iter=2000).fit(scaler.transform(feats[train_rows]), labels[train_rows])
+        clf = LogisticRegression(max_iter=2000).fit(
+            scaler.transform(feats[train_rows]), labels[train_rows]
+        )
         accuracy.append(clf.score(scaler.transform(feats[test_rows]), labels[test_rows]))
     assert 0.2 < np.mean(accuracy) < 0.7  # above chance (0.1), far from perfect
 
 
 def test_datamodule_folds_missing_clips_and_settings(tiny_esc50, tmp_path):
-    dm = Esc50DataModule(root=str(tiny_esc50), test_fold=2, val_fold=3, num_workers=0, batch_size=4, clip_seconds=1.0)
+    dm = Esc50DataModule(
+        root=str(tiny_esc50), test_fold=2, val_fold=3, num_workers=0, batch_size=4, clip_seconds=1.0
+    )
     dm.setup()
     assert (len(dm.parts["train"]), len(dm.parts["val"]), len(dm.parts["test"])) == (12, 4, 4)
     assert dm.info["num_classes"] == 4 and not dm.info["multi_label"] and dm.test_name == "fold2"
@@ -82,7 +91,11 @@ def test_datamodule_folds_missing_clips_and_settings(tiny_esc50, tmp_path):
     dm = Esc50DataModule(root=str(copy), num_workers=0)
     dm.setup()
     assert dm.skipped.as_dict()["clip listed in the metadata without its audio file"]["count"] == 1
-    with pytest.raises(DataFormatError, match=rf"esc50.csv: expected the audio of every clip it lists .*, found '1 missing'\n  {first}"):
+    with pytest.raises(
+        DataFormatError,
+        match=rf"esc50.csv: expected the audio of every clip it lists .*, "
+        rf"found '1 missing'\n  {first}",
+    ):
         Esc50DataModule(root=str(copy), num_workers=0, require_all_audio=True).setup()
     with pytest.raises(ConfigValueError, match=r"data.val_fold: expected null or a training fold"):
         Esc50DataModule(root=str(copy), test_fold=2, val_fold=2)
@@ -92,10 +105,18 @@ def test_short_and_silent_clips_are_padded_and_finite(tmp_path):
     root = tmp_path / "esc"
     (root / "audio").mkdir(parents=True)
     (root / "meta").mkdir()
-    sf.write(root / "audio" / "1-1-A-0.wav", np.zeros(8000, dtype=np.float32), 16000)  # 0.5 s of silence
-    sf.write(root / "audio" / "2-2-A-1.wav", np.random.default_rng(0).normal(0, 0.1, 16000).astype(np.float32), 16000)
-    (root / "meta" / "esc50.csv").write_text("filename,fold,target,category,esc10,src_file,take\n"
-                                             "1-1-A-0.wav,1,0,a,False,1,A\n2-2-A-1.wav,2,1,b,False,2,A\n")
+    sf.write(
+        root / "audio" / "1-1-A-0.wav", np.zeros(8000, dtype=np.float32), 16000
+    )  # 0.5 s of silence
+    sf.write(
+        root / "audio" / "2-2-A-1.wav",
+        np.random.default_rng(0).normal(0, 0.1, 16000).astype(np.float32),
+        16000,
+    )
+    (root / "meta" / "esc50.csv").write_text(
+        "filename,fold,target,category,esc10,src_file,take\n"
+        "1-1-A-0.wav,1,0,a,False,1,A\n2-2-A-1.wav,2,1,b,False,2,A\n"
+    )
     dm = Esc50DataModule(root=str(root), test_fold=1, num_workers=0, clip_seconds=1.0)
     dm.setup()
     item = dm.test_dataloader().dataset[0]
@@ -111,31 +132,52 @@ def test_esc10_subset_is_selected_and_reindexed(tiny_esc50):
     full.setup()
     dm = Esc50DataModule(root=str(tiny_esc50), esc10=True, test_fold=1, num_workers=0)
     dm.setup()
-    assert dm.info["num_classes"] == 2 and dm.class_names == [full.class_names[0], full.class_names[2]]
+    assert dm.info["num_classes"] == 2 and dm.class_names == [
+        full.class_names[0],
+        full.class_names[2],
+    ]
     assert len(dm.parts["train"]) == 8 and sorted({c.label for c in dm.parts["test"]}) == [0, 1]
     kept = {c.path.name for part in dm.parts.values() for c in part}
     assert all(name.endswith(("-A-0.wav", "-A-2.wav")) for name in kept)
 
 
-@pytest.mark.skipif(not (SHARED_DATA / "esc10").is_dir(), reason=f"real data not present: {SHARED_DATA / 'esc10'}")
+@pytest.mark.skipif(
+    not (SHARED_DATA / "esc10").is_dir(), reason=f"real data not present: {SHARED_DATA / 'esc10'}"
+)
 def test_real_esc10_folds_and_ogg_decoding():
     dm = Esc50DataModule(root=str(SHARED_DATA / "esc10"), esc10=True, test_fold=1, num_workers=0)
     dm.setup()
-    assert dm.info["num_classes"] == 10 and len(dm.parts["train"]) == 320 and len(dm.parts["test"]) == 80
+    assert (
+        dm.info["num_classes"] == 10
+        and len(dm.parts["train"]) == 320
+        and len(dm.parts["test"]) == 80
+    )
     assert sorted({c.label for c in dm.parts["test"]}) == list(range(10))
     item = dm.test_dataloader().dataset[0]
-    assert item["wave"].shape == (80000,) and float(item["wave"].abs().max()) > 0  # 44.1 kHz OGG -> 16 kHz
+    assert (
+        item["wave"].shape == (80000,) and float(item["wave"].abs().max()) > 0
+    )  # 44.1 kHz OGG -> 16 kHz
 
 
 def test_ast_front_end_matches_the_recipe_and_normalises():
     wave = torch.from_numpy(np.random.default_rng(0).normal(0, 0.1, 16000 * 3).astype(np.float32))
     fbank = AstFbank(target_frames=400, mean=-4.0, std=3.0)
     feats, frames = fbank(wave[None], torch.tensor([wave.numel()]))
-    reference = kaldi.fbank((wave - wave.mean())[None], htk_compat=True, sample_frequency=16000, use_energy=False,
-                            window_type="hanning", num_mel_bins=128, dither=0.0, frame_shift=10)
+    reference = kaldi.fbank(
+        (wave - wave.mean())[None],
+        htk_compat=True,
+        sample_frequency=16000,
+        use_energy=False,
+        window_type="hanning",
+        num_mel_bins=128,
+        dither=0.0,
+        frame_shift=10,
+    )
     assert feats.shape == (1, 400, 128) and int(frames[0]) == reference.shape[0] == 298
     assert torch.allclose(feats[0, :298], (reference + 4.0) / 6.0, atol=1e-5)
-    assert torch.allclose(feats[0, 298:], torch.full((102, 128), 4.0 / 6.0))  # zero padding, normalised
+    assert torch.allclose(
+        feats[0, 298:], torch.full((102, 128), 4.0 / 6.0)
+    )  # zero padding, normalised
     with pytest.raises(RuntimeError, match="no normalisation statistics"):
         AstFbank()(wave[None])
 
@@ -144,11 +186,18 @@ def test_ast_patch_grid_tokens_and_output():
     assert patch_grid(128, 1024, 16, 10) == (12, 101)  # AST's 1212 patches for AudioSet
     model = AudioSpectrogramTransformer(n_mels=32, frames=64, embed_dim=24, depth=1, num_heads=2)
     model.reset_classifier(5)
-    assert model.vit.pos_embed.shape == (1, 2 * 5 + 2, 24)  # (32-16)//10+1 = 2, (64-16)//10+1 = 5, + cls + dist
+    assert model.vit.pos_embed.shape == (
+        1,
+        2 * 5 + 2,
+        24,
+    )  # (32-16)//10+1 = 2, (64-16)//10+1 = 5, + cls + dist
     out = model(torch.randn(3, 64, 32))["logits"]
     assert out.shape == (3, 5)
     out.sum().backward()
-    assert model.vit.patch_embed.proj.weight.grad is not None and model.vit.patch_embed.proj.stride == (10, 10)
+    assert (
+        model.vit.patch_embed.proj.weight.grad is not None
+        and model.vit.patch_embed.proj.stride == (10, 10)
+    )
 
 
 def test_spec_augment_masks_bands_and_frames_in_training_only():
@@ -161,8 +210,18 @@ def test_spec_augment_masks_bands_and_frames_in_training_only():
 
 def test_tiny_training_run_writes_the_tagging_report(tiny_esc50, tmp_path):
     out = tmp_path / "run"
-    cfg = compose("train", ["experiment=synth_esc50_ast", *tagging_overrides(tiny_esc50), "trainer.max_epochs=2",
-                            "logger=csv", "data.val_fold=4", "data.test_fold=5"], out)
+    cfg = compose(
+        "train",
+        [
+            "experiment=synth_esc50_ast",
+            *tagging_overrides(tiny_esc50),
+            "trainer.max_epochs=2",
+            "logger=csv",
+            "data.val_fold=4",
+            "data.test_fold=5",
+        ],
+        out,
+    )
     (out / ".hydra").mkdir(parents=True)
     from omegaconf import OmegaConf
 
@@ -173,41 +232,86 @@ def test_tiny_training_run_writes_the_tagging_report(tiny_esc50, tmp_path):
     result = metrics["test"]["fold5"]
     assert result["clips"] == 4 and 0 <= result["accuracy"] <= 100 and len(result["confusion"]) == 4
     assert metrics["checkpoint_reason"] == "best by val/score"
-    assert (out / "confusion_fold5.png").stat().st_size > 1000 and "| fold5 | 4 |" in (out / "results.md").read_text()
+    assert (out / "confusion_fold5.png").stat().st_size > 1000 and "| fold5 | 4 |" in (
+        out / "results.md"
+    ).read_text()
     # evaluate.py: the same numbers from the run folder, and another fold by test_fold=
     eval_dir = tmp_path / "eval"
-    evaluate(compose("eval", [f"run_dir={out}", "trainer.enable_progress_bar=false"], eval_dir), ROOT / "configs")
+    evaluate(
+        compose("eval", [f"run_dir={out}", "trainer.enable_progress_bar=false"], eval_dir),
+        ROOT / "configs",
+    )
     assert json.loads((eval_dir / "metrics.json").read_text())["test"]["fold5"] == result
     other = tmp_path / "eval_fold1"
-    evaluate(compose("eval", [f"run_dir={out}", "test_fold=1", "trainer.enable_progress_bar=false"], other), ROOT / "configs")
+    evaluate(
+        compose(
+            "eval", [f"run_dir={out}", "test_fold=1", "trainer.enable_progress_bar=false"], other
+        ),
+        ROOT / "configs",
+    )
     assert json.loads((other / "metrics.json").read_text())["test"]["fold1"]["clips"] == 4
 
 
 @pytest.mark.parametrize("model", ["ast_tiny", "ast_small", "ast_base"])
 def test_fast_dev_run_every_ast_size(model, tiny_esc50, tmp_path):
     overrides = [o for o in tagging_overrides(tiny_esc50) if not o.startswith("model.depth")]
-    cfg = compose("train", ["experiment=synth_esc50_ast", *overrides, f"model={model}", "model.depth=2",
-                            "debug=fast_dev_run", "callbacks=none"], tmp_path)
+    cfg = compose(
+        "train",
+        [
+            "experiment=synth_esc50_ast",
+            *overrides,
+            f"model={model}",
+            "model.depth=2",
+            "debug=fast_dev_run",
+            "callbacks=none",
+        ],
+        tmp_path,
+    )
     assert train(cfg, ROOT / "configs")["train_metrics"]["train/loss"] > 0
 
 
 def test_a_multi_label_loss_on_single_label_data_is_refused(tiny_esc50, tmp_path):
     from sonolab.utils.errors import IncompatibleConfigError
 
-    cfg = compose("train", ["experiment=synth_esc50_ast", *tagging_overrides(tiny_esc50), "loss=bce"], tmp_path)
-    with pytest.raises(IncompatibleConfigError, match=r"single-label: use a single-label \(loss=label_ce\) loss, not MultiLabelBCE"):
+    cfg = compose(
+        "train",
+        ["experiment=synth_esc50_ast", *tagging_overrides(tiny_esc50), "loss=bce"],
+        tmp_path,
+    )
+    with pytest.raises(
+        IncompatibleConfigError,
+        match=r"single-label: use a single-label \(loss=label_ce\) loss, not MultiLabelBCE",
+    ):
         train(cfg, ROOT / "configs")
 
 
 def test_esc50_generator_command(tmp_path, capsys):
     from sonolab.data.synth.__main__ import main
 
-    assert main(["esc50", "--out", str(tmp_path / "esc"), "--num-classes", "3", "--clips-per-class", "5",
-                 "--seconds", "0.5", "--sample-rate", "16000"]) == 0
+    assert (
+        main(
+            [
+                "esc50",
+                "--out",
+                str(tmp_path / "esc"),
+                "--num-classes",
+                "3",
+                "--clips-per-class",
+                "5",
+                "--seconds",
+                "0.5",
+                "--sample-rate",
+                "16000",
+            ]
+        )
+        == 0
+    )
     assert len((tmp_path / "esc" / "meta" / "esc50.csv").read_text().splitlines()) == 16
     with pytest.raises(SystemExit):
         main(["esc50", "--out", str(tmp_path / "bad"), "--num-classes", "99"])
-    assert "num_classes must be 2..32" in capsys.readouterr().err and not (tmp_path / "bad").exists()
+    assert (
+        "num_classes must be 2..32" in capsys.readouterr().err and not (tmp_path / "bad").exists()
+    )
 
 
 def test_mixup_mixes_inputs_and_targets_with_the_same_weights():
@@ -224,12 +328,16 @@ def test_mixup_mixes_inputs_and_targets_with_the_same_weights():
     mixed = Mixup.mix(x, drawn["wave"], lam)
     assert torch.allclose(mixed[2], lam[2] * x[2] + (1 - lam[2]) * x[perm[2]])
     soft = mixup.targets(targets, targets[perm], lam)
-    assert torch.allclose(soft.sum(1), torch.ones(6)) and torch.allclose(soft[2], lam[2] * targets[2] + (1 - lam[2]) * targets[perm[2]])
+    assert torch.allclose(soft.sum(1), torch.ones(6)) and torch.allclose(
+        soft[2], lam[2] * targets[2] + (1 - lam[2]) * targets[perm[2]]
+    )
     hard = Mixup(prob=1.0, alpha=0.4, mix_labels=False).targets(targets, targets[perm], lam)
     dominant = torch.where(lam >= 0.5, torch.arange(6), perm)
     assert torch.equal(hard, targets[dominant])
     assert Mixup(prob=0.0).draw({"wave": x}) is None
-    with pytest.raises(ConfigValueError, match="task.mixup.domain: expected waveform or spectrogram"):
+    with pytest.raises(
+        ConfigValueError, match="task.mixup.domain: expected waveform or spectrogram"
+    ):
         Mixup(domain="image")
     with pytest.raises(ConfigValueError, match="task.mixup.partners: expected batch or dataset"):
         Mixup(partners="queue")
@@ -244,9 +352,13 @@ def test_shift_gain_rolls_each_clip_by_its_own_amount_and_scales_it():
     wave = torch.randn(8, 1000)
     length = torch.full((8,), 600)
     shifted, new_length = ShiftGain(sample_rate=1000, shift_seconds=0.25)(wave, length)
-    assert torch.equal(new_length, torch.full((8,), 1000))  # rolled padding can be anywhere: all valid
+    assert torch.equal(
+        new_length, torch.full((8,), 1000)
+    )  # rolled padding can be anywhere: all valid
     shifts = []
-    for clip, out in zip(wave, shifted):  # each row is a circular roll of its clip by at most 250 samples
+    for clip, out in zip(
+        wave, shifted
+    ):  # each row is a circular roll of its clip by at most 250 samples
         matches = [s for s in range(-250, 251) if torch.equal(torch.roll(clip, s), out)]
         assert len(matches) == 1
         shifts.append(matches[0])
@@ -272,21 +384,37 @@ def test_dataset_partners_come_from_the_whole_training_set(tiny_esc50):
     partners = set()
     for index in range(len(train_set)):
         item = train_set[index]
-        found = [j for j in range(len(train_set)) if torch.equal(train_set._item(j)["wave"], item["partner_wave"])]
+        found = [
+            j
+            for j in range(len(train_set))
+            if torch.equal(train_set._item(j)["wave"], item["partner_wave"])
+        ]
         assert found and train_set._item(found[0])["label"] == item["partner_label"]
         partners.add(found[0])
     assert len(partners) > len(train_set) // 3  # drawn over the set, not one fixed partner
     assert "partner_wave" not in dm.test_dataloader().dataset[0]  # only training clips are mixed
     batch = next(iter(dm.train_dataloader()))
-    assert batch["partner_wave"].shape == batch["wave"].shape and batch["partner_label"].shape == (4,)
+    assert batch["partner_wave"].shape == batch["wave"].shape and batch["partner_label"].shape == (
+        4,
+    )
 
 
-@pytest.mark.parametrize("domain,partners", [("waveform", "batch"), ("spectrogram", "batch"), ("spectrogram", "dataset")])
+@pytest.mark.parametrize(
+    "domain,partners", [("waveform", "batch"), ("spectrogram", "batch"), ("spectrogram", "dataset")]
+)
 def test_training_with_mixup_runs_in_either_domain(domain, partners, tiny_esc50, tmp_path):
-    cfg = compose("train", ["experiment=synth_esc50_ast", *tagging_overrides(tiny_esc50), "debug=fast_dev_run",
-                            "callbacks=none", f"task.mixup={{prob: 1.0, alpha: 10, domain: {domain}, partners: {partners}}}",
-                            "task.shift_gain={shift_seconds: 0.5, gain_db: 6}"],
-                  tmp_path)
+    cfg = compose(
+        "train",
+        [
+            "experiment=synth_esc50_ast",
+            *tagging_overrides(tiny_esc50),
+            "debug=fast_dev_run",
+            "callbacks=none",
+            f"task.mixup={{prob: 1.0, alpha: 10, domain: {domain}, partners: {partners}}}",
+            "task.shift_gain={shift_seconds: 0.5, gain_db: 6}",
+        ],
+        tmp_path,
+    )
     assert train(cfg, ROOT / "configs")["train_metrics"]["train/loss"] > 0
 
 
@@ -295,7 +423,9 @@ def _fake_job(folder, overrides, accuracy=None, fold=None, log_line="done"):
     (folder / ".hydra" / "overrides.yaml").write_text("".join(f"- {o}\n" for o in overrides))
     (folder / "train.log").write_text(f"starting\n{log_line}\n")
     if accuracy is not None:
-        (folder / "metrics.json").write_text(json.dumps({"test": {f"fold{fold}": {"accuracy": accuracy, "clips": 80}}}))
+        (folder / "metrics.json").write_text(
+            json.dumps({"test": {f"fold{fold}": {"accuracy": accuracy, "clips": 80}}})
+        )
 
 
 def test_fold_summary_gives_mean_and_std_per_configuration_and_lists_failures(tmp_path, capsys):
@@ -306,18 +436,37 @@ def test_fold_summary_gives_mean_and_std_per_configuration_and_lists_failures(tm
     job = 0
     for config, accuracies in values.items():
         for fold, acc in enumerate(accuracies, start=1):
-            _fake_job(sweep / str(job), ["experiment=esc10_htsat", config, f"data.test_fold={fold}"], acc, fold)
+            _fake_job(
+                sweep / str(job),
+                ["experiment=esc10_htsat", config, f"data.test_fold={fold}"],
+                acc,
+                fold,
+            )
             job += 1
-    _fake_job(sweep / str(job), ["experiment=esc10_htsat", "model=ast_tiny", "data.test_fold=3"],
-              log_line="RuntimeError: out of memory")
+    _fake_job(
+        sweep / str(job),
+        ["experiment=esc10_htsat", "model=ast_tiny", "data.test_fold=3"],
+        log_line="RuntimeError: out of memory",
+    )
     table = write_fold_summary([sweep], sweep)
     rows = {r["config"]: r for r in json.loads((sweep / "folds.json").read_text())["rows"]}
     full = rows["experiment=esc10_htsat model=htsat_tiny"]
-    assert full["mean"] == pytest.approx(90.0) and full["std"] == pytest.approx(np.std([90, 85, 95, 80, 100], ddof=1))
-    assert full["num_folds"] == 5 and full["folds"] == {"1": 90.0, "2": 85.0, "3": 95.0, "4": 80.0, "5": 100.0}
+    assert full["mean"] == pytest.approx(90.0) and full["std"] == pytest.approx(
+        np.std([90, 85, 95, 80, 100], ddof=1)
+    )
+    assert full["num_folds"] == 5 and full["folds"] == {
+        "1": 90.0,
+        "2": 85.0,
+        "3": 95.0,
+        "4": 80.0,
+        "5": 100.0,
+    }
     partial = rows["experiment=esc10_htsat model=ast_tiny"]
     assert partial["num_folds"] == 2 and partial["failed"][0][1] == "RuntimeError: out of memory"
-    assert "| 90.00 | 7.91 | 5 |" in table and "| 70.00 | 75.00 | - | - | - | 72.50 | 3.54 | 2 |" in table
+    assert (
+        "| 90.00 | 7.91 | 5 |" in table
+        and "| 70.00 | 75.00 | - | - | - | 72.50 | 3.54 | 2 |" in table
+    )
     assert "Failed runs:" in (sweep / "folds.md").read_text()
     with pytest.raises(SystemExit):
         main([str(tmp_path / "absent")])
@@ -326,26 +475,51 @@ def test_fold_summary_gives_mean_and_std_per_configuration_and_lists_failures(tm
 
 
 def test_a_test_fold_sweep_writes_the_fold_summary(tiny_esc50, tmp_path):
-    """`train.py -m ... data.test_fold=4,5`: two runs at once through the local (joblib) launcher, each in
-    its own process, land in one sweep folder, then folds.md in it (Hydra callback). (Each process once
-    named the sweep folder after its own start time, so the jobs and the summary went to three folders.)"""
+    """`train.py -m ... data.test_fold=4,5`: two runs at once through the local (joblib) launcher,
+    each in its own process, land in one sweep folder, then folds.md in it (Hydra callback). (Each
+    process once named the sweep folder after its own start time, so the jobs and the summary went
+    to three folders.)"""
     from .test_train_evaluate import _run
 
     logs = tmp_path / "logs"
-    result = _run("train.py", ["-m", "experiment=synth_esc50_ast", *tagging_overrides(tiny_esc50), "data.val_fold=null",
-                               "trainer.max_epochs=1", "data.test_fold=4,5", f"paths.log_dir={logs}",
-                               "hydra/launcher=local", "hydra.launcher.n_jobs=2", "data.cache_audio=true"], tmp_path)
+    result = _run(
+        "train.py",
+        [
+            "-m",
+            "experiment=synth_esc50_ast",
+            *tagging_overrides(tiny_esc50),
+            "data.val_fold=null",
+            "trainer.max_epochs=1",
+            "data.test_fold=4,5",
+            f"paths.log_dir={logs}",
+            "hydra/launcher=local",
+            "hydra.launcher.n_jobs=2",
+            "data.cache_audio=true",
+        ],
+        tmp_path,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     sweeps = list((logs / "train" / "multiruns").iterdir())
     assert len(sweeps) == 1, sweeps
     sweep = sweeps[0]
     assert {p.name for p in sweep.iterdir() if p.is_dir()} >= {"0", "1"}
     summary = json.loads((sweep / "folds.json").read_text())["rows"]
-    assert len(summary) == 1 and summary[0]["num_folds"] == 2 and set(summary[0]["folds"]) == {"4", "5"}
+    assert (
+        len(summary) == 1
+        and summary[0]["num_folds"] == 2
+        and set(summary[0]["folds"]) == {"4", "5"}
+    )
     for fold in (4, 5):
-        run = next(p for p in sweep.iterdir() if (p / "metrics.json").is_file()
-                   and f"fold{fold}" in json.loads((p / "metrics.json").read_text())["test"])
-        assert summary[0]["folds"][str(fold)] == json.loads((run / "metrics.json").read_text())["test"][f"fold{fold}"]["accuracy"]
+        run = next(
+            p
+            for p in sweep.iterdir()
+            if (p / "metrics.json").is_file()
+            and f"fold{fold}" in json.loads((p / "metrics.json").read_text())["test"]
+        )
+        assert (
+            summary[0]["folds"][str(fold)]
+            == json.loads((run / "metrics.json").read_text())["test"][f"fold{fold}"]["accuracy"]
+        )
 
 
 def test_cached_clips_are_decoded_once(tiny_esc50, monkeypatch):
@@ -353,31 +527,56 @@ def test_cached_clips_are_decoded_once(tiny_esc50, monkeypatch):
 
     calls = []
     real = tagging.load_audio
-    monkeypatch.setattr(tagging, "load_audio", lambda path, rate: calls.append(path) or real(path, rate))
+    monkeypatch.setattr(
+        tagging, "load_audio", lambda path, rate: calls.append(path) or real(path, rate)
+    )
     dm = Esc50DataModule(root=str(tiny_esc50), num_workers=0, batch_size=4, cache_audio=True)
     dm.setup()
     first = [b["wave"] for b in dm.test_dataloader()]
     second = [b["wave"] for b in dm.test_dataloader()]
-    assert len(calls) == len(dm.parts["test"]) and all(torch.equal(a, b) for a, b in zip(first, second))
+    assert len(calls) == len(dm.parts["test"]) and all(
+        torch.equal(a, b) for a, b in zip(first, second)
+    )
 
 
-def test_statistics_command_stores_them_beside_the_data_and_training_reads_them(tiny_esc50, tmp_path, capsys):
+def test_statistics_command_stores_them_beside_the_data_and_training_reads_them(
+    tiny_esc50, tmp_path, capsys
+):
     from sonolab.stats import main
     from sonolab.tasks.tagging import measure_statistics
 
-    overrides = ["experiment=synth_esc50_ast", *tagging_overrides(tiny_esc50), "task.statistics_clips=6"]
+    overrides = [
+        "experiment=synth_esc50_ast",
+        *tagging_overrides(tiny_esc50),
+        "task.statistics_clips=6",
+    ]
     assert main(overrides) == 0
     printed = json.loads(capsys.readouterr().out)
     stored = Path(printed["file"])
     assert stored.parent == tiny_esc50 / ".sonolab" and printed["clips"] == 6
-    dm = Esc50DataModule(root=str(tiny_esc50), clip_seconds=1.0, num_workers=0, val_fold=4)  # the experiment's split
-    independent = measure_statistics(AstFbank(target_frames=98), dm.statistics_clips(6), batch_size=4)
-    assert printed["mean"] == pytest.approx(independent["mean"]) and printed["std"] == pytest.approx(independent["std"])
+    dm = Esc50DataModule(
+        root=str(tiny_esc50), clip_seconds=1.0, num_workers=0, val_fold=4
+    )  # the experiment's split
+    independent = measure_statistics(
+        AstFbank(target_frames=98), dm.statistics_clips(6), batch_size=4
+    )
+    assert printed["mean"] == pytest.approx(independent["mean"]) and printed[
+        "std"
+    ] == pytest.approx(independent["std"])
     # a run with null statistics takes the stored ones (here replaced, to see that they are read)
     stored.write_text(json.dumps({"mean": 1.25, "std": 2.5}))
     out = tmp_path / "run"
-    cfg = compose("train", [*overrides, "trainer.max_epochs=1", "trainer.limit_train_batches=1",
-                            "test=false", "callbacks.progress_bar=null"], out)
+    cfg = compose(
+        "train",
+        [
+            *overrides,
+            "trainer.max_epochs=1",
+            "trainer.limit_train_batches=1",
+            "test=false",
+            "callbacks.progress_bar=null",
+        ],
+        out,
+    )
     train(cfg, ROOT / "configs")
     state = torch.load(out / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"]
     assert float(state["features.mean"]) == 1.25 and float(state["features.std"]) == 2.5
@@ -395,8 +594,9 @@ def test_log_mel_cnn_shapes_pooling_and_size():
     model = LogMelCnn(channels=(4, 8), block_dropout=0.0, dropout=0.0).eval()
     model.reset_classifier(3)
     assert model(torch.randn(2, 40, 16))["logits"].shape == (2, 3)
-    # clip pooling = mean + max over time of the frequency-averaged maps: a burst in one place or another
-    # of an otherwise silent input gives the same logits (translation in time, away from the edges)
+    # clip pooling = mean + max over time of the frequency-averaged maps: a burst in one place or
+    # another of an otherwise silent input gives the same logits (translation in time, away from the
+    # edges)
     early, late = torch.zeros(1, 64, 16), torch.zeros(1, 64, 16)
     early[0, 8:12], late[0, 40:44] = 5.0, 5.0
     assert torch.allclose(model(early)["logits"], model(late)["logits"], atol=1e-5)

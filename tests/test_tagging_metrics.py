@@ -1,4 +1,5 @@
-"""Tagging metrics against scikit-learn and hand-computed values, including classes with no positives."""
+"""Tagging metrics against scikit-learn and hand-computed values, including classes with no
+positives."""
 
 from __future__ import annotations
 
@@ -7,7 +8,13 @@ from statistics import NormalDist
 
 import numpy as np
 import pytest
-from sklearn.metrics import accuracy_score, average_precision_score, confusion_matrix, roc_auc_score, top_k_accuracy_score
+from sklearn.metrics import (
+    accuracy_score,
+    average_precision_score,
+    confusion_matrix,
+    roc_auc_score,
+    top_k_accuracy_score,
+)
 
 from sonolab.metrics.tagging import d_prime, multilabel_metrics, single_label_metrics
 
@@ -19,9 +26,15 @@ def test_map_by_hand_and_classes_without_positives_are_left_out_and_counted():
     # class 0: positives ranked 1st and 3rd -> AP = (1/1 + 2/3) / 2; class 1: ranked 1st and 3rd too
     assert out["per_class_ap"][0] == pytest.approx((1 + 2 / 3) / 2)
     assert out["per_class_ap"][1] == pytest.approx((1 + 2 / 3) / 2)
-    assert math.isnan(out["per_class_ap"][2]) and out["classes_skipped"] == 1 and out["classes_scored"] == 2
+    assert (
+        math.isnan(out["per_class_ap"][2])
+        and out["classes_skipped"] == 1
+        and out["classes_scored"] == 2
+    )
     assert out["mAP"] == pytest.approx(5 / 6)
-    assert out["mean_auc"] == pytest.approx(np.mean([roc_auc_score(targets[:, k], scores[:, k]) for k in (0, 1)]))
+    assert out["mean_auc"] == pytest.approx(
+        np.mean([roc_auc_score(targets[:, k], scores[:, k]) for k in (0, 1)])
+    )
 
 
 def test_multilabel_metrics_equal_scikit_learn_on_random_data():
@@ -46,7 +59,9 @@ def test_single_label_accuracy_top_k_and_confusion_equal_scikit_learn():
     scores[np.arange(300), labels] += 1.0
     out = single_label_metrics(scores, labels)
     assert out["accuracy"] == pytest.approx(100 * accuracy_score(labels, scores.argmax(1)))
-    assert out["top5"] == pytest.approx(100 * top_k_accuracy_score(labels, scores, k=5, labels=range(10)))
+    assert out["top5"] == pytest.approx(
+        100 * top_k_accuracy_score(labels, scores, k=5, labels=range(10))
+    )
     assert out["confusion"] == confusion_matrix(labels, scores.argmax(1), labels=range(10)).tolist()
     with pytest.raises(ValueError, match="must be"):
         single_label_metrics(scores, labels[:-1])

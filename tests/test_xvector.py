@@ -1,4 +1,5 @@
-"""WeSpeaker's two-segment x-vector: TSTP statistics against NumPy, padding ignored, embedding after seg_2."""
+"""WeSpeaker's two-segment x-vector: TSTP statistics against NumPy, padding ignored, embedding after
+seg_2."""
 
 from __future__ import annotations
 

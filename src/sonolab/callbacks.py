@@ -14,14 +14,16 @@ from .utils.errors import ConfigValueError
 
 
 class EpochWeightAveraging(WeightAveraging):
-    """The equal-weight average of the end-of-epoch weights of epochs ``first_epoch`` .. ``last_epoch``
-    (counted from 1), as AST averages the models of a range of epochs and WeSpeaker its last ``num_avg``
-    checkpoints, but kept in memory while training instead of re-read from saved files.
+    """The equal-weight average of the end-of-epoch weights of epochs ``first_epoch`` ..
+    ``last_epoch`` (counted from 1), as AST averages the models of a range of epochs and WeSpeaker
+    its last ``num_avg`` checkpoints, but kept in memory while training instead of re-read from
+    saved files.
 
-    Lightning's :class:`~lightning.pytorch.callbacks.WeightAveraging` does the bookkeeping: validation
-    and checkpoints use the average (the checkpoint also keeps the current weights for resuming), and
-    when training ends the model holds the average, so it is what gets tested. Buffers (BatchNorm
-    statistics) are averaged too. Unlike the base class, nothing is swapped in before the first
+    Lightning's :class:`~lightning.pytorch.callbacks.WeightAveraging` does the bookkeeping:
+    validation and checkpoints use the average (the checkpoint also keeps the current weights for
+    resuming), and when training ends the model holds the average, so it is what gets tested.
+    Buffers (BatchNorm statistics) are averaged too. Unlike the base class, nothing is swapped in
+    before the first
     averaged epoch: there the "average" would be the initial weights.
 
     Args:
@@ -29,32 +31,62 @@ class EpochWeightAveraging(WeightAveraging):
         last_epochs: instead of ``first_epoch``, the last N epochs of ``trainer.max_epochs``.
     """
 
-    def __init__(self, first_epoch: int | None = None, last_epoch: int | None = None, last_epochs: int | None = None,
-                 **kwargs: Any):
+    def __init__(
+        self,
+        first_epoch: int | None = None,
+        last_epoch: int | None = None,
+        last_epochs: int | None = None,
+        **kwargs: Any,
+    ):
         super().__init__(**kwargs)
         if (first_epoch is None) == (last_epochs is None):
-            raise ConfigValueError("callbacks.weight_averaging", "exactly one of first_epoch and last_epochs",
-                                   f"first_epoch={first_epoch}, last_epochs={last_epochs}")
-        for name, value in (("first_epoch", first_epoch), ("last_epoch", last_epoch), ("last_epochs", last_epochs)):
+            raise ConfigValueError(
+                "callbacks.weight_averaging",
+                "exactly one of first_epoch and last_epochs",
+                f"first_epoch={first_epoch}, last_epochs={last_epochs}",
+            )
+        for name, value in (
+            ("first_epoch", first_epoch),
+            ("last_epoch", last_epoch),
+            ("last_epochs", last_epochs),
+        ):
             if value is not None and value < 1:
-                raise ConfigValueError(f"callbacks.weight_averaging.{name}", "a positive number (epochs count from 1)", value)
+                raise ConfigValueError(
+                    f"callbacks.weight_averaging.{name}",
+                    "a positive number (epochs count from 1)",
+                    value,
+                )
         self.first_epoch, self.last_epoch, self.last_epochs = first_epoch, last_epoch, last_epochs
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         """Fix the averaged range (``last_epochs`` needs the trainer's epoch budget)."""
         if self.last_epochs is not None:
             if trainer.max_epochs is None or trainer.max_epochs < 1:
-                raise ConfigValueError("callbacks.weight_averaging.last_epochs", "a run with trainer.max_epochs set",
-                                       trainer.max_epochs)
+                raise ConfigValueError(
+                    "callbacks.weight_averaging.last_epochs",
+                    "a run with trainer.max_epochs set",
+                    trainer.max_epochs,
+                )
             self.first_epoch = max(1, trainer.max_epochs - self.last_epochs + 1)
         super().setup(trainer, pl_module, stage)
 
-    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any,
-                           batch_idx: int) -> None:
-        """Average after an epoch's last batch, before that epoch's validation and checkpoint (Lightning
-        validates before ``on_train_epoch_end``, where the base class would add the epoch one epoch late)."""
+    def on_train_batch_end(
+        self,
+        trainer: L.Trainer,
+        pl_module: L.LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+    ) -> None:
+        """Average after an epoch's last batch, before that epoch's validation and checkpoint
+        (Lightning validates before ``on_train_epoch_end``, where the base class would add the epoch
+        one epoch late)."""
         epoch = trainer.current_epoch
-        if trainer.is_last_batch and epoch > self._latest_update_epoch and self.should_update(epoch_idx=epoch):
+        if (
+            trainer.is_last_batch
+            and epoch > self._latest_update_epoch
+            and self.should_update(epoch_idx=epoch)
+        ):
             self._average_model.update_parameters(pl_module)
             self._latest_update_epoch = epoch
 
@@ -73,7 +105,9 @@ class EpochWeightAveraging(WeightAveraging):
             self._swap_models(pl_module)
             self._swapped = False
 
-    def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]) -> None:
+    def on_save_checkpoint(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]
+    ) -> None:
         """Checkpoints hold the average once there is one, the current weights before."""
         if self._average_model is None or self._has_average():
             super().on_save_checkpoint(trainer, pl_module, checkpoint)
@@ -104,12 +138,15 @@ class EpochSeed(L.Callback):
     def __init__(self, seed: int):
         self.seed = seed
 
-    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any,
-                             batch_idx: int) -> None:
+    def on_train_batch_start(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int
+    ) -> None:
         """At an epoch's first batch, seed every generator for this epoch on this rank."""
         if batch_idx != 0:
             return
-        state = np.random.SeedSequence([self.seed, trainer.current_epoch, trainer.global_rank]).generate_state(2)
+        state = np.random.SeedSequence(
+            [self.seed, trainer.current_epoch, trainer.global_rank]
+        ).generate_state(2)
         torch.manual_seed(int(state[0]))
         np.random.seed(int(state[1]))
         random.seed(int(state[1]))

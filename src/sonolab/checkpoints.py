@@ -1,4 +1,5 @@
-"""Checkpoint files: atomic saving, loading with errors that say what the file is, and which one a run means.
+"""Checkpoint files: atomic saving, loading with errors that say what the file is, and which one a
+run means.
 
 Shared by every task family: train.py (resume), evaluate.py (scoring a run) and Lightning itself
 (through :class:`AtomicCheckpointIO`, configured in ``configs/trainer/default.yaml``).
@@ -35,15 +36,20 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     Loading goes through :func:`load_checkpoint`, so a corrupt file is named in plain words.
     """
 
-    def save_checkpoint(self, checkpoint: dict[str, Any], path, storage_options: Any | None = None) -> None:
+    def save_checkpoint(
+        self, checkpoint: dict[str, Any], path, storage_options: Any | None = None
+    ) -> None:
         """Write ``checkpoint`` to ``path`` atomically (remote filesystems: Lightning's own way)."""
         if storage_options is not None or "://" in str(path):
             return super().save_checkpoint(checkpoint, path, storage_options)
         with atomic_file(path, "wb") as out:
             torch.save(checkpoint, out)
 
-    def load_checkpoint(self, path, map_location=lambda storage, loc: storage, weights_only: bool | None = None):
-        """Load through :func:`load_checkpoint` (clear errors for missing, empty or corrupt files)."""
+    def load_checkpoint(
+        self, path, map_location=lambda storage, loc: storage, weights_only: bool | None = None
+    ):
+        """Load through :func:`load_checkpoint` (clear errors for missing, empty or corrupt
+        files)."""
         if "://" in str(path):
             return super().load_checkpoint(path, map_location, weights_only)
         return load_checkpoint(path, map_location=map_location, weights_only=bool(weights_only))
@@ -58,12 +64,14 @@ class RunCheckpoint(ModelCheckpoint):
     after every checkpointing point where the top-k did not (options as ModelCheckpoint's)."""
 
     def _save_last_if_skipped(self, trainer) -> None:
-        # Lightning's skip test includes "already saved at this step": then the top-k wrote last.ckpt too.
+        # Lightning's skip test includes "already saved at this step": then the top-k wrote
+        # last.ckpt too.
         if self.save_last and not self._should_skip_saving_checkpoint(trainer):
             self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
-        """Top-k as ModelCheckpoint, then last.ckpt if the top-k did not write it (when saving at epoch end)."""
+        """Top-k as ModelCheckpoint, then last.ckpt if the top-k did not write it (when saving at
+        epoch end)."""
         super().on_train_epoch_end(trainer, pl_module)
         if self._should_save_on_train_epoch_end(trainer):
             self._save_last_if_skipped(trainer)
@@ -75,8 +83,12 @@ class RunCheckpoint(ModelCheckpoint):
             self._save_last_if_skipped(trainer)
 
 
-def load_checkpoint(path: str | Path, map_location: Any = "cpu", weights_only: bool = False,
-                    require_lightning: bool = True) -> dict[str, Any]:
+def load_checkpoint(
+    path: str | Path,
+    map_location: Any = "cpu",
+    weights_only: bool = False,
+    require_lightning: bool = True,
+) -> dict[str, Any]:
     """The checkpoint dict in ``path``; DataFormatError naming the file and what it is otherwise.
 
     Catches what torch.load would raise raw: a missing or empty file, a truncated zip archive, an
@@ -91,28 +103,47 @@ def load_checkpoint(path: str | Path, map_location: Any = "cpu", weights_only: b
         raise DataFormatError(path, EXPECTED, found="an empty file (0 bytes)")
     try:
         checkpoint = torch.load(path, map_location=map_location, weights_only=weights_only)
-    except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError, AttributeError,
-            ModuleNotFoundError) as err:
+    except (
+        RuntimeError,
+        EOFError,
+        pickle.UnpicklingError,
+        zipfile.BadZipFile,
+        ValueError,
+        AttributeError,
+        ModuleNotFoundError,
+    ) as err:
         reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         with path.open("rb") as head:
             zipped = head.read(2) == b"PK"  # torch.save's format is a zip archive
         if zipped and not zipfile.is_zipfile(path):
             reason = f"a truncated zip archive ({size} bytes): {reason}"
-        raise DataFormatError(path, EXPECTED, found=f"a file torch.load cannot read ({reason}); "
-                              "it may be truncated by an interrupted copy or save") from err
+        raise DataFormatError(
+            path,
+            EXPECTED,
+            found=f"a file torch.load cannot read ({reason}); "
+            "it may be truncated by an interrupted copy or save",
+        ) from err
     if not require_lightning:
         return checkpoint
     if not isinstance(checkpoint, dict):
         raise DataFormatError(path, EXPECTED, found=f"a pickled {type(checkpoint).__name__}")
     if "state_dict" not in checkpoint:
         tensors = [k for k, v in checkpoint.items() if isinstance(v, torch.Tensor)]
-        found = (f"a plain state_dict of {len(tensors)} tensors (e.g. {tensors[0]!r}); load such weights into the "
-                 "model yourself" if tensors and len(tensors) == len(checkpoint)
-                 else f"a dict with keys {sorted(map(str, checkpoint))[:8]}")
+        found = (
+            f"a plain state_dict of {len(tensors)} tensors (e.g. {tensors[0]!r}); load such "
+            "weights into the "
+            "model yourself"
+            if tensors and len(tensors) == len(checkpoint)
+            else f"a dict with keys {sorted(map(str, checkpoint))[:8]}"
+        )
         raise DataFormatError(path, EXPECTED, found=found)
     if "data_info" not in (checkpoint.get("hyper_parameters") or {}):
-        raise DataFormatError(path, EXPECTED, found="a Lightning checkpoint without hyper_parameters.data_info "
-                              "(not saved by a sonolab task)")
+        raise DataFormatError(
+            path,
+            EXPECTED,
+            found="a Lightning checkpoint without hyper_parameters.data_info "
+            "(not saved by a sonolab task)",
+        )
     return checkpoint
 
 
@@ -126,9 +157,12 @@ def resumed_epoch(checkpoint: dict[str, Any]) -> int:
 
 
 def describe_model(model: nn.Module) -> dict[str, Any]:
-    """What a checkpoint records of its model so a mismatch can be named: class and parameter count."""
-    return {"class": f"{type(model).__module__}.{type(model).__qualname__}",
-            "parameters": count_parameters(model)}
+    """What a checkpoint records of its model so a mismatch can be named: class and parameter
+    count."""
+    return {
+        "class": f"{type(model).__module__}.{type(model).__qualname__}",
+        "parameters": count_parameters(model),
+    }
 
 
 def _model_summary(info: dict[str, Any]) -> str:
@@ -136,40 +170,57 @@ def _model_summary(info: dict[str, Any]) -> str:
 
 
 def check_task_state(task: nn.Module, checkpoint: dict[str, Any], path: str | Path) -> None:
-    """DataFormatError naming ``path`` when its weights do not fit ``task`` (see :func:`state_mismatch`)."""
+    """DataFormatError naming ``path`` when its weights do not fit ``task`` (see
+    :func:`state_mismatch`)."""
     problem = state_mismatch(task, checkpoint)
     if problem:
-        raise DataFormatError(path, "weights of the model the config builds", found=problem,
-                              hint="the model= and model.* options must be those of the run that saved it")
+        raise DataFormatError(
+            path,
+            "weights of the model the config builds",
+            found=problem,
+            hint="the model= and model.* options must be those of the run that saved it",
+        )
 
 
 def load_task_state(task: nn.Module, checkpoint: dict[str, Any], path: str | Path) -> None:
-    """Load the checkpoint's weights into ``task``; a model of another class or size is named, not dumped."""
+    """Load the checkpoint's weights into ``task``; a model of another class or size is named, not
+    dumped."""
     check_task_state(task, checkpoint, path)
     task.load_state_dict(checkpoint["state_dict"])
 
 
 def state_mismatch(task: nn.Module, checkpoint: dict[str, Any]) -> str | None:
-    """Why ``checkpoint`` does not fit ``task`` (model recorded vs built, a few differing keys), or None."""
+    """Why ``checkpoint`` does not fit ``task`` (model recorded vs built, a few differing keys), or
+    None."""
     ours = task.state_dict()
     theirs = checkpoint["state_dict"]
     missing = [k for k in ours if k not in theirs]
     unexpected = [k for k in theirs if k not in ours]
-    shapes = [f"{k}: {tuple(theirs[k].shape)} in the file, {tuple(ours[k].shape)} in the model"
-              for k in ours if k in theirs and tuple(theirs[k].shape) != tuple(ours[k].shape)]
+    shapes = [
+        f"{k}: {tuple(theirs[k].shape)} in the file, {tuple(ours[k].shape)} in the model"
+        for k in ours
+        if k in theirs and tuple(theirs[k].shape) != tuple(ours[k].shape)
+    ]
     if not (missing or unexpected or shapes):
         return None
     recorded = (checkpoint.get("hyper_parameters") or {}).get("model_info")
     built = getattr(task, "model", None)
     parts = []
     if recorded and built is not None:
-        parts.append(f"the file holds {_model_summary(recorded)} but the config builds "
-                     f"{_model_summary(describe_model(built))}")
-    parts.append(f"{len(missing)} missing, {len(unexpected)} unexpected and {len(shapes)} differently shaped tensors")
+        parts.append(
+            f"the file holds {_model_summary(recorded)} but the config builds "
+            f"{_model_summary(describe_model(built))}"
+        )
+    parts.append(
+        f"{len(missing)} missing, {len(unexpected)} unexpected and {len(shapes)} differently "
+        "shaped tensors"
+    )
     if shapes:
         parts.append("e.g. " + shapes[0])
     elif missing or unexpected:
-        parts.append("e.g. " + (f"missing {missing[0]}" if missing else f"unexpected {unexpected[0]}"))
+        parts.append(
+            "e.g. " + (f"missing {missing[0]}" if missing else f"unexpected {unexpected[0]}")
+        )
     return "; ".join(parts)
 
 
@@ -188,7 +239,10 @@ def checkpoint_for_run(run_dir: str | Path, choice: str | None = None) -> tuple[
         path = Path(choice)
         return path, "given by ckpt_path"
     if choice == "last":
-        return run_dir / "checkpoints" / "last.ckpt", "ckpt_path=last: the run's checkpoints/last.ckpt"
+        return (
+            run_dir / "checkpoints" / "last.ckpt",
+            "ckpt_path=last: the run's checkpoints/last.ckpt",
+        )
     metrics = run_dir / "metrics.json"
     recorded = reason = None
     if metrics.is_file():
@@ -201,17 +255,26 @@ def checkpoint_for_run(run_dir: str | Path, choice: str | None = None) -> tuple[
     if not recorded:
         last = run_dir / "checkpoints" / "last.ckpt"
         if choice == "best" or not last.is_file():
-            raise DataFormatError(run_dir, "a metrics.json recording the run's checkpoint (or ckpt_path=<file>)",
-                                  found="none recorded" + ("" if last.is_file() else " and no checkpoints/last.ckpt"))
+            raise DataFormatError(
+                run_dir,
+                "a metrics.json recording the run's checkpoint (or ckpt_path=<file>)",
+                found="none recorded" + ("" if last.is_file() else " and no checkpoints/last.ckpt"),
+            )
         return last, "no checkpoint recorded in metrics.json: the run's checkpoints/last.ckpt"
     recorded_path = Path(recorded)
-    candidates = [run_dir / recorded_path] if not recorded_path.is_absolute() else [
-        run_dir / "checkpoints" / recorded_path.name, recorded_path]
+    candidates = (
+        [run_dir / recorded_path]
+        if not recorded_path.is_absolute()
+        else [run_dir / "checkpoints" / recorded_path.name, recorded_path]
+    )
     for candidate in candidates:
         if candidate.is_file():
             return candidate, f"{reason}, from {metrics.name}"
-    raise DataFormatError(metrics, f"the recorded checkpoint {recorded} ({reason}) in {run_dir / 'checkpoints'}",
-                          found="no such file; give ckpt_path=<file> or ckpt_path=last to score another one")
+    raise DataFormatError(
+        metrics,
+        f"the recorded checkpoint {recorded} ({reason}) in {run_dir / 'checkpoints'}",
+        found="no such file; give ckpt_path=<file> or ckpt_path=last to score another one",
+    )
 
 
 def epoch_checkpoints(run_dir: str | Path) -> list[Path]:
@@ -238,11 +301,16 @@ def average_checkpoints(paths: list[Path]) -> dict[str, Any]:
             total = {k: v.double() if v.is_floating_point() else v for k, v in state.items()}
             continue
         if set(state) != set(total):
-            raise DataFormatError(path, f"the same weights as {paths[0].name} (to average them)",
-                                  found=f"{len(set(state) ^ set(total))} differing keys")
+            raise DataFormatError(
+                path,
+                f"the same weights as {paths[0].name} (to average them)",
+                found=f"{len(set(state) ^ set(total))} differing keys",
+            )
         for key, value in state.items():
             total[key] = total[key] + value.double() if value.is_floating_point() else value
     reference = checkpoint["state_dict"]
-    checkpoint["state_dict"] = {k: (v / len(paths)).to(reference[k].dtype) if reference[k].is_floating_point() else v
-                                for k, v in total.items()}
+    checkpoint["state_dict"] = {
+        k: (v / len(paths)).to(reference[k].dtype) if reference[k].is_floating_point() else v
+        for k, v in total.items()
+    }
     return checkpoint

@@ -32,10 +32,13 @@ def run_id() -> str:
 
 
 if not OmegaConf.has_resolver("run_id"):
-    # cached: Hydra copies a sweep's resolver cache into every job's config, so jobs that a launcher runs
-    # in other processes (joblib, submitit) resolve the parent's sweep folder instead of naming their own
+    # cached: Hydra copies a sweep's resolver cache into every job's config, so jobs that a launcher
+    # runs in other processes (joblib, submitit) resolve the parent's sweep folder instead of naming
+    # their own
     OmegaConf.register_new_resolver("run_id", run_id, use_cache=True)
-if not OmegaConf.has_resolver("metric_direction"):  # hparams_search configs: the sweeper's direction
+if not OmegaConf.has_resolver(
+    "metric_direction"
+):  # hparams_search configs: the sweeper's direction
     OmegaConf.register_new_resolver("metric_direction", metric_direction)
 
 
@@ -63,7 +66,9 @@ def _options(config_dir: Path, group: str, accept) -> list[str]:
     return names
 
 
-def check_compatibility(cfg: DictConfig, config_dir: str | Path, cohort_key: str = "data.cohort_utts_per_speaker") -> None:
+def check_compatibility(
+    cfg: DictConfig, config_dir: str | Path, cohort_key: str = "data.cohort_utts_per_speaker"
+) -> None:
     """The task must accept the model's output type, the loss's family and the scoring's needs.
 
     ``cohort_key`` is how the calling command spells the cohort setting in its hint (evaluate.py
@@ -79,15 +84,23 @@ def check_compatibility(cfg: DictConfig, config_dir: str | Path, cohort_key: str
     if model_out not in outputs:
         valid = _options(config_dir, "model", lambda c: getattr(c, "output_type", None) in outputs)
         raise IncompatibleConfigError(
-            f"model={_choice('model')} ({model_cls.__name__}) outputs {model_out!r} but task={_choice('task')} "
-            f"({family}) needs {'/'.join(outputs)}; valid choices: model={'|'.join(valid)}")
+            f"model={_choice('model')} ({model_cls.__name__}) outputs {model_out!r} but "
+            f"task={_choice('task')} "
+            f"({family}) needs {'/'.join(outputs)}; valid choices: model={'|'.join(valid)}"
+        )
     loss_family = getattr(loss_cls, "task_family", None)
     if loss_family != family:
         valid = _options(config_dir, "loss", lambda c: getattr(c, "task_family", None) == family)
         raise IncompatibleConfigError(
-            f"loss={_choice('loss')} ({loss_cls.__name__}) is a {loss_family} loss but task={_choice('task')} "
-            f"is {family}; valid choices: loss={'|'.join(valid)}")
+            f"loss={_choice('loss')} ({loss_cls.__name__}) is a {loss_family} loss but "
+            f"task={_choice('task')} "
+            f"is {family}; valid choices: loss={'|'.join(valid)}"
+        )
     scoring = cfg.task.get("scoring") or {}
-    if (scoring.get("mean_subtraction") or scoring.get("as_norm")) and not cfg.data.get("cohort_utts_per_speaker"):
-        raise IncompatibleConfigError("task.scoring.mean_subtraction / as_norm need a cohort of training embeddings: "
-                                      f"set {cohort_key} to a positive number (e.g. {cohort_key}=2)")
+    if (scoring.get("mean_subtraction") or scoring.get("as_norm")) and not cfg.data.get(
+        "cohort_utts_per_speaker"
+    ):
+        raise IncompatibleConfigError(
+            "task.scoring.mean_subtraction / as_norm need a cohort of training embeddings: "
+            f"set {cohort_key} to a positive number (e.g. {cohort_key}=2)"
+        )

@@ -1,14 +1,15 @@
 """Speaker embeddings of audio files with a trained verification run:
 
-``python -m sonolab.embed run_dir=logs/train/runs/<time> wavs=<folder or list file> [out=DIR] [format=npz|ark]
-[ckpt_path=best|last|<file>] [max_seconds=null] [device=auto]``
+``python -m sonolab.embed run_dir=logs/train/runs/<time> wavs=<folder or list file> [out=DIR]
+[format=npz|ark] [ckpt_path=best|last|<file>] [max_seconds=null] [device=auto]``
 
 ``wavs`` is a folder (searched recursively for audio files) or a text file with one path per line
 (relative paths are under the list's folder). Each file is embedded whole (or its first
 ``max_seconds``) by the run's front-end and model, as evaluation embeds trial utterances. Keys are
 the paths relative to the folder (or as listed). Written to ``out`` (default
 ``<run_dir>/embeddings/<checkpoint name>/``): ``embeddings.npz`` (``keys``, ``embeddings``) or, with
-``format=ark``, Kaldi's ``xvector.ark`` + ``xvector.scp`` (float32 vectors; read with kaldiio or Kaldi).
+``format=ark``, Kaldi's ``xvector.ark`` + ``xvector.scp`` (float32 vectors; read with kaldiio or
+Kaldi).
 """
 
 from __future__ import annotations
@@ -44,30 +45,52 @@ def parse_arguments(argv: list[str]) -> dict[str, str]:
 
 
 def list_audio(wavs: Path) -> tuple[Path, list[str]]:
-    """The folder the keys are relative to and the keys: the audio files under a folder, or a list's lines."""
+    """The folder the keys are relative to and the keys: the audio files under a folder, or a list's
+    lines."""
     if wavs.is_dir():
-        files = sorted(p.relative_to(wavs).as_posix() for p in wavs.rglob("*")
-                       if p.is_file() and p.suffix.lower().lstrip(".") in AUDIO_EXTENSIONS
-                       and not any(part.startswith(".") for part in p.relative_to(wavs).parts))
+        files = sorted(
+            p.relative_to(wavs).as_posix()
+            for p in wavs.rglob("*")
+            if p.is_file()
+            and p.suffix.lower().lstrip(".") in AUDIO_EXTENSIONS
+            and not any(part.startswith(".") for part in p.relative_to(wavs).parts)
+        )
         if not files:
-            raise DataFormatError(wavs, f"audio files ({', '.join(AUDIO_EXTENSIONS)}) in the folder", found="none")
+            raise DataFormatError(
+                wavs, f"audio files ({', '.join(AUDIO_EXTENSIONS)}) in the folder", found="none"
+            )
         return wavs, files
     if not wavs.is_file():
-        raise DataFormatError(wavs, "a folder of audio files or a list file (wavs=)", found="no such file or folder")
-    lines = [(n, line.strip()) for n, line in enumerate(wavs.read_text().splitlines(), 1) if line.strip()]
+        raise DataFormatError(
+            wavs, "a folder of audio files or a list file (wavs=)", found="no such file or folder"
+        )
+    lines = [
+        (n, line.strip()) for n, line in enumerate(wavs.read_text().splitlines(), 1) if line.strip()
+    ]
     for n, line in lines:
         if not (wavs.parent / line).is_file():
-            raise DataFormatError(wavs, f"an existing audio file on every line (line {n})", found=line)
+            raise DataFormatError(
+                wavs, f"an existing audio file on every line (line {n})", found=line
+            )
     if not lines:
         raise DataFormatError(wavs, "one audio path per line", found="an empty list")
     return wavs.parent, [line for _, line in lines]
 
 
-def embed_files(task, root: Path, keys: list[str], sample_rate: int, max_seconds: float | None,
-                device: torch.device, num_workers: int = 0) -> np.ndarray:
+def embed_files(
+    task,
+    root: Path,
+    keys: list[str],
+    sample_rate: int,
+    max_seconds: float | None,
+    device: torch.device,
+    num_workers: int = 0,
+) -> np.ndarray:
     """Embeddings ``(len(keys), dim)`` of the files, one at a time at full length (no padding)."""
     dataset = EvalUtterances("embed", root, keys, sample_rate, True, max_seconds, None)
-    loader = DataLoader(dataset, batch_size=1, shuffle=False, num_workers=num_workers, collate_fn=collate_padded)
+    loader = DataLoader(
+        dataset, batch_size=1, shuffle=False, num_workers=num_workers, collate_fn=collate_padded
+    )
     task.to(device).eval()
     out = np.zeros((len(keys), task.model.embedding_dim), dtype=np.float32)
     with torch.inference_mode():
@@ -78,7 +101,8 @@ def embed_files(task, root: Path, keys: list[str], sample_rate: int, max_seconds
 
 
 def write_embeddings(out: Path, keys: list[str], embeddings: np.ndarray, fmt: str) -> list[Path]:
-    """``embeddings.npz`` or Kaldi ``xvector.ark`` / ``xvector.scp`` under ``out``; returns the files written."""
+    """``embeddings.npz`` or Kaldi ``xvector.ark`` / ``xvector.scp`` under ``out``; returns the
+    files written."""
     out.mkdir(parents=True, exist_ok=True)
     if fmt == "npz":
         path = out / "embeddings.npz"
@@ -89,8 +113,11 @@ def write_embeddings(out: Path, keys: list[str], embeddings: np.ndarray, fmt: st
     import kaldiio
 
     if any(any(c.isspace() for c in k) for k in keys):
-        raise DataFormatError(out, "keys without spaces for Kaldi's ark / scp (file paths)",
-                              found=next(k for k in keys if any(c.isspace() for c in k)))
+        raise DataFormatError(
+            out,
+            "keys without spaces for Kaldi's ark / scp (file paths)",
+            found=next(k for k in keys if any(c.isspace() for c in k)),
+        )
     ark, scp = out / "xvector.ark", out / "xvector.scp"
     with kaldiio.WriteHelper(f"ark,scp:{ark},{scp}") as writer:
         for key, vector in zip(keys, embeddings):
@@ -104,7 +131,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_arguments(sys.argv[1:] if argv is None else argv)
     for key in ("run_dir", "wavs"):
         if key not in args:
-            raise ConfigValueError(key, "given (python -m sonolab.embed run_dir=<run> wavs=<folder or list>)", None)
+            raise ConfigValueError(
+                key, "given (python -m sonolab.embed run_dir=<run> wavs=<folder or list>)", None
+            )
     fmt = args.get("format", "npz")
     if fmt not in FORMATS:
         raise ConfigValueError("format", " or ".join(FORMATS), fmt)
@@ -114,18 +143,38 @@ def main(argv: list[str] | None = None) -> int:
     checkpoint = load_checkpoint(ckpt_path)
     task = build_task(cfg, checkpoint["hyper_parameters"]["data_info"])
     if getattr(task, "family", None) != "verification":
-        raise IncompatibleConfigError(f"{run_dir} is a {getattr(task, 'family', '?')} run: embeddings come from "
-                                      "verification runs")
+        raise IncompatibleConfigError(
+            f"{run_dir} is a {getattr(task, 'family', '?')} run: embeddings come from "
+            "verification runs"
+        )
     load_task_state(task, checkpoint, ckpt_path)
     del checkpoint
     device = args.get("device", "auto")
-    device = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else
-                          "cpu" if device == "auto" else device)
+    device = torch.device(
+        "cuda"
+        if device == "auto" and torch.cuda.is_available()
+        else "cpu"
+        if device == "auto"
+        else device
+    )
     root, keys = list_audio(Path(args["wavs"]))
-    max_seconds = None if args.get("max_seconds", "null") in ("null", "None", "") else float(args["max_seconds"])
-    log.info("embedding %d files under %s with %s (%s) on %s", len(keys), root, ckpt_path, reason, device)
-    embeddings = embed_files(task, root, keys, int(cfg.data.sample_rate), max_seconds, device,
-                             int(args.get("num_workers", 0)))
+    max_seconds = (
+        None
+        if args.get("max_seconds", "null") in ("null", "None", "")
+        else float(args["max_seconds"])
+    )
+    log.info(
+        "embedding %d files under %s with %s (%s) on %s", len(keys), root, ckpt_path, reason, device
+    )
+    embeddings = embed_files(
+        task,
+        root,
+        keys,
+        int(cfg.data.sample_rate),
+        max_seconds,
+        device,
+        int(args.get("num_workers", 0)),
+    )
     out = Path(args.get("out") or run_dir / "embeddings" / ckpt_path.stem)
     for path in write_embeddings(out, keys, embeddings, fmt):
         print(path)

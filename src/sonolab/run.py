@@ -18,9 +18,16 @@ from hydra.utils import get_class, instantiate
 from lightning.pytorch.callbacks import ProgressBar
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from .checkpoints import (average_checkpoints, check_task_state, checkpoint_for_run, epoch_checkpoints, load_checkpoint,
-                          load_task_state, resumed_epoch)
 from .callbacks import EpochSeed
+from .checkpoints import (
+    average_checkpoints,
+    check_task_state,
+    checkpoint_for_run,
+    epoch_checkpoints,
+    load_checkpoint,
+    load_task_state,
+    resumed_epoch,
+)
 from .config import check_compatibility
 from .report.record import recorded_run
 from .utils.allocator import retain_freed_memory
@@ -54,7 +61,9 @@ def _instantiate_all(group: DictConfig | None) -> list:
     """Instantiate every ``_target_`` entry of a dict-of-configs group (loggers, callbacks)."""
     if not group:
         return []
-    return [_instantiate(c) for c in group.values() if isinstance(c, DictConfig) and "_target_" in c]
+    return [
+        _instantiate(c) for c in group.values() if isinstance(c, DictConfig) and "_target_" in c
+    ]
 
 
 def build_datamodule(cfg: DictConfig) -> L.LightningDataModule:
@@ -65,13 +74,20 @@ def build_datamodule(cfg: DictConfig) -> L.LightningDataModule:
 
 def build_task(cfg: DictConfig, data_info: dict) -> L.LightningModule:
     """Model, features and loss joined in the configured task."""
-    return _instantiate(cfg.task, model=_instantiate(cfg.model), features=_instantiate(cfg.features),
-                        loss=_instantiate(cfg.loss), data_info=data_info, _recursive_=False,
-                        optimizer=_instantiate(cfg.task.optimizer))
+    return _instantiate(
+        cfg.task,
+        model=_instantiate(cfg.model),
+        features=_instantiate(cfg.features),
+        loss=_instantiate(cfg.loss),
+        data_info=data_info,
+        _recursive_=False,
+        optimizer=_instantiate(cfg.task.optimizer),
+    )
 
 
 def _trainer_settings(cfg: DictConfig) -> DictConfig:
-    """The trainer config with the combinations Lightning would reject mid-start-up made to work or named.
+    """The trainer config with the combinations Lightning would reject mid-start-up made to work or
+    named.
 
     * SyncBatchNorm exists for GPUs only: on CPU processes (``trainer=ddp trainer.accelerator=cpu``)
       it is turned off with a warning; per-process BatchNorm is what WeSpeaker uses anyway.
@@ -80,18 +96,24 @@ def _trainer_settings(cfg: DictConfig) -> DictConfig:
     trainer_cfg = cfg.trainer.copy()
     if trainer_cfg.get("accelerator") == "cpu":
         if trainer_cfg.get("sync_batchnorm"):
-            log.warning("trainer.sync_batchnorm=true needs GPUs; turned off for trainer.accelerator=cpu "
-                        "(each process normalises its own batch)")
+            log.warning(
+                "trainer.sync_batchnorm=true needs GPUs; turned off for trainer.accelerator=cpu "
+                "(each process normalises its own batch)"
+            )
             trainer_cfg.sync_batchnorm = False
         devices = trainer_cfg.get("devices", 1)
         if isinstance(devices, int) and devices < 1:
-            raise ConfigValueError("trainer.devices", "the number of CPU processes (e.g. trainer.devices=2) "
-                                   "with trainer.accelerator=cpu", devices)
+            raise ConfigValueError(
+                "trainer.devices",
+                "the number of CPU processes (e.g. trainer.devices=2) with trainer.accelerator=cpu",
+                devices,
+            )
     return trainer_cfg
 
 
 def _resolve_monitor(cfg: DictConfig) -> DictConfig | None:
-    """The callbacks config with ``monitor: auto`` / ``mode: auto`` replaced by the task's own metric."""
+    """The callbacks config with ``monitor: auto`` / ``mode: auto`` replaced by the task's own
+    metric."""
     callbacks = cfg.get("callbacks")
     if not callbacks or "task" not in cfg:
         return callbacks
@@ -109,19 +131,32 @@ def build_trainer(cfg: DictConfig, output_dir: str) -> L.Trainer:
     """Trainer with the configured loggers and callbacks (if any), writing into the run folder."""
     trainer_cfg = _trainer_settings(cfg)
     callbacks = _instantiate_all(_resolve_monitor(cfg))
-    if trainer_cfg.get("enable_progress_bar") is False:  # Lightning refuses a progress-bar callback then
+    if (
+        trainer_cfg.get("enable_progress_bar") is False
+    ):  # Lightning refuses a progress-bar callback then
         callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
-    callbacks.append(EpochSeed(int(cfg.get("seed") or 0)))  # not a config choice: without it a resumed run diverges
-    return _instantiate(trainer_cfg, logger=_instantiate_all(cfg.get("logger")) or False, callbacks=callbacks,
-                        default_root_dir=output_dir)
+    callbacks.append(
+        EpochSeed(int(cfg.get("seed") or 0))
+    )  # not a config choice: without it a resumed run diverges
+    return _instantiate(
+        trainer_cfg,
+        logger=_instantiate_all(cfg.get("logger")) or False,
+        callbacks=callbacks,
+        default_root_dir=output_dir,
+    )
 
 
 def _scalar_metrics(metrics: dict[str, Any]) -> dict[str, float]:
-    return {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float, torch.Tensor)) and torch.as_tensor(v).numel() == 1}
+    return {
+        k: float(v)
+        for k, v in metrics.items()
+        if isinstance(v, (int, float, torch.Tensor)) and torch.as_tensor(v).numel() == 1
+    }
 
 
 def _run_relative(path: str | Path | None, run_dir: Path) -> str | None:
-    """A checkpoint path relative to its run folder (so the folder can move), absolute when outside it."""
+    """A checkpoint path relative to its run folder (so the folder can move), absolute when outside
+    it."""
     if not path:
         return None
     try:
@@ -131,7 +166,8 @@ def _run_relative(path: str | Path | None, run_dir: Path) -> str | None:
 
 
 def _tested_checkpoint(trainer: L.Trainer) -> tuple[str | None, str]:
-    """The checkpoint to test after training, and why: the best by the monitored metric, else the last."""
+    """The checkpoint to test after training, and why: the best by the monitored metric, else the
+    last."""
     callback = trainer.checkpoint_callback
     if callback is None:
         return None, "no checkpoint callback: the weights in memory"
@@ -143,7 +179,8 @@ def _tested_checkpoint(trainer: L.Trainer) -> tuple[str | None, str]:
 
 
 def _resume_checkpoint(cfg: DictConfig) -> Path | None:
-    """The checkpoint to resume (or, with train=false, test): ``resume=<run folder>`` or ``ckpt_path=<file>``.
+    """The checkpoint to resume (or, with train=false, test): ``resume=<run folder>`` or
+    ``ckpt_path=<file>``.
 
     train.py turns ``ckpt_path=last`` into the newest run's last.ckpt and points Hydra at that run
     folder before composing (:mod:`sonolab.resume`); here ``last`` is left only when none exists.
@@ -151,11 +188,16 @@ def _resume_checkpoint(cfg: DictConfig) -> Path | None:
     if cfg.get("resume"):
         path = Path(cfg.resume) / "checkpoints" / "last.ckpt"
         if not path.is_file():
-            raise DataFormatError(path, "the last.ckpt of the run folder given by resume=", found="no such file")
+            raise DataFormatError(
+                path, "the last.ckpt of the run folder given by resume=", found="no such file"
+            )
         return path
     if cfg.get("ckpt_path") == "last":
-        raise DataFormatError(Path(cfg.paths.log_dir) / cfg.task_name / "runs",
-                              "a run folder holding checkpoints/last.ckpt (for ckpt_path=last)", found="none")
+        raise DataFormatError(
+            Path(cfg.paths.log_dir) / cfg.task_name / "runs",
+            "a run folder holding checkpoints/last.ckpt (for ckpt_path=last)",
+            found="none",
+        )
     return Path(cfg.ckpt_path) if cfg.get("ckpt_path") else None
 
 
@@ -178,17 +220,27 @@ def check_no_selection_on_test(cfg: DictConfig, datamodule: L.LightningDataModul
     checkpoint with a datamodule whose validation list is one of its test lists."""
     checkpoint = (cfg.get("callbacks") or {}).get("model_checkpoint") or {}
     tested = getattr(datamodule, "validation_is_tested", None)
-    if cfg.get("train", True) and checkpoint.get("monitor") is not None and tested is not None and tested():
+    if (
+        cfg.get("train", True)
+        and checkpoint.get("monitor") is not None
+        and tested is not None
+        and tested()
+    ):
         raise IncompatibleConfigError(
-            "the validation list is also a test list, so the best checkpoint by validation would be chosen on the "
-            "test: validate on held-out training speakers (data.val_holdout={speakers: 100, trials: 20000}, or "
-            "python -m sonolab.data.holdout and data.val_trials / data.val_trial_dir), or test the last or averaged "
-            "weights (callbacks.model_checkpoint.monitor=null, callbacks=weight_averaging)")
+            "the validation list is also a test list, so the best checkpoint by validation would "
+            "be chosen on the "
+            "test: validate on held-out training speakers "
+            "(data.val_holdout={speakers: 100, trials: 20000}, or "
+            "python -m sonolab.data.holdout and data.val_trials / data.val_trial_dir), or test the "
+            "last or averaged "
+            "weights (callbacks.model_checkpoint.monitor=null, callbacks=weight_averaging)"
+        )
 
 
 def train(cfg: DictConfig, config_dir: str | Path) -> dict[str, Any]:
-    """Train, then evaluate the chosen checkpoint on the test lists; writes the run folder's reports and,
-    however it ends, its ``run.json`` record (status, error, overrides, resolved config, test metrics)."""
+    """Train, then evaluate the chosen checkpoint on the test lists; writes the run folder's reports
+    and, however it ends, its ``run.json`` record (status, error, overrides, resolved config, test
+    metrics)."""
     with recorded_run(Path(cfg.paths.output_dir), cfg, Path(config_dir)):
         return _train(cfg, config_dir)
 
@@ -199,7 +251,9 @@ def _train(cfg: DictConfig, config_dir: str | Path) -> dict[str, Any]:
         retain_freed_memory()
     output_dir = Path(cfg.paths.output_dir)
     resume = _resume_checkpoint(cfg)
-    checkpoint = load_checkpoint(resume) if resume else None  # a corrupt file fails before any data is read
+    checkpoint = (
+        load_checkpoint(resume) if resume else None
+    )  # a corrupt file fails before any data is read
     L.seed_everything(cfg.seed, workers=True)
     datamodule = build_datamodule(cfg)
     check_no_selection_on_test(cfg, datamodule)
@@ -208,7 +262,9 @@ def _train(cfg: DictConfig, config_dir: str | Path) -> dict[str, Any]:
     task = build_task(cfg, datamodule.info)
     if checkpoint is not None:
         check_task_state(task, checkpoint, resume)
-        datamodule.resume_epoch = resumed_epoch(checkpoint)  # read by the training samplers (start_at_epoch)
+        datamodule.resume_epoch = resumed_epoch(
+            checkpoint
+        )  # read by the training samplers (start_at_epoch)
         del checkpoint
     summary: dict[str, Any] = {"tags": OmegaConf.to_container(cfg.get("tags") or [])}
     if cfg.get("init_from"):
@@ -229,7 +285,11 @@ def _train(cfg: DictConfig, config_dir: str | Path) -> dict[str, Any]:
         if cfg.get("train", True):
             ckpt, reason = _tested_checkpoint(trainer)
         else:
-            ckpt, reason = (str(resume), "given by ckpt_path (train=false)") if resume else (None, "untrained weights")
+            ckpt, reason = (
+                (str(resume), "given by ckpt_path (train=false)")
+                if resume
+                else (None, "untrained weights")
+            )
         log.info("testing %s (%s)", ckpt or "the weights in memory", reason)
         datamodule.tested_checkpoint = ckpt
         trainer.test(task, datamodule=datamodule, ckpt_path=ckpt, weights_only=False)
@@ -245,16 +305,31 @@ def _train(cfg: DictConfig, config_dir: str | Path) -> dict[str, Any]:
 def _run_config(run_dir: Path) -> DictConfig:
     path = run_dir / ".hydra" / "config.yaml"
     if not path.is_file():
-        raise DataFormatError(path, "the resolved config of a training run folder (run_dir=<logs/train/runs/...>)",
-                              found="no such file")
+        raise DataFormatError(
+            path,
+            "the resolved config of a training run folder (run_dir=<logs/train/runs/...>)",
+            found="no such file",
+        )
     return OmegaConf.load(path)
 
 
 # evaluate.py keys every run takes; the others are its datamodule's ``evaluate_arguments``
 # (verification: trials, ...; diarization: recordings, rttm, uem) or task sections merged below.
-COMMON_EVAL_KEYS = {"task_name", "run_dir", "ckpt_path", "average_last", "root", "num_workers", "paths", "trainer",
-                    "hydra"}
-TASK_EVAL_KEYS = ("scoring", "decoding")  # merged into the run's task.<key> (verification / diarization)
+COMMON_EVAL_KEYS = {
+    "task_name",
+    "run_dir",
+    "ckpt_path",
+    "average_last",
+    "root",
+    "num_workers",
+    "paths",
+    "trainer",
+    "hydra",
+}
+TASK_EVAL_KEYS = (
+    "scoring",
+    "decoding",
+)  # merged into the run's task.<key> (verification / diarization)
 
 
 def _evaluation_config(train_cfg: DictConfig, cfg: DictConfig) -> DictConfig:
@@ -262,13 +337,24 @@ def _evaluation_config(train_cfg: DictConfig, cfg: DictConfig) -> DictConfig:
     task does not take is an error naming it and those it does take."""
     data_cls = get_class(train_cfg.data._target_)
     accepted = tuple(getattr(data_cls, "evaluate_arguments", ()))
-    given = {k: cfg[k] for k in cfg if k not in COMMON_EVAL_KEYS and k not in TASK_EVAL_KEYS and cfg.get(k) is not None}
+    given = {
+        k: cfg[k]
+        for k in cfg
+        if k not in COMMON_EVAL_KEYS and k not in TASK_EVAL_KEYS and cfg.get(k) is not None
+    }
     for key in sorted(given):
         if key not in accepted:
-            raise ConfigValueError(key, f"an argument of this run's datamodule {data_cls.__name__} "
-                                        f"({', '.join(accepted) or 'none'})", given[key])
+            raise ConfigValueError(
+                key,
+                f"an argument of this run's datamodule {data_cls.__name__} "
+                f"({', '.join(accepted) or 'none'})",
+                given[key],
+            )
     if given:
-        args = {k: OmegaConf.to_container(v) if isinstance(v, (DictConfig, ListConfig)) else v for k, v in given.items()}
+        args = {
+            k: OmegaConf.to_container(v) if isinstance(v, (DictConfig, ListConfig)) else v
+            for k, v in given.items()
+        }
         data = data_cls.evaluation_config(OmegaConf.to_container(train_cfg.data), args)
         train_cfg.data = OmegaConf.create(data)
     if cfg.get("root") is not None:
@@ -278,7 +364,12 @@ def _evaluation_config(train_cfg: DictConfig, cfg: DictConfig) -> DictConfig:
     for key in TASK_EVAL_KEYS:
         if cfg.get(key):
             if key not in train_cfg.task:
-                raise ConfigValueError(key, f"a section of this run's task ({', '.join(k for k in TASK_EVAL_KEYS if k in train_cfg.task) or 'none'})", cfg[key])
+                raise ConfigValueError(
+                    key,
+                    "a section of this run's task "
+                    f"({', '.join(k for k in TASK_EVAL_KEYS if k in train_cfg.task) or 'none'})",
+                    cfg[key],
+                )
             train_cfg.task[key] = OmegaConf.merge(train_cfg.task.get(key) or {}, cfg[key])
     return train_cfg
 
@@ -287,17 +378,25 @@ def evaluate(cfg: DictConfig, config_dir: str | Path) -> dict[str, Any]:
     """Test a trained checkpoint on its run's test sets or on those evaluate.py's arguments give
     (trial lists, recordings); writes the task's report (metrics JSON, tables, plots)."""
     if not cfg.get("run_dir") and cfg.get("ckpt_path") in (None, "best", "last"):
-        raise ConfigValueError("run_dir", "a training run folder (or ckpt_path=<file.ckpt>)", cfg.get("run_dir"))
+        raise ConfigValueError(
+            "run_dir", "a training run folder (or ckpt_path=<file.ckpt>)", cfg.get("run_dir")
+        )
     run_dir = Path(cfg.run_dir) if cfg.get("run_dir") else Path(cfg.ckpt_path).parent.parent
     average = int(cfg.get("average_last") or 0)
     if average:  # WeSpeaker's num_avg: the mean weights of the last N epoch checkpoints
         paths = epoch_checkpoints(run_dir)[-average:]
         if len(paths) < average:
-            raise DataFormatError(run_dir / "checkpoints", f"{average} epoch checkpoints (epochNNN.ckpt) to average; "
-                                  "train with callbacks.model_checkpoint.save_top_k=-1 to keep them",
-                                  found=f"{len(paths)}")
+            raise DataFormatError(
+                run_dir / "checkpoints",
+                f"{average} epoch checkpoints (epochNNN.ckpt) to average; "
+                "train with callbacks.model_checkpoint.save_top_k=-1 to keep them",
+                found=f"{len(paths)}",
+            )
         checkpoint = average_checkpoints(paths)
-        ckpt_path, reason = paths[-1], f"average of {', '.join(p.name for p in paths)} (average_last={average})"
+        ckpt_path, reason = (
+            paths[-1],
+            f"average of {', '.join(p.name for p in paths)} (average_last={average})",
+        )
     else:
         ckpt_path, reason = checkpoint_for_run(run_dir, cfg.get("ckpt_path"))
         checkpoint = load_checkpoint(ckpt_path)
@@ -310,11 +409,19 @@ def evaluate(cfg: DictConfig, config_dir: str | Path) -> dict[str, Any]:
     task = build_task(train_cfg, checkpoint["hyper_parameters"]["data_info"])
     load_task_state(task, checkpoint, ckpt_path)
     del checkpoint
-    trainer = build_trainer(cfg, cfg.paths.output_dir)  # evaluate.py's trainer: no loggers or callbacks
-    datamodule.tested_checkpoint = None if average else str(ckpt_path)  # averaged weights: no cohort cache
+    trainer = build_trainer(
+        cfg, cfg.paths.output_dir
+    )  # evaluate.py's trainer: no loggers or callbacks
+    datamodule.tested_checkpoint = (
+        None if average else str(ckpt_path)
+    )  # averaged weights: no cohort cache
     trainer.test(task, datamodule=datamodule)
     if not trainer.is_global_zero:  # every rank holds the gathered results; one writes them
         return {}
-    extra = {"checkpoint": str(ckpt_path), "checkpoint_reason": reason, "run_dir": str(run_dir),
-             **_data_summary(datamodule)}
+    extra = {
+        "checkpoint": str(ckpt_path),
+        "checkpoint_reason": reason,
+        "run_dir": str(run_dir),
+        **_data_summary(datamodule),
+    }
     return task.write_report(Path(cfg.paths.output_dir), extra=extra)

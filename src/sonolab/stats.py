@@ -4,8 +4,9 @@
 AST normalises its fbank as ``(x - mean) / (2 * std)`` with the training set's mean and standard
 deviation. This command measures them on the first ``task.statistics_clips`` training clips of the
 configured split and writes ``<data root>/.sonolab/statistics_<key>.json`` (the user cache when the
-data folder is read-only); a training run with ``features.mean`` / ``features.std`` null reads that file,
-and measures and writes it itself when it is absent. Setting ``features.mean`` / ``features.std`` in a
+data folder is read-only); a training run with ``features.mean`` / ``features.std`` null reads that
+file, and measures and writes it itself when it is absent. Setting ``features.mean`` /
+``features.std`` in a
 config (AST's AudioSet values) bypasses both.
 """
 
@@ -25,18 +26,23 @@ from .utils.errors import IncompatibleConfigError
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Compose the training config from ``argv`` overrides, measure, store and print the statistics."""
+    """Compose the training config from ``argv`` overrides, measure, store and print the
+    statistics."""
     overrides = list(sys.argv[1:] if argv is None else argv)
     root = Path(os.environ.get("SONOLAB_ROOT", Path.cwd())).resolve()
     with initialize_config_dir(config_dir=str(root / "configs"), version_base="1.3"):
         cfg = compose("train", overrides=overrides)
     features = instantiate(cfg.features)
     if not hasattr(features, "statistics_settings"):
-        raise IncompatibleConfigError(f"features={type(features).__name__} normalises without dataset statistics "
-                                      "(AST's fbank, features=ast_fbank, uses them)")
+        raise IncompatibleConfigError(
+            f"features={type(features).__name__} normalises without dataset statistics "
+            "(AST's fbank, features=ast_fbank, uses them)"
+        )
     datamodule = build_datamodule(cfg)
     if not hasattr(datamodule, "statistics_file"):
-        raise IncompatibleConfigError(f"data={type(datamodule).__name__} does not store front-end statistics")
+        raise IncompatibleConfigError(
+            f"data={type(datamodule).__name__} does not store front-end statistics"
+        )
     count = int(cfg.task.get("statistics_clips", 500))
     statistics = measure_statistics(features, datamodule.statistics_clips(count))
     path = datamodule.statistics_file(features.statistics_settings, count)

@@ -30,25 +30,48 @@ _UNKNOWN_SIZES = {0, 0xFFFFFFFF, 0x7FFFFFFF, 0xFFFFFFFF - 8}
 def _open(path: str | Path) -> sf.SoundFile:
     try:
         return sf.SoundFile(str(path))
-    except Exception as err:  # soundfile raises LibsndfileError / RuntimeError / TypeError by version
+    except (
+        Exception
+    ) as err:  # soundfile raises LibsndfileError / RuntimeError / TypeError by version
         if not Path(path).exists():
             raise DataFormatError(path, "an audio file", found="missing file") from err
-        raise DataFormatError(path, "audio readable by libsndfile (wav, flac, ogg, ...)", found=str(err).strip()) from err
+        raise DataFormatError(
+            path, "audio readable by libsndfile (wav, flac, ogg, ...)", found=str(err).strip()
+        ) from err
 
 
-def _check_header(f: sf.SoundFile, path: str | Path, sample_rate: int, resample: bool, channel: int | None) -> None:
+def _check_header(
+    f: sf.SoundFile, path: str | Path, sample_rate: int, resample: bool, channel: int | None
+) -> None:
     """Rate, channel index, emptiness and a data chunk shorter than its header declares."""
     if f.samplerate != sample_rate and not resample:
-        raise DataFormatError(path, f"audio at {sample_rate} Hz (or set resample=true)", found=f"{f.samplerate} Hz")
+        raise DataFormatError(
+            path, f"audio at {sample_rate} Hz (or set resample=true)", found=f"{f.samplerate} Hz"
+        )
     if channel is not None and not 0 <= channel < f.channels:
-        raise DataFormatError(path, f"a channel {channel} (data.channel counts from 0)", found=f"{f.channels} channel(s)")
+        raise DataFormatError(
+            path,
+            f"a channel {channel} (data.channel counts from 0)",
+            found=f"{f.channels} channel(s)",
+        )
     log = f.extra_info
     short = _SHORT_CHUNK.search(log)
-    if short and int(short.group(1)) not in _UNKNOWN_SIZES and int(short.group(1)) > int(short.group(2)):
-        raise DataFormatError(path, f"the {short.group(1)} data bytes its header declares",
-                              found=f"a truncated file with {short.group(2)} bytes of audio data")
+    if (
+        short
+        and int(short.group(1)) not in _UNKNOWN_SIZES
+        and int(short.group(1)) > int(short.group(2))
+    ):
+        raise DataFormatError(
+            path,
+            f"the {short.group(1)} data bytes its header declares",
+            found=f"a truncated file with {short.group(2)} bytes of audio data",
+        )
     if f.frames <= 0:
-        found = "a truncated file (stream ends without its end marker)" if "ended unexpectedly" in log else "0 samples"
+        found = (
+            "a truncated file (stream ends without its end marker)"
+            if "ended unexpectedly" in log
+            else "0 samples"
+        )
         raise DataFormatError(path, "non-empty audio", found=found)
 
 
@@ -61,8 +84,15 @@ def _to_mono(data: np.ndarray, channel: int | None) -> np.ndarray:
     return data[:, channel]
 
 
-def _read(f: sf.SoundFile, path: str | Path, sample_rate: int, resample: bool, start: int, num_frames: int,
-          channel: int | None) -> torch.Tensor:
+def _read(
+    f: sf.SoundFile,
+    path: str | Path,
+    sample_rate: int,
+    resample: bool,
+    start: int,
+    num_frames: int,
+    channel: int | None,
+) -> torch.Tensor:
     """Checks and reading shared by the loaders; ``f`` is already open."""
     _check_header(f, path, sample_rate, resample, channel)
     expected = f.frames - start if num_frames < 0 else min(num_frames, f.frames - start)
@@ -73,20 +103,31 @@ def _read(f: sf.SoundFile, path: str | Path, sample_rate: int, resample: bool, s
     except Exception as err:
         raise DataFormatError(path, "complete audio data", found=f"read error: {err}") from err
     if data.shape[0] < expected:
-        raise DataFormatError(path, f"{f.frames} samples as its header says",
-                              found=f"a truncated file: samples end at {start + data.shape[0]}")
+        raise DataFormatError(
+            path,
+            f"{f.frames} samples as its header says",
+            found=f"a truncated file: samples end at {start + data.shape[0]}",
+        )
     finite = np.isfinite(data)
     if not finite.all():
         first = int(np.argwhere(~finite)[0][0]) + start
-        raise DataFormatError(path, "finite sample values", found=f"NaN or infinity at sample {first}")
+        raise DataFormatError(
+            path, "finite sample values", found=f"NaN or infinity at sample {first}"
+        )
     wave = torch.from_numpy(np.ascontiguousarray(_to_mono(data, channel)))
     if f.samplerate != sample_rate:
         wave = AF.resample(wave, f.samplerate, sample_rate)
     return wave
 
 
-def load_audio(path: str | Path, sample_rate: int, resample: bool = True, start: int = 0, num_frames: int = -1,
-               channel: int | None = None) -> torch.Tensor:
+def load_audio(
+    path: str | Path,
+    sample_rate: int,
+    resample: bool = True,
+    start: int = 0,
+    num_frames: int = -1,
+    channel: int | None = None,
+) -> torch.Tensor:
     """Mono float32 waveform at ``sample_rate``; ``start`` / ``num_frames`` are at the file's rate.
 
     Multi-channel files are averaged unless ``channel`` picks one. A file at another rate is
@@ -97,9 +138,17 @@ def load_audio(path: str | Path, sample_rate: int, resample: bool = True, start:
         return _read(f, path, sample_rate, resample, start, num_frames, channel)
 
 
-def load_random_crop(path: str | Path, sample_rate: int, resample: bool, num_samples: float,
-                     rng: np.random.Generator, margin: int = 0, channel: int | None = None) -> torch.Tensor:
-    """A random excerpt of about ``num_samples`` samples at ``sample_rate`` (the whole file if shorter).
+def load_random_crop(
+    path: str | Path,
+    sample_rate: int,
+    resample: bool,
+    num_samples: float,
+    rng: np.random.Generator,
+    margin: int = 0,
+    channel: int | None = None,
+) -> torch.Tensor:
+    """A random excerpt of about ``num_samples`` samples at ``sample_rate`` (the whole file if
+    shorter).
 
     The file is opened once: its header gives the length from which the start is drawn. ``margin``
     extra samples at the file's rate are read for callers that resample afterwards.
@@ -110,8 +159,14 @@ def load_random_crop(path: str | Path, sample_rate: int, resample: bool, num_sam
         return _read(f, path, sample_rate, resample, start, need, channel)
 
 
-def load_segment(path: str | Path, sample_rate: int, start: float = 0.0, duration: float | None = None,
-                 resample: bool = True, channel: int | None = None) -> torch.Tensor:
+def load_segment(
+    path: str | Path,
+    sample_rate: int,
+    start: float = 0.0,
+    duration: float | None = None,
+    resample: bool = True,
+    channel: int | None = None,
+) -> torch.Tensor:
     """``duration`` seconds from ``start`` seconds (to the end when None), at ``sample_rate``.
 
     Only that part is read, so a long recording can be processed chunk by chunk in bounded memory.
@@ -123,13 +178,19 @@ def load_segment(path: str | Path, sample_rate: int, start: float = 0.0, duratio
 
 
 def audio_duration(path: str | Path) -> float:
-    """Length in seconds from the header (DataFormatError naming the file if it cannot be opened)."""
+    """Length in seconds from the header (DataFormatError naming the file if it cannot be
+    opened)."""
     with _open(path) as f:
         return f.frames / f.samplerate
 
 
-def audio_problem(path: str | Path, sample_rate: int, resample: bool, channel: int | None = None,
-                  min_seconds: float = 0.0) -> str | None:
+def audio_problem(
+    path: str | Path,
+    sample_rate: int,
+    resample: bool,
+    channel: int | None = None,
+    min_seconds: float = 0.0,
+) -> str | None:
     """Why ``path`` cannot be used as training / evaluation audio, or None when it can.
 
     Cheaper than a full decode: the header is checked as the loaders check it, then the last
@@ -140,14 +201,21 @@ def audio_problem(path: str | Path, sample_rate: int, resample: bool, channel: i
         with _open(path) as f:
             _check_header(f, path, sample_rate, resample, channel)
             if f.frames < min_seconds * f.samplerate:
-                return f"{path}: expected at least {min_seconds:g} s of audio, found {f.frames / f.samplerate:.3f} s"
+                found = f.frames / f.samplerate
+                return f"{path}: expected at least {min_seconds:g} s of audio, found {found:.3f} s"
             try:
                 f.seek(f.frames - 1)
                 last = f.read(frames=1, dtype="float32", always_2d=True)
             except Exception as err:
-                return f"{path}: expected {f.frames} samples as its header says, found a read error at the end: {err}"
+                return (
+                    f"{path}: expected {f.frames} samples as its header says, "
+                    f"found a read error at the end: {err}"
+                )
             if last.shape[0] != 1:
-                return f"{path}: expected {f.frames} samples as its header says, found a truncated file"
+                return (
+                    f"{path}: expected {f.frames} samples as its header says, "
+                    "found a truncated file"
+                )
     except DataFormatError as err:
         return str(err)
     return None

@@ -29,20 +29,32 @@ from .audio import load_audio, load_random_crop
 SCHEMES = ("wespeaker", "kaldi")
 CATEGORIES = ("noise", "music", "speech")
 # dB per MUSAN category: WeSpeaker's uniform ranges, Kaldi's discrete sets.
-DEFAULT_SNR = {"wespeaker": {"noise": [0.0, 15.0], "music": [5.0, 15.0], "speech": [10.0, 30.0]},
-               "kaldi": {"noise": [15.0, 10.0, 5.0, 0.0], "music": [15.0, 10.0, 8.0, 5.0],
-                         "speech": [20.0, 17.0, 15.0, 13.0]}}
+DEFAULT_SNR = {
+    "wespeaker": {"noise": [0.0, 15.0], "music": [5.0, 15.0], "speech": [10.0, 30.0]},
+    "kaldi": {
+        "noise": [15.0, 10.0, 5.0, 0.0],
+        "music": [15.0, 10.0, 8.0, 5.0],
+        "speech": [20.0, 17.0, 15.0, 13.0],
+    },
+}
 
 
 def audio_files(folder: Path, extensions: tuple[str, ...]) -> list[Path]:
     """Audio files below ``folder`` (recursively, hidden entries excluded), sorted."""
-    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower().lstrip(".") in extensions
-                  and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+    return sorted(
+        p
+        for p in folder.rglob("*")
+        if p.is_file()
+        and p.suffix.lower().lstrip(".") in extensions
+        and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+    )
 
 
-def scale_to_snr(wave: torch.Tensor, noise: torch.Tensor, snr_db: float, floor: float = 0.0) -> torch.Tensor:
-    """``noise`` scaled so that ``wave`` is ``snr_db`` above it, energies as mean squares (+ ``floor``,
-    WeSpeaker's 1e-4, before the log)."""
+def scale_to_snr(
+    wave: torch.Tensor, noise: torch.Tensor, snr_db: float, floor: float = 0.0
+) -> torch.Tensor:
+    """``noise`` scaled so that ``wave`` is ``snr_db`` above it, energies as mean squares (+
+    ``floor``, WeSpeaker's 1e-4, before the log)."""
     wave_db = 10 * torch.log10(wave.pow(2).mean() + floor + 1e-20)
     noise_db = 10 * torch.log10(noise.pow(2).mean() + floor + 1e-20)
     return noise * torch.sqrt(10 ** ((wave_db - noise_db - snr_db) / 10))
@@ -52,18 +64,27 @@ class WaveformAugment:
     """Callable ``(wave, rng) -> wave`` applied to each training crop in the dataloader workers.
 
     Args:
-        musan_root: folder with MUSAN's ``noise/``, ``music/``, ``speech/`` sub-folders (any may be absent).
+        musan_root: folder with MUSAN's ``noise/``, ``music/``, ``speech/`` sub-folders (any may be
+        absent).
         rir_root: folder searched recursively for room impulse responses.
         prob: probability that a crop is augmented at all.
         scheme: ``wespeaker`` or ``kaldi`` (module docstring).
-        snr: dB per MUSAN category: ``[low, high]`` ranges (wespeaker) or sets of values (kaldi); null =
-            the scheme's.
+        snr: dB per MUSAN category: ``[low, high]`` ranges (wespeaker) or sets of values (kaldi);
+            null = the scheme's.
         babble_speakers: talkers summed for babble (inclusive range; kaldi only).
     """
 
-    def __init__(self, musan_root: str | None = None, rir_root: str | None = None, prob: float = 0.6,
-                 scheme: str = "wespeaker", snr: dict | None = None, babble_speakers: tuple[int, int] = (3, 7),
-                 sample_rate: int = 16000, extensions: tuple[str, ...] = ("wav", "flac", "ogg")):
+    def __init__(
+        self,
+        musan_root: str | None = None,
+        rir_root: str | None = None,
+        prob: float = 0.6,
+        scheme: str = "wespeaker",
+        snr: dict | None = None,
+        babble_speakers: tuple[int, int] = (3, 7),
+        sample_rate: int = 16000,
+        extensions: tuple[str, ...] = ("wav", "flac", "ogg"),
+    ):
         if scheme not in SCHEMES:
             raise ConfigValueError("augment.scheme", " or ".join(SCHEMES), scheme)
         self.scheme = scheme
@@ -71,27 +92,43 @@ class WaveformAugment:
         self.sample_rate = sample_rate
         self.snr = {k: [float(x) for x in v] for k, v in (snr or DEFAULT_SNR[scheme]).items()}
         if scheme == "wespeaker" and any(len(v) != 2 for v in self.snr.values()):
-            raise ConfigValueError("augment.snr", "[low, high] per category for scheme=wespeaker", snr)
+            raise ConfigValueError(
+                "augment.snr", "[low, high] per category for scheme=wespeaker", snr
+            )
         self.babble_speakers = tuple(babble_speakers)
         self.noises: dict[str, list[Path]] = {}
         if musan_root:
             root = Path(musan_root)
             if not root.is_dir():
-                raise DataFormatError(root, "a MUSAN folder with noise/, music/ and/or speech/", found="no such folder")
+                raise DataFormatError(
+                    root,
+                    "a MUSAN folder with noise/, music/ and/or speech/",
+                    found="no such folder",
+                )
             for category in CATEGORIES:
-                files = audio_files(root / category, extensions) if (root / category).is_dir() else []
+                files = (
+                    audio_files(root / category, extensions) if (root / category).is_dir() else []
+                )
                 if files:
                     self.noises[category] = files
             if not self.noises:
-                raise DataFormatError(root, f"audio under {', '.join(c + '/' for c in CATEGORIES)}", found="none")
-        self.all_noises = [(category, path) for category, files in self.noises.items() for path in files]
+                raise DataFormatError(
+                    root, f"audio under {', '.join(c + '/' for c in CATEGORIES)}", found="none"
+                )
+        self.all_noises = [
+            (category, path) for category, files in self.noises.items() for path in files
+        ]
         self.rirs: list[Path] = []
         if rir_root:
             root = Path(rir_root)
             self.rirs = audio_files(root, extensions) if root.is_dir() else []
             if not self.rirs:
-                raise DataFormatError(root, "a folder of room impulse responses (audio files)", found="none")
-        noise_kinds = (["noise"] if self.noises else []) if scheme == "wespeaker" else list(self.noises)
+                raise DataFormatError(
+                    root, "a folder of room impulse responses (audio files)", found="none"
+                )
+        noise_kinds = (
+            (["noise"] if self.noises else []) if scheme == "wespeaker" else list(self.noises)
+        )
         self.kinds = (["reverb"] if self.rirs else []) + noise_kinds
 
     def __bool__(self) -> bool:
@@ -121,9 +158,15 @@ class WaveformAugment:
             out = self._reverb(wave, rng)
             return out * (wave.abs().max() / (out.abs().max() + 1e-8))
         files = self.noises[kind]
-        talkers = int(rng.integers(self.babble_speakers[0], self.babble_speakers[1] + 1)) if kind == "speech" else 1
+        talkers = (
+            int(rng.integers(self.babble_speakers[0], self.babble_speakers[1] + 1))
+            if kind == "speech"
+            else 1
+        )
         out = wave
-        for _ in range(talkers):  # each babble talker at its own SNR, as Kaldi adds background noises
+        for _ in range(
+            talkers
+        ):  # each babble talker at its own SNR, as Kaldi adds background noises
             noise = self._segment(files[int(rng.integers(len(files)))], wave.numel(), rng)
             if noise.abs().max() > 0:
                 out = out + scale_to_snr(wave, noise, float(rng.choice(self.snr[kind])))
@@ -133,4 +176,8 @@ class WaveformAugment:
         if not self or rng.random() >= self.prob:
             return wave
         kind = self.kinds[int(rng.integers(len(self.kinds)))]
-        return self._wespeaker(kind, wave, rng) if self.scheme == "wespeaker" else self._kaldi(kind, wave, rng)
+        return (
+            self._wespeaker(kind, wave, rng)
+            if self.scheme == "wespeaker"
+            else self._kaldi(kind, wave, rng)
+        )

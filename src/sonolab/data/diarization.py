@@ -47,8 +47,17 @@ SETTING_RULES = {  # data.<key>: what the datamodule accepts
     "on_bad_audio": (lambda v: v in ("error", "skip"), "error or skip"),
 }
 # Keys of data.simulation / data.simulated_sets.<name> besides the MixtureConfig fields.
-SIMULATOR_KEYS = {"tree", "speakers_file", "exclude_file", "noise_dir", "rir_dir", "count", "seed", "subset",
-                  "new_each_epoch"}
+SIMULATOR_KEYS = {
+    "tree",
+    "speakers_file",
+    "exclude_file",
+    "noise_dir",
+    "rir_dir",
+    "count",
+    "seed",
+    "subset",
+    "new_each_epoch",
+}
 
 
 @dataclass
@@ -63,30 +72,54 @@ class RecordingSet:
     scored: bool = True  # False: recordings without references, diarized but not scored
 
     @staticmethod
-    def from_files(name: str, root: Path, lst: str, rttm: str, uem: str, audio: str, on_missing: str = "error",
-                   skips: SkipLog | None = None) -> "RecordingSet":
-        """Read a set; ``rttm`` / ``uem`` / ``audio`` may hold ``{uri}``; relative paths are under ``root``."""
+    def from_files(
+        name: str,
+        root: Path,
+        lst: str,
+        rttm: str,
+        uem: str,
+        audio: str,
+        on_missing: str = "error",
+        skips: SkipLog | None = None,
+    ) -> RecordingSet:
+        """Read a set; ``rttm`` / ``uem`` / ``audio`` may hold ``{uri}``; relative paths are under
+        ``root``."""
         lst, rttm, uem, audio = (str(under_root(root, p)) for p in (lst, rttm, uem, audio))
         uris = read_uri_list(lst)
         references = _per_uri(rttm, uris, read_rttm)
         uems = _per_uri(uem, uris, read_uem)
         audio_paths = {u: Path(audio.format(uri=u)) for u in uris}
         found_audio = {u for u, p in audio_paths.items() if p.is_file()}
-        sources = {"list": (lst, set(uris)), "audio": (audio, found_audio),
-                   "rttm": (rttm, set(references)), "uem": (uem, set(uems))}
+        sources = {
+            "list": (lst, set(uris)),
+            "audio": (audio, found_audio),
+            "rttm": (rttm, set(references)),
+            "uem": (uem, set(uems)),
+        }
         keep = match_uris(sources, skip=on_missing == "skip", skips=skips)
         return RecordingSet(name, uris, audio_paths, references, uems).restricted(keep)
 
-    def restricted(self, keep: set[str]) -> "RecordingSet":
+    def restricted(self, keep: set[str]) -> RecordingSet:
         """The same set with only the URIs in ``keep`` (in their order here)."""
         kept = [u for u in self.uris if u in keep]
-        return RecordingSet(self.name, kept, {u: self.audio[u] for u in kept},
-                            {u: r for u, r in self.references.items() if u in keep},
-                            {u: r for u, r in self.uems.items() if u in keep}, self.scored)
+        return RecordingSet(
+            self.name,
+            kept,
+            {u: self.audio[u] for u in kept},
+            {u: r for u, r in self.references.items() if u in keep},
+            {u: r for u, r in self.uems.items() if u in keep},
+            self.scored,
+        )
 
     @staticmethod
-    def from_recordings(name: str, recordings: str, rttm: str | None = None, uem: str | None = None,
-                        on_missing: str = "error", skips: SkipLog | None = None) -> "RecordingSet":
+    def from_recordings(
+        name: str,
+        recordings: str,
+        rttm: str | None = None,
+        uem: str | None = None,
+        on_missing: str = "error",
+        skips: SkipLog | None = None,
+    ) -> RecordingSet:
         """Recordings given as a folder of audio files or a list of them (URI = file name without
         extension), with references (``rttm``, a file or ``{uri}`` template) when they are to be
         scored. Scored regions come from ``uem`` or, without one, span each whole recording."""
@@ -108,7 +141,8 @@ class RecordingSet:
 
 
 def _per_uri(template: str, uris: list[str], reader) -> dict:
-    """One file for all URIs, or one per URI through a ``{uri}`` template (missing files are simply absent)."""
+    """One file for all URIs, or one per URI through a ``{uri}`` template (missing files are simply
+    absent)."""
     if "{uri}" not in template:
         return reader(template)
     out = {}
@@ -119,29 +153,47 @@ def _per_uri(template: str, uris: list[str], reader) -> dict:
     return out
 
 
-def chunk_targets(reference: Annotation, start: float, end: float, max_speakers: int, skips: SkipLog,
-                  where: str) -> tuple[torch.Tensor, list[str]]:
-    """``(frames, speakers)`` activity of ``reference`` in ``[start, end)`` at 100 frames/s, speakers in
-    order of first activity, at most ``max_speakers`` (the least active others are dropped and counted)."""
+def chunk_targets(
+    reference: Annotation, start: float, end: float, max_speakers: int, skips: SkipLog, where: str
+) -> tuple[torch.Tensor, list[str]]:
+    """``(frames, speakers)`` activity of ``reference`` in ``[start, end)`` at 100 frames/s,
+    speakers in order of first activity, at most ``max_speakers`` (the least active others are
+    dropped and counted)."""
     window = reference.crop(Segment(start, end), mode="intersection")
-    turns = [(label, seg.start - start, seg.end - start) for seg, _, label in window.itertracks(yield_label=True)]
+    turns = [
+        (label, seg.start - start, seg.end - start)
+        for seg, _, label in window.itertracks(yield_label=True)
+    ]
     turns.sort(key=lambda t: (t[1], t[0]))
     speakers = list(dict.fromkeys(t[0] for t in turns))
     frames = int(round((end - start) * LABEL_RATE))
     activity = turns_to_activity(turns, speakers, frames)
     if len(speakers) > max_speakers:
-        keep = sorted(torch.argsort(activity.sum(dim=0), descending=True, stable=True)[:max_speakers].tolist())
-        skips.add(f"speakers beyond data.max_speakers={max_speakers} dropped from a chunk", where,
-                  count=len(speakers) - max_speakers)
+        keep = sorted(
+            torch.argsort(activity.sum(dim=0), descending=True, stable=True)[:max_speakers].tolist()
+        )
+        skips.add(
+            f"speakers beyond data.max_speakers={max_speakers} dropped from a chunk",
+            where,
+            count=len(speakers) - max_speakers,
+        )
         activity, speakers = activity[:, keep], [speakers[k] for k in keep]
     return activity, speakers
 
 
 class RecordingChunks(Dataset):
-    """Fixed, non-overlapping chunks of a recording set (the last, shorter chunk of each recording kept)."""
+    """Fixed, non-overlapping chunks of a recording set (the last, shorter chunk of each recording
+    kept)."""
 
-    def __init__(self, recordings: RecordingSet, chunk_seconds: float, sample_rate: int, max_speakers: int,
-                 skips: SkipLog, min_seconds: float = 1.0):
+    def __init__(
+        self,
+        recordings: RecordingSet,
+        chunk_seconds: float,
+        sample_rate: int,
+        max_speakers: int,
+        skips: SkipLog,
+        min_seconds: float = 1.0,
+    ):
         self.recordings = recordings
         self.sample_rate = sample_rate
         self.max_speakers = max_speakers
@@ -159,10 +211,18 @@ class RecordingChunks(Dataset):
         return len(self.items)
 
     def __getitem__(self, key: int | Draw) -> dict:
-        uri, start, end = self.items[draw_index(key)]  # a chunk holds no randomness: only the index counts
+        uri, start, end = self.items[
+            draw_index(key)
+        ]  # a chunk holds no randomness: only the index counts
         wave = load_segment(self.recordings.audio[uri], self.sample_rate, start, end - start)
-        labels, _ = chunk_targets(self.recordings.references[uri], start, end, self.max_speakers, self.skips,
-                                  f"{uri} {start:.1f}-{end:.1f}s")
+        labels, _ = chunk_targets(
+            self.recordings.references[uri],
+            start,
+            end,
+            self.max_speakers,
+            self.skips,
+            f"{uri} {start:.1f}-{end:.1f}s",
+        )
         return {"wave": wave, "labels": labels, "uri": uri, "start": start}
 
 
@@ -171,7 +231,9 @@ class SimulatedChunks(Dataset):
     depends on the mixture index only. ``len`` is the mixtures per epoch (``count``); any index
     ``>= 0`` is a valid mixture, so :class:`EpochMixtureSampler` can give every epoch new ones."""
 
-    def __init__(self, simulator, count: int, chunk_seconds: float, max_speakers: int, skips: SkipLog):
+    def __init__(
+        self, simulator, count: int, chunk_seconds: float, max_speakers: int, skips: SkipLog
+    ):
         self.simulator = simulator
         self.count = count
         self.chunk_seconds = chunk_seconds
@@ -194,13 +256,17 @@ class SimulatedChunks(Dataset):
             reference[Segment(s, e), len(reference)] = speaker
         labels, _ = chunk_targets(reference, start, end, self.max_speakers, self.skips, mixture.uri)
         rate = mixture.sample_rate
-        return {"wave": mixture.wave[int(round(start * rate)): int(round(end * rate))], "labels": labels,
-                "uri": mixture.uri, "start": start}
+        return {
+            "wave": mixture.wave[int(round(start * rate)) : int(round(end * rate))],
+            "labels": labels,
+            "uri": mixture.uri,
+            "start": start,
+        }
 
 
 class EpochMixtureSampler(EpochSeededSampler):
-    """Epoch ``e`` draws mixtures ``e * count .. (e + 1) * count - 1`` in a seeded order: every epoch
-    new conversations (a fixed set of a few hundred is memorised within a few epochs), yet the
+    """Epoch ``e`` draws mixtures ``e * count .. (e + 1) * count - 1`` in a seeded order: every
+    epoch new conversations (a fixed set of a few hundred is memorised within a few epochs), yet the
     whole run is a function of ``seed``. With ``fresh=False`` every epoch reshuffles mixtures
     ``0 .. count - 1``.
     """
@@ -229,10 +295,15 @@ def collate_chunks(items: list[dict]) -> dict:
     for i, it in enumerate(items):
         waves[i, : lengths[i]] = it["wave"]
         labels[i, : it["labels"].shape[0], : it["labels"].shape[1]] = it["labels"]
-    return {"wave": waves, "length": lengths, "labels": labels,
-            "label_frames": torch.tensor([it["labels"].shape[0] for it in items]),
-            "num_speakers": torch.tensor([it["labels"].shape[1] for it in items]),
-            "uri": [it["uri"] for it in items], "start": [it["start"] for it in items]}
+    return {
+        "wave": waves,
+        "length": lengths,
+        "labels": labels,
+        "label_frames": torch.tensor([it["labels"].shape[0] for it in items]),
+        "num_speakers": torch.tensor([it["labels"].shape[1] for it in items]),
+        "uri": [it["uri"] for it in items],
+        "start": [it["start"] for it in items],
+    }
 
 
 class DiarizationDataModule(L.LightningDataModule):
@@ -242,57 +313,98 @@ class DiarizationDataModule(L.LightningDataModule):
     Args:
         root: dataset folder; relative paths are under it.
         sets: ``{name: {lst, rttm, uem, audio}}`` recording sets (files or ``{uri}`` templates).
-        train: ``simulated`` (mixtures on the fly, see ``simulation``) or the name of a set in ``sets``.
+        train: ``simulated`` (mixtures on the fly, see ``simulation``) or the name of a set in
+        ``sets``.
         val: name of the set whose chunks are scored every epoch.
         test: names of the sets diarized and scored by DER after training.
         simulation: the on-the-fly simulator: ``tree`` (VoxCeleb layout), ``speakers_file``,
             ``noise_dir``, ``rir_dir``, ``count`` (training mixtures), ``seed`` and the
             :class:`~sonolab.data.mixtures.MixtureConfig` fields.
-        simulated_sets: ``{name: {tree, speakers_file, exclude_file, count, seed, subset, ...MixtureConfig}}``:
-            sets written once (prepare_data) to ``<root>/<name>_<hash of the parameters>/`` and then
-            read like any other set.
+        simulated_sets: ``{name: {tree, speakers_file, exclude_file, count, seed, subset,
+            ...MixtureConfig}}``: sets written once (prepare_data) to ``<root>/<name>_<hash of the
+            parameters>/`` and then read like any other set.
         chunk_seconds: length of training and validation chunks.
         max_speakers: speakers per chunk at most (the model's attractors during training).
         sample_rate: model rate (files at other rates are resampled).
         on_missing: a URI missing from list / audio / RTTM / UEM: ``error`` or ``skip`` (counted).
-        synth: when given, the synthetic speaker corpus (VoxCelebSynthConfig fields) is generated into
+        synth: when given, the synthetic speaker corpus (VoxCelebSynthConfig fields) is generated
+        into
             ``synth_root`` first, for simulations that draw from it.
         verify_audio: check every recording of a set (header, rate, channels, length, last sample;
             cached in ``<root>/.sonolab/``) when the set is first read, so a truncated file is found
             at start-up, not when inference reaches it.
-        on_bad_audio: a recording that fails the check: ``error`` (all listed) or ``skip`` (left out, counted).
+        on_bad_audio: a recording that fails the check: ``error`` (all listed) or ``skip`` (left
+        out, counted).
     """
 
-    def __init__(self, root: str, sets: dict | None = None, train: str = "simulated", val: str | None = None,
-                 test: list[str] | None = None, simulation: dict | None = None, simulated_sets: dict | None = None,
-                 chunk_seconds: float = 30.0, max_speakers: int = 4, sample_rate: int = 16000, batch_size: int = 8,
-                 num_workers: int = 2, on_missing: str = "error", synth: dict | None = None,
-                 synth_root: str | None = None, pin_memory: bool = False, augment=None, seed: int = 0,
-                 verify_audio: bool = True, on_bad_audio: str = "error"):
+    def __init__(
+        self,
+        root: str,
+        sets: dict | None = None,
+        train: str = "simulated",
+        val: str | None = None,
+        test: list[str] | None = None,
+        simulation: dict | None = None,
+        simulated_sets: dict | None = None,
+        chunk_seconds: float = 30.0,
+        max_speakers: int = 4,
+        sample_rate: int = 16000,
+        batch_size: int = 8,
+        num_workers: int = 2,
+        on_missing: str = "error",
+        synth: dict | None = None,
+        synth_root: str | None = None,
+        pin_memory: bool = False,
+        augment=None,
+        seed: int = 0,
+        verify_audio: bool = True,
+        on_bad_audio: str = "error",
+    ):
         super().__init__()
         if augment:
-            raise IncompatibleConfigError("data=diarization adds noise and reverberation in its simulation "
-                                          "(data.simulation.noise_dir / rir_dir / snr_db / reverb_prob): use augment=none")
-        check_settings("data", SETTING_RULES, chunk_seconds=chunk_seconds, max_speakers=max_speakers,
-                       batch_size=batch_size, on_missing=on_missing, on_bad_audio=on_bad_audio)
+            raise IncompatibleConfigError(
+                "data=diarization adds noise and reverberation in its simulation "
+                "(data.simulation.noise_dir / rir_dir / snr_db / reverb_prob): use augment=none"
+            )
+        check_settings(
+            "data",
+            SETTING_RULES,
+            chunk_seconds=chunk_seconds,
+            max_speakers=max_speakers,
+            batch_size=batch_size,
+            on_missing=on_missing,
+            on_bad_audio=on_bad_audio,
+        )
         self.root = Path(root)
         self.sets_cfg = {k: dict(v) for k, v in (sets or {}).items()}
         self.simulated_cfg = {k: dict(v) for k, v in (simulated_sets or {}).items()}
         self.simulated_dirs: dict[str, str] = {}
         for name, spec in self.simulated_cfg.items():
-            # One folder per parameter set, so changing a simulated set (in a sweep, say) writes a new
-            # one beside the old instead of clashing with it.
-            folder = f"{name}_{hashlib.sha1(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()[:8]}"
+            # One folder per parameter set, so changing a simulated set (in a sweep, say) writes a
+            # new one beside the old instead of clashing with it.
+            digest = hashlib.sha1(json.dumps(spec, sort_keys=True, default=str).encode())
+            folder = f"{name}_{digest.hexdigest()[:8]}"
             self.simulated_dirs[name] = folder
             subset = spec.get("subset", "test")
-            self.sets_cfg.setdefault(name, {"lst": f"{folder}/{subset}.lst", "rttm": f"{folder}/{subset}.rttm",
-                                            "uem": f"{folder}/{subset}.uem", "audio": f"{folder}/audio/{{uri}}.wav"})
+            self.sets_cfg.setdefault(
+                name,
+                {
+                    "lst": f"{folder}/{subset}.lst",
+                    "rttm": f"{folder}/{subset}.rttm",
+                    "uem": f"{folder}/{subset}.uem",
+                    "audio": f"{folder}/audio/{{uri}}.wav",
+                },
+            )
         self.train_source = train
         self.val_name = val
         self.test_names = list(test or [])
-        for name in [n for n in [val, *self.test_names] if n] + ([] if train == "simulated" else [train]):
+        for name in [n for n in [val, *self.test_names] if n] + (
+            [] if train == "simulated" else [train]
+        ):
             if name not in self.sets_cfg:
-                raise ConfigValueError("data.sets", f"a set named {name!r} (known: {sorted(self.sets_cfg)})", name)
+                raise ConfigValueError(
+                    "data.sets", f"a set named {name!r} (known: {sorted(self.sets_cfg)})", name
+                )
         self.simulation = dict(simulation or {})
         self.chunk_seconds = chunk_seconds
         self.max_speakers = max_speakers
@@ -318,18 +430,23 @@ class DiarizationDataModule(L.LightningDataModule):
         if self.val_name is None:
             return False
         listing = lambda name: (self.root / str(self.sets_cfg[name].get("lst", name))).resolve()  # noqa: E731
-        return any(name == self.val_name or listing(name) == listing(self.val_name) for name in self.test_names)
+        return any(
+            name == self.val_name or listing(name) == listing(self.val_name)
+            for name in self.test_names
+        )
 
     @staticmethod
     def evaluation_config(data: dict, args: dict) -> dict:
-        """The run's ``data`` config with evaluate.py's arguments applied: ``recordings`` (a folder of
-        audio files or a list of them; optional ``rttm`` and ``uem``, files or ``{uri}`` templates)
-        becomes the one test set, named after the folder or list."""
+        """The run's ``data`` config with evaluate.py's arguments applied: ``recordings`` (a folder
+        of audio files or a list of them; optional ``rttm`` and ``uem``, files or ``{uri}``
+        templates) becomes the one test set, named after the folder or list."""
         data = dict(data)
         if args.get("recordings") is None:
             for key in ("rttm", "uem"):
                 if args.get(key) is not None:
-                    raise ConfigValueError(key, "recordings=<folder or list> to go with it", args[key])
+                    raise ConfigValueError(
+                        key, "recordings=<folder or list> to go with it", args[key]
+                    )
             return data
         source = Path(from_cwd(args["recordings"]))
         name = source.stem if source.is_file() else source.name
@@ -348,16 +465,34 @@ class DiarizationDataModule(L.LightningDataModule):
 
     def _simulator(self, spec: dict, prefix: str, where: str):
         spec = dict(spec)
-        keys = set(MixtureConfig.__dataclass_fields__) - {"sample_rate"}  # the rate is data.sample_rate
+        keys = set(MixtureConfig.__dataclass_fields__) - {
+            "sample_rate"
+        }  # the rate is data.sample_rate
         unknown = sorted(set(spec) - keys - SIMULATOR_KEYS)
         if unknown:
-            raise ConfigValueError(f"{where}.{unknown[0]}", f"one of {sorted(keys | SIMULATOR_KEYS)}", unknown[0])
+            raise ConfigValueError(
+                f"{where}.{unknown[0]}", f"one of {sorted(keys | SIMULATOR_KEYS)}", unknown[0]
+            )
         if not spec.get("tree"):
-            raise ConfigValueError(f"{where}.tree", "a VoxCeleb-layout folder of single-speaker audio", spec.get("tree"))
-        config = MixtureConfig(**{k: v for k, v in spec.items() if k in keys}, sample_rate=self.sample_rate)
+            raise ConfigValueError(
+                f"{where}.tree",
+                "a VoxCeleb-layout folder of single-speaker audio",
+                spec.get("tree"),
+            )
+        config = MixtureConfig(
+            **{k: v for k, v in spec.items() if k in keys}, sample_rate=self.sample_rate
+        )
         path = lambda key: under_root(self.root, spec.get(key))  # noqa: E731
-        return simulator_from_tree(path("tree"), config, int(spec.get("seed", 0)), path("speakers_file"),
-                                   path("noise_dir"), path("rir_dir"), prefix, exclude_file=path("exclude_file"))
+        return simulator_from_tree(
+            path("tree"),
+            config,
+            int(spec.get("seed", 0)),
+            path("speakers_file"),
+            path("noise_dir"),
+            path("rir_dir"),
+            prefix,
+            exclude_file=path("exclude_file"),
+        )
 
     def prepare_data(self) -> None:
         """Generate the synthetic speaker corpus and write the simulated sets (no-ops once done)."""
@@ -367,8 +502,12 @@ class DiarizationDataModule(L.LightningDataModule):
             generate_voxceleb(self.synth_root, VoxCelebSynthConfig(**self.synth))
         for name, spec in self.simulated_cfg.items():
             simulator = self._simulator(spec, f"{name}_", f"data.simulated_sets.{name}")
-            stats = write_mixture_set(self.root / self.simulated_dirs[name], simulator, int(spec.get("count", 20)),
-                                      spec.get("subset", "test"))
+            stats = write_mixture_set(
+                self.root / self.simulated_dirs[name],
+                simulator,
+                int(spec.get("count", 20)),
+                spec.get("subset", "test"),
+            )
             log.info("simulated set %s: %s", name, stats["statistics"])
 
     def recordings(self, name: str) -> RecordingSet:
@@ -377,13 +516,29 @@ class DiarizationDataModule(L.LightningDataModule):
             skips = SkipLog()
             spec = self.sets_cfg[name]
             if "recordings" in spec:
-                self.recording_sets[name] = RecordingSet.from_recordings(name, spec["recordings"], spec.get("rttm"),
-                                                                         spec.get("uem"), self.on_missing, skips)
+                self.recording_sets[name] = RecordingSet.from_recordings(
+                    name,
+                    spec["recordings"],
+                    spec.get("rttm"),
+                    spec.get("uem"),
+                    self.on_missing,
+                    skips,
+                )
             else:
-                self.recording_sets[name] = RecordingSet.from_files(name, self.root, spec["lst"], spec["rttm"],
-                                                                    spec["uem"], spec["audio"], self.on_missing, skips)
+                self.recording_sets[name] = RecordingSet.from_files(
+                    name,
+                    self.root,
+                    spec["lst"],
+                    spec["rttm"],
+                    spec["uem"],
+                    spec["audio"],
+                    self.on_missing,
+                    skips,
+                )
             if self.verify_audio:
-                self.recording_sets[name] = self._without_bad_audio(self.recording_sets[name], skips)
+                self.recording_sets[name] = self._without_bad_audio(
+                    self.recording_sets[name], skips
+                )
             skips.report(log, f"recording set {name}")
             self.skipped.update(skips)
         return self.recording_sets[name]
@@ -391,16 +546,29 @@ class DiarizationDataModule(L.LightningDataModule):
     def _without_bad_audio(self, recordings: RecordingSet, skips: SkipLog) -> RecordingSet:
         """The set with the recordings that fail the audio pre-scan left out (``on_bad_audio=skip``,
         counted), or an error listing them all."""
-        problems, listing = verify_audio_files(list(recordings.audio.values()), self.sample_rate, resample=True,
-                                               cache_root=self.root, label=recordings.name)
+        problems, listing = verify_audio_files(
+            list(recordings.audio.values()),
+            self.sample_rate,
+            resample=True,
+            cache_root=self.root,
+            label=recordings.name,
+        )
         if not problems:
             return recordings
         if self.on_bad_audio == "error":
-            raise bad_audio_error(f"recording set {recordings.name}",
-                                  f"recordings the loader can read ({len(recordings.uris)} checked)", problems, listing)
-        bad = {uri for uri, path in recordings.audio.items() if str(Path(path).absolute()) in problems}
+            raise bad_audio_error(
+                f"recording set {recordings.name}",
+                f"recordings the loader can read ({len(recordings.uris)} checked)",
+                problems,
+                listing,
+            )
+        bad = {
+            uri for uri, path in recordings.audio.items() if str(Path(path).absolute()) in problems
+        }
         for uri in bad:
-            skips.add("unreadable recording left out (data.on_bad_audio=skip)", str(recordings.audio[uri]))
+            skips.add(
+                "unreadable recording left out (data.on_bad_audio=skip)", str(recordings.audio[uri])
+            )
         return recordings.restricted(set(recordings.uris) - bad)
 
     def setup(self, stage: str | None = None) -> None:
@@ -408,12 +576,21 @@ class DiarizationDataModule(L.LightningDataModule):
         (so a bad test reference fails before training); test reads only the test sets."""
         if stage in (None, "fit") and self.train_set is None:
             if self.train_source == "simulated":
-                self.train_set = SimulatedChunks(self._simulator(self.simulation, "train_", "data.simulation"),
-                                                 int(self.simulation.get("count", 1000)), self.chunk_seconds,
-                                                 self.max_speakers, self.skipped)
+                self.train_set = SimulatedChunks(
+                    self._simulator(self.simulation, "train_", "data.simulation"),
+                    int(self.simulation.get("count", 1000)),
+                    self.chunk_seconds,
+                    self.max_speakers,
+                    self.skipped,
+                )
             else:
-                self.train_set = RecordingChunks(self.recordings(self.train_source), self.chunk_seconds,
-                                                 self.sample_rate, self.max_speakers, self.skipped)
+                self.train_set = RecordingChunks(
+                    self.recordings(self.train_source),
+                    self.chunk_seconds,
+                    self.sample_rate,
+                    self.max_speakers,
+                    self.skipped,
+                )
         if stage in (None, "fit", "validate") and self.val_name:
             self.recordings(self.val_name)
         if stage in (None, "fit", "test"):
@@ -421,34 +598,56 @@ class DiarizationDataModule(L.LightningDataModule):
                 self.recordings(name)
 
     def _loader(self, dataset: Dataset, sampler: EpochSeededSampler | None = None) -> DataLoader:
-        return DataLoader(dataset, batch_size=self.batch_size,
-                          sampler=None if sampler is None else start_at_epoch(sampler, self),
-                          num_workers=self.num_workers, collate_fn=collate_chunks, pin_memory=self.pin_memory,
-                          drop_last=sampler is not None)
+        return DataLoader(
+            dataset,
+            batch_size=self.batch_size,
+            sampler=None if sampler is None else start_at_epoch(sampler, self),
+            num_workers=self.num_workers,
+            collate_fn=collate_chunks,
+            pin_memory=self.pin_memory,
+            drop_last=sampler is not None,
+        )
 
     def train_dataloader(self) -> DataLoader:
-        """Shuffled training chunks; simulated ones new every epoch (``simulation.new_each_epoch``)."""
+        """Shuffled training chunks; simulated ones new every epoch
+        (``simulation.new_each_epoch``)."""
         sampler: EpochSeededSampler = ShuffleSampler(len(self.train_set), self.seed)
         if isinstance(self.train_set, SimulatedChunks):
-            sampler = EpochMixtureSampler(len(self.train_set), self.seed,
-                                          bool(self.simulation.get("new_each_epoch", True)))
+            sampler = EpochMixtureSampler(
+                len(self.train_set), self.seed, bool(self.simulation.get("new_each_epoch", True))
+            )
         return self._loader(self.train_set, sampler=sampler)
 
     def val_dataloader(self) -> DataLoader | list:
         """Chunks of the validation set, in order (none when ``val`` is null)."""
         if not self.val_name:
             return []
-        return self._loader(RecordingChunks(self.recordings(self.val_name), self.chunk_seconds, self.sample_rate,
-                                            self.max_speakers, self.skipped))
+        return self._loader(
+            RecordingChunks(
+                self.recordings(self.val_name),
+                self.chunk_seconds,
+                self.sample_rate,
+                self.max_speakers,
+                self.skipped,
+            )
+        )
 
     def test_dataloader(self) -> list[DataLoader]:
-        """One loader per test set, yielding each recording's URI (the task reads and diarizes it whole)."""
-        return [DataLoader(_RecordingIndex(self.recordings(name)), batch_size=1, collate_fn=lambda items: items[0])
-                for name in self.test_names]
+        """One loader per test set, yielding each recording's URI (the task reads and diarizes it
+        whole)."""
+        return [
+            DataLoader(
+                _RecordingIndex(self.recordings(name)),
+                batch_size=1,
+                collate_fn=lambda items: items[0],
+            )
+            for name in self.test_names
+        ]
 
 
 class _RecordingIndex(Dataset):
-    """The URIs of a recording set with its name, one per item (the task reads the audio chunk by chunk)."""
+    """The URIs of a recording set with its name, one per item (the task reads the audio chunk by
+    chunk)."""
 
     def __init__(self, recordings: RecordingSet):
         self.recordings = recordings

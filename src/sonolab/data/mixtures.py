@@ -1,4 +1,5 @@
-"""Simulated conversations for diarization, the EEND recipe (Fujita et al. 2019, Horiguchi et al. 2020).
+"""Simulated conversations for diarization, the EEND recipe (Fujita et al. 2019, Horiguchi et al.
+2020).
 
 For each mixture: draw N speakers (N from a configured distribution) from a single-speaker corpus
 in the VoxCeleb layout; give each a sequence of its utterances separated by silences drawn from
@@ -25,7 +26,8 @@ from .audio import load_audio
 from .augment import audio_files
 from .readers.voxceleb import AUDIO_EXTENSIONS, read_speaker_list, scan_speaker_tree
 
-# The EEND-EDA papers' simulated sets: Sim1spk beta=2, Sim2spk beta=2 (also 3, 5), Sim3spk beta=5, Sim4spk beta=9.
+# The EEND-EDA papers' simulated sets: Sim1spk beta=2, Sim2spk beta=2 (also 3, 5), Sim3spk beta=5,
+# Sim4spk beta=9.
 DEFAULT_BETA = {1: 2.0, 2: 2.0, 3: 5.0, 4: 9.0}
 LABEL_RATE = 100  # frames per second of the activity labels (the 10 ms feature hop)
 
@@ -37,13 +39,15 @@ class MixtureConfig:
     speakers: probability of each speaker count, e.g. ``{1: 0.25, 2: 0.25, 3: 0.25, 4: 0.25}``.
     beta: mean silence (s) between one speaker's utterances, per speaker count.
     utterances_per_speaker: inclusive range of utterances each speaker says (EEND: 10-20).
-    snr_db: SNRs (dB) of the added noise, one drawn per mixture (EEND: 5, 10, 15, 20); empty = no noise.
+    snr_db: SNRs (dB) of the added noise, one drawn per mixture (EEND: 5, 10, 15, 20); empty = no
+    noise.
     reverb_prob: probability that each speaker's track is convolved with a room impulse response.
     sample_rate: output rate; utterances at other rates are resampled.
     vad_threshold_db: speech = frames within this many dB of the utterance's 95th-percentile energy.
-    speed_perturb: speed factors, one drawn per speaker per mixture and applied to all its utterances
-        (pitch and tempo change together, as Kaldi's speed perturbation): each factor makes the corpus's
-        speakers sound like other ones, for corpora with few speakers. Empty = off (the EEND recipe).
+    speed_perturb: speed factors, one drawn per speaker per mixture and applied to all its
+        utterances (pitch and tempo change together, as Kaldi's speed perturbation): each factor
+        makes the corpus's speakers sound like other ones, for corpora with few speakers. Empty =
+        off (the EEND recipe).
     """
 
     speakers: dict[int, float] = field(default_factory=lambda: {2: 1.0})
@@ -62,20 +66,34 @@ class MixtureConfig:
         self.snr_db = tuple(float(v) for v in self.snr_db)
         self.speed_perturb = tuple(float(v) for v in self.speed_perturb)
         if any(not 0.5 <= f <= 2.0 for f in self.speed_perturb):
-            raise ValueError(f"simulation.speed_perturb factors must lie in [0.5, 2], found {self.speed_perturb}")
-        if not self.speakers or min(self.speakers) < 1 or min(self.speakers.values()) < 0 or sum(self.speakers.values()) <= 0:
-            raise ValueError(f"simulation.speakers must map counts >= 1 to probabilities, found {self.speakers}")
+            raise ValueError(
+                f"simulation.speed_perturb factors must lie in [0.5, 2], found {self.speed_perturb}"
+            )
+        if (
+            not self.speakers
+            or min(self.speakers) < 1
+            or min(self.speakers.values()) < 0
+            or sum(self.speakers.values()) <= 0
+        ):
+            raise ValueError(
+                f"simulation.speakers must map counts >= 1 to probabilities, found {self.speakers}"
+            )
         missing = sorted(set(self.speakers) - set(self.beta))
         if missing:
-            raise ValueError(f"simulation.beta has no value for {missing} speakers (keys: {sorted(self.beta)})")
+            raise ValueError(
+                f"simulation.beta has no value for {missing} speakers (keys: {sorted(self.beta)})"
+            )
         low, high = self.utterances_per_speaker
         if not 1 <= low <= high:
-            raise ValueError(f"simulation.utterances_per_speaker must be 1 <= min <= max, found {low}, {high}")
+            raise ValueError(
+                f"simulation.utterances_per_speaker must be 1 <= min <= max, found {low}, {high}"
+            )
 
 
 @dataclass
 class Mixture:
-    """One simulated recording: waveform, the speakers in order of first speech, and their turns (seconds)."""
+    """One simulated recording: waveform, the speakers in order of first speech, and their turns
+    (seconds)."""
 
     uri: str
     wave: torch.Tensor
@@ -89,13 +107,21 @@ class Mixture:
         return self.wave.numel() / self.sample_rate
 
     def activity(self, rate: int = LABEL_RATE, num_frames: int | None = None) -> torch.Tensor:
-        """``(frames, speakers)`` 0/1 activity at ``rate`` frames/s (a frame is active if its centre is in a turn)."""
-        return turns_to_activity(self.turns, self.speakers, num_frames or int(self.duration * rate), rate)
+        """``(frames, speakers)`` 0/1 activity at ``rate`` frames/s (a frame is active if its centre
+        is in a turn)."""
+        return turns_to_activity(
+            self.turns, self.speakers, num_frames or int(self.duration * rate), rate
+        )
 
 
-def turns_to_activity(turns: list[tuple[str, float, float]], speakers: list[str], num_frames: int,
-                      rate: int = LABEL_RATE) -> torch.Tensor:
-    """Frame ``t`` (centre ``(t + 0.5) / rate``) of speaker ``k`` is 1 when a turn of ``speakers[k]`` covers it."""
+def turns_to_activity(
+    turns: list[tuple[str, float, float]],
+    speakers: list[str],
+    num_frames: int,
+    rate: int = LABEL_RATE,
+) -> torch.Tensor:
+    """Frame ``t`` (centre ``(t + 0.5) / rate``) of speaker ``k`` is 1 when a turn of
+    ``speakers[k]`` covers it."""
     out = torch.zeros(num_frames, len(speakers))
     column = {s: k for k, s in enumerate(speakers)}
     for speaker, start, end in turns:
@@ -106,10 +132,16 @@ def turns_to_activity(turns: list[tuple[str, float, float]], speakers: list[str]
     return out
 
 
-def speech_regions(wave: np.ndarray, sample_rate: int, threshold_db: float = 30.0, min_gap: float = 0.25,
-                   min_length: float = 0.1) -> list[tuple[float, float]]:
-    """Speech regions (seconds) of one utterance: 25 ms frames (10 ms hop) within ``threshold_db`` of
-    the 95th-percentile frame energy, gaps under ``min_gap`` filled, regions under ``min_length`` dropped."""
+def speech_regions(
+    wave: np.ndarray,
+    sample_rate: int,
+    threshold_db: float = 30.0,
+    min_gap: float = 0.25,
+    min_length: float = 0.1,
+) -> list[tuple[float, float]]:
+    """Speech regions (seconds) of one utterance: 25 ms frames (10 ms hop) within ``threshold_db``
+    of the 95th-percentile frame energy, gaps under ``min_gap`` filled, regions under ``min_length``
+    dropped."""
     hop, win = sample_rate // 100, int(0.025 * sample_rate)
     if wave.size < win:
         return []
@@ -138,8 +170,15 @@ class MixtureSimulator:
         prefix: URIs are ``<prefix><index:06d>``.
     """
 
-    def __init__(self, utterances: dict[str, list[Path]], config: MixtureConfig, seed: int = 0,
-                 noises: list[Path] | None = None, rirs: list[Path] | None = None, prefix: str = "mix"):
+    def __init__(
+        self,
+        utterances: dict[str, list[Path]],
+        config: MixtureConfig,
+        seed: int = 0,
+        noises: list[Path] | None = None,
+        rirs: list[Path] | None = None,
+        prefix: str = "mix",
+    ):
         self.utterances = {s: list(p) for s, p in sorted(utterances.items()) if p}
         self.speaker_ids = list(self.utterances)
         self.config = config
@@ -149,8 +188,10 @@ class MixtureSimulator:
         self.prefix = prefix
         most = max(config.speakers)
         if len(self.speaker_ids) < most:
-            raise ValueError(f"simulation.speakers asks for up to {most} speakers per mixture; "
-                             f"the corpus has {len(self.speaker_ids)}")
+            raise ValueError(
+                f"simulation.speakers asks for up to {most} speakers per mixture; "
+                f"the corpus has {len(self.speaker_ids)}"
+            )
         self._regions: dict[Path, list[tuple[float, float]]] = {}
 
     def _load(self, path: Path, speed: float = 1.0) -> tuple[np.ndarray, list[tuple[float, float]]]:
@@ -180,17 +221,24 @@ class MixtureSimulator:
         tracks, turns = [], []
         for speaker in chosen:
             files = self.utterances[speaker]
-            count = int(rng.integers(cfg.utterances_per_speaker[0], cfg.utterances_per_speaker[1] + 1))
+            count = int(
+                rng.integers(cfg.utterances_per_speaker[0], cfg.utterances_per_speaker[1] + 1)
+            )
             picks = rng.choice(len(files), count, replace=count > len(files))
             # drawn only when configured, so mixtures without it stay what they were
-            speed = float(cfg.speed_perturb[int(rng.integers(len(cfg.speed_perturb)))]) if cfg.speed_perturb else 1.0
+            speed = (
+                float(cfg.speed_perturb[int(rng.integers(len(cfg.speed_perturb)))])
+                if cfg.speed_perturb
+                else 1.0
+            )
             pieces, position = [], 0
             for i in picks:
                 wave, regions = self._load(files[int(i)], speed)
                 silence = int(round(rng.exponential(cfg.beta[n]) * sr))
                 pieces += [np.zeros(silence, dtype=np.float32), wave]
                 onset = (position + silence) / sr
-                # to the millisecond, as RTTM stores them: the written reference is exactly these turns
+                # to the millisecond, as RTTM stores them: the written reference is exactly these
+                # turns
                 turns += [(speaker, round(onset + s, 3), round(onset + e, 3)) for s, e in regions]
                 position += silence + wave.size
             track = np.concatenate(pieces)
@@ -204,18 +252,24 @@ class MixtureSimulator:
             mixture = self._add_noise(mixture, rng)
         turns.sort(key=lambda t: (t[1], t[0]))
         order = list(dict.fromkeys(t[0] for t in turns))  # speakers in order of first speech
-        order += [s for s in chosen if s not in order]  # a speaker whose audio held no detected speech
+        order += [
+            s for s in chosen if s not in order
+        ]  # a speaker whose audio held no detected speech
         return Mixture(f"{self.prefix}{index:06d}", torch.from_numpy(mixture), sr, order, turns)
 
     def _add_noise(self, mixture: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        noise = load_audio(self.noises[int(rng.integers(len(self.noises)))], self.config.sample_rate).numpy()
+        noise = load_audio(
+            self.noises[int(rng.integers(len(self.noises)))], self.config.sample_rate
+        ).numpy()
         if noise.size < mixture.size:  # loop short noise files
             noise = np.tile(noise, math.ceil(mixture.size / max(1, noise.size)))
         start = int(rng.integers(0, noise.size - mixture.size + 1))
-        noise = noise[start: start + mixture.size]
+        noise = noise[start : start + mixture.size]
         snr = float(self.config.snr_db[int(rng.integers(len(self.config.snr_db)))])
         power = lambda x: float(np.mean(x.astype(np.float64) ** 2)) + 1e-12  # noqa: E731
-        return (mixture + noise * math.sqrt(power(mixture) / (power(noise) * 10 ** (snr / 10)))).astype(np.float32)
+        return (
+            mixture + noise * math.sqrt(power(mixture) / (power(noise) * 10 ** (snr / 10)))
+        ).astype(np.float32)
 
 
 def mixture_statistics(activities: list[torch.Tensor], rate: int = LABEL_RATE) -> dict[str, float]:
@@ -234,25 +288,38 @@ def mixture_statistics(activities: list[torch.Tensor], rate: int = LABEL_RATE) -
             edges = torch.diff(torch.cat([torch.zeros(1), act[:, k], torch.zeros(1)]))
             starts, ends = torch.nonzero(edges == 1).flatten(), torch.nonzero(edges == -1).flatten()
             turn_lengths += ((ends - starts).float() / rate).tolist()
-    return {"recordings": len(activities), "overlap_ratio": overlap / max(speech, 1.0),
-            "silence_ratio": silence / max(frames, 1.0), "speakers_per_recording": float(np.mean(speakers)),
-            "mean_turn_seconds": float(np.mean(turn_lengths)) if turn_lengths else 0.0,
-            "mean_duration_seconds": frames / rate / max(len(activities), 1)}
+    return {
+        "recordings": len(activities),
+        "overlap_ratio": overlap / max(speech, 1.0),
+        "silence_ratio": silence / max(frames, 1.0),
+        "speakers_per_recording": float(np.mean(speakers)),
+        "mean_turn_seconds": float(np.mean(turn_lengths)) if turn_lengths else 0.0,
+        "mean_duration_seconds": frames / rate / max(len(activities), 1),
+    }
 
 
-def simulator_from_tree(tree: str | Path, config: MixtureConfig, seed: int = 0, speakers_file: str | Path | None = None,
-                        noise_dir: str | Path | None = None, rir_dir: str | Path | None = None, prefix: str = "mix",
-                        extensions: tuple[str, ...] = AUDIO_EXTENSIONS,
-                        exclude_file: str | Path | None = None) -> MixtureSimulator:
-    """A simulator over the speakers of a VoxCeleb-layout ``tree`` (only those in ``speakers_file`` when
-    given, none of those in ``exclude_file``: e.g. held-out speakers for a test set), with noise and
-    impulse responses from folders searched recursively (absent folders: none)."""
+def simulator_from_tree(
+    tree: str | Path,
+    config: MixtureConfig,
+    seed: int = 0,
+    speakers_file: str | Path | None = None,
+    noise_dir: str | Path | None = None,
+    rir_dir: str | Path | None = None,
+    prefix: str = "mix",
+    extensions: tuple[str, ...] = AUDIO_EXTENSIONS,
+    exclude_file: str | Path | None = None,
+) -> MixtureSimulator:
+    """A simulator over the speakers of a VoxCeleb-layout ``tree`` (only those in ``speakers_file``
+    when given, none of those in ``exclude_file``: e.g. held-out speakers for a test set), with
+    noise and impulse responses from folders searched recursively (absent folders: none)."""
     speakers = read_speaker_list(speakers_file) if speakers_file else None
     excluded = set(read_speaker_list(exclude_file)) if exclude_file else set()
     utterances: dict[str, list[Path]] = {}
     for utt in scan_speaker_tree(tree, extensions, speakers):
         if utt.speaker not in excluded:
             utterances.setdefault(utt.speaker, []).append(Path(tree) / utt.path)
-    noises = audio_files(Path(noise_dir), extensions) if noise_dir and Path(noise_dir).is_dir() else []
+    noises = (
+        audio_files(Path(noise_dir), extensions) if noise_dir and Path(noise_dir).is_dir() else []
+    )
     rirs = audio_files(Path(rir_dir), extensions) if rir_dir and Path(rir_dir).is_dir() else []
     return MixtureSimulator(utterances, config, seed, noises, rirs, prefix)

@@ -1,5 +1,5 @@
-"""Clip packs: a tagging dataset's clips decoded once, resampled, cut / padded to the clip length and
-written into a few large shards, for training where opening and decoding many small files is the
+"""Clip packs: a tagging dataset's clips decoded once, resampled, cut / padded to the clip length
+and written into a few large shards, for training where opening and decoding many small files is the
 bottleneck (AudioSet's two million clips on a network file system).
 
 ``python -m sonolab.data.pack <train.py overrides> --out DIR [--format tar|hdf5] [--shard-clips N]``
@@ -74,7 +74,9 @@ class _Hdf5Shard:
         import h5py
 
         self.file = h5py.File(path, "w")
-        self.audio = self.file.create_dataset("audio", (clips, samples), dtype="int16", chunks=(1, samples))
+        self.audio = self.file.create_dataset(
+            "audio", (clips, samples), dtype="int16", chunks=(1, samples)
+        )
         self.length = self.file.create_dataset("length", (clips,), dtype="int32")
         self.keys = self.file.create_dataset("key", (clips,), dtype=h5py.string_dtype())
         self.file.attrs["sample_rate"] = sample_rate
@@ -116,8 +118,10 @@ class _TarShard:
         np.save(buffer, pcm[:length], allow_pickle=False)
         payload = buffer.getvalue()
         offset = self._member(f"{name}.npy", payload)
-        self._member(f"{name}.json", json.dumps({"key": key, "length": length,
-                                                 "sample_rate": self.sample_rate}).encode())
+        self._member(
+            f"{name}.json",
+            json.dumps({"key": key, "length": length, "sample_rate": self.sample_rate}).encode(),
+        )
         return [offset, len(payload)]
 
     def close(self) -> None:
@@ -130,10 +134,11 @@ def _decoded(dataset, num_workers: int) -> Iterator[tuple[int, dict]]:
     yield from enumerate(loader)
 
 
-def pack_clips(datamodule, out: str | Path, fmt: str = "tar", shard_clips: int = 1000,
-               num_workers: int = 0) -> dict:
-    """Write every clip ``datamodule`` lists into shards under ``out`` (once: the same pack is reused,
-    another refused); returns the manifest."""
+def pack_clips(
+    datamodule, out: str | Path, fmt: str = "tar", shard_clips: int = 1000, num_workers: int = 0
+) -> dict:
+    """Write every clip ``datamodule`` lists into shards under ``out`` (once: the same pack is
+    reused, another refused); returns the manifest."""
     if fmt not in FORMATS:
         raise ConfigValueError("--format", " or ".join(FORMATS), fmt)
     if shard_clips < 1:
@@ -145,9 +150,15 @@ def pack_clips(datamodule, out: str | Path, fmt: str = "tar", shard_clips: int =
         for clip in datamodule.parts[part]:
             clips.setdefault(clip_key(clip.path, root), clip)
     keys = sorted(clips)
-    parameters = {"format": fmt, "sample_rate": datamodule.sample_rate, "clip_seconds": datamodule.clip_seconds,
-                  "shard_clips": shard_clips, "dtype": "int16", "clips": len(keys),
-                  "keys_sha1": hashlib.sha1("\n".join(keys).encode()).hexdigest()}
+    parameters = {
+        "format": fmt,
+        "sample_rate": datamodule.sample_rate,
+        "clip_seconds": datamodule.clip_seconds,
+        "shard_clips": shard_clips,
+        "dtype": "int16",
+        "clips": len(keys),
+        "keys_sha1": hashlib.sha1("\n".join(keys).encode()).hexdigest(),
+    }
     dataset = datamodule._dataset([clips[k] for k in keys])
 
     def write(folder: Path) -> dict:
@@ -162,35 +173,49 @@ def pack_clips(datamodule, out: str | Path, fmt: str = "tar", shard_clips: int =
                     writer.close()
                 shards.append(f"shard-{len(shards):05d}{writer_class.suffix}")
                 count = min(shard_clips, len(keys) - position)
-                writer = writer_class(folder / shards[-1], count, dataset.samples, datamodule.sample_rate)
-            index[keys[position]] = [len(shards) - 1, *writer.add(keys[position], to_pcm16(item["wave"]),
-                                                                  int(item["length"]))]
+                writer = writer_class(
+                    folder / shards[-1], count, dataset.samples, datamodule.sample_rate
+                )
+            index[keys[position]] = [
+                len(shards) - 1,
+                *writer.add(keys[position], to_pcm16(item["wave"]), int(item["length"])),
+            ]
         if writer is not None:
             writer.close()
-        return {"source_root": str(root.absolute()), "samples": dataset.samples, "shards": shards,
-                "parts": {part: len(datamodule.parts[part]) for part in ("train", "val", "test")},
-                "seconds_to_write": round(time.perf_counter() - started, 1), "index": index}
+        return {
+            "source_root": str(root.absolute()),
+            "samples": dataset.samples,
+            "shards": shards,
+            "parts": {part: len(datamodule.parts[part]) for part in ("train", "val", "test")},
+            "seconds_to_write": round(time.perf_counter() - started, 1),
+            "index": index,
+        }
 
     return write_once(out, MANIFEST, parameters, "a clip pack", write)
 
 
 class PackedClips:
     """Reads clips from a pack (``data.packed``): ``has(path)`` and ``wave(path)`` for a clip listed
-    under ``root``; checks at opening that the pack was made at the datamodule's rate and clip length.
-    Shard files are opened lazily in each process (loader workers included)."""
+    under ``root``; checks at opening that the pack was made at the datamodule's rate and clip
+    length. Shard files are opened lazily in each process (loader workers included)."""
 
     def __init__(self, folder: str | Path, root: str | Path, sample_rate: int, clip_seconds: float):
         self.folder = Path(folder)
         self.root = Path(root)
         manifest = self.folder / MANIFEST
         if not manifest.is_file():
-            raise DataFormatError(manifest, "a clip pack written by python -m sonolab.data.pack (data.packed)",
-                                  found="no such file")
+            raise DataFormatError(
+                manifest,
+                "a clip pack written by python -m sonolab.data.pack (data.packed)",
+                found="no such file",
+            )
         content = json.loads(manifest.read_text())
         params = content["parameters"]
         for name, want in (("sample_rate", sample_rate), ("clip_seconds", clip_seconds)):
             if float(params[name]) != float(want):
-                raise DataFormatError(manifest, f"clips packed with data.{name}={want}", found=params[name])
+                raise DataFormatError(
+                    manifest, f"clips packed with data.{name}={want}", found=params[name]
+                )
         self.format = params["format"]
         self.shards = content["shards"]
         self.index = content["index"]
@@ -199,7 +224,10 @@ class PackedClips:
         self._pid = os.getpid()
 
     def __getstate__(self) -> dict:
-        return {**self.__dict__, "_handles": {}}  # open files stay with the process that opened them
+        return {
+            **self.__dict__,
+            "_handles": {},
+        }  # open files stay with the process that opened them
 
     def has(self, path: Path) -> bool:
         """Whether the clip at ``path`` is in the pack."""
@@ -230,23 +258,35 @@ class PackedClips:
                 offset, size = where
                 payload = os.pread(handle, size, offset)
                 if len(payload) != size:
-                    raise EOFError(f"{len(payload)} of its {size} bytes at offset {offset} (a truncated shard)")
+                    raise EOFError(
+                        f"{len(payload)} of its {size} bytes at offset {offset} (a truncated shard)"
+                    )
                 pcm = np.load(io.BytesIO(payload), allow_pickle=False)
         except (OSError, ValueError, KeyError, EOFError) as err:
-            raise DataFormatError(self.folder / self.shards[shard], f"the packed clip {clip_key(path, self.root)}",
-                                  found=f"{type(err).__name__}: {err}") from err
+            raise DataFormatError(
+                self.folder / self.shards[shard],
+                f"the packed clip {clip_key(path, self.root)}",
+                found=f"{type(err).__name__}: {err}",
+            ) from err
         return torch.from_numpy(pcm.astype(np.float32) / SCALE)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m sonolab.data.pack <overrides> --out DIR [--format] [--shard-clips] [--workers]``."""
+    """``python -m sonolab.data.pack <overrides> --out DIR [--format] [--shard-clips]
+    [--workers]``."""
     from hydra import compose, initialize_config_dir
 
     from ..run import build_datamodule
 
-    parser = argparse.ArgumentParser(prog="python -m sonolab.data.pack", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", required=True, help="the pack folder to write (refused if it holds something else)")
-    parser.add_argument("--format", default="tar", choices=FORMATS, help="shard format (tar: WebDataset layout)")
+    parser = argparse.ArgumentParser(
+        prog="python -m sonolab.data.pack", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument(
+        "--out", required=True, help="the pack folder to write (refused if it holds something else)"
+    )
+    parser.add_argument(
+        "--format", default="tar", choices=FORMATS, help="shard format (tar: WebDataset layout)"
+    )
     parser.add_argument("--shard-clips", type=int, default=1000, help="clips per shard")
     parser.add_argument("--workers", type=int, default=2, help="decoding processes")
     args, overrides = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
@@ -255,8 +295,10 @@ def main(argv: list[str] | None = None) -> int:
         cfg = compose("train", overrides=overrides)
     datamodule = build_datamodule(cfg)
     if not hasattr(datamodule, "parts"):
-        raise IncompatibleConfigError(f"data={type(datamodule).__name__} is not a tagging datamodule: only "
-                                      "tagging clips are packed")
+        raise IncompatibleConfigError(
+            f"data={type(datamodule).__name__} is not a tagging datamodule: only "
+            "tagging clips are packed"
+        )
     datamodule.prepare_data()
     manifest = pack_clips(datamodule, args.out, args.format, args.shard_clips, args.workers)
     print(json.dumps({k: v for k, v in manifest.items() if k != "index"}, indent=2))

@@ -18,8 +18,8 @@ from torch.utils.data import Sampler
 
 class Draw(NamedTuple):
     """One training draw: the dataset ``index``, and the ``epoch`` and ``position`` in that epoch's
-    draw that, with the run's seed, seed the item's randomness (an item drawn twice in one epoch gets
-    two different crops)."""
+    draw that, with the run's seed, seed the item's randomness (an item drawn twice in one epoch
+    gets two different crops)."""
 
     index: int
     epoch: int
@@ -27,7 +27,8 @@ class Draw(NamedTuple):
 
 
 def draw_index(key: int | Draw) -> int:
-    """The dataset index of ``key`` (a :class:`Draw` or a plain index), for items with no randomness."""
+    """The dataset index of ``key`` (a :class:`Draw` or a plain index), for items with no
+    randomness."""
     return key.index if isinstance(key, Draw) else int(key)
 
 
@@ -66,7 +67,9 @@ class EpochSeededSampler(Sampler[Draw]):
 
     def __iter__(self):
         epoch = self.epoch
-        return iter([Draw(int(index), epoch, position) for position, index in enumerate(self.order())])
+        return iter(
+            [Draw(int(index), epoch, position) for position, index in enumerate(self.order())]
+        )
 
 
 class ShuffleSampler(EpochSeededSampler):

@@ -20,13 +20,14 @@ class SkipLog:
         self.examples: dict[str, list[str]] = {}
 
     def add(self, reason: str, example: str, count: int = 1) -> None:
-        """Record ``count`` items skipped for ``reason``; ``example`` names one (a path, file:line)."""
+        """Record ``count`` items skipped for ``reason``; ``example`` names one (a path,
+        file:line)."""
         self.counts[reason] += count
         shown = self.examples.setdefault(reason, [])
         if len(shown) < self.max_examples:
             shown.append(example)
 
-    def update(self, other: "SkipLog") -> None:
+    def update(self, other: SkipLog) -> None:
         """Add another log's counts and examples to this one."""
         for reason, count in other.counts.items():
             self.counts[reason] += count
@@ -38,9 +39,20 @@ class SkipLog:
 
     def as_dict(self) -> dict[str, dict]:
         """``{reason: {"count": n, "examples": [...]}}`` for metrics.json."""
-        return {r: {"count": int(n), "examples": list(self.examples.get(r, []))} for r, n in sorted(self.counts.items())}
+        return {
+            r: {"count": int(n), "examples": list(self.examples.get(r, []))}
+            for r, n in sorted(self.counts.items())
+        }
 
     def report(self, logger: logging.Logger, context: str, level: int = logging.WARNING) -> None:
-        """One log line per reason, e.g. ``training tree: 3 x hidden entry ignored (e.g. ./.git)``."""
+        """One log line per reason, e.g. ``training tree: 3 x hidden entry ignored (e.g.
+        ./.git)``."""
         for reason, entry in self.as_dict().items():
-            logger.log(level, "%s: %d x %s (e.g. %s)", context, entry["count"], reason, ", ".join(entry["examples"]))
+            logger.log(
+                level,
+                "%s: %d x %s (e.g. %s)",
+                context,
+                entry["count"],
+                reason,
+                ", ".join(entry["examples"]),
+            )

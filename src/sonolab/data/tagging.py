@@ -20,7 +20,12 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from ..utils.errors import ConfigValueError, DataFormatError, IncompatibleConfigError, check_settings
+from ..utils.errors import (
+    ConfigValueError,
+    DataFormatError,
+    IncompatibleConfigError,
+    check_settings,
+)
 from ..utils.io import under_root
 from .audio import load_audio
 from .pack import PackedClips
@@ -55,12 +60,21 @@ class ClipDataset(Dataset):
     the labels are multi-hot vectors (multi-label data). With ``cache`` each decoded, resampled clip
     is kept in memory after its first read (per loading process). With ``partners`` every item also
     carries a clip drawn at random from the whole set (``partner_wave`` / ``partner_length`` /
-    ``partner_label``: mixup partners from the dataset, as AST draws them), drawn from the generator of
-    the training sampler's :class:`Draw` (seeded by ``seed``), or the loading process's for a plain
-    index. With ``pack`` the clips are read from a clip pack instead of their files."""
+    ``partner_label``: mixup partners from the dataset, as AST draws them), drawn from the generator
+    of the training sampler's :class:`Draw` (seeded by ``seed``), or the loading process's for a
+    plain index. With ``pack`` the clips are read from a clip pack instead of their files."""
 
-    def __init__(self, clips: list[TaggedClip], sample_rate: int, clip_seconds: float, num_classes: int | None = None,
-                 cache: bool = False, partners: bool = False, pack: PackedClips | None = None, seed: int = 0):
+    def __init__(
+        self,
+        clips: list[TaggedClip],
+        sample_rate: int,
+        clip_seconds: float,
+        num_classes: int | None = None,
+        cache: bool = False,
+        partners: bool = False,
+        pack: PackedClips | None = None,
+        seed: int = 0,
+    ):
         self.clips = clips
         self.sample_rate = sample_rate
         self.samples = int(round(clip_seconds * sample_rate))
@@ -74,7 +88,9 @@ class ClipDataset(Dataset):
         if self.cache is not None and index in self.cache:
             return self.cache[index]
         path = self.clips[index].path
-        wave = (self.pack.wave(path) if self.pack is not None else load_audio(path, self.sample_rate))[: self.samples]
+        wave = (
+            self.pack.wave(path) if self.pack is not None else load_audio(path, self.sample_rate)
+        )[: self.samples]
         if self.cache is not None:
             self.cache[index] = wave
         return wave
@@ -97,14 +113,20 @@ class ClipDataset(Dataset):
         index, rng = draw_rng(key, self.seed)
         item = self._item(index)
         if self.partners:
-            other = int(rng.integers(len(self.clips))) if rng is not None else int(torch.randint(len(self.clips), ()))
+            other = (
+                int(rng.integers(len(self.clips)))
+                if rng is not None
+                else int(torch.randint(len(self.clips), ()))
+            )
             partner = self._item(other)
             item.update({f"partner_{k}": partner[k] for k in ("wave", "length", "label")})
         return item
 
 
 def collate_clips(items: list[dict]) -> dict:
-    """Stack equal-length clips, their valid lengths, labels and dataset positions (and mixup partners)."""
+    """Stack equal-length clips, their valid lengths, labels and dataset positions (and mixup
+    partners)."""
+
     def stack(key: str) -> torch.Tensor:
         values = [it[key] for it in items]
         return torch.stack(values) if isinstance(values[0], torch.Tensor) else torch.tensor(values)
@@ -112,30 +134,48 @@ def collate_clips(items: list[dict]) -> dict:
     return {key: stack(key) for key in items[0]}
 
 
-def readable_clips(clips: list[TaggedClip], listing: Path, cache_root: Path, sample_rate: int, require_all: bool,
-                   verify: bool, on_bad_audio: str, skips: SkipLog, label: str,
-                   pack: PackedClips | None = None) -> list[bool]:
+def readable_clips(
+    clips: list[TaggedClip],
+    listing: Path,
+    cache_root: Path,
+    sample_rate: int,
+    require_all: bool,
+    verify: bool,
+    on_bad_audio: str,
+    skips: SkipLog,
+    label: str,
+    pack: PackedClips | None = None,
+) -> list[bool]:
     """Which ``clips`` (listed in ``listing``) can be used: a clip without its audio file (or, with
-    ``pack``, not in the pack) is counted in ``skips`` (or, with ``require_all``, an error naming them);
-    with ``verify`` the audio files are pre-scanned (cached) and a bad one is an error listing all, or
-    (``on_bad_audio=skip``) counted. Packed clips were decoded when the pack was written."""
+    ``pack``, not in the pack) is counted in ``skips`` (or, with ``require_all``, an error naming
+    them); with ``verify`` the audio files are pre-scanned (cached) and a bad one is an error
+    listing all, or (``on_bad_audio=skip``) counted. Packed clips were decoded when the pack was
+    written."""
     available = pack.has if pack is not None else (lambda path: path.is_file())
     where = f"the pack {pack.folder}" if pack is not None else "its audio file"
     missing = [c for c in clips if not available(c.path)]
     if missing and require_all:
-        holder = f"in the pack {pack.folder}" if pack is not None else f"in {missing[0].path.parent}"
-        raise DataFormatError(listing, f"the audio of every clip it lists {holder}",
-                              found=f"{len(missing)} missing",
-                              details=[c.path.name for c in missing[:10]] + (["..."] if len(missing) > 10 else []))
+        holder = (
+            f"in the pack {pack.folder}" if pack is not None else f"in {missing[0].path.parent}"
+        )
+        raise DataFormatError(
+            listing,
+            f"the audio of every clip it lists {holder}",
+            found=f"{len(missing)} missing",
+            details=[c.path.name for c in missing[:10]] + (["..."] if len(missing) > 10 else []),
+        )
     for clip in missing:
         skips.add(f"clip listed in the metadata without {where}", str(clip.path))
     present = [c for c in clips if available(c.path)]
     problems: dict[str, str] = {}
     if verify and present and pack is None:
-        problems, report = verify_audio_files([c.path for c in present], sample_rate, True, cache_root=cache_root,
-                                              label=label)
+        problems, report = verify_audio_files(
+            [c.path for c in present], sample_rate, True, cache_root=cache_root, label=label
+        )
         if problems and on_bad_audio == "error":
-            raise bad_audio_error(listing, f"clips the loader can read ({len(present)} checked)", problems, report)
+            raise bad_audio_error(
+                listing, f"clips the loader can read ({len(present)} checked)", problems, report
+            )
         for path in problems:
             skips.add("unreadable clip left out (data.on_bad_audio=skip)", path)
     return [available(c.path) and str(c.path.absolute()) not in problems for c in clips]
@@ -143,17 +183,29 @@ def readable_clips(clips: list[TaggedClip], listing: Path, cache_root: Path, sam
 
 class ClipDataModule(L.LightningDataModule):
     """What the tagging datamodules share: the split into ``self.parts`` (train / val / test clip
-    lists, made once by the subclass's ``_read``), ``info``, the loaders and the statistics clips."""
+    lists, made once by the subclass's ``_read``), ``info``, the loaders and the statistics
+    clips."""
 
     multi_label = False
 
-    def __init__(self, sample_rate: int, clip_seconds: float, batch_size: int, num_workers: int,
-                 pin_memory: bool, seed: int, cache_audio: bool = False, packed: str | None = None):
+    def __init__(
+        self,
+        sample_rate: int,
+        clip_seconds: float,
+        batch_size: int,
+        num_workers: int,
+        pin_memory: bool,
+        seed: int,
+        cache_audio: bool = False,
+        packed: str | None = None,
+    ):
         super().__init__()
         self.packed = packed
         self.pack: PackedClips | None = None
         self.cache_audio = cache_audio
-        self.mixup_partners = False  # set by a task whose mixup draws partners from the whole training set
+        self.mixup_partners = (
+            False  # set by a task whose mixup draws partners from the whole training set
+        )
         self._datasets: dict[str, ClipDataset] = {}
         self.sample_rate = sample_rate
         self.clip_seconds = clip_seconds
@@ -184,13 +236,24 @@ class ClipDataModule(L.LightningDataModule):
     def info(self) -> dict:
         """What the task needs: classes, their names, single or multi-label, and the sample rate."""
         self.setup()
-        return {"num_classes": len(self.class_names), "labels": list(self.class_names),
-                "multi_label": self.multi_label, "sample_rate": self.sample_rate}
+        return {
+            "num_classes": len(self.class_names),
+            "labels": list(self.class_names),
+            "multi_label": self.multi_label,
+            "sample_rate": self.sample_rate,
+        }
 
     def _dataset(self, clips: list[TaggedClip], partners: bool = False) -> ClipDataset:
-        return ClipDataset(clips, self.sample_rate, self.clip_seconds,
-                           len(self.class_names) if self.multi_label else None, cache=self.cache_audio, partners=partners,
-                           pack=self.pack, seed=self.seed)
+        return ClipDataset(
+            clips,
+            self.sample_rate,
+            self.clip_seconds,
+            len(self.class_names) if self.multi_label else None,
+            cache=self.cache_audio,
+            partners=partners,
+            pack=self.pack,
+            seed=self.seed,
+        )
 
     def statistics_clips(self, count: int) -> Dataset:
         """The first ``count`` training clips in listing order: the same on every process, for the
@@ -199,26 +262,37 @@ class ClipDataModule(L.LightningDataModule):
         return self._dataset(self.parts["train"][:count])
 
     def statistics_file(self, frontend: dict, count: int) -> Path:
-        """Where the front-end statistics (``frontend``: its settings) of the first ``count`` training
-        clips are kept: beside the data (``<root>/.sonolab/``, or the user cache when it is read-only),
-        keyed by the front-end settings and the exact training clips."""
+        """Where the front-end statistics (``frontend``: its settings) of the first ``count``
+        training
+        clips are kept: beside the data (``<root>/.sonolab/``, or the user cache when it is
+        read-only), keyed by the front-end settings and the exact training clips."""
         self.setup()
         clips = [str(c.path) for c in self.parts["train"][:count]]
         train = hashlib.sha1("\n".join(clips).encode()).hexdigest()
-        return cache_file(Path(self.root), {"frontend": frontend, "train_clips": train, "count": len(clips)},
-                          kind="statistics")
+        return cache_file(
+            Path(self.root),
+            {"frontend": frontend, "train_clips": train, "count": len(clips)},
+            kind="statistics",
+        )
 
     def _train_sampler(self) -> EpochSeededSampler:
         return ShuffleSampler(len(self.parts["train"]), self.seed)
 
     def _loader(self, part: str, sampler: EpochSeededSampler | None = None) -> DataLoader:
         if part not in self._datasets or not self.cache_audio:  # a cached set is kept across epochs
-            self._datasets[part] = self._dataset(self.parts[part], partners=part == "train" and self.mixup_partners)
-        return DataLoader(self._datasets[part], batch_size=self.batch_size,
-                          sampler=None if sampler is None else start_at_epoch(sampler, self),
-                          num_workers=self.num_workers, collate_fn=collate_clips,
-                          pin_memory=self.pin_memory, drop_last=False,
-                          persistent_workers=self.cache_audio and self.num_workers > 0)
+            self._datasets[part] = self._dataset(
+                self.parts[part], partners=part == "train" and self.mixup_partners
+            )
+        return DataLoader(
+            self._datasets[part],
+            batch_size=self.batch_size,
+            sampler=None if sampler is None else start_at_epoch(sampler, self),
+            num_workers=self.num_workers,
+            collate_fn=collate_clips,
+            pin_memory=self.pin_memory,
+            drop_last=False,
+            persistent_workers=self.cache_audio and self.num_workers > 0,
+        )
 
     def train_dataloader(self) -> DataLoader:
         """Training clips, shuffled (or drawn by the subclass's sampler)."""
@@ -245,32 +319,69 @@ class Esc50DataModule(ClipDataModule):
         sample_rate: the front-end's rate (clips at other rates are resampled).
         clip_seconds: clips are cut or zero-padded to this length (ESC-50: 5 s).
         require_all_audio: a row without its audio file is an error (else counted and left out).
-        verify_audio / on_bad_audio: pre-scan every clip at start-up (cached); a bad one is an error or skipped.
-        cache_audio: keep decoded, resampled clips in memory across epochs (small sets such as ESC-50;
-            each loading process holds its share).
-        packed: a clip pack (``python -m sonolab.data.pack``) to read the clips from instead of their
-            audio files; the metadata still lists them.
+        verify_audio / on_bad_audio: pre-scan every clip at start-up (cached); a bad one is an error
+        or skipped.
+        cache_audio: keep decoded, resampled clips in memory across epochs (small sets such as
+            ESC-50; each loading process holds its share).
+        packed: a clip pack (``python -m sonolab.data.pack``) to read the clips from instead of
+            their audio files; the metadata still lists them.
         synth: parameters of :class:`~sonolab.data.synth.esc50.Esc50SynthConfig`; when given, the
             synthetic dataset is generated into ``root`` first.
     """
 
     evaluate_arguments = ("test_fold",)
 
-    def __init__(self, root: str, meta: str = "meta/esc50.csv", audio_dir: str = "audio", test_fold: int = 5,
-                 val_fold: int | None = None, esc10: bool = False, sample_rate: int = 16000, clip_seconds: float = 5.0,
-                 batch_size: int = 16, num_workers: int = 2, require_all_audio: bool = False,
-                 verify_audio: bool = True, on_bad_audio: str = "error", synth: dict | None = None,
-                 pin_memory: bool = False, augment=None, seed: int = 0, cache_audio: bool = False,
-                 packed: str | None = None):
-        super().__init__(sample_rate, clip_seconds, batch_size, num_workers, pin_memory, seed, cache_audio, packed)
+    def __init__(
+        self,
+        root: str,
+        meta: str = "meta/esc50.csv",
+        audio_dir: str = "audio",
+        test_fold: int = 5,
+        val_fold: int | None = None,
+        esc10: bool = False,
+        sample_rate: int = 16000,
+        clip_seconds: float = 5.0,
+        batch_size: int = 16,
+        num_workers: int = 2,
+        require_all_audio: bool = False,
+        verify_audio: bool = True,
+        on_bad_audio: str = "error",
+        synth: dict | None = None,
+        pin_memory: bool = False,
+        augment=None,
+        seed: int = 0,
+        cache_audio: bool = False,
+        packed: str | None = None,
+    ):
+        super().__init__(
+            sample_rate,
+            clip_seconds,
+            batch_size,
+            num_workers,
+            pin_memory,
+            seed,
+            cache_audio,
+            packed,
+        )
         if augment:
-            raise IncompatibleConfigError("data=esc50 takes no waveform augmentation yet: use augment=none "
-                                          "(SpecAugment is task.spec_augment)")
-        check_settings("data", SETTING_RULES, test_fold=test_fold, clip_seconds=clip_seconds, batch_size=batch_size,
-                       on_bad_audio=on_bad_audio)
+            raise IncompatibleConfigError(
+                "data=esc50 takes no waveform augmentation yet: use augment=none "
+                "(SpecAugment is task.spec_augment)"
+            )
+        check_settings(
+            "data",
+            SETTING_RULES,
+            test_fold=test_fold,
+            clip_seconds=clip_seconds,
+            batch_size=batch_size,
+            on_bad_audio=on_bad_audio,
+        )
         if val_fold is not None and (val_fold == test_fold or not 1 <= val_fold <= 5):
-            raise ConfigValueError("data.val_fold", f"null or a training fold (1..5 but not the test fold {test_fold})",
-                                   val_fold)
+            raise ConfigValueError(
+                "data.val_fold",
+                f"null or a training fold (1..5 but not the test fold {test_fold})",
+                val_fold,
+            )
         self.root = Path(root)
         self.meta = meta
         self.audio_dir = audio_dir
@@ -285,7 +396,10 @@ class Esc50DataModule(ClipDataModule):
     @staticmethod
     def evaluation_config(data: dict, args: dict) -> dict:
         """evaluate.py's ``test_fold=``: test another fold with the run's model."""
-        return {**data, **({"test_fold": int(args["test_fold"])} if args.get("test_fold") is not None else {})}
+        return {
+            **data,
+            **({"test_fold": int(args["test_fold"])} if args.get("test_fold") is not None else {}),
+        }
 
     def prepare_data(self) -> None:
         """Generate the synthetic dataset when configured (a no-op once written)."""
@@ -300,24 +414,43 @@ class Esc50DataModule(ClipDataModule):
         if self.esc10:
             rows = [r for r in rows if r.esc10]
             if not rows:
-                raise DataFormatError(meta, "rows with esc10=True for data.esc10=true", found="none")
+                raise DataFormatError(
+                    meta, "rows with esc10=True for data.esc10=true", found="none"
+                )
         targets = sorted({r.target for r in rows})
         index = {t: i for i, t in enumerate(targets)}  # ESC-10: 10 classes re-indexed 0..9
         names = {r.target: r.category for r in rows}
         self.class_names = [names[t] for t in targets]
         audio = under_root(self.root, self.audio_dir)
-        readable = readable_clips([TaggedClip(audio / r.filename, index[r.target]) for r in rows], meta, self.root,
-                                  self.sample_rate, self.require_all_audio, self.verify_audio, self.on_bad_audio,
-                                  self.skipped, "esc50", self.pack)
+        readable = readable_clips(
+            [TaggedClip(audio / r.filename, index[r.target]) for r in rows],
+            meta,
+            self.root,
+            self.sample_rate,
+            self.require_all_audio,
+            self.verify_audio,
+            self.on_bad_audio,
+            self.skipped,
+            "esc50",
+            self.pack,
+        )
         rows = [r for r, keep in zip(rows, readable) if keep]
         self.skipped.report(log, "ESC-50 metadata")
         folds: dict[str, list[TaggedClip]] = {"train": [], "val": [], "test": []}
         for r in rows:
-            part = "test" if r.fold == self.test_fold else "val" if r.fold == self.val_fold else "train"
+            part = (
+                "test"
+                if r.fold == self.test_fold
+                else "val"
+                if r.fold == self.val_fold
+                else "train"
+            )
             folds[part].append(TaggedClip(audio / r.filename, index[r.target]))
         for part in ("train", "test"):
             if not folds[part]:
-                raise DataFormatError(meta, f"clips in the {part} folds (test fold {self.test_fold})", found="none")
+                raise DataFormatError(
+                    meta, f"clips in the {part} folds (test fold {self.test_fold})", found="none"
+                )
         return folds
 
     @property
@@ -327,7 +460,8 @@ class Esc50DataModule(ClipDataModule):
 
 
 def balanced_weights(label_sets: list[tuple[int, ...]], num_classes: int) -> np.ndarray:
-    """AST's balanced-sampling weight of each clip: the sum over its labels of 1 / (clips with that label)."""
+    """AST's balanced-sampling weight of each clip: the sum over its labels of 1 / (clips with that
+    label)."""
     counts = np.zeros(num_classes)
     for labels in label_sets:
         counts[list(labels)] += 1
@@ -336,8 +470,8 @@ def balanced_weights(label_sets: list[tuple[int, ...]], num_classes: int) -> np.
 
 
 class BalancedSampler(EpochSeededSampler):
-    """Draws ``len(weights)`` clips per epoch with replacement, in proportion to ``weights``, seeded by
-    (seed, epoch): a rare class's clips come up as often as a common one's."""
+    """Draws ``len(weights)`` clips per epoch with replacement, in proportion to ``weights``, seeded
+    by (seed, epoch): a rare class's clips come up as often as a common one's."""
 
     def __init__(self, weights: np.ndarray, seed: int = 0):
         super().__init__(seed)
@@ -348,39 +482,77 @@ class BalancedSampler(EpochSeededSampler):
 
     def order(self) -> list[int]:
         """``len(weights)`` clips drawn with replacement in proportion to their weights."""
-        return self.rng().choice(len(self.probabilities), len(self.probabilities), p=self.probabilities).tolist()
+        return (
+            self.rng()
+            .choice(len(self.probabilities), len(self.probabilities), p=self.probabilities)
+            .tolist()
+        )
 
 
 class AudioSetDataModule(ClipDataModule):
     """AudioSet layout, several labels per clip: ``class_labels_indices.csv`` plus segment CSVs
-    (Google's files, ``#`` header or not) with audio at ``audio_dir/audio_pattern``, or AST-style JSON
-    datafiles whose ``wav`` paths are used as they are (relative ones under ``root``).
+    (Google's files, ``#`` header or not) with audio at ``audio_dir/audio_pattern``, or AST-style
+    JSON datafiles whose ``wav`` paths are used as they are (relative ones under ``root``).
 
     Args:
         root: dataset folder. class_labels: the class index CSV.
-        train / val / test: a segment CSV (``.csv``) or JSON datafile (``.json``) each; ``val`` may be null.
+        train / val / test: a segment CSV (``.csv``) or JSON datafile (``.json``) each; ``val`` may
+        be null.
         audio_dir / audio_pattern: where a segment's audio is: ``{ytid}``, ``{start}`` / ``{end}``
             (seconds, 3 decimals) are filled in, e.g. ``{ytid}.wav`` or ``Y{ytid}.wav`` (PANNs).
         balanced: draw training clips by AST's balanced weights (sum of 1 / label count).
         sample_rate / clip_seconds: front-end rate; clips cut / zero-padded (AudioSet: 10 s).
-        require_all_audio / verify_audio / on_bad_audio / cache_audio / packed / synth: as for ESC-50 (``synth``:
-            :class:`~sonolab.data.synth.audioset.AudioSetSynthConfig` fields).
+        require_all_audio / verify_audio / on_bad_audio / cache_audio / packed / synth: as for
+            ESC-50 (``synth``: :class:`~sonolab.data.synth.audioset.AudioSetSynthConfig` fields).
     """
 
     multi_label = True
 
-    def __init__(self, root: str, class_labels: str = "class_labels_indices.csv",
-                 train: str = "balanced_train_segments.csv", val: str | None = None, test: str = "eval_segments.csv",
-                 audio_dir: str = "audio", audio_pattern: str = "{ytid}.wav", balanced: bool = True,
-                 sample_rate: int = 16000, clip_seconds: float = 10.0, batch_size: int = 12, num_workers: int = 2,
-                 require_all_audio: bool = False, verify_audio: bool = True, on_bad_audio: str = "error",
-                 synth: dict | None = None, pin_memory: bool = False, augment=None, seed: int = 0,
-                 cache_audio: bool = False, packed: str | None = None):
-        super().__init__(sample_rate, clip_seconds, batch_size, num_workers, pin_memory, seed, cache_audio, packed)
+    def __init__(
+        self,
+        root: str,
+        class_labels: str = "class_labels_indices.csv",
+        train: str = "balanced_train_segments.csv",
+        val: str | None = None,
+        test: str = "eval_segments.csv",
+        audio_dir: str = "audio",
+        audio_pattern: str = "{ytid}.wav",
+        balanced: bool = True,
+        sample_rate: int = 16000,
+        clip_seconds: float = 10.0,
+        batch_size: int = 12,
+        num_workers: int = 2,
+        require_all_audio: bool = False,
+        verify_audio: bool = True,
+        on_bad_audio: str = "error",
+        synth: dict | None = None,
+        pin_memory: bool = False,
+        augment=None,
+        seed: int = 0,
+        cache_audio: bool = False,
+        packed: str | None = None,
+    ):
+        super().__init__(
+            sample_rate,
+            clip_seconds,
+            batch_size,
+            num_workers,
+            pin_memory,
+            seed,
+            cache_audio,
+            packed,
+        )
         if augment:
-            raise IncompatibleConfigError("data=audioset takes no waveform augmentation yet: use augment=none")
-        check_settings("data", {k: SETTING_RULES[k] for k in ("clip_seconds", "batch_size", "on_bad_audio")},
-                       clip_seconds=clip_seconds, batch_size=batch_size, on_bad_audio=on_bad_audio)
+            raise IncompatibleConfigError(
+                "data=audioset takes no waveform augmentation yet: use augment=none"
+            )
+        check_settings(
+            "data",
+            {k: SETTING_RULES[k] for k in ("clip_seconds", "batch_size", "on_bad_audio")},
+            clip_seconds=clip_seconds,
+            batch_size=batch_size,
+            on_bad_audio=on_bad_audio,
+        )
         self.root = Path(root)
         self.class_labels = class_labels
         self.listings = {"train": train, "val": val, "test": test}
@@ -397,7 +569,10 @@ class AudioSetDataModule(ClipDataModule):
     def validation_is_tested(self) -> bool:
         """Whether the validation listing is the test listing."""
         val, test = self.listings["val"], self.listings["test"]
-        return val is not None and under_root(self.root, val).resolve() == under_root(self.root, test).resolve()
+        return (
+            val is not None
+            and under_root(self.root, val).resolve() == under_root(self.root, test).resolve()
+        )
 
     def prepare_data(self) -> None:
         """Generate the synthetic dataset when configured (a no-op once written)."""
@@ -408,14 +583,28 @@ class AudioSetDataModule(ClipDataModule):
 
     def _clips(self, listing: Path, labels) -> list[TaggedClip]:
         if listing.suffix.lower() == ".json":
-            return [TaggedClip(under_root(self.root, c.source), c.labels) for c in read_json_datafile(listing, labels)]
+            return [
+                TaggedClip(under_root(self.root, c.source), c.labels)
+                for c in read_json_datafile(listing, labels)
+            ]
         audio = under_root(self.root, self.audio_dir)
         try:
-            return [TaggedClip(audio / self.audio_pattern.format(ytid=c.source, start=f"{c.start:.3f}", end=f"{c.end:.3f}"),
-                               c.labels) for c in read_segments(listing, labels)]
+            return [
+                TaggedClip(
+                    audio
+                    / self.audio_pattern.format(
+                        ytid=c.source, start=f"{c.start:.3f}", end=f"{c.end:.3f}"
+                    ),
+                    c.labels,
+                )
+                for c in read_segments(listing, labels)
+            ]
         except (KeyError, IndexError) as err:
-            raise ConfigValueError("data.audio_pattern", "a pattern using {ytid}, {start} and {end} only",
-                                   self.audio_pattern) from err
+            raise ConfigValueError(
+                "data.audio_pattern",
+                "a pattern using {ytid}, {start} and {end} only",
+                self.audio_pattern,
+            ) from err
 
     def _read(self) -> dict[str, list[TaggedClip]]:
         labels = read_class_labels(under_root(self.root, self.class_labels))
@@ -426,8 +615,18 @@ class AudioSetDataModule(ClipDataModule):
                 continue
             listing = under_root(self.root, name)
             clips = self._clips(listing, labels)
-            keep = readable_clips(clips, listing, self.root, self.sample_rate, self.require_all_audio, self.verify_audio,
-                                  self.on_bad_audio, self.skipped, f"audioset_{part}", self.pack)
+            keep = readable_clips(
+                clips,
+                listing,
+                self.root,
+                self.sample_rate,
+                self.require_all_audio,
+                self.verify_audio,
+                self.on_bad_audio,
+                self.skipped,
+                f"audioset_{part}",
+                self.pack,
+            )
             parts[part] = [c for c, k in zip(clips, keep) if k]
             if part != "val" and not parts[part]:
                 raise DataFormatError(listing, f"{part} clips with audio", found="none")
@@ -437,4 +636,7 @@ class AudioSetDataModule(ClipDataModule):
     def _train_sampler(self) -> EpochSeededSampler:
         if not self.balanced:
             return super()._train_sampler()
-        return BalancedSampler(balanced_weights([c.label for c in self.parts["train"]], len(self.class_names)), self.seed)
+        return BalancedSampler(
+            balanced_weights([c.label for c in self.parts["train"]], len(self.class_names)),
+            self.seed,
+        )

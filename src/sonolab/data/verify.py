@@ -23,7 +23,9 @@ from .audio import audio_problem
 log = logging.getLogger(__name__)
 
 CACHE_FOLDER = ".sonolab"
-USER_CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "sonolab" / "audio_check"
+USER_CACHE = (
+    Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "sonolab" / "audio_check"
+)
 
 
 def _writable_folder(folder: Path) -> bool:
@@ -36,8 +38,9 @@ def _writable_folder(folder: Path) -> bool:
 
 
 def cache_file(root: Path, settings: dict, kind: str = "audio_check") -> Path:
-    """Where a result about the data in ``root`` under ``settings`` is kept (``kind``: the audio check,
-    front-end statistics): ``<root>/.sonolab/`` or, if the data folder is read-only, the user's cache
+    """Where a result about the data in ``root`` under ``settings`` is kept (``kind``: the audio
+    check, front-end statistics): ``<root>/.sonolab/`` or, if the data folder is read-only, the
+    user's cache
     folder (one file per data root, kind and settings)."""
     tag = hashlib.sha1(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:10]
     name = f"{kind}_{tag}.json"
@@ -54,16 +57,28 @@ def _load_cache(path: Path) -> dict[str, list]:
         return {}  # absent or unreadable: everything is checked again, nothing is trusted
 
 
-def verify_audio_files(files: list[str | Path], sample_rate: int, resample: bool, channel: int | None = None,
-                       min_seconds: float = 0.0, cache_root: str | Path = ".", label: str = "files",
-                       threads: int = 8) -> tuple[dict[str, str], Path | None]:
+def verify_audio_files(
+    files: list[str | Path],
+    sample_rate: int,
+    resample: bool,
+    channel: int | None = None,
+    min_seconds: float = 0.0,
+    cache_root: str | Path = ".",
+    label: str = "files",
+    threads: int = 8,
+) -> tuple[dict[str, str], Path | None]:
     """``{file: problem}`` for every one of ``files`` that the loaders would reject, and the path of
     the text file listing them all (``bad_audio_<label>.txt`` beside the cache; None when all pass).
 
     Results are cached under ``cache_root`` (the dataset folder; see :func:`cache_file`), keyed by
     each file's absolute path, size and modification time.
     """
-    settings = {"sample_rate": sample_rate, "resample": resample, "channel": channel, "min_seconds": min_seconds}
+    settings = {
+        "sample_rate": sample_rate,
+        "resample": resample,
+        "channel": channel,
+        "min_seconds": min_seconds,
+    }
     cache_path = cache_file(Path(cache_root), settings)
     cached = _load_cache(cache_path)
     entries: dict[str, list] = {}
@@ -80,7 +95,13 @@ def verify_audio_files(files: list[str | Path], sample_rate: int, resample: bool
         else:
             todo.append((f, stamp))
     if todo:
-        log.info("checking %d audio files for %s (%d cached in %s)", len(todo), label, len(entries), cache_path)
+        log.info(
+            "checking %d audio files for %s (%d cached in %s)",
+            len(todo),
+            label,
+            len(entries),
+            cache_path,
+        )
 
         def check(item: tuple[str, list]) -> tuple[str, list]:
             path, stamp = item
@@ -98,10 +119,16 @@ def verify_audio_files(files: list[str | Path], sample_rate: int, resample: bool
     return problems, listing
 
 
-def bad_audio_error(where: str | Path, expected: str, problems: dict[str, str], listing: Path | None) -> DataFormatError:
+def bad_audio_error(
+    where: str | Path, expected: str, problems: dict[str, str], listing: Path | None
+) -> DataFormatError:
     """The error for files that failed the pre-scan: the first ten problems shown, where all are
     listed, and the key that skips them instead."""
     shown = list(problems.values())
-    return DataFormatError(where, expected, found=f"{len(problems)} bad files",
-                           details=shown[:10] + (["..."] if len(shown) > 10 else []),
-                           hint=f"all listed in {listing}; data.on_bad_audio=skip leaves them out")
+    return DataFormatError(
+        where,
+        expected,
+        found=f"{len(problems)} bad files",
+        details=shown[:10] + (["..."] if len(shown) > 10 else []),
+        hint=f"all listed in {listing}; data.on_bad_audio=skip leaves them out",
+    )

@@ -25,11 +25,19 @@ from ..utils.errors import ConfigValueError, DataFormatError, check_settings
 from ..utils.io import from_cwd, under_root
 from .audio import load_audio, load_random_crop
 from .augment import WaveformAugment
-from .readers.voxceleb import (AUDIO_EXTENSIONS, DUPLICATE_POLICIES, Trial, Utterance, check_trial_audio,
-                               read_speaker_list, read_trial_list, scan_speaker_tree)
+from .holdout import hold_out
+from .readers.voxceleb import (
+    AUDIO_EXTENSIONS,
+    DUPLICATE_POLICIES,
+    Trial,
+    Utterance,
+    check_trial_audio,
+    read_speaker_list,
+    read_trial_list,
+    scan_speaker_tree,
+)
 from .samplers import Draw, EpochSeededSampler, ShuffleSampler, draw_rng, start_at_epoch
 from .skips import SkipLog
-from .holdout import hold_out
 from .verify import bad_audio_error, cache_file, verify_audio_files
 
 log = logging.getLogger(__name__)
@@ -39,7 +47,8 @@ SPEEDS = (1.0, 0.9, 1.1)  # label k * num_speakers + speaker for SPEEDS[k], as i
 
 @dataclass
 class EvalSet:
-    """A trial list resolved to unique utterances: each one is embedded once, however many trials name it."""
+    """A trial list resolved to unique utterances: each one is embedded once, however many trials
+    name it."""
 
     name: str
     list_path: str
@@ -51,7 +60,9 @@ class EvalSet:
     speakers: list[str] = field(default_factory=list)
 
     @staticmethod
-    def from_trials(name: str, list_path: str | Path, audio_root: str | Path, trials: list[Trial]) -> "EvalSet":
+    def from_trials(
+        name: str, list_path: str | Path, audio_root: str | Path, trials: list[Trial]
+    ) -> EvalSet:
         """Index a parsed trial list."""
         utterances = sorted({t.enroll for t in trials} | {t.test for t in trials})
         index = {u: i for i, u in enumerate(utterances)}
@@ -74,8 +85,14 @@ SETTING_RULES = {  # data.<key>: what the datamodule accepts
     "eval_batch_size": (lambda v: v >= 1, "at least 1"),
     "eval_max_seconds": (lambda v: v is None or v > 0, "null or a positive number of seconds"),
     "num_workers": (lambda v: v >= 0, "0 or more"),
-    "cohort_utts_per_speaker": (lambda v: v >= -1, "0 (no cohort), a count, or -1 (every training utterance)"),
-    "channel": (lambda v: v is None or v >= 0, "null (average the channels) or a channel index from 0"),
+    "cohort_utts_per_speaker": (
+        lambda v: v >= -1,
+        "0 (no cohort), a count, or -1 (every training utterance)",
+    ),
+    "channel": (
+        lambda v: v is None or v >= 0,
+        "null (average the channels) or a channel index from 0",
+    ),
     "on_bad_audio": (lambda v: v in ("error", "skip"), "error or skip"),
     "duplicate_trials": (lambda v: v in DUPLICATE_POLICIES, " or ".join(DUPLICATE_POLICIES)),
     "min_audio_seconds": (lambda v: v >= 0, "0 or more seconds"),
@@ -83,11 +100,22 @@ SETTING_RULES = {  # data.<key>: what the datamodule accepts
 
 
 class TrainCrops(Dataset):
-    """Fixed-length random crops with speaker labels, optional speed perturbation and augmentation."""
+    """Fixed-length random crops with speaker labels, optional speed perturbation and
+    augmentation."""
 
-    def __init__(self, root: Path, utterances: list[Utterance], speaker_index: dict[str, int], crop_samples: int,
-                 sample_rate: int, resample: bool, speed_perturb: bool, augment: WaveformAugment | None, seed: int,
-                 channel: int | None = None):
+    def __init__(
+        self,
+        root: Path,
+        utterances: list[Utterance],
+        speaker_index: dict[str, int],
+        crop_samples: int,
+        sample_rate: int,
+        resample: bool,
+        speed_perturb: bool,
+        augment: WaveformAugment | None,
+        seed: int,
+        channel: int | None = None,
+    ):
         self.root = root
         self.utterances = utterances
         self.labels = [speaker_index[u.speaker] for u in utterances]
@@ -118,9 +146,18 @@ class TrainCrops(Dataset):
         path = self.root / self.utterances[index].path
         speed_id = int(rng.integers(len(SPEEDS))) if self.speed_perturb else 0
         speed = SPEEDS[speed_id]
-        wave = load_random_crop(path, self.sample_rate, self.resample, self.crop_samples * speed, rng, margin=1,
-                                channel=self.channel)
-        if speed != 1.0:  # resampling as if recorded at speed * rate changes tempo and pitch, as sox 'speed'
+        wave = load_random_crop(
+            path,
+            self.sample_rate,
+            self.resample,
+            self.crop_samples * speed,
+            rng,
+            margin=1,
+            channel=self.channel,
+        )
+        if (
+            speed != 1.0
+        ):  # resampling as if recorded at speed * rate changes tempo and pitch, as sox 'speed'
             wave = AF.resample(wave, int(round(self.sample_rate * speed)), self.sample_rate)
         if wave.numel() < self.crop_samples:  # short utterance: repeat it, as WeSpeaker does
             wave = wave.repeat(math.ceil(self.crop_samples / wave.numel()))
@@ -133,8 +170,16 @@ class TrainCrops(Dataset):
 class EvalUtterances(Dataset):
     """Full-length utterances of one evaluation set (or of the normalisation cohort)."""
 
-    def __init__(self, name: str, root: Path, paths: list[str], sample_rate: int, resample: bool,
-                 max_seconds: float | None = None, channel: int | None = None):
+    def __init__(
+        self,
+        name: str,
+        root: Path,
+        paths: list[str],
+        sample_rate: int,
+        resample: bool,
+        max_seconds: float | None = None,
+        channel: int | None = None,
+    ):
         self.name = name
         self.root = root
         self.paths = paths
@@ -148,7 +193,9 @@ class EvalUtterances(Dataset):
 
     def __getitem__(self, index: int) -> dict:
         path = self.root / self.paths[index]
-        wave = load_audio(path, self.sample_rate, self.resample, num_frames=self.max_samples, channel=self.channel)
+        wave = load_audio(
+            path, self.sample_rate, self.resample, num_frames=self.max_samples, channel=self.channel
+        )
         # The path travels with the batch so that a failure while embedding can name the file.
         return {"wave": wave, "index": index, "set": self.name, "path": str(path)}
 
@@ -195,7 +242,8 @@ class SpeakerBalancedSampler(EpochSeededSampler):
 
 
 def trial_lists_argument(trials) -> dict[str, str]:
-    """evaluate.py's ``trials=``: ``{name: file}``, one file, or a list of files (named by their stem).
+    """evaluate.py's ``trials=``: ``{name: file}``, one file, or a list of files (named by their
+    stem).
 
     Relative paths are taken from the current folder (the training config's lists, by contrast, are
     relative to its data.root).
@@ -206,16 +254,25 @@ def trial_lists_argument(trials) -> dict[str, str]:
     if isinstance(value, (list, tuple)):
         names = [Path(str(v)).stem for v in value]
         if len(set(names)) != len(names):
-            raise ConfigValueError("trials", "files with different names, or a {name: file} dict", value)
+            raise ConfigValueError(
+                "trials", "files with different names, or a {name: file} dict", value
+            )
         value = dict(zip(names, value))
-    if not isinstance(value, dict) or not value or not all(isinstance(v, str) for v in value.values()):
-        raise ConfigValueError("trials", "{name: trial list file}, one trial list file, or a list of them", value)
+    if (
+        not isinstance(value, dict)
+        or not value
+        or not all(isinstance(v, str) for v in value.values())
+    ):
+        raise ConfigValueError(
+            "trials", "{name: trial list file}, one trial list file, or a list of them", value
+        )
     return {str(name): from_cwd(path) for name, path in value.items()}
 
 
 def draw_cohort(utterances: list[Utterance], per_speaker: int, seed: int) -> list[Utterance]:
-    """``per_speaker`` utterances of each speaker at random, taken round-robin over the speaker's sessions
-    in a random order (so a cohort of 5 spans up to 5 sessions); seeded, returned in path order."""
+    """``per_speaker`` utterances of each speaker at random, taken round-robin over the speaker's
+    sessions in a random order (so a cohort of 5 spans up to 5 sessions); seeded, returned in path
+    order."""
     rng = np.random.default_rng([seed, 23])
     sessions: dict[str, dict[str, list[Utterance]]] = {}
     for utt in sorted(utterances, key=lambda u: u.path):
@@ -235,11 +292,15 @@ def draw_cohort(utterances: list[Utterance], per_speaker: int, seed: int) -> lis
     return sorted(chosen, key=lambda u: u.path)
 
 
-def frames_to_samples(frames: int, sample_rate: int, window_ms: float = 25.0, shift_ms: float = 10.0) -> int:
+def frames_to_samples(
+    frames: int, sample_rate: int, window_ms: float = 25.0, shift_ms: float = 10.0
+) -> int:
     """Samples that give exactly ``frames`` analysis frames: (frames - 1) shifts plus one window."""
     if frames < 1:
         raise ConfigValueError("data.crop_frames", "at least 1 frame", frames)
-    return (frames - 1) * int(round(sample_rate * shift_ms / 1000)) + int(round(sample_rate * window_ms / 1000))
+    return (frames - 1) * int(round(sample_rate * shift_ms / 1000)) + int(
+        round(sample_rate * window_ms / 1000)
+    )
 
 
 class VoxCelebDataModule(L.LightningDataModule):
@@ -247,16 +308,19 @@ class VoxCelebDataModule(L.LightningDataModule):
 
     Args:
         root: dataset folder; relative paths below are resolved against it.
-        train_dir: training tree (``<speaker>/<session>/<utt>.<ext>``), e.g. ``wav`` or ``vox2_dev/wav``.
-        train_speakers: optional file listing training speakers (default: every speaker in the tree).
+        train_dir: training tree (``<speaker>/<session>/<utt>.<ext>``), e.g. ``wav`` or
+        ``vox2_dev/wav``.
+        train_speakers: optional file listing training speakers (default: every speaker in the
+        tree).
         trial_dir: folder the trial lists' paths are relative to (VoxCeleb1's ``wav``).
-        val_trials: trial list scored every epoch (``val/eer``); null = the first test list. For checkpoint
-            selection it must not be a test list (:meth:`validation_is_tested`): hold out training
-            speakers with ``python -m sonolab.data.holdout``.
+        val_trials: trial list scored every epoch (``val/eer``); null = the first test list. For
+            checkpoint selection it must not be a test list (:meth:`validation_is_tested`): hold out
+            training speakers with ``python -m sonolab.data.holdout``.
         val_trial_dir: folder the validation list's paths are relative to (null: ``trial_dir``; the
             training tree for a held-out speakers' list).
-        val_holdout: ``{speakers, trials, seed}``: hold that many training speakers out at start-up and
-            validate on trials over them (written to the data folder's ``.sonolab/`` cache), in place of
+        val_holdout: ``{speakers, trials, seed}``: hold that many training speakers out at start-up
+            and validate on trials over them (written to the data folder's ``.sonolab/`` cache), in
+            place of
             ``val_trials``.
         test_trials: ``{name: trial list}`` scored after training (e.g. vox1_O, vox1_E, vox1_H).
         extensions: audio extensions accepted in the tree; other files are left out and counted.
@@ -266,40 +330,76 @@ class VoxCelebDataModule(L.LightningDataModule):
         crop_frames: the crop length in 25 ms / 10 ms fbank frames instead, as WeSpeaker counts it
             (``num_frms: 200`` = 32,240 samples at 16 kHz); overrides ``crop_seconds`` when given.
         batch_size: training crops per batch (per device).
-        eval_batch_size: utterances per evaluation batch (1 = no padding, exact full-length embeddings).
+        eval_batch_size: utterances per evaluation batch (1 = no padding, exact full-length
+        embeddings).
         eval_max_seconds: truncate evaluation utterances (null = full length).
         speed_perturb: 0.9 / 1.0 / 1.1 speed with tripled speaker labels.
         speaker_balanced: draw speakers uniformly instead of utterances.
         cohort_utts_per_speaker: training utterances per speaker embedded as the score-normalisation
-            cohort and for the mean embedding (0 = none; needed for mean subtraction and AS-norm): drawn at
+            cohort and for the mean embedding (0 = none; needed for mean subtraction and AS-norm):
+            drawn at
             random (seeded) and spread over the speaker's sessions; -1 = every training utterance
             (WeSpeaker's cohort and mean: all of VoxCeleb2 dev).
         verify_audio: check every file's header, rate, channels, length and last sample before use
             (cached per file in ``<root>/.sonolab/``, or the user cache if the data is read-only).
-        on_bad_audio: what the check does with a bad file: ``error`` (list them and stop) or ``skip``
-            (leave the file out, and the trials that name it; counted in metrics.json).
-        min_audio_seconds: shorter files count as bad in the check (one 25 ms analysis frame by default).
-        duplicate_trials: a pair listed twice in a trial list: ``error`` or ``drop`` (scored once, counted).
+        on_bad_audio: what the check does with a bad file: ``error`` (list them and stop) or
+            ``skip`` (leave the file out, and the trials that name it; counted in metrics.json).
+        min_audio_seconds: shorter files count as bad in the check (one 25 ms analysis frame by
+        default).
+        duplicate_trials: a pair listed twice in a trial list: ``error`` or ``drop`` (scored once,
+        counted).
         synth: parameters of :class:`~sonolab.data.synth.voxceleb.VoxCelebSynthConfig`; when given,
             the synthetic dataset is generated into ``root`` on first use.
     """
 
-    def __init__(self, root: str, train_dir: str = "wav", train_speakers: str | None = None, trial_dir: str = "wav",
-                 val_trials: str | None = None, test_trials: dict[str, str] | None = None,
-                 val_trial_dir: str | None = None, val_holdout: dict | None = None,
-                 extensions: tuple[str, ...] = AUDIO_EXTENSIONS, sample_rate: int = 16000, resample: bool = True,
-                 channel: int | None = None, crop_seconds: float = 2.0, crop_frames: int | None = None,
-                 batch_size: int = 64,
-                 eval_batch_size: int = 1, eval_max_seconds: float | None = None, num_workers: int = 2,
-                 speed_perturb: bool = False, speaker_balanced: bool = False, cohort_utts_per_speaker: int = 0,
-                 verify_audio: bool = False, on_bad_audio: str = "error", min_audio_seconds: float = 0.025,
-                 duplicate_trials: str = "error", augment: WaveformAugment | None = None, synth: dict | None = None,
-                 seed: int = 0, pin_memory: bool = False):
+    def __init__(
+        self,
+        root: str,
+        train_dir: str = "wav",
+        train_speakers: str | None = None,
+        trial_dir: str = "wav",
+        val_trials: str | None = None,
+        test_trials: dict[str, str] | None = None,
+        val_trial_dir: str | None = None,
+        val_holdout: dict | None = None,
+        extensions: tuple[str, ...] = AUDIO_EXTENSIONS,
+        sample_rate: int = 16000,
+        resample: bool = True,
+        channel: int | None = None,
+        crop_seconds: float = 2.0,
+        crop_frames: int | None = None,
+        batch_size: int = 64,
+        eval_batch_size: int = 1,
+        eval_max_seconds: float | None = None,
+        num_workers: int = 2,
+        speed_perturb: bool = False,
+        speaker_balanced: bool = False,
+        cohort_utts_per_speaker: int = 0,
+        verify_audio: bool = False,
+        on_bad_audio: str = "error",
+        min_audio_seconds: float = 0.025,
+        duplicate_trials: str = "error",
+        augment: WaveformAugment | None = None,
+        synth: dict | None = None,
+        seed: int = 0,
+        pin_memory: bool = False,
+    ):
         super().__init__()
-        check_settings("data", SETTING_RULES, sample_rate=sample_rate, crop_seconds=crop_seconds, batch_size=batch_size,
-                        eval_batch_size=eval_batch_size, eval_max_seconds=eval_max_seconds, num_workers=num_workers,
-                        cohort_utts_per_speaker=cohort_utts_per_speaker, channel=channel, on_bad_audio=on_bad_audio,
-                        duplicate_trials=duplicate_trials, min_audio_seconds=min_audio_seconds)
+        check_settings(
+            "data",
+            SETTING_RULES,
+            sample_rate=sample_rate,
+            crop_seconds=crop_seconds,
+            batch_size=batch_size,
+            eval_batch_size=eval_batch_size,
+            eval_max_seconds=eval_max_seconds,
+            num_workers=num_workers,
+            cohort_utts_per_speaker=cohort_utts_per_speaker,
+            channel=channel,
+            on_bad_audio=on_bad_audio,
+            duplicate_trials=duplicate_trials,
+            min_audio_seconds=min_audio_seconds,
+        )
         self.root = Path(root)
         self.train_dir = train_dir
         self.train_speakers = train_speakers
@@ -308,14 +408,21 @@ class VoxCelebDataModule(L.LightningDataModule):
         self.val_trial_dir = val_trial_dir
         self.val_holdout = dict(val_holdout) if val_holdout else None
         if self.val_holdout and val_trials is not None:
-            raise ConfigValueError("data.val_holdout", "null when data.val_trials is given (one validation list)",
-                                   self.val_holdout)
+            raise ConfigValueError(
+                "data.val_holdout",
+                "null when data.val_trials is given (one validation list)",
+                self.val_holdout,
+            )
         self.test_trials = dict(test_trials or {})
         self.extensions = tuple(extensions)
         self.sample_rate = sample_rate
         self.resample = resample
         self.channel = channel
-        self.crop_samples = frames_to_samples(crop_frames, sample_rate) if crop_frames else int(crop_seconds * sample_rate)
+        self.crop_samples = (
+            frames_to_samples(crop_frames, sample_rate)
+            if crop_frames
+            else int(crop_seconds * sample_rate)
+        )
         self.batch_size = batch_size
         self.eval_batch_size = eval_batch_size
         self.eval_max_seconds = eval_max_seconds
@@ -332,10 +439,14 @@ class VoxCelebDataModule(L.LightningDataModule):
         self.seed = seed
         self.pin_memory = pin_memory
         self.eval_sets: dict[str, EvalSet] = {}
-        self.tested_checkpoint: str | None = None  # set by run.train / run.evaluate: keys the cohort cache
+        self.tested_checkpoint: str | None = (
+            None  # set by run.train / run.evaluate: keys the cohort cache
+        )
         self.train_set: TrainCrops | None = None
         self.speakers: list[str] = []
-        self.skipped = SkipLog()  # everything left out, by reason: logged and written to metrics.json
+        self.skipped = (
+            SkipLog()
+        )  # everything left out, by reason: logged and written to metrics.json
 
     def _path(self, rel: str | None) -> Path | None:
         return under_root(self.root, rel)
@@ -361,7 +472,8 @@ class VoxCelebDataModule(L.LightningDataModule):
     @staticmethod
     def evaluation_config(data: dict, args: dict) -> dict:
         """The run's ``data`` config with evaluate.py's arguments applied: ``trials`` (lists scored
-        instead of the run's test lists), ``trial_dir``, ``cohort_utts_per_speaker``, ``eval_max_seconds``."""
+        instead of the run's test lists), ``trial_dir``, ``cohort_utts_per_speaker``,
+        ``eval_max_seconds``."""
         data = dict(data)
         if args.get("trials") is not None:
             data["test_trials"] = trial_lists_argument(args["trials"])
@@ -374,49 +486,86 @@ class VoxCelebDataModule(L.LightningDataModule):
 
     @property
     def info(self) -> dict:
-        """What a task needs to build its heads, saved in checkpoints: ``num_classes``, ``sample_rate``."""
-        return {"num_classes": self.num_classes, "sample_rate": self.sample_rate, "num_speakers": len(self.speakers)}
+        """What a task needs to build its heads, saved in checkpoints: ``num_classes``,
+        ``sample_rate``."""
+        return {
+            "num_classes": self.num_classes,
+            "sample_rate": self.sample_rate,
+            "num_speakers": len(self.speakers),
+        }
 
     def _absorb(self, skips: SkipLog, context: str) -> None:
         skips.report(log, context)
         self.skipped.update(skips)
 
     def _bad_audio(self, folder: Path, files: list[str], label: str) -> set[str]:
-        """Files of ``folder`` that fail the pre-scan: an error listing them, or (``skip``) their set."""
+        """Files of ``folder`` that fail the pre-scan: an error listing them, or (``skip``) their
+        set."""
         if not self.verify_audio:
             return set()
-        problems, listing = verify_audio_files([folder / f for f in files], self.sample_rate, self.resample,
-                                               self.channel, self.min_audio_seconds, cache_root=self.root, label=label)
+        problems, listing = verify_audio_files(
+            [folder / f for f in files],
+            self.sample_rate,
+            self.resample,
+            self.channel,
+            self.min_audio_seconds,
+            cache_root=self.root,
+            label=label,
+        )
         if problems and self.on_bad_audio == "error":
-            raise bad_audio_error(folder, f"audio the loaders can read ({len(files)} files checked for {label})",
-                                  problems, listing)
+            raise bad_audio_error(
+                folder,
+                f"audio the loaders can read ({len(files)} files checked for {label})",
+                problems,
+                listing,
+            )
         return {str(Path(p).relative_to(folder.absolute())) for p in problems}
 
     def _setup_train(self) -> None:
         skips = SkipLog()
-        speakers = read_speaker_list(self._path(self.train_speakers)) if self.train_speakers else None
+        speakers = (
+            read_speaker_list(self._path(self.train_speakers)) if self.train_speakers else None
+        )
         train_root = self._path(self.train_dir)
         utterances = scan_speaker_tree(train_root, self.extensions, speakers, skips=skips)
         bad = self._bad_audio(train_root, [u.path for u in utterances], "train")
         if bad:
             for utt in utterances:
                 if utt.path in bad:
-                    skips.add("unreadable training file left out (data.on_bad_audio=skip)", str(train_root / utt.path))
+                    skips.add(
+                        "unreadable training file left out (data.on_bad_audio=skip)",
+                        str(train_root / utt.path),
+                    )
             utterances = [u for u in utterances if u.path not in bad]
             if not utterances:
-                raise DataFormatError(train_root, "at least one readable training file", found="none passed the check")
+                raise DataFormatError(
+                    train_root, "at least one readable training file", found="none passed the check"
+                )
         self._absorb(skips, f"training tree {train_root}")
         self.speakers = sorted({u.speaker for u in utterances})
         if speakers is not None and len(self.speakers) < len(speakers):
             lost = sorted(set(speakers) - set(self.speakers))
-            raise DataFormatError(train_root, "readable audio for every listed training speaker",
-                                  found=f"none left for {', '.join(lost[:5])} after data.on_bad_audio=skip")
+            raise DataFormatError(
+                train_root,
+                "readable audio for every listed training speaker",
+                found=f"none left for {', '.join(lost[:5])} after data.on_bad_audio=skip",
+            )
         if self.val_holdout:
             utterances = self._hold_out(utterances, train_root)
             self.speakers = sorted({u.speaker for u in utterances})
         index = {s: i for i, s in enumerate(self.speakers)}
-        self.train_set = TrainCrops(train_root, utterances, index, self.crop_samples, self.sample_rate,
-                                    self.resample, self.speed_perturb, self.augment, self.seed, self.channel)
+        self.train_set = TrainCrops(
+            train_root,
+            utterances,
+            index,
+            self.crop_samples,
+            self.sample_rate,
+            self.resample,
+            self.speed_perturb,
+            self.augment,
+            self.seed,
+            self.channel,
+        )
 
     def validation_is_tested(self) -> bool:
         """Whether the validation list is also a test list (then choosing a checkpoint on it would
@@ -429,20 +578,33 @@ class VoxCelebDataModule(L.LightningDataModule):
         return any(self._path(p).resolve() == val for p in self.test_trials.values())
 
     def _hold_out(self, utterances: list[Utterance], train_root: Path) -> list[Utterance]:
-        """Take ``val_holdout`` speakers out of training; their trial list becomes the validation list."""
-        spec = {"speakers": int(self.val_holdout.get("speakers", 100)), "trials": int(self.val_holdout.get("trials", 20000)),
-                "seed": int(self.val_holdout.get("seed", 0))}
-        held, trials = hold_out(utterances, spec["speakers"], spec["trials"], spec["seed"], str(train_root))
+        """Take ``val_holdout`` speakers out of training; their trial list becomes the validation
+        list."""
+        spec = {
+            "speakers": int(self.val_holdout.get("speakers", 100)),
+            "trials": int(self.val_holdout.get("trials", 20000)),
+            "seed": int(self.val_holdout.get("seed", 0)),
+        }
+        held, trials = hold_out(
+            utterances, spec["speakers"], spec["trials"], spec["seed"], str(train_root)
+        )
         listing = "\n".join(sorted(u.path for u in utterances)).encode()
-        path = cache_file(self.root, {**spec, "train_dir": self.train_dir,
-                                      "utterances": hashlib.sha1(listing).hexdigest()},
-                          kind="holdout_val_trials").with_suffix(".txt")
+        path = cache_file(
+            self.root,
+            {**spec, "train_dir": self.train_dir, "utterances": hashlib.sha1(listing).hexdigest()},
+            kind="holdout_val_trials",
+        ).with_suffix(".txt")
         if not path.is_file():  # written whole, then renamed: DDP ranks write the same list
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_name(f".{path.name}.{os.getpid()}")
             tmp.write_text("".join(f"{label} {enroll} {test}\n" for label, enroll, test in trials))
             tmp.replace(path)
-        log.info("validation: %d trials over %d held-out training speakers (%s)", len(trials), len(held), path)
+        log.info(
+            "validation: %d trials over %d held-out training speakers (%s)",
+            len(trials),
+            len(held),
+            path,
+        )
         self.val_trials, self.val_trial_dir = str(path), self.train_dir
         held_set = set(held)
         return [u for u in utterances if u.speaker not in held_set]
@@ -453,16 +615,23 @@ class VoxCelebDataModule(L.LightningDataModule):
         trials = read_trial_list(path, duplicates=self.duplicate_trials, skips=skips)
         audio_root = self._path(trial_dir or self.trial_dir)
         check_trial_audio(trials, audio_root, path)
-        bad = self._bad_audio(audio_root, sorted({t.enroll for t in trials} | {t.test for t in trials}), name)
+        bad = self._bad_audio(
+            audio_root, sorted({t.enroll for t in trials} | {t.test for t in trials}), name
+        )
         if bad:
             for t in trials:
                 if t.enroll in bad or t.test in bad:
-                    skips.add(f"trial naming an unreadable file dropped ({path.name})", f"{path}:{t.line}")
+                    skips.add(
+                        f"trial naming an unreadable file dropped ({path.name})", f"{path}:{t.line}"
+                    )
             trials = [t for t in trials if t.enroll not in bad and t.test not in bad]
             labels = {t.label for t in trials}
             if labels != {0, 1}:
-                raise DataFormatError(path, "target and non-target trials after dropping those with unreadable "
-                                            "audio", found=f"labels {sorted(labels)} left")
+                raise DataFormatError(
+                    path,
+                    "target and non-target trials after dropping those with unreadable audio",
+                    found=f"labels {sorted(labels)} left",
+                )
         self._absorb(skips, f"trial list {path}")
         return EvalSet.from_trials(name, path, audio_root, trials)
 
@@ -477,37 +646,72 @@ class VoxCelebDataModule(L.LightningDataModule):
             self._setup_train()
         if stage in (None, "fit", "test"):
             if not self.test_trials and self.val_trials is None:
-                raise DataFormatError(self.root, "at least one trial list (data.val_trials or data.test_trials)")
+                raise DataFormatError(
+                    self.root, "at least one trial list (data.val_trials or data.test_trials)"
+                )
             for name, list_path in self.test_trials.items():
                 if name not in self.eval_sets:
                     self.eval_sets[name] = self._load_eval_set(name, list_path)
         if stage in (None, "fit", "validate") and "val" not in self.eval_sets:
             if self.val_trials is not None:
-                self.eval_sets["val"] = self._load_eval_set("val", self.val_trials, self.val_trial_dir)
+                self.eval_sets["val"] = self._load_eval_set(
+                    "val", self.val_trials, self.val_trial_dir
+                )
             elif self.test_trials:
                 first = next(iter(self.test_trials))
                 log.warning("no data.val_trials: validating on the test list %r", first)
-                self.eval_sets["val"] = self.eval_sets.get(first) or self._load_eval_set(first, self.test_trials[first])
+                self.eval_sets["val"] = self.eval_sets.get(first) or self._load_eval_set(
+                    first, self.test_trials[first]
+                )
             else:
-                raise DataFormatError(self.root, "a validation list (data.val_trials or data.test_trials)")
+                raise DataFormatError(
+                    self.root, "a validation list (data.val_trials or data.test_trials)"
+                )
         if self.train_set is not None and "val" in self.eval_sets:
             overlap = set(self.speakers) & set(self.eval_sets["val"].speakers)
             if overlap:
-                log.warning("%d validation speakers are also training speakers (e.g. %s)", len(overlap), sorted(overlap)[0])
+                log.warning(
+                    "%d validation speakers are also training speakers (e.g. %s)",
+                    len(overlap),
+                    sorted(overlap)[0],
+                )
 
     def _eval_loader(self, name: str, root: str | Path, paths: list[str]) -> DataLoader:
-        dataset = EvalUtterances(name, Path(root), paths, self.sample_rate, self.resample, self.eval_max_seconds,
-                                 self.channel)
-        return DataLoader(dataset, batch_size=self.eval_batch_size, shuffle=False, num_workers=self.num_workers,
-                          collate_fn=collate_padded, pin_memory=self.pin_memory)
+        dataset = EvalUtterances(
+            name,
+            Path(root),
+            paths,
+            self.sample_rate,
+            self.resample,
+            self.eval_max_seconds,
+            self.channel,
+        )
+        return DataLoader(
+            dataset,
+            batch_size=self.eval_batch_size,
+            shuffle=False,
+            num_workers=self.num_workers,
+            collate_fn=collate_padded,
+            pin_memory=self.pin_memory,
+        )
 
     def train_dataloader(self) -> DataLoader:
         """Shuffled (or speaker-balanced) crops; the crop randomness changes every epoch."""
-        sampler = (SpeakerBalancedSampler(self.train_set.labels, self.seed) if self.speaker_balanced
-                   else ShuffleSampler(len(self.train_set), self.seed))
-        return DataLoader(self.train_set, batch_size=self.batch_size, sampler=start_at_epoch(sampler, self),
-                          num_workers=self.num_workers, collate_fn=collate_padded, drop_last=True,
-                          pin_memory=self.pin_memory, persistent_workers=False)
+        sampler = (
+            SpeakerBalancedSampler(self.train_set.labels, self.seed)
+            if self.speaker_balanced
+            else ShuffleSampler(len(self.train_set), self.seed)
+        )
+        return DataLoader(
+            self.train_set,
+            batch_size=self.batch_size,
+            sampler=start_at_epoch(sampler, self),
+            num_workers=self.num_workers,
+            collate_fn=collate_padded,
+            drop_last=True,
+            pin_memory=self.pin_memory,
+            persistent_workers=False,
+        )
 
     def val_dataloader(self) -> DataLoader:
         """Utterances of the validation trial list."""
@@ -515,14 +719,17 @@ class VoxCelebDataModule(L.LightningDataModule):
         return self._eval_loader("val", val.audio_root, val.utterances)
 
     def _cohort(self) -> list[Utterance]:
-        """The cohort (in path order): every training utterance with ``cohort_utts_per_speaker=-1``, else
-        that many per speaker, drawn at random (seeded) one session after another so they span sessions."""
+        """The cohort (in path order): every training utterance with ``cohort_utts_per_speaker=-1``,
+        else that many per speaker, drawn at random (seeded) one session after another so they span
+        sessions."""
         if self.train_set is None:
             self._setup_train()
         if self.cohort_utts_per_speaker < 0:
             return sorted(self.train_set.utterances, key=lambda u: u.path)
         if getattr(self, "_cohort_cache", None) is None:
-            self._cohort_cache = draw_cohort(self.train_set.utterances, self.cohort_utts_per_speaker, self.seed)
+            self._cohort_cache = draw_cohort(
+                self.train_set.utterances, self.cohort_utts_per_speaker, self.seed
+            )
         return self._cohort_cache
 
     def test_dataloader(self) -> list[DataLoader]:
@@ -533,7 +740,9 @@ class VoxCelebDataModule(L.LightningDataModule):
             paths = [u.path for u in self._cohort()]
             cache = self.cohort_cache_file()
             if cache is not None and cache.is_file():
-                self.cached_cohort = torch.load(cache, map_location="cpu", weights_only=True)["embeddings"]
+                self.cached_cohort = torch.load(cache, map_location="cpu", weights_only=True)[
+                    "embeddings"
+                ]
                 log.info("cohort embeddings of this checkpoint read from %s", cache)
             else:
                 loaders.append(self._eval_loader("cohort", self._path(self.train_dir), paths))
@@ -543,7 +752,8 @@ class VoxCelebDataModule(L.LightningDataModule):
         return loaders
 
     def cohort_cache_file(self) -> Path | None:
-        """Where the cohort embeddings of the checkpoint under test are kept: ``<run>/cohort/`` beside its
+        """Where the cohort embeddings of the checkpoint under test are kept: ``<run>/cohort/``
+        beside its
         ``checkpoints/`` folder, keyed by the checkpoint file (path, size, time), the cohort and the
         evaluation settings; None when no checkpoint file is tested (weights in memory)."""
         ckpt = self.tested_checkpoint
@@ -551,9 +761,13 @@ class VoxCelebDataModule(L.LightningDataModule):
             return None
         ckpt = Path(ckpt).resolve()
         stat = ckpt.stat()
-        key = {"checkpoint": [str(ckpt), stat.st_size, stat.st_mtime_ns], "eval_max_seconds": self.eval_max_seconds,
-               "sample_rate": self.sample_rate, "cohort": [u.path for u in self._cohort()],
-               "train_dir": str(self._path(self.train_dir).resolve())}
+        key = {
+            "checkpoint": [str(ckpt), stat.st_size, stat.st_mtime_ns],
+            "eval_max_seconds": self.eval_max_seconds,
+            "sample_rate": self.sample_rate,
+            "cohort": [u.path for u in self._cohort()],
+            "train_dir": str(self._path(self.train_dir).resolve()),
+        }
         tag = hashlib.sha1(json.dumps(key).encode()).hexdigest()[:12]
         return ckpt.parent.parent / "cohort" / f"{ckpt.stem}_{tag}.pt"
 

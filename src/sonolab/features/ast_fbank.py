@@ -1,4 +1,5 @@
-"""The AST front-end (Gong et al. 2021): Kaldi fbank, fixed number of frames, dataset normalisation."""
+"""The AST front-end (Gong et al. 2021): Kaldi fbank, fixed number of frames, dataset
+normalisation."""
 
 from __future__ import annotations
 
@@ -15,15 +16,23 @@ class AstFbank(nn.Module):
 
     ``mean`` / ``std`` are the dataset statistics (buffers, saved in checkpoints). Left null, the
     tagging task measures them on the training clips before the first epoch
-    (:meth:`set_statistics`), so a model is never trained on unnormalised and tested on normalised input.
+    (:meth:`set_statistics`), so a model is never trained on unnormalised and tested on normalised
+    input.
 
     Input: waveforms ``(batch, samples)`` and their valid ``lengths``. Output: ``(batch,
     target_frames, n_mels)`` and the number of frames holding audio (at most ``target_frames``).
     """
 
-    def __init__(self, n_mels: int = 128, sample_rate: int = 16000, target_frames: int = 1024,
-                 frame_shift_ms: float = 10.0, frame_length_ms: float = 25.0, mean: float | None = None,
-                 std: float | None = None):
+    def __init__(
+        self,
+        n_mels: int = 128,
+        sample_rate: int = 16000,
+        target_frames: int = 1024,
+        frame_shift_ms: float = 10.0,
+        frame_length_ms: float = 25.0,
+        mean: float | None = None,
+        std: float | None = None,
+    ):
         super().__init__()
         self.n_mels = n_mels
         self.sample_rate = sample_rate
@@ -41,8 +50,13 @@ class AstFbank(nn.Module):
     @property
     def statistics_settings(self) -> dict:
         """What the statistics depend on (stored statistics are keyed by it)."""
-        return {"frontend": "ast_fbank", "n_mels": self.n_mels, "sample_rate": self.sample_rate,
-                "frame_shift_ms": self.frame_shift_ms, "frame_length_ms": self.frame_length_ms}
+        return {
+            "frontend": "ast_fbank",
+            "n_mels": self.n_mels,
+            "sample_rate": self.sample_rate,
+            "frame_shift_ms": self.frame_shift_ms,
+            "frame_length_ms": self.frame_length_ms,
+        }
 
     @property
     def has_statistics(self) -> bool:
@@ -55,30 +69,47 @@ class AstFbank(nn.Module):
         self.std.fill_(float(std))
 
     def num_frames(self, num_samples: torch.Tensor) -> torch.Tensor:
-        """Frames holding audio for ``num_samples`` (Kaldi's snip_edges), capped at ``target_frames``."""
+        """Frames holding audio for ``num_samples`` (Kaldi's snip_edges), capped at
+        ``target_frames``."""
         window = int(self.sample_rate * self.frame_length_ms / 1000)
         shift = int(self.sample_rate * self.frame_shift_ms / 1000)
         return torch.clamp((num_samples - window) // shift + 1, min=0, max=self.target_frames)
 
     @torch.no_grad()
-    def raw(self, waveforms: torch.Tensor, lengths: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def raw(
+        self, waveforms: torch.Tensor, lengths: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Padded fbank before normalisation (what the statistics are measured on)."""
         if lengths is None:
             lengths = torch.full((waveforms.shape[0],), waveforms.shape[1], device=waveforms.device)
-        out = waveforms.new_zeros(waveforms.shape[0], self.target_frames, self.n_mels, dtype=torch.float32)
+        out = waveforms.new_zeros(
+            waveforms.shape[0], self.target_frames, self.n_mels, dtype=torch.float32
+        )
         with torch.autocast(device_type=waveforms.device.type, enabled=False):
             for i, (wave, n) in enumerate(zip(waveforms.float(), lengths.tolist())):
                 wave = wave[: int(n)]
-                feats = kaldi.fbank((wave - wave.mean()).unsqueeze(0), htk_compat=True, sample_frequency=self.sample_rate,
-                                    use_energy=False, window_type="hanning", num_mel_bins=self.n_mels, dither=0.0,
-                                    frame_shift=self.frame_shift_ms, frame_length=self.frame_length_ms)
+                feats = kaldi.fbank(
+                    (wave - wave.mean()).unsqueeze(0),
+                    htk_compat=True,
+                    sample_frequency=self.sample_rate,
+                    use_energy=False,
+                    window_type="hanning",
+                    num_mel_bins=self.n_mels,
+                    dither=0.0,
+                    frame_shift=self.frame_shift_ms,
+                    frame_length=self.frame_length_ms,
+                )
                 out[i, : min(feats.shape[0], self.target_frames)] = feats[: self.target_frames]
         return out, self.num_frames(lengths)
 
     @torch.no_grad()
-    def forward(self, waveforms: torch.Tensor, lengths: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, waveforms: torch.Tensor, lengths: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         if not self.has_statistics:
-            raise RuntimeError("AstFbank has no normalisation statistics: set features.mean / features.std, "
-                               "or let the tagging task measure them on the training clips")
+            raise RuntimeError(
+                "AstFbank has no normalisation statistics: set features.mean / features.std, "
+                "or let the tagging task measure them on the training clips"
+            )
         feats, frames = self.raw(waveforms, lengths)
         return (feats - self.mean) / (2 * self.std), frames

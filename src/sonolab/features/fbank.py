@@ -47,7 +47,9 @@ class KaldiFbank(nn.Module):
         return torch.clamp((num_samples - window) // shift + 1, min=0)
 
     @torch.no_grad()
-    def forward(self, waveforms: torch.Tensor, lengths: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, waveforms: torch.Tensor, lengths: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         if lengths is None:
             lengths = torch.full((waveforms.shape[0],), waveforms.shape[1], device=waveforms.device)
         frame_counts = self.num_frames(lengths)

@@ -1,8 +1,21 @@
-"""Training objectives. Each takes the model's outputs and the targets, and declares its ``task_family``."""
+"""Training objectives. Each takes the model's outputs and the targets, and declares its
+``task_family``."""
 
-from .margin import AdditiveAngularMarginSoftmax, AdditiveMarginSoftmax, MarginWarmup, SoftmaxCrossEntropy
+from .margin import (
+    AdditiveAngularMarginSoftmax,
+    AdditiveMarginSoftmax,
+    MarginWarmup,
+    SoftmaxCrossEntropy,
+)
 from .pit import PermutationInvariantBCE
 from .tagging import LabelCrossEntropy, MultiLabelBCE
 
-__all__ = ["AdditiveAngularMarginSoftmax", "AdditiveMarginSoftmax", "LabelCrossEntropy", "MarginWarmup",
-           "MultiLabelBCE", "PermutationInvariantBCE", "SoftmaxCrossEntropy"]
+__all__ = [
+    "AdditiveAngularMarginSoftmax",
+    "AdditiveMarginSoftmax",
+    "LabelCrossEntropy",
+    "MarginWarmup",
+    "MultiLabelBCE",
+    "PermutationInvariantBCE",
+    "SoftmaxCrossEntropy",
+]

@@ -22,7 +22,8 @@ class MarginWarmup:
     """Margin schedule over (fractional) epochs.
 
     Before ``start_epoch`` the margin is ``initial``; it rises to the loss's final margin by
-    ``end_epoch`` (``kind="exp"``: fast then slow, ``1 - 1e-3**progress``; ``"linear"``), then stays.
+    ``end_epoch`` (``kind="exp"``: fast then slow, ``1 - 1e-3**progress``; ``"linear"``), then
+    stays.
     """
 
     start_epoch: float = 0.0
@@ -74,8 +75,14 @@ class _CosineMarginSoftmax(nn.Module):
     task_family = "verification"
     input_type = "embedding"
 
-    def __init__(self, embedding_dim: int, num_classes: int, scale: float = 32.0, margin: float = 0.2,
-                 margin_warmup: MarginWarmup | Mapping | None = None):
+    def __init__(
+        self,
+        embedding_dim: int,
+        num_classes: int,
+        scale: float = 32.0,
+        margin: float = 0.2,
+        margin_warmup: MarginWarmup | Mapping | None = None,
+    ):
         super().__init__()
         self.weight = nn.Parameter(torch.empty(num_classes, embedding_dim))
         nn.init.xavier_uniform_(self.weight)

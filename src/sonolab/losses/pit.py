@@ -1,4 +1,5 @@
-"""Permutation-invariant binary cross-entropy for speaker activities (EEND / EEND-EDA's training loss).
+"""Permutation-invariant binary cross-entropy for speaker activities (EEND / EEND-EDA's training
+loss).
 
 The best speaker permutation is found per recording with the Hungarian algorithm
 (``scipy.optimize.linear_sum_assignment``) on the matrix of per-pair BCE costs. The total BCE under
@@ -15,8 +16,11 @@ from scipy.optimize import linear_sum_assignment
 from torch import nn
 
 
-def pairwise_bce(logits: torch.Tensor, targets: torch.Tensor, frame_mask: torch.Tensor) -> torch.Tensor:
-    """``cost[b, i, j]``: summed BCE of predicted speaker ``i`` against reference speaker ``j`` over valid frames."""
+def pairwise_bce(
+    logits: torch.Tensor, targets: torch.Tensor, frame_mask: torch.Tensor
+) -> torch.Tensor:
+    """``cost[b, i, j]``: summed BCE of predicted speaker ``i`` against reference speaker ``j`` over
+    valid frames."""
     lg = logits.unsqueeze(-1).expand(*logits.shape, targets.shape[-1])  # (B, T, S_pred, S_ref)
     tg = targets.unsqueeze(-2).expand_as(lg)
     bce = F.binary_cross_entropy_with_logits(lg, tg, reduction="none")
@@ -24,9 +28,11 @@ def pairwise_bce(logits: torch.Tensor, targets: torch.Tensor, frame_mask: torch.
 
 
 def best_permutations(cost: torch.Tensor, speaker_counts: list[int]) -> list[np.ndarray]:
-    """For each recording, ``perm`` such that predicted speaker ``k`` is matched to reference ``perm[k]``.
+    """For each recording, ``perm`` such that predicted speaker ``k`` is matched to reference
+    ``perm[k]``.
 
-    Only the first ``speaker_counts[b]`` predicted and reference speakers take part (the others are padding).
+    Only the first ``speaker_counts[b]`` predicted and reference speakers take part (the others are
+    padding).
     """
     out = []
     for b, n in enumerate(speaker_counts):
@@ -62,18 +68,30 @@ class PermutationInvariantBCE(nn.Module):
         super().__init__()
         self.existence_weight = existence_weight
 
-    def forward(self, logits: torch.Tensor, targets: torch.Tensor, frame_mask: torch.Tensor | None = None,
-                speaker_mask: torch.Tensor | None = None, existence_logits: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self,
+        logits: torch.Tensor,
+        targets: torch.Tensor,
+        frame_mask: torch.Tensor | None = None,
+        speaker_mask: torch.Tensor | None = None,
+        existence_logits: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         if targets.shape != logits.shape:
-            raise ValueError(f"logits {tuple(logits.shape)} and targets {tuple(targets.shape)} differ")
+            raise ValueError(
+                f"logits {tuple(logits.shape)} and targets {tuple(targets.shape)} differ"
+            )
         batch, frames, speakers = logits.shape
         if frame_mask is None:
             frame_mask = logits.new_ones(batch, frames, dtype=torch.bool)
         if speaker_mask is None:
             speaker_mask = logits.new_ones(batch, speakers, dtype=torch.bool)
         counts = speaker_mask.sum(dim=1)
-        if not torch.equal(speaker_mask, torch.arange(speakers, device=logits.device)[None] < counts[:, None]):
-            raise ValueError("speaker_mask must mark each recording's real speakers first, then padding")
+        if not torch.equal(
+            speaker_mask, torch.arange(speakers, device=logits.device)[None] < counts[:, None]
+        ):
+            raise ValueError(
+                "speaker_mask must mark each recording's real speakers first, then padding"
+            )
         frame_mask = frame_mask.to(logits.dtype)
         cost = pairwise_bce(logits.float(), targets.float(), frame_mask.float())
         perms = best_permutations(cost, counts.tolist())
@@ -82,7 +100,9 @@ class PermutationInvariantBCE(nn.Module):
             n = len(perm)
             if n == 0:
                 continue
-            matched = cost[b, torch.arange(n, device=cost.device), torch.as_tensor(perm, device=cost.device)]
+            matched = cost[
+                b, torch.arange(n, device=cost.device), torch.as_tensor(perm, device=cost.device)
+            ]
             losses.append(matched.sum() / (frame_mask[b].sum().clamp(min=1) * n))
         loss = torch.stack(losses).mean() if losses else logits.sum() * 0.0
         if existence_logits is not None and self.existence_weight:
@@ -98,9 +118,14 @@ def existence_loss(existence_logits: torch.Tensor, speaker_counts: torch.Tensor)
     """
     batch, attractors = existence_logits.shape
     if int(speaker_counts.max()) + 1 > attractors:
-        raise ValueError(f"{attractors} attractors cannot hold {int(speaker_counts.max())} speakers plus the end marker")
+        raise ValueError(
+            f"{attractors} attractors cannot hold {int(speaker_counts.max())} speakers plus the "
+            "end marker"
+        )
     index = torch.arange(attractors, device=existence_logits.device)[None]
     labels = (index < speaker_counts[:, None]).to(existence_logits.dtype)
     used = (index <= speaker_counts[:, None]).to(existence_logits.dtype)
-    bce = F.binary_cross_entropy_with_logits(existence_logits.float(), labels.float(), reduction="none")
+    bce = F.binary_cross_entropy_with_logits(
+        existence_logits.float(), labels.float(), reduction="none"
+    )
     return ((bce * used).sum(dim=1) / used.sum(dim=1)).mean()

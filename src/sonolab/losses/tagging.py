@@ -26,7 +26,8 @@ class LabelCrossEntropy(nn.Module):
 
 
 class MultiLabelBCE(nn.Module):
-    """Binary cross-entropy per class on logits; targets ``(batch, classes)`` in [0, 1] (AST / HTS-AT on AudioSet)."""
+    """Binary cross-entropy per class on logits; targets ``(batch, classes)`` in [0, 1] (AST /
+    HTS-AT on AudioSet)."""
 
     task_family = "tagging"
     multi_label = True

@@ -5,9 +5,9 @@
   EEND / CALLHOME convention). pyannote's ``collar`` argument is the *total* window, so it is 0.5.
 
 Scoring is restricted to the UEM regions when UEMs are given, with references cropped to them as
-pyannote.database does (so the numbers equal ``pyannote-metrics diarization``'s). Corpus DER is the total error over
-the total reference speech of all files (what pyannote.metrics accumulates), never a mean of
-per-file DERs. The frame-level DER used during validation lives here too.
+pyannote.database does (so the numbers equal ``pyannote-metrics diarization``'s). Corpus DER is the
+total error over the total reference speech of all files (what pyannote.metrics accumulates), never
+a mean of per-file DERs. The frame-level DER used during validation lives here too.
 """
 
 from __future__ import annotations
@@ -33,23 +33,39 @@ class DerSetup:
     skip_overlap: bool = False
 
 
-SETUPS = (DerSetup("collar0", "collar 0 s, overlap scored", 0.0),
-          DerSetup("collar0.25", "collar 0.25 s each side, overlap scored", 0.25))
-COMPONENTS = {"false alarm": "false_alarm", "missed detection": "missed", "confusion": "confusion", "total": "speech"}
+SETUPS = (
+    DerSetup("collar0", "collar 0 s, overlap scored", 0.0),
+    DerSetup("collar0.25", "collar 0.25 s each side, overlap scored", 0.25),
+)
+COMPONENTS = {
+    "false alarm": "false_alarm",
+    "missed detection": "missed",
+    "confusion": "confusion",
+    "total": "speech",
+}
 
 
 def _entry(components: dict) -> dict[str, float]:
-    """DER (%) and its parts in seconds (``speech`` = scored reference speech) from pyannote's components."""
+    """DER (%) and its parts in seconds (``speech`` = scored reference speech) from pyannote's
+    components."""
     out = {ours: float(components[theirs]) for theirs, ours in COMPONENTS.items()}
     errors = out["false_alarm"] + out["missed"] + out["confusion"]
-    out["der"] = 100.0 * errors / out["speech"] if out["speech"] > 0 else (0.0 if errors == 0 else float("inf"))
+    out["der"] = (
+        100.0 * errors / out["speech"]
+        if out["speech"] > 0
+        else (0.0 if errors == 0 else float("inf"))
+    )
     return out
 
 
-def diarization_error_rates(references: dict[str, Annotation], hypotheses: dict[str, Annotation],
-                            uems: dict[str, Timeline] | None = None,
-                            setups: tuple[DerSetup, ...] = SETUPS) -> dict[str, dict]:
-    """``{setup key: {"label", "corpus": {...}, "files": {uri: {...}}}}``; each entry has ``der`` (%),
+def diarization_error_rates(
+    references: dict[str, Annotation],
+    hypotheses: dict[str, Annotation],
+    uems: dict[str, Timeline] | None = None,
+    setups: tuple[DerSetup, ...] = SETUPS,
+) -> dict[str, dict]:
+    """``{setup key: {"label", "corpus": {...}, "files": {uri: {...}}}}``; each entry has ``der``
+    (%),
     ``false_alarm``, ``missed``, ``confusion`` and ``speech`` (seconds).
 
     Every reference URI is scored; a URI without a hypothesis is scored against an empty one (all
@@ -58,31 +74,44 @@ def diarization_error_rates(references: dict[str, Annotation], hypotheses: dict[
     """
     extra = sorted(set(hypotheses) - set(references))
     if extra:
-        raise DataFormatError("hypotheses", "a reference for every hypothesis URI", found=", ".join(extra[:5]))
+        raise DataFormatError(
+            "hypotheses", "a reference for every hypothesis URI", found=", ".join(extra[:5])
+        )
     if uems is not None:
         missing = sorted(set(references) - set(uems))
         if missing:
-            raise DataFormatError("uem", "a scored region (UEM) for every reference URI", found=", ".join(missing[:5]))
+            raise DataFormatError(
+                "uem", "a scored region (UEM) for every reference URI", found=", ".join(missing[:5])
+            )
     results = {}
     for setup in setups:
-        metric = DiarizationErrorRate(collar=2 * setup.collar_each_side, skip_overlap=setup.skip_overlap)
+        metric = DiarizationErrorRate(
+            collar=2 * setup.collar_each_side, skip_overlap=setup.skip_overlap
+        )
         files = {}
         for uri in sorted(references):
             hypothesis = hypotheses.get(uri, Annotation(uri=uri))
             reference, uem = references[uri], None
             if uems is not None:
-                # As pyannote.database's protocols do before pyannote-metrics scores (its crop_annotation
-                # preprocessor): a turn crossing a UEM edge ends there, so the collar sits at the edge.
+                # As pyannote.database's protocols do before pyannote-metrics scores (its
+                # crop_annotation preprocessor): a turn crossing a UEM edge ends there, so the
+                # collar sits at the edge.
                 uem = uems[uri]
                 reference = reference.crop(uem, mode="intersection")
             files[uri] = _entry(metric(reference, hypothesis, uem=uem, detailed=True))
         corpus = _entry({name: metric.accumulated_[name] for name in COMPONENTS})
-        results[setup.key] = {"label": setup.label, "corpus": corpus, "files": files,
-                              "no_hypothesis": sorted(set(references) - set(hypotheses))}
+        results[setup.key] = {
+            "label": setup.label,
+            "corpus": corpus,
+            "files": files,
+            "no_hypothesis": sorted(set(references) - set(hypotheses)),
+        }
     return results
 
 
-def frame_error_counts(activities: torch.Tensor, targets: torch.Tensor, frame_mask: torch.Tensor) -> dict[str, float]:
+def frame_error_counts(
+    activities: torch.Tensor, targets: torch.Tensor, frame_mask: torch.Tensor
+) -> dict[str, float]:
     """Frame-level diarization errors (EEND's validation DER) summed over a batch.
 
     ``activities`` (thresholded predictions) and ``targets`` are ``(B, T, S)`` 0/1 tensors. Each
@@ -95,7 +124,9 @@ def frame_error_counts(activities: torch.Tensor, targets: torch.Tensor, frame_ma
     ref = targets.bool() & frame_mask[..., None]
     totals = {"speech": 0.0, "missed": 0.0, "false_alarm": 0.0, "confusion": 0.0}
     for p, r in zip(pred.cpu().numpy(), ref.cpu().numpy()):
-        agreement = p.T.astype(np.int64) @ r.astype(np.int64)  # (S_pred, S_ref) frames where both are active
+        agreement = p.T.astype(np.int64) @ r.astype(
+            np.int64
+        )  # (S_pred, S_ref) frames where both are active
         rows, cols = linear_sum_assignment(-agreement)
         correct = np.zeros(p.shape[0], dtype=np.int64)
         for i, j in zip(rows, cols):

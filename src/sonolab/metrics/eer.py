@@ -16,14 +16,16 @@ import numpy as np
 
 @dataclass(frozen=True)
 class DetectionCost:
-    """NIST SRE detection-cost parameters; the normalised minDCF divides by the best trivial system."""
+    """NIST SRE detection-cost parameters; the normalised minDCF divides by the best trivial
+    system."""
 
     p_target: float = 0.01
     c_miss: float = 1.0
     c_fa: float = 1.0
 
     def key(self) -> str:
-        """Metric name: ``min_dcf_0.01``, with ``_cmiss.._cfa..`` appended when the costs are not 1."""
+        """Metric name: ``min_dcf_0.01``, with ``_cmiss.._cfa..`` appended when the costs are not
+        1."""
         key = f"min_dcf_{self.p_target:g}"
         if (self.c_miss, self.c_fa) != (1.0, 1.0):
             key += f"_cmiss{self.c_miss:g}_cfa{self.c_fa:g}"
@@ -38,17 +40,23 @@ def _check(scores: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarr
     scores = np.asarray(scores, dtype=np.float64).ravel()
     labels = np.asarray(labels).ravel()
     if scores.shape != labels.shape:
-        raise ValueError(f"scores and labels differ in length: {scores.shape[0]} vs {labels.shape[0]}")
+        raise ValueError(
+            f"scores and labels differ in length: {scores.shape[0]} vs {labels.shape[0]}"
+        )
     if not np.all(np.isfinite(scores)):
         raise ValueError("scores contain NaN or infinite values")
     labels = labels.astype(bool)
     if labels.all() or not labels.any():
-        raise ValueError("EER / minDCF need at least one target and one non-target trial "
-                         f"(got {int(labels.sum())} targets of {labels.size})")
+        raise ValueError(
+            "EER / minDCF need at least one target and one non-target trial "
+            f"(got {int(labels.sum())} targets of {labels.size})"
+        )
     return scores, labels
 
 
-def error_rates(scores: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def error_rates(
+    scores: np.ndarray, labels: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Miss and false-alarm rates at every distinct threshold.
 
     A trial is accepted when ``score >= threshold``. Returns ``(p_miss, p_fa, thresholds)`` with
@@ -73,7 +81,8 @@ def error_rates(scores: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.
 
 
 def eer_from_rates(p_miss: np.ndarray, p_fa: np.ndarray) -> float:
-    """EER where the piecewise-linear miss and false-alarm curves cross (a ROC segment meets the diagonal)."""
+    """EER where the piecewise-linear miss and false-alarm curves cross (a ROC segment meets the
+    diagonal)."""
     diff = p_miss - p_fa  # non-increasing from 1 to -1
     k = int(np.searchsorted(-diff, 0.0, side="left"))  # first point with p_miss <= p_fa
     if k == 0:
@@ -83,7 +92,9 @@ def eer_from_rates(p_miss: np.ndarray, p_fa: np.ndarray) -> float:
     return float(p_fa[k - 1] + t * (p_fa[k] - p_fa[k - 1]))
 
 
-def min_dcf_from_rates(p_miss: np.ndarray, p_fa: np.ndarray, cost: DetectionCost = DetectionCost()) -> float:
+def min_dcf_from_rates(
+    p_miss: np.ndarray, p_fa: np.ndarray, cost: DetectionCost = DetectionCost()
+) -> float:
     """Normalised minimum detection cost over all thresholds."""
     dcf = cost.c_miss * cost.p_target * p_miss + cost.c_fa * (1.0 - cost.p_target) * p_fa
     default = min(cost.c_miss * cost.p_target, cost.c_fa * (1.0 - cost.p_target))
@@ -91,19 +102,25 @@ def min_dcf_from_rates(p_miss: np.ndarray, p_fa: np.ndarray, cost: DetectionCost
 
 
 def compute_eer(scores: np.ndarray, labels: np.ndarray) -> float:
-    """Equal error rate (a fraction in [0, 1]) of trials with ``labels`` 1 = target, 0 = non-target."""
+    """Equal error rate (a fraction in [0, 1]) of trials with ``labels`` 1 = target, 0 =
+    non-target."""
     return eer_from_rates(*error_rates(scores, labels)[:2])
 
 
-def compute_min_dcf(scores: np.ndarray, labels: np.ndarray, cost: DetectionCost = DetectionCost()) -> float:
+def compute_min_dcf(
+    scores: np.ndarray, labels: np.ndarray, cost: DetectionCost = DetectionCost()
+) -> float:
     """Normalised minDCF of the trials at ``cost`` (default p_target=0.01, c_miss=c_fa=1)."""
     return min_dcf_from_rates(*error_rates(scores, labels)[:2], cost)
 
 
 def verification_metrics(
-    scores: np.ndarray, labels: np.ndarray, costs: tuple[DetectionCost, ...] = (DetectionCost(0.01), DetectionCost(0.05))
+    scores: np.ndarray,
+    labels: np.ndarray,
+    costs: tuple[DetectionCost, ...] = (DetectionCost(0.01), DetectionCost(0.05)),
 ) -> dict[str, float]:
-    """EER (%) and every requested minDCF from one sort: ``{"eer": .., "min_dcf_0.01": .., ...}``."""
+    """EER (%) and every requested minDCF from one sort: ``{"eer": .., "min_dcf_0.01": ..,
+    ...}``."""
     p_miss, p_fa, _ = error_rates(scores, labels)
     out = {"eer": 100.0 * eer_from_rates(p_miss, p_fa)}
     for cost in costs:

@@ -1,4 +1,5 @@
-"""Audio tagging metrics: mAP, mean AUC and d' (multi-label, AudioSet), accuracy and top-k (single label).
+"""Audio tagging metrics: mAP, mean AUC and d' (multi-label, AudioSet), accuracy and top-k (single
+label).
 
 The per-class average precision and ROC AUC come from scikit-learn (the implementations AST,
 HTS-AT and PANNs report with); what is ours is which classes count: a class with no positive
@@ -22,14 +23,17 @@ def d_prime(auc: float) -> float:
 
 def multilabel_metrics(scores: np.ndarray, targets: np.ndarray) -> dict:
     """``mAP``, ``mean_auc`` and ``d_prime`` over the classes with at least one positive and one
-    negative, with ``per_class_ap`` (NaN for the classes left out), ``classes_skipped`` and ``clips``.
+    negative, with ``per_class_ap`` (NaN for the classes left out), ``classes_skipped`` and
+    ``clips``.
 
     ``scores``: ``(clips, classes)`` any monotone scores (logits or probabilities); ``targets`` 0/1.
     """
     scores = np.asarray(scores, dtype=np.float64)
     targets = np.asarray(targets).astype(bool)
     if scores.shape != targets.shape or scores.ndim != 2:
-        raise ValueError(f"scores {scores.shape} and targets {targets.shape} must both be (clips, classes)")
+        raise ValueError(
+            f"scores {scores.shape} and targets {targets.shape} must both be (clips, classes)"
+        )
     positives = targets.sum(axis=0)
     scored = (positives > 0) & (positives < targets.shape[0])
     ap = np.full(targets.shape[1], np.nan)
@@ -38,24 +42,34 @@ def multilabel_metrics(scores: np.ndarray, targets: np.ndarray) -> dict:
         ap[k] = average_precision_score(targets[:, k], scores[:, k])
         auc[k] = roc_auc_score(targets[:, k], scores[:, k])
     mean_auc = float(np.nanmean(auc)) if scored.any() else float("nan")
-    return {"mAP": float(np.nanmean(ap)) if scored.any() else float("nan"), "mean_auc": mean_auc,
-            "d_prime": d_prime(mean_auc) if scored.any() else float("nan"), "per_class_ap": ap.tolist(),
-            "classes_scored": int(scored.sum()), "classes_skipped": int((~scored).sum()),
-            "clips": int(targets.shape[0])}
+    return {
+        "mAP": float(np.nanmean(ap)) if scored.any() else float("nan"),
+        "mean_auc": mean_auc,
+        "d_prime": d_prime(mean_auc) if scored.any() else float("nan"),
+        "per_class_ap": ap.tolist(),
+        "classes_scored": int(scored.sum()),
+        "classes_skipped": int((~scored).sum()),
+        "clips": int(targets.shape[0]),
+    }
 
 
 def single_label_metrics(scores: np.ndarray, labels: np.ndarray, top_k: int = 5) -> dict:
-    """``accuracy`` (top-1) and ``top{k}`` accuracy (%) of ``(clips, classes)`` scores against class indices,
-    and the confusion matrix (rows: true class, columns: predicted)."""
+    """``accuracy`` (top-1) and ``top{k}`` accuracy (%) of ``(clips, classes)`` scores against class
+    indices, and the confusion matrix (rows: true class, columns: predicted)."""
     scores = np.asarray(scores, dtype=np.float64)
     labels = np.asarray(labels, dtype=np.int64)
     if scores.ndim != 2 or labels.shape != (scores.shape[0],):
-        raise ValueError(f"scores {scores.shape} must be (clips, classes) and labels {labels.shape} (clips,)")
+        raise ValueError(
+            f"scores {scores.shape} must be (clips, classes) and labels {labels.shape} (clips,)"
+        )
     k = min(top_k, scores.shape[1])
     # stable sort on the negated scores: ties go to the lower class index, as argmax does
     ranked = np.argsort(-scores, axis=1, kind="stable")[:, :k]
     confusion = np.zeros((scores.shape[1], scores.shape[1]), dtype=np.int64)
     np.add.at(confusion, (labels, ranked[:, 0]), 1)
-    return {"accuracy": 100.0 * float(np.mean(ranked[:, 0] == labels)),
-            f"top{k}": 100.0 * float(np.mean((ranked == labels[:, None]).any(axis=1))),
-            "clips": int(labels.size), "confusion": confusion.tolist()}
+    return {
+        "accuracy": 100.0 * float(np.mean(ranked[:, 0] == labels)),
+        f"top{k}": 100.0 * float(np.mean((ranked == labels[:, None]).any(axis=1))),
+        "clips": int(labels.size),
+        "confusion": confusion.tolist(),
+    }

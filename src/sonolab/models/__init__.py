@@ -1,4 +1,5 @@
-"""Neural architectures. Each returns tensors only (never a loss) and declares its ``output_type``."""
+"""Neural architectures. Each returns tensors only (never a loss) and declares its
+``output_type``."""
 
 from .ast import AudioSpectrogramTransformer
 from .cnn import LogMelCnn
@@ -7,4 +8,12 @@ from .eend_eda import EendEda
 from .htsat import HtsAt
 from .xvector import TwoSegmentXVector, XVector
 
-__all__ = ["AudioSpectrogramTransformer", "EcapaTdnn", "EendEda", "HtsAt", "LogMelCnn", "TwoSegmentXVector", "XVector"]
+__all__ = [
+    "AudioSpectrogramTransformer",
+    "EcapaTdnn",
+    "EendEda",
+    "HtsAt",
+    "LogMelCnn",
+    "TwoSegmentXVector",
+    "XVector",
+]

@@ -7,7 +7,8 @@ from torch import nn
 
 
 class SpeechbrainEmbedding(nn.Module):
-    """Wraps a speechbrain lobe ``(batch, frames, feats) -> (batch, 1, dim)`` as ``-> (batch, dim)``.
+    """Wraps a speechbrain lobe ``(batch, frames, feats) -> (batch, 1, dim)`` as ``-> (batch,
+    dim)``.
 
     speechbrain's lobes take *relative* lengths in [0, 1]; the wrapper converts frame counts so
     that statistics pooling ignores padding.
@@ -20,7 +21,9 @@ class SpeechbrainEmbedding(nn.Module):
         self.encoder = encoder
         self.embedding_dim = embedding_dim
 
-    def forward(self, features: torch.Tensor, frame_lengths: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, features: torch.Tensor, frame_lengths: torch.Tensor | None = None
+    ) -> torch.Tensor:
         relative = None
         if frame_lengths is not None:
             relative = frame_lengths.to(features.dtype) / features.shape[1]

@@ -8,15 +8,22 @@ from torch import nn
 
 
 class ConvBlock(nn.Module):
-    """Two 3 x 3 convolutions with BatchNorm and ReLU (one with ``double=False``), then 2 x 2 average pooling."""
+    """Two 3 x 3 convolutions with BatchNorm and ReLU (one with ``double=False``), then 2 x 2
+    average pooling."""
 
     def __init__(self, in_channels: int, out_channels: int, double: bool = True):
         super().__init__()
-        layers: list[nn.Module] = [nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=False),
-                                   nn.BatchNorm2d(out_channels), nn.ReLU()]
+        layers: list[nn.Module] = [
+            nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=False),
+            nn.BatchNorm2d(out_channels),
+            nn.ReLU(),
+        ]
         if double:
-            layers += [nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False), nn.BatchNorm2d(out_channels),
-                       nn.ReLU()]
+            layers += [
+                nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False),
+                nn.BatchNorm2d(out_channels),
+                nn.ReLU(),
+            ]
         self.layers = nn.Sequential(*layers)
         self.pool = nn.AvgPool2d(2)
 
@@ -25,11 +32,12 @@ class ConvBlock(nn.Module):
 
 
 class LogMelCnn(nn.Module):
-    """Convolution blocks over the ``(frames, mel bins)`` image, mean over frequency, then the mean plus
-    the maximum over time (PANNs' clip pooling), a fully connected layer and the classifier.
+    """Convolution blocks over the ``(frames, mel bins)`` image, mean over frequency, then the mean
+    plus the maximum over time (PANNs' clip pooling), a fully connected layer and the classifier.
 
     Args:
-        channels: output channels of the blocks (CNN10: 64-128-256-512; CNN6 the same with single convolutions).
+        channels: output channels of the blocks (CNN10: 64-128-256-512; CNN6 the same with single
+        convolutions).
         double_conv: two convolutions per block (CNN10) or one (CNN6).
         dropout: after each block (0.2 in PANNs) and before the last two layers (0.5).
         num_classes: the head is sized by the task (:meth:`reset_classifier`).
@@ -37,14 +45,26 @@ class LogMelCnn(nn.Module):
 
     output_type = "logits"
 
-    def __init__(self, channels: tuple[int, ...] = (64, 128, 256, 512), double_conv: bool = True,
-                 block_dropout: float = 0.2, dropout: float = 0.5, num_classes: int = 0):
+    def __init__(
+        self,
+        channels: tuple[int, ...] = (64, 128, 256, 512),
+        double_conv: bool = True,
+        block_dropout: float = 0.2,
+        dropout: float = 0.5,
+        num_classes: int = 0,
+    ):
         super().__init__()
         widths = [1, *channels]
-        self.blocks = nn.ModuleList(ConvBlock(a, b, double_conv) for a, b in zip(widths[:-1], widths[1:]))
+        self.blocks = nn.ModuleList(
+            ConvBlock(a, b, double_conv) for a, b in zip(widths[:-1], widths[1:])
+        )
         self.block_dropout = nn.Dropout(block_dropout)
-        self.embedding = nn.Sequential(nn.Dropout(dropout), nn.Linear(channels[-1], channels[-1]), nn.ReLU(),
-                                       nn.Dropout(dropout))
+        self.embedding = nn.Sequential(
+            nn.Dropout(dropout),
+            nn.Linear(channels[-1], channels[-1]),
+            nn.ReLU(),
+            nn.Dropout(dropout),
+        )
         self.width = channels[-1]
         self.head = nn.Linear(self.width, num_classes) if num_classes else None
 
@@ -52,7 +72,9 @@ class LogMelCnn(nn.Module):
         """A fresh classifier for ``num_classes`` outputs."""
         self.head = nn.Linear(self.width, num_classes)
 
-    def forward(self, features: torch.Tensor, frames: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    def forward(
+        self, features: torch.Tensor, frames: torch.Tensor | None = None
+    ) -> dict[str, torch.Tensor]:
         """``features`` ``(batch, frames, n_mels)`` -> ``{"logits": (batch, classes)}``."""
         if self.head is None:
             raise RuntimeError("LogMelCnn has no classifier: call reset_classifier(num_classes)")

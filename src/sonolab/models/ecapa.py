@@ -12,8 +12,9 @@ class EcapaTdnn(SpeechbrainEmbedding):
     multi-layer feature aggregation layer (the last frame layer, before attentive pooling).
 
     C=512 and C=1024 are the published sizes, both with a 1536-wide aggregation layer (the paper's
-    Figure 2 and WeSpeaker's ECAPA_TDNN_GLOB_c512 / c1024: 6.2 M and 14.7 M parameters); ``mfa_channels``
-    null makes it 3C wide (the same at C=512; 20.8 M at C=1024). Small widths (64-256) train on a laptop CPU.
+    Figure 2 and WeSpeaker's ECAPA_TDNN_GLOB_c512 / c1024: 6.2 M and 14.7 M parameters);
+    ``mfa_channels`` null makes it 3C wide (the same at C=512; 20.8 M at C=1024). Small widths
+    (64-256) train on a laptop CPU.
     """
 
     def __init__(

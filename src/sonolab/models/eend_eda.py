@@ -1,4 +1,5 @@
-"""EEND-EDA: end-to-end neural diarization with encoder-decoder attractors (Horiguchi et al., 2020/2022).
+"""EEND-EDA: end-to-end neural diarization with encoder-decoder attractors (Horiguchi et al.,
+2020/2022).
 
 Features ``(batch, frames, dim)`` at 100 frames/s -> context splicing (+-``context`` frames) and
 subsampling by ``subsampling`` (10 -> 10 output frames/s) -> linear projection -> Transformer
@@ -18,10 +19,13 @@ from torch.nn.utils.rnn import pack_padded_sequence
 
 
 def splice_and_subsample(features: torch.Tensor, context: int, subsampling: int) -> torch.Tensor:
-    """Stack each kept frame with its ``context`` neighbours on both sides (zeros past the edges) and
-    keep every ``subsampling``-th frame: ``(B, T, D) -> (B, ceil(T / subsampling), D * (2 * context + 1))``."""
+    """Stack each kept frame with its ``context`` neighbours on both sides (zeros past the edges)
+    and keep every ``subsampling``-th frame: ``(B, T, D) -> (B, ceil(T / subsampling), D * (2 *
+    context + 1))``."""
     padded = nn.functional.pad(features, (0, 0, context, context))
-    windows = padded.unfold(1, 2 * context + 1, subsampling)  # (B, T', D, 2c + 1), centred on frames 0, s, 2s, ...
+    windows = padded.unfold(
+        1, 2 * context + 1, subsampling
+    )  # (B, T', D, 2c + 1), centred on frames 0, s, 2s, ...
     return windows.transpose(2, 3).reshape(features.shape[0], windows.shape[1], -1)
 
 
@@ -34,8 +38,14 @@ class EncoderDecoderAttractors(nn.Module):
         self.decoder = nn.LSTM(dim, dim, batch_first=True)
         self.existence = nn.Linear(dim, 1)
 
-    def forward(self, embeddings: torch.Tensor, lengths: torch.Tensor, count: int, shuffle: bool = True,
-                seed: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self,
+        embeddings: torch.Tensor,
+        lengths: torch.Tensor,
+        count: int,
+        shuffle: bool = True,
+        seed: int | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """``count`` attractors ``(B, count, dim)`` and existence logits ``(B, count)``.
 
         With ``shuffle`` each recording's valid frames are encoded in a random order (the
@@ -48,12 +58,20 @@ class EncoderDecoderAttractors(nn.Module):
         def valid_order(n: int) -> torch.Tensor:
             if not shuffle:
                 return torch.arange(n)
-            return torch.randperm(n, generator=None if seed is None else torch.Generator().manual_seed(seed))
+            return torch.randperm(
+                n, generator=None if seed is None else torch.Generator().manual_seed(seed)
+            )
 
-        order = torch.stack([torch.cat([valid_order(n).to(device), torch.arange(n, frames, device=device)])
-                             for n in lengths.tolist()])
+        order = torch.stack(
+            [
+                torch.cat([valid_order(n).to(device), torch.arange(n, frames, device=device)])
+                for n in lengths.tolist()
+            ]
+        )
         ordered = embeddings.gather(1, order[..., None].expand(-1, -1, dim))
-        packed = pack_padded_sequence(ordered, lengths.clamp(min=1).cpu(), batch_first=True, enforce_sorted=False)
+        packed = pack_padded_sequence(
+            ordered, lengths.clamp(min=1).cpu(), batch_first=True, enforce_sorted=False
+        )
         _, state = self.encoder(packed)
         attractors, _ = self.decoder(embeddings.new_zeros(batch, count, dim), state)
         return attractors, self.existence(attractors).squeeze(-1)
@@ -79,31 +97,51 @@ class EendEda(nn.Module):
 
     output_type = "activities"
 
-    def __init__(self, input_size: int = 23, context: int = 7, subsampling: int = 10, d_model: int = 256,
-                 num_layers: int = 4, num_heads: int = 4, ff_dim: int = 2048, dropout: float = 0.1,
-                 max_speakers: int = 4, shuffle_inference: bool = True):
+    def __init__(
+        self,
+        input_size: int = 23,
+        context: int = 7,
+        subsampling: int = 10,
+        d_model: int = 256,
+        num_layers: int = 4,
+        num_heads: int = 4,
+        ff_dim: int = 2048,
+        dropout: float = 0.1,
+        max_speakers: int = 4,
+        shuffle_inference: bool = True,
+    ):
         super().__init__()
         self.context = context
         self.subsampling = subsampling
         self.max_speakers = max_speakers
         self.shuffle_inference = shuffle_inference
-        self.input = nn.Sequential(nn.Linear(input_size * (2 * context + 1), d_model), nn.LayerNorm(d_model))
-        layer = nn.TransformerEncoderLayer(d_model, num_heads, ff_dim, dropout, batch_first=True, norm_first=True)
-        self.encoder = nn.TransformerEncoder(layer, num_layers, norm=nn.LayerNorm(d_model), enable_nested_tensor=False)
+        self.input = nn.Sequential(
+            nn.Linear(input_size * (2 * context + 1), d_model), nn.LayerNorm(d_model)
+        )
+        layer = nn.TransformerEncoderLayer(
+            d_model, num_heads, ff_dim, dropout, batch_first=True, norm_first=True
+        )
+        self.encoder = nn.TransformerEncoder(
+            layer, num_layers, norm=nn.LayerNorm(d_model), enable_nested_tensor=False
+        )
         self.eda = EncoderDecoderAttractors(d_model)
 
     def output_frames(self, frames: torch.Tensor) -> torch.Tensor:
         """Output frames for ``frames`` input frames."""
         return (frames + self.subsampling - 1) // self.subsampling
 
-    def embed(self, features: torch.Tensor, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def embed(
+        self, features: torch.Tensor, frames: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Frame embeddings ``(B, T', d_model)`` and their valid counts."""
         x = self.input(splice_and_subsample(features, self.context, self.subsampling))
         lengths = self.output_frames(frames).clamp(max=x.shape[1])
         padding = torch.arange(x.shape[1], device=x.device)[None] >= lengths[:, None]
         return self.encoder(x, src_key_padding_mask=padding), lengths
 
-    def forward(self, features: torch.Tensor, frames: torch.Tensor, num_speakers: int | None = None) -> dict:
+    def forward(
+        self, features: torch.Tensor, frames: torch.Tensor, num_speakers: int | None = None
+    ) -> dict:
         embeddings, lengths = self.embed(features, frames)
         speakers = self.max_speakers if num_speakers is None else int(num_speakers)
         shuffle = self.training or self.shuffle_inference
@@ -114,6 +152,7 @@ class EendEda(nn.Module):
 
     @staticmethod
     def count_speakers(existence: torch.Tensor, threshold: float = 0.5) -> torch.Tensor:
-        """Speakers per recording: attractors before the first one whose existence probability is below ``threshold``."""
+        """Speakers per recording: attractors before the first one whose existence probability is
+        below ``threshold``."""
         exists = torch.sigmoid(existence) >= threshold
         return exists.int().cumprod(dim=1).sum(dim=1)

@@ -42,21 +42,28 @@ IMAGE_HEADS = ("head.", "head_dist.")
 
 
 def load_foreign_state(path: str | Path) -> dict[str, torch.Tensor]:
-    """The tensors of a checkpoint file (a bare state dict, or one under ``state_dict`` / ``model``),
-    loaded without unpickling code; an unreadable file is an error naming it."""
+    """The tensors of a checkpoint file (a bare state dict, or one under ``state_dict`` /
+    ``model``), loaded without unpickling code; an unreadable file is an error naming it."""
     path = Path(path)
     if not path.is_file():
         raise DataFormatError(path, "a checkpoint file (model.pretrained)", found="no such file")
     try:
         content = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001 - any unpickling failure means "not a weights file we can read"
-        raise DataFormatError(path, "a PyTorch weights file loadable with weights_only=True",
-                              found=f"{type(err).__name__}: {str(err).splitlines()[0][:200]}") from None
+        raise DataFormatError(
+            path,
+            "a PyTorch weights file loadable with weights_only=True",
+            found=f"{type(err).__name__}: {str(err).splitlines()[0][:200]}",
+        ) from None
     for key in ("state_dict", "model"):
         if isinstance(content, dict) and isinstance(content.get(key), dict):
             content = content[key]
-    if not isinstance(content, dict) or not all(isinstance(v, torch.Tensor) for v in content.values()):
-        raise DataFormatError(path, "a dict of tensors (a state dict)", found=type(content).__name__)
+    if not isinstance(content, dict) or not all(
+        isinstance(v, torch.Tensor) for v in content.values()
+    ):
+        raise DataFormatError(
+            path, "a dict of tensors (a state dict)", found=type(content).__name__
+        )
     return content
 
 
@@ -85,17 +92,23 @@ def to_one_channel(weight: torch.Tensor, mode: str = "sum") -> torch.Tensor:
     return weight.sum(dim=1, keepdim=True) if mode == "sum" else weight.mean(dim=1, keepdim=True)
 
 
-def adapt_position_embedding(pos_embed: torch.Tensor, old_grid: tuple[int, int], new_grid: tuple[int, int],
-                             prefix_tokens: int) -> torch.Tensor:
-    """``(1, prefix + H*W, D)`` position embeddings on ``old_grid`` (H, W) -> ``new_grid``: per axis the
-    centre is cut when the new size is smaller, and timm's interpolation (bilinear, as AST) stretches it
-    when larger. The prefix tokens (class, distillation) keep theirs."""
+def adapt_position_embedding(
+    pos_embed: torch.Tensor,
+    old_grid: tuple[int, int],
+    new_grid: tuple[int, int],
+    prefix_tokens: int,
+) -> torch.Tensor:
+    """``(1, prefix + H*W, D)`` position embeddings on ``old_grid`` (H, W) -> ``new_grid``: per axis
+    the centre is cut when the new size is smaller, and timm's interpolation (bilinear, as AST)
+    stretches it when larger. The prefix tokens (class, distillation) keep theirs."""
     if tuple(old_grid) == tuple(new_grid):
         return pos_embed
     prefix, grid = pos_embed[:, :prefix_tokens], pos_embed[:, prefix_tokens:]
     dim = grid.shape[-1]
     if grid.shape[1] != old_grid[0] * old_grid[1]:
-        raise ValueError(f"{grid.shape[1]} position embeddings do not fill a {old_grid[0]} x {old_grid[1]} grid")
+        raise ValueError(
+            f"{grid.shape[1]} position embeddings do not fill a {old_grid[0]} x {old_grid[1]} grid"
+        )
     image = grid.reshape(1, old_grid[0], old_grid[1], dim)
     for axis in (1, 2):  # frequency (rows), then time (columns)
         old, new = image.shape[axis], new_grid[axis - 1]
@@ -105,66 +118,106 @@ def adapt_position_embedding(pos_embed: torch.Tensor, old_grid: tuple[int, int],
         else:
             size = [image.shape[1], image.shape[2]]
             size[axis - 1] = new
-            image = resample_abs_pos_embed(image.reshape(1, -1, dim), size, [image.shape[1], image.shape[2]],
-                                           num_prefix_tokens=0, interpolation="bilinear",
-                                           antialias=False).reshape(1, size[0], size[1], dim)
+            image = resample_abs_pos_embed(
+                image.reshape(1, -1, dim),
+                size,
+                [image.shape[1], image.shape[2]],
+                num_prefix_tokens=0,
+                interpolation="bilinear",
+                antialias=False,
+            ).reshape(1, size[0], size[1], dim)
     return torch.cat([prefix, image.reshape(1, -1, dim)], dim=1)
 
 
 def _square_grid(tokens: int) -> tuple[int, int]:
-    side = int(round(tokens ** 0.5))
+    side = int(round(tokens**0.5))
     if side * side != tokens:
-        raise ValueError(f"{tokens} position embeddings are not a square image grid; give the source grid")
+        raise ValueError(
+            f"{tokens} position embeddings are not a square image grid; give the source grid"
+        )
     return side, side
 
 
-def load_into_ast(model: nn.Module, path: str | Path, source_grid: tuple[int, int] | None = None,
-                  channel_mode: str = "sum") -> dict[str, list[str]]:
+def load_into_ast(
+    model: nn.Module,
+    path: str | Path,
+    source_grid: tuple[int, int] | None = None,
+    channel_mode: str = "sum",
+) -> dict[str, list[str]]:
     """Load an ImageNet ViT / DeiT (timm keys) or an official AST checkpoint into ``model`` (an
-    :class:`~sonolab.models.ast.AudioSpectrogramTransformer`), adapting channels, position embeddings
-    and head. ``source_grid``: the checkpoint's patch grid (default: square for image weights, AST's
-    12 x 101 for AST files). Returns the keys left at their initial values (``missing``), those of
-    the file that had no place (``unexpected``) and the file's audio head (``head``: tensors by the
-    head's own keys, empty when it has none); anything missing beyond the head is an error."""
+    :class:`~sonolab.models.ast.AudioSpectrogramTransformer`), adapting channels, position
+    embeddings and head. ``source_grid``: the checkpoint's patch grid (default: square for image
+    weights, AST's 12 x 101 for AST files). Returns the keys left at their initial values
+    (``missing``), those of the file that had no place (``unexpected``) and the file's audio head
+    (``head``: tensors by the head's own keys, empty when it has none); anything missing beyond the
+    head is an error."""
     state = load_foreign_state(path)
     official_ast = any(k.removeprefix("module.").startswith(("v.", "mlp_head.")) for k in state)
     state = ast_key_map(state)
-    head = {k[len("head."):]: v for k, v in state.items() if k.startswith("head.")}
+    head = {k[len("head.") :]: v for k, v in state.items() if k.startswith("head.")}
     if "vit.patch_embed.proj.weight" in state:
-        state["vit.patch_embed.proj.weight"] = to_one_channel(state["vit.patch_embed.proj.weight"], channel_mode)
+        state["vit.patch_embed.proj.weight"] = to_one_channel(
+            state["vit.patch_embed.proj.weight"], channel_mode
+        )
     prefix = model.vit.num_prefix_tokens
     if "vit.pos_embed" in state:
         pos = state["vit.pos_embed"]
         if "vit.dist_token" not in state and "vit.cls_token" in state and prefix == 2:
-            # a plain ViT (one class token): its class token and position start the distillation token too
+            # a plain ViT (one class token): its class token and position start the distillation
+            # token too
             state["vit.dist_token"] = state["vit.cls_token"].clone()
             pos = torch.cat([pos[:, :1], pos], dim=1)
         tokens = pos.shape[1] - prefix
-        grid = source_grid or ((12, 101) if official_ast and tokens == 1212 else _square_grid(tokens))
+        grid = source_grid or (
+            (12, 101) if official_ast and tokens == 1212 else _square_grid(tokens)
+        )
         state["vit.pos_embed"] = adapt_position_embedding(pos, grid, model.grid, prefix)
     own = model.state_dict()
-    for key in [k for k in state if k.startswith("head.") and (k not in own or own[k].shape != state[k].shape)]:
+    for key in [
+        k
+        for k in state
+        if k.startswith("head.") and (k not in own or own[k].shape != state[k].shape)
+    ]:
         del state[key]  # another class set: the model's fresh head stays
     result = model.load_state_dict(state, strict=False)
     missing = [k for k in result.missing_keys if not k.startswith("head.")]
     if missing:
-        raise DataFormatError(path, "weights for every encoder parameter of the model",
-                              found=f"{len(missing)} missing, e.g. {missing[:3]}")
-    log.info("loaded %s: %d tensors, head %s, %d unexpected", path, len(state) - len(result.unexpected_keys),
-             "kept" if not result.missing_keys else "new", len(result.unexpected_keys))
-    return {"missing": list(result.missing_keys), "unexpected": list(result.unexpected_keys), "head": head}
+        raise DataFormatError(
+            path,
+            "weights for every encoder parameter of the model",
+            found=f"{len(missing)} missing, e.g. {missing[:3]}",
+        )
+    log.info(
+        "loaded %s: %d tensors, head %s, %d unexpected",
+        path,
+        len(state) - len(result.unexpected_keys),
+        "kept" if not result.missing_keys else "new",
+        len(result.unexpected_keys),
+    )
+    return {
+        "missing": list(result.missing_keys),
+        "unexpected": list(result.unexpected_keys),
+        "head": head,
+    }
 
 
 HTSAT_FRONTEND = ("bn0.",)  # HTS-AT's BatchNorm over mel bins: sonolab's front-end owns it
-HTSAT_DROPPED = ("spectrogram_extractor.", "logmel_extractor.", "head.")  # fixed STFT / mel buffers; unused head
+HTSAT_DROPPED = (
+    "spectrogram_extractor.",
+    "logmel_extractor.",
+    "head.",
+)  # fixed STFT / mel buffers; unused head
 
 
-def htsat_key_map(state: dict[str, torch.Tensor], swin: nn.Module) -> dict[str, dict[str, torch.Tensor]]:
-    """An official HTS-AT checkpoint (Lightning's ``state_dict`` with ``sed_model.`` keys, or the bare
-    model) or ImageNet Swin weights (Microsoft's or timm's key names) -> ``{"swin", "head", "frontend"}``
-    state dicts for :class:`~sonolab.models.htsat.HtsAt`'s encoder, its token-semantic head and the
-    front-end's BatchNorm. Stage downsampling and relative-position tables follow timm's own converter
-    (``checkpoint_filter_fn``: Microsoft's layout merges patches at the end of a stage, timm's at the start)."""
+def htsat_key_map(
+    state: dict[str, torch.Tensor], swin: nn.Module
+) -> dict[str, dict[str, torch.Tensor]]:
+    """An official HTS-AT checkpoint (Lightning's ``state_dict`` with ``sed_model.`` keys, or the
+    bare model) or ImageNet Swin weights (Microsoft's or timm's key names) -> ``{"swin", "head",
+    "frontend"}`` state dicts for :class:`~sonolab.models.htsat.HtsAt`'s encoder, its token-semantic
+    head and the front-end's BatchNorm. Stage downsampling and relative-position tables follow
+    timm's own converter (``checkpoint_filter_fn``: Microsoft's layout merges patches at the end of
+    a stage, timm's at the start)."""
     from timm.models.swin_transformer import checkpoint_filter_fn
 
     encoder, head, frontend = {}, {}, {}
@@ -176,24 +229,38 @@ def htsat_key_map(state: dict[str, torch.Tensor], swin: nn.Module) -> dict[str, 
             frontend[key.removeprefix("bn0.")] = value
         elif not key.startswith(HTSAT_DROPPED):
             encoder[key] = value
-    if "patch_embed.proj.weight" in encoder:  # HTS-AT averages an RGB patch embedding into one channel
-        encoder["patch_embed.proj.weight"] = to_one_channel(encoder["patch_embed.proj.weight"], "mean")
+    if (
+        "patch_embed.proj.weight" in encoder
+    ):  # HTS-AT averages an RGB patch embedding into one channel
+        encoder["patch_embed.proj.weight"] = to_one_channel(
+            encoder["patch_embed.proj.weight"], "mean"
+        )
     return {"swin": checkpoint_filter_fn(encoder, swin), "head": head, "frontend": frontend}
 
 
 def load_into_htsat(model: nn.Module, path: str | Path) -> dict[str, dict[str, torch.Tensor]]:
     """Load an official HTS-AT checkpoint or ImageNet Swin weights into ``model`` (an
-    :class:`~sonolab.models.htsat.HtsAt`): the encoder now; the file's token-semantic head (``head``, kept
-    when the classes match) and mel BatchNorm (``frontend``, taken by the task's front-end) are returned.
-    A window size other than the file's has its relative-position tables resized; any encoder weight
-    missing from the file is an error."""
+    :class:`~sonolab.models.htsat.HtsAt`): the encoder now; the file's token-semantic head
+    (``head``, kept when the classes match) and mel BatchNorm (``frontend``, taken by the task's
+    front-end) are returned. A window size other than the file's has its relative-position tables
+    resized; any encoder weight missing from the file is an error."""
     mapped = htsat_key_map(load_foreign_state(path), model.swin)
     result = model.swin.load_state_dict(mapped["swin"], strict=False)
-    missing = [k for k in result.missing_keys if not k.endswith(("relative_position_index", "attn_mask"))]
+    missing = [
+        k for k in result.missing_keys if not k.endswith(("relative_position_index", "attn_mask"))
+    ]
     if missing:
-        raise DataFormatError(path, "weights for every encoder parameter of the model (HTS-AT or Swin keys)",
-                              found=f"{len(missing)} missing, e.g. {missing[:3]}")
-    log.info("loaded %s: %d encoder tensors, head %s, mel BatchNorm %s, %d unexpected", path,
-             len(mapped["swin"]) - len(result.unexpected_keys), "present" if mapped["head"] else "absent",
-             "present" if mapped["frontend"] else "absent", len(result.unexpected_keys))
+        raise DataFormatError(
+            path,
+            "weights for every encoder parameter of the model (HTS-AT or Swin keys)",
+            found=f"{len(missing)} missing, e.g. {missing[:3]}",
+        )
+    log.info(
+        "loaded %s: %d encoder tensors, head %s, mel BatchNorm %s, %d unexpected",
+        path,
+        len(mapped["swin"]) - len(result.unexpected_keys),
+        "present" if mapped["head"] else "absent",
+        "present" if mapped["frontend"] else "absent",
+        len(result.unexpected_keys),
+    )
     return {"head": mapped["head"], "frontend": mapped["frontend"]}

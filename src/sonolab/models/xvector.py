@@ -1,5 +1,5 @@
-"""x-vector TDNN speaker encoders (Snyder et al., 2018): speechbrain's lobe, and WeSpeaker's XVEC with
-its two segment layers."""
+"""x-vector TDNN speaker encoders (Snyder et al., 2018): speechbrain's lobe, and WeSpeaker's XVEC
+with its two segment layers."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from ._speechbrain import SpeechbrainEmbedding
 
 
 class XVector(SpeechbrainEmbedding):
-    """speechbrain's x-vector: five TDNN layers, statistics pooling and one embedding layer (512-dim in
-    the paper), the embedding taken from that first segment layer."""
+    """speechbrain's x-vector: five TDNN layers, statistics pooling and one embedding layer (512-dim
+    in the paper), the embedding taken from that first segment layer."""
 
     def __init__(
         self,
@@ -34,13 +34,17 @@ class XVector(SpeechbrainEmbedding):
         super().__init__(encoder, embedding_dim)
 
 
-def temporal_statistics(x: torch.Tensor, frames: torch.Tensor | None = None, eps: float = 1e-7) -> torch.Tensor:
-    """Mean and standard deviation over time of ``x`` ``(batch, channels, time)`` -> ``(batch, 2 * channels)``,
-    counting only the first ``frames`` steps of each row when given (padding ignored). The variance
-    is the unbiased one, as WeSpeaker's TSTP pooling computes it."""
+def temporal_statistics(
+    x: torch.Tensor, frames: torch.Tensor | None = None, eps: float = 1e-7
+) -> torch.Tensor:
+    """Mean and standard deviation over time of ``x`` ``(batch, channels, time)`` -> ``(batch, 2 *
+    channels)``, counting only the first ``frames`` steps of each row when given (padding ignored).
+    The variance is the unbiased one, as WeSpeaker's TSTP pooling computes it."""
     if frames is None:
         return torch.cat([x.mean(dim=-1), torch.sqrt(x.var(dim=-1) + eps)], dim=-1)
-    mask = (torch.arange(x.shape[-1], device=x.device)[None, :] < frames[:, None]).to(x.dtype)[:, None, :]
+    mask = (torch.arange(x.shape[-1], device=x.device)[None, :] < frames[:, None]).to(x.dtype)[
+        :, None, :
+    ]
     count = mask.sum(dim=-1)
     mean = (x * mask).sum(dim=-1) / count
     var = (((x - mean[..., None]) * mask) ** 2).sum(dim=-1) / (count - 1).clamp(min=1)
@@ -50,8 +54,8 @@ def temporal_statistics(x: torch.Tensor, frames: torch.Tensor | None = None, eps
 class TwoSegmentXVector(nn.Module):
     """The x-vector of WeSpeaker's XVEC recipe: five TDNN layers (conv -> ReLU -> BatchNorm without
     affine parameters, as Kaldi's), mean + std pooling (TSTP), and two segment layers
-    ``seg_1 -> ReLU -> BatchNorm -> seg_2`` with the embedding taken after ``seg_2`` (4.61 M parameters
-    at 80 fbank bins and 512 dimensions).
+    ``seg_1 -> ReLU -> BatchNorm -> seg_2`` with the embedding taken after ``seg_2`` (4.61 M
+    parameters at 80 fbank bins and 512 dimensions).
 
     Written out here because speechbrain's Xvector lobe differs where it matters for reproducing
     WeSpeaker: affine BatchNorm and LeakyReLU in its blocks, Gaussian noise added to the pooled mean
@@ -60,15 +64,26 @@ class TwoSegmentXVector(nn.Module):
 
     output_type = "embedding"
 
-    def __init__(self, input_size: int = 80, channels: int = 512, stats_channels: int = 1500,
-                 embedding_dim: int = 512, kernel_sizes: tuple[int, ...] = (5, 3, 3, 1, 1),
-                 dilations: tuple[int, ...] = (1, 2, 3, 1, 1)):
+    def __init__(
+        self,
+        input_size: int = 80,
+        channels: int = 512,
+        stats_channels: int = 1500,
+        embedding_dim: int = 512,
+        kernel_sizes: tuple[int, ...] = (5, 3, 3, 1, 1),
+        dilations: tuple[int, ...] = (1, 2, 3, 1, 1),
+    ):
         super().__init__()
         widths = [input_size, *[channels] * (len(kernel_sizes) - 1), stats_channels]
         self.frame_layers = nn.ModuleList(
-            nn.Sequential(nn.Conv1d(a, b, k, dilation=d), nn.ReLU(), nn.BatchNorm1d(b, affine=False))
-            for a, b, k, d in zip(widths[:-1], widths[1:], kernel_sizes, dilations))
-        self.context = sum((k - 1) * d for k, d in zip(kernel_sizes, dilations))  # frames lost without padding
+            nn.Sequential(
+                nn.Conv1d(a, b, k, dilation=d), nn.ReLU(), nn.BatchNorm1d(b, affine=False)
+            )
+            for a, b, k, d in zip(widths[:-1], widths[1:], kernel_sizes, dilations)
+        )
+        self.context = sum(
+            (k - 1) * d for k, d in zip(kernel_sizes, dilations)
+        )  # frames lost without padding
         self.seg_1 = nn.Linear(2 * stats_channels, embedding_dim)
         self.seg_bn_1 = nn.BatchNorm1d(embedding_dim, affine=False)
         self.seg_2 = nn.Linear(embedding_dim, embedding_dim)

@@ -1,4 +1,5 @@
-"""``python -m sonolab.report <sweep or run folders, or globs>``: the ablation table (see ablation.py)."""
+"""``python -m sonolab.report <sweep or run folders, or globs>``: the ablation table (see
+ablation.py)."""
 
 import sys
 

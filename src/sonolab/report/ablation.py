@@ -1,14 +1,16 @@
-"""Ablation tables from run folders: ``python -m sonolab.report <sweep or run folders, or globs> [--out DIR]
-[--metrics PATTERN ...]``.
+"""Ablation tables from run folders: ``python -m sonolab.report <sweep or run folders, or globs>
+[--out DIR] [--metrics PATTERN ...]``.
 
-Every job folder found (a Hydra run or sweep job: ``.hydra/config.yaml``) is one run. Runs are grouped
-by their command-line overrides other than ``seed``; the overrides whose values differ between the
-groups become the table's columns; each metric is the mean +- sample standard deviation over the
-group's completed runs, with their count. A run's published target (its experiment's ``expected``
-block: ``{metric, value, source}``) is shown beside the measured value. Runs that failed (``run.json``
-status, or no ``metrics.json``) are counted per row and listed under the table with the last line of
-their error; nothing is dropped. Writes ``ablation.md``, ``ablation.csv`` and ``ablation.tex`` (booktabs) and prints the table.
-A Hydra callback writes them into every multirun's sweep folder.
+Every job folder found (a Hydra run or sweep job: ``.hydra/config.yaml``) is one run. Runs are
+grouped by their command-line overrides other than ``seed``; the overrides whose values differ
+between the groups become the table's columns; each metric is the mean +- sample standard deviation
+over the group's completed runs, with their count. A run's published target (its experiment's
+``expected``
+block: ``{metric, value, source}``) is shown beside the measured value. Runs that failed
+(``run.json`` status, or no ``metrics.json``) are counted per row and listed under the table with
+the last line of their error; nothing is dropped. Writes ``ablation.md``, ``ablation.csv`` and
+``ablation.tex`` (booktabs) and prints the table. A Hydra callback writes them into every multirun's
+sweep folder.
 """
 
 from __future__ import annotations
@@ -34,8 +36,15 @@ from .record import RECORD, flatten_metrics
 log = logging.getLogger(__name__)
 
 # Headline metrics of the three families, as flattened ``test/<set>/...`` keys.
-DEFAULT_METRICS = ("test/*/eer", "test/*/min_dcf_*", "test/*/system/collar*/corpus/der", "test/*/accuracy",
-                   "test/*/mAP", "test/*/mean_auc", "test/*/d_prime")
+DEFAULT_METRICS = (
+    "test/*/eer",
+    "test/*/min_dcf_*",
+    "test/*/system/collar*/corpus/der",
+    "test/*/accuracy",
+    "test/*/mAP",
+    "test/*/mean_auc",
+    "test/*/d_prime",
+)
 IGNORED_OVERRIDES = ("seed", "hydra.", "trainer.enable_progress_bar")
 
 
@@ -50,9 +59,12 @@ def job_folders(paths: list[str | Path]) -> list[Path]:
 
 
 def _natural(path: Path) -> list:
-    """Sort key reading digit runs as numbers, so a sweep's jobs 0, 1, 2, ..., 10 (and the table's rows)
-    come in launch order rather than 0, 1, 10, 11, 2."""
-    return [(0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.split(r"(\d+)", str(path))]
+    """Sort key reading digit runs as numbers, so a sweep's jobs 0, 1, 2, ..., 10 (and the table's
+    rows) come in launch order rather than 0, 1, 10, 11, 2."""
+    return [
+        (0, int(part), "") if part.isdigit() else (1, 0, part)
+        for part in re.split(r"(\d+)", str(path))
+    ]
 
 
 def last_log_line(job: Path) -> str:
@@ -65,22 +77,37 @@ def last_log_line(job: Path) -> str:
 
 
 def read_run(job: Path) -> dict[str, Any]:
-    """One run: overrides, seed, status, error line, flattened test metrics and ``expected`` targets."""
+    """One run: overrides, seed, status, error line, flattened test metrics and ``expected``
+    targets."""
     record = json.loads((job / RECORD).read_text()) if (job / RECORD).is_file() else {}
     overrides_file = job / ".hydra" / "overrides.yaml"
     overrides = record.get("overrides")
     if overrides is None:
-        overrides = (yaml.safe_load(overrides_file.read_text()) or []) if overrides_file.is_file() else []
+        overrides = (
+            (yaml.safe_load(overrides_file.read_text()) or []) if overrides_file.is_file() else []
+        )
     config = yaml.safe_load((job / ".hydra" / "config.yaml").read_text()) or {}
     metrics_file = job / "metrics.json"
-    metrics = flatten_metrics(json.loads(metrics_file.read_text()).get("test", {})) if metrics_file.is_file() else {}
+    metrics = (
+        flatten_metrics(json.loads(metrics_file.read_text()).get("test", {}))
+        if metrics_file.is_file()
+        else {}
+    )
     status = record.get("status") or ("completed" if metrics_file.is_file() else "failed")
     error = record.get("error") or (None if status == "completed" else last_log_line(job))
-    # run.json holds the resolved config (an expected metric may interpolate, e.g. fold${data.test_fold})
+    # run.json holds the resolved config (an expected metric may interpolate, e.g.
+    # fold${data.test_fold})
     expected = (record.get("config") or config).get("expected") or []
     expected = [expected] if isinstance(expected, dict) else list(expected)
-    return {"job": str(job), "overrides": [str(o) for o in overrides], "seed": config.get("seed"),
-            "status": status, "error": error, "metrics": metrics, "expected": expected}
+    return {
+        "job": str(job),
+        "overrides": [str(o) for o in overrides],
+        "seed": config.get("seed"),
+        "status": status,
+        "error": error,
+        "metrics": metrics,
+        "expected": expected,
+    }
 
 
 def _key(override: str) -> tuple[str, str]:
@@ -89,18 +116,27 @@ def _key(override: str) -> tuple[str, str]:
 
 
 def group_runs(runs: list[dict[str, Any]]) -> tuple[list[str], list[dict[str, Any]]]:
-    """The swept keys (overrides that differ between runs, seed excluded) and one group per setting."""
+    """The swept keys (overrides that differ between runs, seed excluded) and one group per
+    setting."""
     settings = []
     for run in runs:
-        kept = dict(_key(o) for o in run["overrides"] if not _key(o)[0].startswith(IGNORED_OVERRIDES))
+        kept = dict(
+            _key(o) for o in run["overrides"] if not _key(o)[0].startswith(IGNORED_OVERRIDES)
+        )
         settings.append(kept)
     names = sorted({k for s in settings for k in s})
     swept = [k for k in names if len({s.get(k, "") for s in settings}) > 1]
     groups: dict[tuple, dict[str, Any]] = {}
     for run, setting in zip(runs, settings):
         key = tuple(setting.get(k, "") for k in swept)
-        group = groups.setdefault(key, {"setting": dict(zip(swept, key)), "runs": [],
-                                        "constant": {k: v for k, v in setting.items() if k not in swept}})
+        group = groups.setdefault(
+            key,
+            {
+                "setting": dict(zip(swept, key)),
+                "runs": [],
+                "constant": {k: v for k, v in setting.items() if k not in swept},
+            },
+        )
         group["runs"].append(run)
     return swept, list(groups.values())
 
@@ -109,7 +145,9 @@ def _matching(metrics: list[str], patterns: tuple[str, ...]) -> list[str]:
     return [m for m in metrics if any(fnmatch.fnmatchcase(m, p) for p in patterns)]
 
 
-def summarise(runs: list[dict[str, Any]], patterns: tuple[str, ...] = DEFAULT_METRICS) -> dict[str, Any]:
+def summarise(
+    runs: list[dict[str, Any]], patterns: tuple[str, ...] = DEFAULT_METRICS
+) -> dict[str, Any]:
     """The table as data: swept keys, metric columns, and per group the mean / std / count of each
     metric over its completed runs, the published targets and the failed runs."""
     swept, groups = group_runs(runs)
@@ -121,12 +159,24 @@ def summarise(runs: list[dict[str, Any]], patterns: tuple[str, ...] = DEFAULT_ME
         cells = {}
         for metric in columns:
             values = np.array([r["metrics"][metric] for r in done if metric in r["metrics"]])
-            cells[metric] = {"mean": float(values.mean()) if values.size else None,
-                             "std": float(values.std(ddof=1)) if values.size > 1 else None, "n": int(values.size)}
+            cells[metric] = {
+                "mean": float(values.mean()) if values.size else None,
+                "std": float(values.std(ddof=1)) if values.size > 1 else None,
+                "n": int(values.size),
+            }
         expected = {e["metric"]: e for r in group["runs"] for e in r["expected"] if "metric" in e}
-        rows.append({"setting": group["setting"], "cells": cells, "expected": expected,
-                     "seeds": sorted({str(r["seed"]) for r in done}), "completed": len(done),
-                     "failed": [(r["job"], r["error"]) for r in group["runs"] if r["status"] != "completed"]})
+        rows.append(
+            {
+                "setting": group["setting"],
+                "cells": cells,
+                "expected": expected,
+                "seeds": sorted({str(r["seed"]) for r in done}),
+                "completed": len(done),
+                "failed": [
+                    (r["job"], r["error"]) for r in group["runs"] if r["status"] != "completed"
+                ],
+            }
+        )
     published = [m for m in columns if any(m in row["expected"] for row in rows)]
     return {"swept": swept, "columns": columns, "published": published, "rows": rows}
 
@@ -142,15 +192,33 @@ def _cell(cell: dict[str, Any]) -> str:
 
 
 def _table_rows(table: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
-    header = [*(table["swept"] or ["configuration"]), *[_short(m) for m in table["columns"]],
-              *[f"{_short(m)} published" for m in table["published"]], "seeds", "failed"]
+    header = [
+        *(table["swept"] or ["configuration"]),
+        *[_short(m) for m in table["columns"]],
+        *[f"{_short(m)} published" for m in table["published"]],
+        "seeds",
+        "failed",
+    ]
     body = []
     for row in table["rows"]:
-        setting = [row["setting"][k] for k in table["swept"]] if table["swept"] else ["(as configured)"]
-        published = [f"{row['expected'][m]['value']} ({row['expected'][m].get('source', '')})"
-                     if m in row["expected"] else "-" for m in table["published"]]
-        body.append([*setting, *[_cell(row["cells"][m]) for m in table["columns"]], *published,
-                     str(row["completed"]), str(len(row["failed"]))])
+        setting = (
+            [row["setting"][k] for k in table["swept"]] if table["swept"] else ["(as configured)"]
+        )
+        published = [
+            f"{row['expected'][m]['value']} ({row['expected'][m].get('source', '')})"
+            if m in row["expected"]
+            else "-"
+            for m in table["published"]
+        ]
+        body.append(
+            [
+                *setting,
+                *[_cell(row["cells"][m]) for m in table["columns"]],
+                *published,
+                str(row["completed"]),
+                str(len(row["failed"])),
+            ]
+        )
     return header, body
 
 
@@ -170,20 +238,48 @@ def csv_text(table: dict[str, Any]) -> str:
     out = io.StringIO()
     writer = csv.writer(out)
     metrics = table["columns"]
-    writer.writerow([*table["swept"], *[f"{m} {s}" for m in metrics for s in ("mean", "std", "n")],
-                     *[f"{m} published" for m in table["published"]], "seeds", "failed"])
+    writer.writerow(
+        [
+            *table["swept"],
+            *[f"{m} {s}" for m in metrics for s in ("mean", "std", "n")],
+            *[f"{m} published" for m in table["published"]],
+            "seeds",
+            "failed",
+        ]
+    )
     for row in table["rows"]:
-        cells = [v for m in metrics for v in (row["cells"][m]["mean"], row["cells"][m]["std"], row["cells"][m]["n"])]
+        cells = [
+            v
+            for m in metrics
+            for v in (row["cells"][m]["mean"], row["cells"][m]["std"], row["cells"][m]["n"])
+        ]
         published = [row["expected"].get(m, {}).get("value", "") for m in table["published"]]
-        writer.writerow([*(row["setting"][k] for k in table["swept"]), *cells, *published, row["completed"],
-                         len(row["failed"])])
+        writer.writerow(
+            [
+                *(row["setting"][k] for k in table["swept"]),
+                *cells,
+                *published,
+                row["completed"],
+                len(row["failed"]),
+            ]
+        )
     return out.getvalue()
 
 
 # LaTeX's special characters in table cells; pandas' Styler.to_latex would do it but pandas is not a
 # dependency, and a booktabs tabular of plain cells is all a paper needs.
-_LATEX_ESCAPES = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
-                  "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+_LATEX_ESCAPES = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+}
 
 
 def _latex_cell(text: str) -> str:
@@ -194,17 +290,25 @@ def _latex_cell(text: str) -> str:
 def latex(table: dict[str, Any]) -> str:
     """The table as a booktabs ``tabular`` (cells "mean \\pm std") to paste into a paper."""
     header, body = _table_rows(table)
-    lines = [r"\begin{tabular}{" + "l" * len(table["swept"] or ["configuration"])
-             + "r" * (len(header) - len(table["swept"] or ["configuration"])) + "}", r"\toprule",
-             " & ".join(_latex_cell(h) for h in header) + r" \\", r"\midrule"]
+    lines = [
+        r"\begin{tabular}{"
+        + "l" * len(table["swept"] or ["configuration"])
+        + "r" * (len(header) - len(table["swept"] or ["configuration"]))
+        + "}",
+        r"\toprule",
+        " & ".join(_latex_cell(h) for h in header) + r" \\",
+        r"\midrule",
+    ]
     lines += [" & ".join(_latex_cell(c) for c in cells) + r" \\" for cells in body]
     lines += [r"\bottomrule", r"\end{tabular}"]
     return "\n".join(lines) + "\n"
 
 
-def write_ablation(paths: list[str | Path], out_dir: Path, patterns: tuple[str, ...] = DEFAULT_METRICS) -> str | None:
-    """``ablation.md`` / ``ablation.csv`` / ``ablation.tex`` in ``out_dir`` from the runs under ``paths``; returns the markdown
-    table, or None when no run folder is found."""
+def write_ablation(
+    paths: list[str | Path], out_dir: Path, patterns: tuple[str, ...] = DEFAULT_METRICS
+) -> str | None:
+    """``ablation.md`` / ``ablation.csv`` / ``ablation.tex`` in ``out_dir`` from the runs under
+    ``paths``; returns the markdown table, or None when no run folder is found."""
     jobs = job_folders(paths)
     if not jobs:
         return None
@@ -224,9 +328,10 @@ except ImportError:  # pragma: no cover - hydra is a dependency
 
 
 class AblationTableCallback(Callback):
-    """Hydra callback: ``ablation.md`` / ``ablation.csv`` in a multirun's sweep folder, rewritten after every
-    job (Hydra's sweeper raises a failed job's error once its batch ends, before the multirun's end, so the
-    table must already be there and list it) and logged at the end."""
+    """Hydra callback: ``ablation.md`` / ``ablation.csv`` in a multirun's sweep folder, rewritten
+    after every
+    job (Hydra's sweeper raises a failed job's error once its batch ends, before the multirun's end,
+    so the table must already be there and list it) and logged at the end."""
 
     def on_job_end(self, config, job_return=None, **kwargs) -> None:
         from hydra.core.hydra_config import HydraConfig
@@ -245,11 +350,19 @@ class AblationTableCallback(Callback):
 
 def main(argv: list[str] | None = None) -> int:
     """Print the table and write it (``--out``, default the first folder given)."""
-    parser = argparse.ArgumentParser(prog="python -m sonolab.report", description=__doc__.split("\n\n")[0])
-    parser.add_argument("paths", nargs="+", help="sweep folders, run folders or glob patterns of them")
+    parser = argparse.ArgumentParser(
+        prog="python -m sonolab.report", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument(
+        "paths", nargs="+", help="sweep folders, run folders or glob patterns of them"
+    )
     parser.add_argument("--out", type=Path, help="where ablation.md / ablation.csv go")
-    parser.add_argument("--metrics", nargs="+", default=list(DEFAULT_METRICS),
-                        help="metric patterns over test/<set>/... keys (default: each family's headline metrics)")
+    parser.add_argument(
+        "--metrics",
+        nargs="+",
+        default=list(DEFAULT_METRICS),
+        help="metric patterns over test/<set>/... keys (default: each family's headline metrics)",
+    )
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     first = sorted(glob.glob(args.paths[0])) or [args.paths[0]]
     out = args.out or Path(first[0])

@@ -1,4 +1,5 @@
-"""Diarization report: metrics.json, a markdown DER table, one RTTM and one timeline PNG per recording."""
+"""Diarization report: metrics.json, a markdown DER table, one RTTM and one timeline PNG per
+recording."""
 
 from __future__ import annotations
 
@@ -17,9 +18,12 @@ from ..utils.io import write_text_atomic  # noqa: E402
 
 
 def _row(name: str, system: str, entry: dict) -> str:
-    return (f"| {name} | {system} | {entry['der']:.2f} | {100 * entry['false_alarm'] / max(entry['speech'], 1e-9):.2f} | "
-            f"{100 * entry['missed'] / max(entry['speech'], 1e-9):.2f} | "
-            f"{100 * entry['confusion'] / max(entry['speech'], 1e-9):.2f} | {entry['speech']:.1f} |")
+    return (
+        f"| {name} | {system} | {entry['der']:.2f} | "
+        f"{100 * entry['false_alarm'] / max(entry['speech'], 1e-9):.2f} | "
+        f"{100 * entry['missed'] / max(entry['speech'], 1e-9):.2f} | "
+        f"{100 * entry['confusion'] / max(entry['speech'], 1e-9):.2f} | {entry['speech']:.1f} |"
+    )
 
 
 def markdown_tables(results: dict[str, dict]) -> str:
@@ -31,28 +35,44 @@ def markdown_tables(results: dict[str, dict]) -> str:
     if scored:
         setups = next(iter(scored.values()))["system"]
         for key, first in setups.items():
-            lines += [f"### DER, {first['label']}", "",
-                      "| set | system | DER (%) | false alarm (%) | missed (%) | confusion (%) | scored speech (s) |",
-                      "|---|---|---|---|---|---|---|"]
+            lines += [
+                f"### DER, {first['label']}",
+                "",
+                "| set | system | DER (%) | false alarm (%) | missed (%) | confusion (%) | scored "
+                "speech (s) |",
+                "|---|---|---|---|---|---|---|",
+            ]
             for name, r in scored.items():
                 lines.append(_row(name, "model", r["system"][key]["corpus"]))
                 lines.append(_row(name, "one speaker (floor)", r["floor"][key]["corpus"]))
             lines.append("")
         first_key = next(iter(setups))
-        lines += [f"Per recording ({setups[first_key]['label']}):", "", "| set | recording | DER (%) | floor DER (%) |",
-                  "|---|---|---|---|"]
+        lines += [
+            f"Per recording ({setups[first_key]['label']}):",
+            "",
+            "| set | recording | DER (%) | floor DER (%) |",
+            "|---|---|---|---|",
+        ]
         for name, r in scored.items():
             for uri, entry in r["system"][first_key]["files"].items():
-                lines.append(f"| {name} | {uri} | {entry['der']:.2f} | {r['floor'][first_key]['files'][uri]['der']:.2f} |")
+                lines.append(
+                    f"| {name} | {uri} | {entry['der']:.2f} | "
+                    f"{r['floor'][first_key]['files'][uri]['der']:.2f} |"
+                )
         lines.append("")
     for name, r in results.items():
         if name not in scored:
-            lines.append(f"Set {name}: {r['recordings']} recordings diarized, not scored (no references given); "
-                         f"RTTMs in rttm/{name}/.")
+            lines.append(
+                f"Set {name}: {r['recordings']} recordings diarized, not scored (no references "
+                "given); "
+                f"RTTMs in rttm/{name}/."
+            )
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
-def plot_timeline(reference: Annotation | None, hypothesis: Annotation, path: Path, title: str) -> None:
+def plot_timeline(
+    reference: Annotation | None, hypothesis: Annotation, path: Path, title: str
+) -> None:
     """Reference speakers' rows (when there is a reference) above the hypothesis speakers' rows;
     overlapping speech shows as several bars at the same time."""
     rows = [("ref", label) for label in (reference.labels() if reference is not None else [])]
@@ -62,7 +82,11 @@ def plot_timeline(reference: Annotation | None, hypothesis: Annotation, path: Pa
         source = reference if side == "ref" else hypothesis
         spans = [(s.start, s.duration) for s in source.label_timeline(label)]
         ax.broken_barh(spans, (y + 0.1, 0.8), color="tab:blue" if side == "ref" else "tab:orange")
-    ax.set_yticks([y + 0.5 for y in range(len(rows))], [f"{side}: {label}" for side, label in reversed(rows)], fontsize=7)
+    ax.set_yticks(
+        [y + 0.5 for y in range(len(rows))],
+        [f"{side}: {label}" for side, label in reversed(rows)],
+        fontsize=7,
+    )
     ax.set_xlabel("time (s)")
     ax.set_title(title, fontsize=9)
     ax.grid(axis="x", alpha=0.3)
@@ -71,12 +95,18 @@ def plot_timeline(reference: Annotation | None, hypothesis: Annotation, path: Pa
     plt.close(fig)
 
 
-def write_diarization_report(out_dir: str | Path, results: dict[str, dict], hypotheses: dict[str, dict[str, Annotation]],
-                             references: dict[str, dict[str, Annotation]], extra: dict[str, Any] | None = None,
-                             plots: int | None = None) -> dict[str, Any]:
+def write_diarization_report(
+    out_dir: str | Path,
+    results: dict[str, dict],
+    hypotheses: dict[str, dict[str, Annotation]],
+    references: dict[str, dict[str, Annotation]],
+    extra: dict[str, Any] | None = None,
+    plots: int | None = None,
+) -> dict[str, Any]:
     """``metrics.json`` (per set: both setups, corpus and per file, and the floor), ``results.md``,
-    ``rttm/<set>/<uri>.rttm`` and ``timelines/<set>/<uri>.png`` (every recording, or the first ``plots`` of each set).
-    A set without references has ``{"scored": false, "recordings": n}`` and hypothesis-only timelines."""
+    ``rttm/<set>/<uri>.rttm`` and ``timelines/<set>/<uri>.png`` (every recording, or the first
+    ``plots`` of each set). A set without references has ``{"scored": false, "recordings": n}`` and
+    hypothesis-only timelines."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     content = {"test": results}
@@ -87,10 +117,14 @@ def write_diarization_report(out_dir: str | Path, results: dict[str, dict], hypo
     for name, hyps in hypotheses.items():
         (out / "rttm" / name).mkdir(parents=True, exist_ok=True)
         for uri, h in hyps.items():
-            write_rttm(out / "rttm" / name / f"{uri}.rttm",
-                       {uri: [(label, s.start, s.end) for s, _, label in h.itertracks(yield_label=True)]})
+            write_rttm(
+                out / "rttm" / name / f"{uri}.rttm",
+                {uri: [(label, s.start, s.end) for s, _, label in h.itertracks(yield_label=True)]},
+            )
         folder = out / "timelines" / name
         folder.mkdir(parents=True, exist_ok=True)
         for uri in list(hyps)[:plots]:  # [:None] = all
-            plot_timeline(references[name].get(uri), hyps[uri], folder / f"{uri}.png", f"{name} / {uri}")
+            plot_timeline(
+                references[name].get(uri), hyps[uri], folder / f"{uri}.png", f"{name} / {uri}"
+            )
     return content

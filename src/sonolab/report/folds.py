@@ -1,5 +1,5 @@
-"""Cross-validation summary: the runs of a sweep over ``data.test_fold`` (the ESC-50 protocol: train on
-four folds, test on the fifth, five times) gathered into per-fold accuracy and mean +- std.
+"""Cross-validation summary: the runs of a sweep over ``data.test_fold`` (the ESC-50 protocol: train
+on four folds, test on the fifth, five times) gathered into per-fold accuracy and mean +- std.
 
 Written by a Hydra callback at the end of every multirun (``folds.md`` / ``folds.json`` in the sweep
 folder, nothing when the sweep has no fold results), and by hand with
@@ -29,7 +29,8 @@ FOLD_OVERRIDE = re.compile(r"^\+*data\.test_fold=")
 
 
 def _job_dirs(folders: list[Path]) -> list[Path]:
-    """Hydra job folders (holding ``.hydra/overrides.yaml``) under the given sweep or run folders."""
+    """Hydra job folders (holding ``.hydra/overrides.yaml``) under the given sweep or run
+    folders."""
     jobs = []
     for folder in folders:
         jobs += [p.parent.parent for p in sorted(folder.glob("**/.hydra/overrides.yaml"))]
@@ -37,8 +38,9 @@ def _job_dirs(folders: list[Path]) -> list[Path]:
 
 
 def collect_folds(folders: list[Path], metric: str = "accuracy") -> list[dict[str, Any]]:
-    """One row per configuration (the job's overrides other than ``data.test_fold``): ``{"config", "folds":
-    {fold: value}, "failed": [(job folder, last error line)]}``. A job without ``metrics.json`` is failed."""
+    """One row per configuration (the job's overrides other than ``data.test_fold``): ``{"config",
+    "folds": {fold: value}, "failed": [(job folder, last error line)]}``. A job without
+    ``metrics.json`` is failed."""
     groups: dict[str, dict[str, Any]] = {}
     for job in _job_dirs(folders):
         overrides = yaml.safe_load((job / ".hydra" / "overrides.yaml").read_text()) or []
@@ -55,9 +57,11 @@ def collect_folds(folders: list[Path], metric: str = "accuracy") -> list[dict[st
     return [row for row in groups.values() if row["folds"] or row["failed"]]
 
 
-def summarise(rows: list[dict[str, Any]], metric: str = "accuracy") -> tuple[str, list[dict[str, Any]]]:
-    """A markdown table (per-fold values, mean +- sample standard deviation over folds, fold count) and
-    the same numbers as JSON-ready rows."""
+def summarise(
+    rows: list[dict[str, Any]], metric: str = "accuracy"
+) -> tuple[str, list[dict[str, Any]]]:
+    """A markdown table (per-fold values, mean +- sample standard deviation over folds, fold count)
+    and the same numbers as JSON-ready rows."""
     folds = sorted({f for row in rows for f in row["folds"]})
     header = ["configuration", *(f"fold {f}" for f in folds), f"mean {metric}", "std", "folds"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -67,9 +71,21 @@ def summarise(rows: list[dict[str, Any]], metric: str = "accuracy") -> tuple[str
         mean = float(values.mean()) if values.size else float("nan")
         std = float(values.std(ddof=1)) if values.size > 1 else float("nan")
         cells = [f"{row['folds'][f]:.2f}" if f in row["folds"] else "-" for f in folds]
-        lines.append(f"| {row['config']} | " + " | ".join(cells) + f" | {mean:.2f} | {std:.2f} | {values.size} |")
-        records.append({"config": row["config"], "folds": row["folds"], "mean": mean, "std": std,
-                        "num_folds": int(values.size), "failed": row["failed"]})
+        lines.append(
+            f"| {row['config']} | "
+            + " | ".join(cells)
+            + f" | {mean:.2f} | {std:.2f} | {values.size} |"
+        )
+        records.append(
+            {
+                "config": row["config"],
+                "folds": row["folds"],
+                "mean": mean,
+                "std": std,
+                "num_folds": int(values.size),
+                "failed": row["failed"],
+            }
+        )
     failed = [f for row in rows for f in row["failed"]]
     if failed:
         lines += ["", "Failed runs:", ""] + [f"- {job}: {line}" for job, line in failed]
@@ -77,25 +93,33 @@ def summarise(rows: list[dict[str, Any]], metric: str = "accuracy") -> tuple[str
 
 
 def write_fold_summary(folders: list[Path], out_dir: Path, metric: str = "accuracy") -> str | None:
-    """``folds.md`` and ``folds.json`` in ``out_dir``; returns the table, or None when there are no fold results."""
+    """``folds.md`` and ``folds.json`` in ``out_dir``; returns the table, or None when there are no
+    fold results."""
     rows = collect_folds(folders, metric)
     if not rows:
         return None
     table, records = summarise(rows, metric)
     out_dir.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(out_dir / "folds.md", f"# Cross-validation: test {metric} per fold (%)\n\n" + table)
-    write_text_atomic(out_dir / "folds.json", json.dumps({"metric": metric, "rows": records}, indent=2))
+    write_text_atomic(
+        out_dir / "folds.md", f"# Cross-validation: test {metric} per fold (%)\n\n" + table
+    )
+    write_text_atomic(
+        out_dir / "folds.json", json.dumps({"metric": metric, "rows": records}, indent=2)
+    )
     return table
 
 
 try:
     from hydra.experimental.callback import Callback
-except ImportError:  # pragma: no cover - hydra is a dependency; kept importable without it for the CLI
+except (
+    ImportError
+):  # pragma: no cover - hydra is a dependency; kept importable without it for the CLI
     Callback = object
 
 
 class FoldSummaryCallback(Callback):
-    """Hydra callback: at the end of a multirun, the fold summary of its jobs into the sweep folder."""
+    """Hydra callback: at the end of a multirun, the fold summary of its jobs into the sweep
+    folder."""
 
     def __init__(self, metric: str = "accuracy"):
         self.metric = metric
@@ -109,18 +133,29 @@ class FoldSummaryCallback(Callback):
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m sonolab.report.folds <folder> [...] [--out DIR] [--metric accuracy]``."""
-    parser = argparse.ArgumentParser(prog="python -m sonolab.report.folds", description=__doc__.splitlines()[0])
-    parser.add_argument("folders", nargs="+", type=Path, help="sweep folders (or run folders) to gather")
-    parser.add_argument("--out", type=Path, help="where folds.md / folds.json go (default: the first folder)")
-    parser.add_argument("--metric", default="accuracy", help="the per-fold test metric (default: accuracy)")
+    parser = argparse.ArgumentParser(
+        prog="python -m sonolab.report.folds", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument(
+        "folders", nargs="+", type=Path, help="sweep folders (or run folders) to gather"
+    )
+    parser.add_argument(
+        "--out", type=Path, help="where folds.md / folds.json go (default: the first folder)"
+    )
+    parser.add_argument(
+        "--metric", default="accuracy", help="the per-fold test metric (default: accuracy)"
+    )
     args = parser.parse_args(argv)
     missing = [str(f) for f in args.folders if not f.is_dir()]
     if missing:
         parser.error(f"no such folder: {', '.join(missing)}")
     table = write_fold_summary(args.folders, args.out or args.folders[0], args.metric)
     if table is None:
-        print(f"no fold results (test sets named fold<k> with {args.metric!r}) under {', '.join(map(str, args.folders))}",
-              file=sys.stderr)
+        print(
+            f"no fold results (test sets named fold<k> with {args.metric!r}) under "
+            f"{', '.join(map(str, args.folders))}",
+            file=sys.stderr,
+        )
         return 1
     print(table, end="")
     return 0

@@ -1,6 +1,7 @@
 """The machine-readable record of one run: ``run.json`` in the run folder, written when a run ends
 (completed or failed) with its status, the error's last line, the command-line overrides, the
-resolved config and the flattened test metrics. ``python -m sonolab.report`` builds tables from it."""
+resolved config and the flattened test metrics. ``python -m sonolab.report`` builds tables from
+it."""
 
 from __future__ import annotations
 
@@ -49,11 +50,18 @@ def _resolved(cfg: DictConfig) -> dict:
         return OmegaConf.to_container(cfg, resolve=False)
 
 
-def write_record(out_dir: Path, cfg: DictConfig, status: str, seconds: float, error: str | None = None,
-                 config_dir: Path | None = None) -> dict:
-    """``run.json`` in ``out_dir``: status, error, overrides, resolved config and test metrics, and with
-    ``config_dir`` (where train.yaml is) the human-readable ``summary.md`` (written by the global rank 0
-    only; other DDP ranks return the record without writing it)."""
+def write_record(
+    out_dir: Path,
+    cfg: DictConfig,
+    status: str,
+    seconds: float,
+    error: str | None = None,
+    config_dir: Path | None = None,
+) -> dict:
+    """``run.json`` in ``out_dir``: status, error, overrides, resolved config and test metrics, and
+    with
+    ``config_dir`` (where train.yaml is) the human-readable ``summary.md`` (written by the global
+    rank 0 only; other DDP ranks return the record without writing it)."""
     metrics_file = out_dir / "metrics.json"
     metrics = {}
     if metrics_file.is_file():
@@ -61,8 +69,14 @@ def write_record(out_dir: Path, cfg: DictConfig, status: str, seconds: float, er
             metrics = flatten_metrics(json.loads(metrics_file.read_text()).get("test", {}))
         except ValueError:
             metrics = {}
-    record = {"status": status, "error": error, "seconds": round(seconds, 1), "overrides": _overrides(cfg),
-              "metrics": metrics, "config": {k: v for k, v in _resolved(cfg).items() if k != "hydra"}}
+    record = {
+        "status": status,
+        "error": error,
+        "seconds": round(seconds, 1),
+        "overrides": _overrides(cfg),
+        "metrics": metrics,
+        "config": {k: v for k, v in _resolved(cfg).items() if k != "hydra"},
+    }
     if rank_zero_only.rank == 0:
         out_dir.mkdir(parents=True, exist_ok=True)
         write_text_atomic(out_dir / RECORD, json.dumps(record, indent=2, default=str) + "\n")
@@ -73,7 +87,8 @@ def write_record(out_dir: Path, cfg: DictConfig, status: str, seconds: float, er
 
 @contextmanager
 def recorded_run(out_dir: Path, cfg: DictConfig, config_dir: Path | None = None) -> Iterator[None]:
-    """Write ``run.json`` (and, with ``config_dir``, ``summary.md``) when the block ends: ``completed``, or
+    """Write ``run.json`` (and, with ``config_dir``, ``summary.md``) when the block ends:
+    ``completed``, or
     ``failed`` with the error's last line (the error is raised again)."""
     start = time.time()
     try:

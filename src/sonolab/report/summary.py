@@ -17,10 +17,16 @@ SUMMARY = "summary.md"
 
 
 def default_choices(config_dir: Path) -> dict[str, str]:
-    """The option ``train.yaml``'s defaults list picks in each config group (``null`` ones left out)."""
+    """The option ``train.yaml``'s defaults list picks in each config group (``null`` ones left
+    out)."""
     entries = yaml.safe_load((config_dir / "train.yaml").read_text()).get("defaults", [])
-    return {group: str(option) for entry in entries if isinstance(entry, dict)
-            for group, option in entry.items() if option is not None and "/" not in group}
+    return {
+        group: str(option)
+        for entry in entries
+        if isinstance(entry, dict)
+        for group, option in entry.items()
+        if option is not None and "/" not in group
+    }
 
 
 def run_choices(cfg: DictConfig) -> dict[str, str]:
@@ -33,32 +39,56 @@ def run_choices(cfg: DictConfig) -> dict[str, str]:
         if not HydraConfig.initialized():
             return {}
         choices = HydraConfig.get().runtime.choices
-    return {str(k): str(v) for k, v in choices.items() if v is not None and not str(k).startswith("hydra/")}
+    return {
+        str(k): str(v)
+        for k, v in choices.items()
+        if v is not None and not str(k).startswith("hydra/")
+    }
 
 
 def summary_text(out_dir: Path, cfg: DictConfig, record: dict[str, Any], config_dir: Path) -> str:
-    """The markdown of ``summary.md`` for the run in ``out_dir`` (``record``: its run.json content)."""
-    lines = [f"# Run {out_dir.name}", "", f"**{record['status']}** in {record['seconds']} s"
-             + (f": `{record['error']}`" if record.get("error") else ""), ""]
+    """The markdown of ``summary.md`` for the run in ``out_dir`` (``record``: its run.json
+    content)."""
+    lines = [
+        f"# Run {out_dir.name}",
+        "",
+        f"**{record['status']}** in {record['seconds']} s"
+        + (f": `{record['error']}`" if record.get("error") else ""),
+        "",
+    ]
     defaults, chosen = default_choices(config_dir), run_choices(cfg)
-    changed = [(group, defaults.get(group, "-"), option) for group, option in sorted(chosen.items())
-               if option != defaults.get(group, "null")]
+    changed = [
+        (group, defaults.get(group, "-"), option)
+        for group, option in sorted(chosen.items())
+        if option != defaults.get(group, "null")
+    ]
     lines += ["## Configuration (differences from the defaults)", ""]
     if changed:
         lines += ["| config group | default | this run |", "|---|---|---|"]
         lines += [f"| {group} | {default} | {option} |" for group, default, option in changed]
         lines.append("")
     overrides = record.get("overrides") or []
-    lines += (["Command-line overrides: " + " ".join(f"`{o}`" for o in overrides)] if overrides
-              else ["No command-line overrides."])
+    lines += (
+        ["Command-line overrides: " + " ".join(f"`{o}`" for o in overrides)]
+        if overrides
+        else ["No command-line overrides."]
+    )
     if not changed and not overrides:
         lines[-1] = "The default configuration, no overrides."
-    lines += ["", "The full resolved configuration: `.hydra/config.yaml` (and `run.json`).", "", "## Metrics", ""]
+    lines += [
+        "",
+        "The full resolved configuration: `.hydra/config.yaml` (and `run.json`).",
+        "",
+        "## Metrics",
+        "",
+    ]
     results = out_dir / "results.md"
     if results.is_file():
         lines.append(results.read_text().strip())
     elif record.get("metrics"):
-        lines += ["| metric | value |", "|---|---|"] + [f"| {k} | {v:.4g} |" for k, v in record["metrics"].items()]
+        lines += ["| metric | value |", "|---|---|"] + [
+            f"| {k} | {v:.4g} |" for k, v in record["metrics"].items()
+        ]
     else:
         lines.append("No test metrics.")
     plots = sorted(p.name for p in out_dir.glob("*.png"))

@@ -20,9 +20,16 @@ def markdown_table(results: dict[str, dict], labels: list[str]) -> str:
     """Single label: accuracy and top-5 per test set, then each set's per-class accuracy.
     Multi-label: mAP, mean AUC and d' per test set with the classes scored / skipped."""
     if any("mAP" in r for r in results.values()):
-        lines = ["| set | mAP | mean AUC | d' | classes scored | classes skipped (no positive) |", "|---|---|---|---|---|---|"]
-        lines += [f"| {name} | {r['mAP']:.4f} | {r['mean_auc']:.4f} | {r['d_prime']:.3f} | {r['classes_scored']} | "
-                  f"{r['classes_skipped']} |" for name, r in results.items()]
+        lines = [
+            "| set | mAP | mean AUC | d' | classes scored | classes skipped (no positive) |",
+            "|---|---|---|---|---|---|",
+        ]
+        lines += [
+            f"| {name} | {r['mAP']:.4f} | {r['mean_auc']:.4f} | {r['d_prime']:.3f} | "
+            f"{r['classes_scored']} | "
+            f"{r['classes_skipped']} |"
+            for name, r in results.items()
+        ]
         return "\n".join(lines) + "\n"
     lines = ["| set | clips | accuracy (%) | top-5 (%) |", "|---|---|---|---|"]
     for name, r in results.items():
@@ -30,7 +37,13 @@ def markdown_table(results: dict[str, dict], labels: list[str]) -> str:
         lines.append(f"| {name} | {r['clips']} | {r['accuracy']:.2f} | {r[top]:.2f} |")
     for name, r in results.items():
         confusion = np.array(r["confusion"])
-        lines += ["", f"Per class ({name}):", "", "| class | clips | accuracy (%) |", "|---|---|---|"]
+        lines += [
+            "",
+            f"Per class ({name}):",
+            "",
+            "| class | clips | accuracy (%) |",
+            "|---|---|---|",
+        ]
         for k, label in enumerate(labels):
             total = int(confusion[k].sum())
             if total:
@@ -39,7 +52,8 @@ def markdown_table(results: dict[str, dict], labels: list[str]) -> str:
 
 
 def plot_confusion(confusion: list[list[int]], labels: list[str], path: Path, title: str) -> None:
-    """Row-normalised confusion matrix (true class down, predicted across) with the counts written in."""
+    """Row-normalised confusion matrix (true class down, predicted across) with the counts written
+    in."""
     matrix = np.array(confusion, dtype=float)
     rates = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
     size = max(4.0, 0.45 * len(labels) + 2)
@@ -51,8 +65,15 @@ def plot_confusion(confusion: list[list[int]], labels: list[str], path: Path, ti
     for i in ticks:
         for j in ticks:
             if matrix[i, j]:
-                ax.text(j, i, int(matrix[i, j]), ha="center", va="center", fontsize=6,
-                        color="white" if rates[i, j] > 0.5 else "black")
+                ax.text(
+                    j,
+                    i,
+                    int(matrix[i, j]),
+                    ha="center",
+                    va="center",
+                    fontsize=6,
+                    color="white" if rates[i, j] > 0.5 else "black",
+                )
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     ax.set_title(title, fontsize=9)
@@ -61,14 +82,25 @@ def plot_confusion(confusion: list[list[int]], labels: list[str], path: Path, ti
     plt.close(fig)
 
 
-def plot_class_ap(per_class_ap: list[float], labels: list[str], path: Path, title: str, count: int = 10) -> None:
+def plot_class_ap(
+    per_class_ap: list[float], labels: list[str], path: Path, title: str, count: int = 10
+) -> None:
     """Average precision of the ``count`` best and ``count`` worst scored classes, by name."""
-    scored = sorted((ap, k) for k, ap in enumerate(per_class_ap) if ap == ap)  # NaN: no positive, not scored
+    scored = sorted(
+        (ap, k) for k, ap in enumerate(per_class_ap) if ap == ap
+    )  # NaN: no positive, not scored
     shown = scored if len(scored) <= 2 * count else scored[:count] + scored[-count:]
     fig, ax = plt.subplots(figsize=(7, 0.3 * len(shown) + 1.2))
-    ax.barh(range(len(shown)), [ap for ap, _ in shown], color=["tab:red" if i < min(count, len(shown) // 2) else "tab:green"
-                                                               for i in range(len(shown))])
-    ax.set_yticks(range(len(shown)), [labels[k] if k < len(labels) else str(k) for _, k in shown], fontsize=7)
+    ax.barh(
+        range(len(shown)),
+        [ap for ap, _ in shown],
+        color=[
+            "tab:red" if i < min(count, len(shown) // 2) else "tab:green" for i in range(len(shown))
+        ],
+    )
+    ax.set_yticks(
+        range(len(shown)), [labels[k] if k < len(labels) else str(k) for _, k in shown], fontsize=7
+    )
     ax.set_xlim(0, 1)
     ax.set_xlabel("average precision")
     ax.set_title(title, fontsize=9)
@@ -77,10 +109,15 @@ def plot_class_ap(per_class_ap: list[float], labels: list[str], path: Path, titl
     plt.close(fig)
 
 
-def write_tagging_report(out_dir: str | Path, results: dict[str, dict], labels: list[str],
-                         extra: dict[str, Any] | None = None) -> dict[str, Any]:
+def write_tagging_report(
+    out_dir: str | Path,
+    results: dict[str, dict],
+    labels: list[str],
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """``metrics.json`` (per test set: accuracy, top-5, clips, confusion; or mAP, AUC, d', per-class
-    AP), ``results.md`` and ``confusion_<set>.png`` (single label) or ``class_ap_<set>.png`` (multi-label)."""
+    AP), ``results.md`` and ``confusion_<set>.png`` (single label) or ``class_ap_<set>.png``
+    (multi-label)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     content = {"test": results, "labels": labels, **(extra or {})}
@@ -88,9 +125,17 @@ def write_tagging_report(out_dir: str | Path, results: dict[str, dict], labels: 
     write_text_atomic(out / "results.md", markdown_table(results, labels))
     for name, r in results.items():
         if "per_class_ap" in r:
-            plot_class_ap(r["per_class_ap"], labels, out / f"class_ap_{name}.png",
-                          f"{name}: mAP {r['mAP']:.3f}, best and worst classes")
+            plot_class_ap(
+                r["per_class_ap"],
+                labels,
+                out / f"class_ap_{name}.png",
+                f"{name}: mAP {r['mAP']:.3f}, best and worst classes",
+            )
         if "confusion" in r:
-            plot_confusion(r["confusion"], labels, out / f"confusion_{name}.png",
-                           f"{name}: accuracy {r['accuracy']:.1f} %")
+            plot_confusion(
+                r["confusion"],
+                labels,
+                out / f"confusion_{name}.png",
+                f"{name}: accuracy {r['accuracy']:.1f} %",
+            )
     return content

@@ -19,14 +19,19 @@ from ..utils.io import write_text_atomic  # noqa: E402
 DET_TICKS = [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.4]
 
 
-def markdown_table(results: dict[str, dict[str, Any]], costs: tuple[DetectionCost, ...] = ()) -> str:
-    """One row per trial list: trials, EER (%) and every minDCF, its operating point in the header."""
+def markdown_table(
+    results: dict[str, dict[str, Any]], costs: tuple[DetectionCost, ...] = ()
+) -> str:
+    """One row per trial list: trials, EER (%) and every minDCF, its operating point in the
+    header."""
     keys = sorted({k for r in results.values() for k in r["metrics"] if k not in ("eer", "trials")})
     names = {c.key(): c.label() for c in costs}
     header = "| trial list | trials | EER (%) | " + " | ".join(names.get(k, k) for k in keys) + " |"
     lines = [header, "|" + "---|" * (3 + len(keys))]
     for name, r in results.items():
-        cells = [name, str(len(r["labels"])), f"{r['metrics']['eer']:.2f}"] + [f"{r['metrics'][k]:.4f}" for k in keys]
+        cells = [name, str(len(r["labels"])), f"{r['metrics']['eer']:.2f}"] + [
+            f"{r['metrics'][k]:.4f}" for k in keys
+        ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -37,7 +42,11 @@ def plot_det(results: dict[str, dict[str, Any]], path: Path) -> None:
     for name, r in results.items():
         p_miss, p_fa, _ = error_rates(r["scores"], r["labels"])
         clip = lambda p: np.clip(p, 1e-4, 1 - 1e-4)  # noqa: E731 - probit of 0 or 1 is infinite
-        ax.plot(norm.ppf(clip(p_fa)), norm.ppf(clip(p_miss)), label=f"{name} (EER {r['metrics']['eer']:.2f}%)")
+        ax.plot(
+            norm.ppf(clip(p_fa)),
+            norm.ppf(clip(p_miss)),
+            label=f"{name} (EER {r['metrics']['eer']:.2f}%)",
+        )
     ticks = norm.ppf(DET_TICKS)
     labels = [f"{100 * t:g}" for t in DET_TICKS]
     ax.set_xticks(ticks, labels)
@@ -68,22 +77,35 @@ def plot_histogram(name: str, scores: np.ndarray, labels: np.ndarray, path: Path
     plt.close(fig)
 
 
-def write_score_file(path: Path, enroll: list[str], test: list[str], scores: np.ndarray, labels: np.ndarray) -> None:
+def write_score_file(
+    path: Path, enroll: list[str], test: list[str], scores: np.ndarray, labels: np.ndarray
+) -> None:
     """One line per trial: ``enroll test score label`` (label 1 = target, 0 = non-target)."""
-    lines = (f"{e} {t} {s:.8g} {int(y)}\n" for e, t, s, y in zip(enroll, test, np.asarray(scores), np.asarray(labels)))
+    lines = (
+        f"{e} {t} {s:.8g} {int(y)}\n"
+        for e, t, s, y in zip(enroll, test, np.asarray(scores), np.asarray(labels))
+    )
     write_text_atomic(path, "".join(lines))
 
 
-def write_verification_report(out_dir: str | Path, results: dict[str, dict[str, Any]],
-                              extra: dict[str, Any] | None = None,
-                              costs: tuple[DetectionCost, ...] = ()) -> dict[str, Any]:
-    """Write ``metrics.json``, ``results.md``, ``det.png``, ``scores_<list>.png`` and, for results that name
-    their utterances (``enroll`` / ``test``), the score file ``scores_<list>.txt`` (``enroll test score label``
-    per trial, in the list's order, as the scoring tools of Kaldi / WeSpeaker write them); returns the JSON content."""
+def write_verification_report(
+    out_dir: str | Path,
+    results: dict[str, dict[str, Any]],
+    extra: dict[str, Any] | None = None,
+    costs: tuple[DetectionCost, ...] = (),
+) -> dict[str, Any]:
+    """Write ``metrics.json``, ``results.md``, ``det.png``, ``scores_<list>.png`` and, for results
+    that name their utterances (``enroll`` / ``test``), the score file ``scores_<list>.txt``
+    (``enroll test score label`` per trial, in the list's order, as the scoring tools of Kaldi /
+    WeSpeaker write them); returns the JSON content."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    content = {"test": {name: {"list": r["list"], **r["metrics"], "trials": int(len(r["labels"]))}
-                        for name, r in results.items()}}
+    content = {
+        "test": {
+            name: {"list": r["list"], **r["metrics"], "trials": int(len(r["labels"]))}
+            for name, r in results.items()
+        }
+    }
     if costs:
         content["min_dcf_operating_points"] = {c.key(): c.label() for c in costs}
     if extra:
@@ -94,5 +116,7 @@ def write_verification_report(out_dir: str | Path, results: dict[str, dict[str, 
     for name, r in results.items():
         plot_histogram(name, r["scores"], r["labels"], out / f"scores_{name}.png")
         if "enroll" in r:
-            write_score_file(out / f"scores_{name}.txt", r["enroll"], r["test"], r["scores"], r["labels"])
+            write_score_file(
+                out / f"scores_{name}.txt", r["enroll"], r["test"], r["scores"], r["labels"]
+            )
     return content

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from functools import partial
-from typing import Callable
 
 import lightning as L
 import torch
@@ -22,24 +22,34 @@ def check_components(task: L.LightningModule, model: nn.Module, loss) -> None:
     output = getattr(model, "output_type", None)
     if output not in task.model_outputs:
         raise IncompatibleConfigError(
-            f"model {type(model).__name__} outputs {output!r}; the {task.family} task needs {task.model_outputs}")
+            f"model {type(model).__name__} outputs {output!r}; the {task.family} task needs "
+            f"{task.model_outputs}"
+        )
     loss_cls = getattr(loss, "func", loss)
     family = getattr(loss_cls, "task_family", None)
     if family != task.family:
         name = getattr(loss_cls, "__name__", type(loss_cls).__name__)
-        raise IncompatibleConfigError(f"loss {name} is for {family!r}; the {task.family} task needs a {task.family} loss")
+        raise IncompatibleConfigError(
+            f"loss {name} is for {family!r}; the {task.family} task needs a {task.family} loss"
+        )
 
 
-def warmup_exponential_decay(step: int, total_steps: int, warmup_steps: int, final_ratio: float) -> float:
-    """LR multiplier: linear warm-up, then exponential decay to ``final_ratio`` at the last step (WeSpeaker's shape)."""
+def warmup_exponential_decay(
+    step: int, total_steps: int, warmup_steps: int, final_ratio: float
+) -> float:
+    """LR multiplier: linear warm-up, then exponential decay to ``final_ratio`` at the last step
+    (WeSpeaker's shape)."""
     if warmup_steps > 0 and step < warmup_steps:
         return (step + 1) / warmup_steps
     span = max(1, total_steps - warmup_steps)
     return final_ratio ** (min(step - warmup_steps, span) / span)
 
 
-def warmup_cosine_decay(step: int, total_steps: int, warmup_steps: int, final_ratio: float) -> float:
-    """LR multiplier: linear warm-up, then a half cosine from 1 down to ``final_ratio`` at the last step."""
+def warmup_cosine_decay(
+    step: int, total_steps: int, warmup_steps: int, final_ratio: float
+) -> float:
+    """LR multiplier: linear warm-up, then a half cosine from 1 down to ``final_ratio`` at the last
+    step."""
     if warmup_steps > 0 and step < warmup_steps:
         return (step + 1) / warmup_steps
     span = max(1, total_steps - warmup_steps)
@@ -47,12 +57,20 @@ def warmup_cosine_decay(step: int, total_steps: int, warmup_steps: int, final_ra
     return final_ratio + (1.0 - final_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
-def wespeaker_exponential(step: int, total_steps: int, warmup_steps: int, final_ratio: float, scale: float,
-                          warm_from_zero: bool = True) -> float:
-    """LR multiplier of WeSpeaker's ``ExponentialDecrease``: the exponential decay runs from step 0 over
-    the whole run, ``(lr_end / lr0) ** (t / T)`` at step ``t`` (``lr0`` is the optimiser's lr), times a
-    warm-up coefficient: ``scale * min(1, t / W)`` with ``warm_from_zero`` (its ECAPA configs), else
-    ``1 + (scale - 1) * min(1, t / W)`` when ``scale > 1`` and ``scale`` otherwise (its XVEC config)."""
+def wespeaker_exponential(
+    step: int,
+    total_steps: int,
+    warmup_steps: int,
+    final_ratio: float,
+    scale: float,
+    warm_from_zero: bool = True,
+) -> float:
+    """LR multiplier of WeSpeaker's ``ExponentialDecrease``: the exponential decay runs from step 0
+    over the whole run, ``(lr_end / lr0) ** (t / T)`` at step ``t`` (``lr0`` is the optimiser's lr),
+    times a warm-up coefficient: ``scale * min(1, t / W)`` with ``warm_from_zero`` (its ECAPA
+    configs), else
+    ``1 + (scale - 1) * min(1, t / W)`` when ``scale > 1`` and ``scale`` otherwise (its XVEC
+    config)."""
     ramp = min(1.0, step / warmup_steps) if warmup_steps > 0 else 1.0
     if warm_from_zero:
         coefficient = scale * ramp
@@ -67,10 +85,11 @@ def _scaled(step: int, schedule: Callable[[int], float], scale: float) -> float:
 
 def noam(step: int, warmup_steps: int, d_model: int) -> float:
     """LR multiplier of the Transformer paper's schedule ("Noam"), as the EEND recipes use it with a
-    base learning rate of 1: ``d_model^-0.5 * min(t^-0.5, t * warmup^-1.5)`` at step ``t = step + 1``
-    (rises linearly to ``(d_model * warmup)^-0.5`` at the end of the warm-up, then falls as ``t^-0.5``)."""
+    base learning rate of 1: ``d_model^-0.5 * min(t^-0.5, t * warmup^-1.5)`` at step ``t = step +
+    1`` (rises linearly to ``(d_model * warmup)^-0.5`` at the end of the warm-up, then falls as
+    ``t^-0.5``)."""
     t = step + 1
-    return d_model ** -0.5 * min(t ** -0.5, t * warmup_steps ** -1.5)
+    return d_model**-0.5 * min(t**-0.5, t * warmup_steps**-1.5)
 
 
 SCHEDULER_TYPES = ("warmup_exponential", "warmup_cosine", "wespeaker", "noam")
@@ -78,14 +97,15 @@ LR_SCALINGS = ("none", "linear")
 
 
 def global_batch_size(trainer: L.Trainer, per_device: int) -> int:
-    """Examples per optimiser step over all processes: per-device batch x processes x accumulation."""
+    """Examples per optimiser step over all processes: per-device batch x processes x
+    accumulation."""
     return int(per_device) * int(trainer.world_size) * int(trainer.accumulate_grad_batches)
 
 
 def lr_scale(trainer: L.Trainer, scheduler: dict) -> float:
     """The factor on the whole LR curve: 1 with ``lr_scaling: none``; with ``linear`` the global
-    batch over ``reference_batch`` (WeSpeaker: world size x batch / 64), so the recipe's learning rate
-    follows it on any number of devices."""
+    batch over ``reference_batch`` (WeSpeaker: world size x batch / 64), so the recipe's learning
+    rate follows it on any number of devices."""
     kind = scheduler.get("lr_scaling", "none") or "none"
     if kind not in LR_SCALINGS:
         raise ConfigValueError("task.scheduler.lr_scaling", " or ".join(LR_SCALINGS), kind)
@@ -94,17 +114,21 @@ def lr_scale(trainer: L.Trainer, scheduler: dict) -> float:
     datamodule = getattr(trainer, "datamodule", None)
     per_device = getattr(datamodule, "batch_size", None)
     if per_device is None:
-        raise IncompatibleConfigError("task.scheduler.lr_scaling=linear needs a datamodule with a batch_size")
+        raise IncompatibleConfigError(
+            "task.scheduler.lr_scaling=linear needs a datamodule with a batch_size"
+        )
     return global_batch_size(trainer, per_device) / float(scheduler.get("reference_batch", 64))
 
 
-def configure_optimization(task: L.LightningModule, optimizer: Callable[..., torch.optim.Optimizer],
-                           scheduler: dict | None):
+def configure_optimization(
+    task: L.LightningModule, optimizer: Callable[..., torch.optim.Optimizer], scheduler: dict | None
+):
     """The optimiser over the task's parameters and a per-step LR multiplier: with ``scheduler`` =
     ``{warmup_epochs, final_lr_ratio}`` (``type: warmup_exponential``, the default) a warm-up then
     exponential decay over the rest of the run (``type: warmup_cosine``: a half-cosine decay);
-    ``type: wespeaker`` WeSpeaker's curve (:func:`wespeaker_exponential`); with ``{type: noam, warmup_steps, d_model}`` :func:`noam`. The
-    exponential ones take ``lr_scaling`` (none | linear, with ``reference_batch``, :func:`lr_scale`)."""
+    ``type: wespeaker`` WeSpeaker's curve (:func:`wespeaker_exponential`); with ``{type: noam,
+    warmup_steps, d_model}`` :func:`noam`. The exponential ones take ``lr_scaling`` (none | linear,
+    with ``reference_batch``, :func:`lr_scale`)."""
     opt = optimizer(params=task.parameters())
     if not scheduler:
         return opt
@@ -112,7 +136,9 @@ def configure_optimization(task: L.LightningModule, optimizer: Callable[..., tor
     if kind not in SCHEDULER_TYPES:
         raise ConfigValueError("task.scheduler.type", f"one of {', '.join(SCHEDULER_TYPES)}", kind)
     if kind == "noam":
-        schedule = partial(noam, warmup_steps=int(scheduler["warmup_steps"]), d_model=int(scheduler["d_model"]))
+        schedule = partial(
+            noam, warmup_steps=int(scheduler["warmup_steps"]), d_model=int(scheduler["d_model"])
+        )
     else:
         total = int(task.trainer.estimated_stepping_batches)
         epochs = max(1, task.trainer.max_epochs or 1)
@@ -120,18 +146,30 @@ def configure_optimization(task: L.LightningModule, optimizer: Callable[..., tor
         final_ratio = float(scheduler.get("final_lr_ratio", 0.01))
         scale = lr_scale(task.trainer, scheduler)
         if kind == "wespeaker":
-            schedule = partial(wespeaker_exponential, total_steps=total, warmup_steps=warmup, final_ratio=final_ratio,
-                               scale=scale, warm_from_zero=bool(scheduler.get("warm_from_zero", True)))
+            schedule = partial(
+                wespeaker_exponential,
+                total_steps=total,
+                warmup_steps=warmup,
+                final_ratio=final_ratio,
+                scale=scale,
+                warm_from_zero=bool(scheduler.get("warm_from_zero", True)),
+            )
         else:
             shape = warmup_cosine_decay if kind == "warmup_cosine" else warmup_exponential_decay
             base = partial(shape, total_steps=total, warmup_steps=warmup, final_ratio=final_ratio)
             schedule = base if scale == 1.0 else partial(_scaled, schedule=base, scale=scale)
-    return {"optimizer": opt, "lr_scheduler": {"scheduler": torch.optim.lr_scheduler.LambdaLR(opt, schedule),
-                                               "interval": "step"}}
+    return {
+        "optimizer": opt,
+        "lr_scheduler": {
+            "scheduler": torch.optim.lr_scheduler.LambdaLR(opt, schedule),
+            "interval": "step",
+        },
+    }
 
 
-def gather_by_index(module: L.LightningModule, index: torch.Tensor, values: torch.Tensor,
-                    count: int) -> tuple[torch.Tensor, torch.Tensor]:
+def gather_by_index(
+    module: L.LightningModule, index: torch.Tensor, values: torch.Tensor, count: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Rows computed on every process put back in dataset order: ``(count, ...)`` values and which
     rows were seen. ``index`` holds each local row's position in the dataset; under DDP every
     rank's rows are gathered (ragged shares padded with index -1), and the duplicates that

@@ -1,8 +1,10 @@
-"""Speaker diarization: an end-to-end model trained with PIT-BCE; scored by DER (pyannote.metrics)."""
+"""Speaker diarization: an end-to-end model trained with PIT-BCE; scored by DER
+(pyannote.metrics)."""
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import lightning as L
 import torch
@@ -10,8 +12,13 @@ import torch.distributed as dist
 from torch import nn
 
 from ..checkpoints import describe_model
-from ..inference.diarization import (DecodingConfig, activities_to_annotation, diarize_recording,
-                                     one_speaker_baseline, tune_decoding)
+from ..inference.diarization import (
+    DecodingConfig,
+    activities_to_annotation,
+    diarize_recording,
+    one_speaker_baseline,
+    tune_decoding,
+)
 from ..metrics.der import diarization_error_rates, frame_der, frame_error_counts
 from ..report.diarization import write_diarization_report
 from .common import check_components, configure_optimization
@@ -30,7 +37,8 @@ class DiarizationTask(L.LightningModule):
         model: returns ``activities`` / ``existence`` / ``frames`` and has ``subsampling``.
         features: waveforms -> features on the device.
         loss: e.g. :class:`~sonolab.losses.PermutationInvariantBCE`.
-        data_info: the datamodule's ``info`` (sample rate, speakers per chunk), stored in checkpoints.
+        data_info: the datamodule's ``info`` (sample rate, speakers per chunk), stored in
+        checkpoints.
         optimizer: partial of a ``torch.optim`` optimiser.
         scheduler: ``{warmup_epochs, final_lr_ratio}`` or null.
         decoding: :class:`~sonolab.inference.diarization.DecodingConfig` fields.
@@ -40,11 +48,20 @@ class DiarizationTask(L.LightningModule):
     model_outputs = ("activities",)
     monitor = ("val/der", "min")  # what the checkpoint callback follows when its monitor is 'auto'
 
-    def __init__(self, model: nn.Module, features: nn.Module, loss: nn.Module, data_info: dict,
-                 optimizer: Callable[..., torch.optim.Optimizer], scheduler: dict | None = None,
-                 decoding: dict | None = None):
+    def __init__(
+        self,
+        model: nn.Module,
+        features: nn.Module,
+        loss: nn.Module,
+        data_info: dict,
+        optimizer: Callable[..., torch.optim.Optimizer],
+        scheduler: dict | None = None,
+        decoding: dict | None = None,
+    ):
         super().__init__()
-        self.save_hyperparameters({"data_info": dict(data_info), "model_info": describe_model(model)})
+        self.save_hyperparameters(
+            {"data_info": dict(data_info), "model_info": describe_model(model)}
+        )
         check_components(self, model, loss)
         self.model = model
         self.features = features
@@ -68,17 +85,30 @@ class DiarizationTask(L.LightningModule):
         step = self.model.subsampling
         length = out["activities"].shape[1]
         targets = batch["labels"][:, ::step][:, :length, :speakers]
-        targets = nn.functional.pad(targets, (0, speakers - targets.shape[2], 0, length - targets.shape[1]))
+        targets = nn.functional.pad(
+            targets, (0, speakers - targets.shape[2], 0, length - targets.shape[1])
+        )
         label_frames = (batch["label_frames"] + step - 1) // step
         valid = torch.minimum(out["frames"], label_frames.to(out["frames"].device))
         frame_mask = torch.arange(length, device=targets.device)[None] < valid[:, None]
-        speaker_mask = torch.arange(speakers, device=targets.device)[None] < batch["num_speakers"][:, None]
+        speaker_mask = (
+            torch.arange(speakers, device=targets.device)[None] < batch["num_speakers"][:, None]
+        )
         return out, targets, frame_mask, speaker_mask
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         out, targets, frame_mask, speaker_mask = self._forward(batch)
-        loss = self.loss(out["activities"], targets, frame_mask, speaker_mask, existence_logits=out["existence"])
-        self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=True, batch_size=targets.shape[0])
+        loss = self.loss(
+            out["activities"], targets, frame_mask, speaker_mask, existence_logits=out["existence"]
+        )
+        self.log(
+            "train/loss",
+            loss,
+            prog_bar=True,
+            on_step=True,
+            on_epoch=True,
+            batch_size=targets.shape[0],
+        )
         return loss
 
     def configure_optimizers(self):
@@ -87,43 +117,76 @@ class DiarizationTask(L.LightningModule):
     # -- validation: chunk loss and frame-level DER -------------------------------------------
     def validation_step(self, batch: dict, batch_idx: int) -> None:
         out, targets, frame_mask, speaker_mask = self._forward(batch)
-        loss = self.loss(out["activities"], targets, frame_mask, speaker_mask, existence_logits=out["existence"])
+        loss = self.loss(
+            out["activities"], targets, frame_mask, speaker_mask, existence_logits=out["existence"]
+        )
         self.log("val/loss", loss, sync_dist=True, batch_size=targets.shape[0])
-        predicted = (torch.sigmoid(out["activities"]) > self.decoding.threshold) & speaker_mask[:, None, :]
+        predicted = (torch.sigmoid(out["activities"]) > self.decoding.threshold) & speaker_mask[
+            :, None, :
+        ]
         for key, value in frame_error_counts(predicted, targets, frame_mask).items():
             self._val_counts[key] = self._val_counts.get(key, 0.0) + value
 
     def on_validation_epoch_end(self) -> None:
         keys = ("speech", "missed", "false_alarm", "confusion")
-        counts = torch.tensor([self._val_counts.get(k, 0.0) for k in keys], dtype=torch.float64, device=self.device)
-        if self.trainer.world_size > 1:  # errors and speech summed over ranks, the DER computed once
+        counts = torch.tensor(
+            [self._val_counts.get(k, 0.0) for k in keys], dtype=torch.float64, device=self.device
+        )
+        if (
+            self.trainer.world_size > 1
+        ):  # errors and speech summed over ranks, the DER computed once
             counts = self.all_gather(counts).sum(dim=0)
         self._val_counts.clear()
         if self.trainer.sanity_checking or counts[0] <= 0:
             return
-        self.log("val/der", frame_der(dict(zip(keys, counts.tolist()))), prog_bar=True, sync_dist=False)
+        self.log(
+            "val/der", frame_der(dict(zip(keys, counts.tolist()))), prog_bar=True, sync_dist=False
+        )
 
     # -- test: whole recordings, DER against references ----------------------------------------
     def on_test_start(self) -> None:
-        """Tune the threshold and median filter on the validation recordings (never on a test set)."""
+        """Tune the threshold and median filter on the validation recordings (never on a test
+        set)."""
         datamodule = self.trainer.datamodule
         self.tuning = None
         if not self.decoding.tune or not getattr(datamodule, "val_name", None):
             return
         recordings = datamodule.recordings(datamodule.val_name)
-        probabilities = {uri: diarize_recording(self.model, self.features, recordings.audio[uri], self.sample_rate,
-                                                self.decoding, device=self.device) for uri in recordings.uris}
-        threshold, median, der = tune_decoding(probabilities, recordings.references, recordings.uems, self.decoding)
+        probabilities = {
+            uri: diarize_recording(
+                self.model,
+                self.features,
+                recordings.audio[uri],
+                self.sample_rate,
+                self.decoding,
+                device=self.device,
+            )
+            for uri in recordings.uris
+        }
+        threshold, median, der = tune_decoding(
+            probabilities, recordings.references, recordings.uems, self.decoding
+        )
         self.decoding.threshold, self.decoding.median_frames = threshold, median
-        self.tuning = {"set": recordings.name, "threshold": threshold, "median_frames": median,
-                       f"der_{self.decoding.tune_setup}": der}
+        self.tuning = {
+            "set": recordings.name,
+            "threshold": threshold,
+            "median_frames": median,
+            f"der_{self.decoding.tune_setup}": der,
+        }
 
     def test_step(self, item: dict, batch_idx: int, dataloader_idx: int = 0) -> None:
         recordings = self.trainer.datamodule.recordings(item["set"])
-        probs, step = diarize_recording(self.model, self.features, recordings.audio[item["uri"]], self.sample_rate,
-                                        self.decoding, device=self.device)
-        hypothesis = activities_to_annotation(probs, step, item["uri"], self.decoding.threshold,
-                                              self.decoding.median_frames)
+        probs, step = diarize_recording(
+            self.model,
+            self.features,
+            recordings.audio[item["uri"]],
+            self.sample_rate,
+            self.decoding,
+            device=self.device,
+        )
+        hypothesis = activities_to_annotation(
+            probs, step, item["uri"], self.decoding.threshold, self.decoding.median_frames
+        )
         self._hypotheses.append((item["set"], item["uri"], hypothesis))
 
     def on_test_epoch_end(self) -> None:
@@ -142,10 +205,14 @@ class DiarizationTask(L.LightningModule):
             if not recordings.scored:  # recordings given without references: diarized, not scored
                 self.test_results[name] = {"scored": False, "recordings": len(hypotheses)}
                 continue
-            floor = {uri: one_speaker_baseline(recordings.references[uri]) for uri in recordings.uris}
+            floor = {
+                uri: one_speaker_baseline(recordings.references[uri]) for uri in recordings.uris
+            }
             system = diarization_error_rates(recordings.references, hypotheses, recordings.uems)
-            self.test_results[name] = {"system": system,
-                                       "floor": diarization_error_rates(recordings.references, floor, recordings.uems)}
+            self.test_results[name] = {
+                "system": system,
+                "floor": diarization_error_rates(recordings.references, floor, recordings.uems),
+            }
             for key, entry in system.items():
                 self.log(f"test/{name}/der_{key}", entry["corpus"]["der"], sync_dist=False)
 
@@ -153,7 +220,14 @@ class DiarizationTask(L.LightningModule):
         """metrics.json, results.md, RTTMs and timelines of the last test run."""
         if not self.test_results:
             raise RuntimeError("no test results to report: run trainer.test first")
-        extra = {**(extra or {}), "decoding": {"threshold": self.decoding.threshold,
-                                               "median_frames": self.decoding.median_frames,
-                                               "tuned_on": getattr(self, "tuning", None)}}
-        return write_diarization_report(out_dir, self.test_results, self.test_hypotheses, self.test_references, extra)
+        extra = {
+            **(extra or {}),
+            "decoding": {
+                "threshold": self.decoding.threshold,
+                "median_frames": self.decoding.median_frames,
+                "tuned_on": getattr(self, "tuning", None),
+            },
+        }
+        return write_diarization_report(
+            out_dir, self.test_results, self.test_hypotheses, self.test_references, extra
+        )

@@ -18,9 +18,11 @@ def retain_freed_memory() -> bool:
     """Ask glibc to keep freed buffers of up to 1 GiB for reuse instead of handing them back to the
     operating system. By default every activation buffer larger than the (adaptive, at most 32 MiB)
     mmap threshold is unmapped when freed and faulted back in, page by page, on the next step: for a
-    CNN over full-resolution spectrograms that is a third of the training time in the kernel (measured:
+    CNN over full-resolution spectrograms that is a third of the training time in the kernel
+    (measured:
     2.65 s -> 1.68 s per step of a 4-block CNN on 16 clips). The price is that the process keeps its
-    peak heap. Returns whether the settings were applied (glibc on Linux only; elsewhere a no-op)."""
+    peak heap. Returns whether the settings were applied (glibc on Linux only; elsewhere a
+    no-op)."""
     if not sys.platform.startswith("linux"):
         return False
     try:
@@ -29,8 +31,17 @@ def retain_freed_memory() -> bool:
     except (OSError, AttributeError):  # musl or another C library without mallopt
         return False
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
-    applied = all(mallopt(param, value) == 1 for param, value in
-                  ((_M_MMAP_THRESHOLD, _RETAIN_BYTES), (_M_TRIM_THRESHOLD, _RETAIN_BYTES), (_M_TOP_PAD, 64 << 20)))
+    applied = all(
+        mallopt(param, value) == 1
+        for param, value in (
+            (_M_MMAP_THRESHOLD, _RETAIN_BYTES),
+            (_M_TRIM_THRESHOLD, _RETAIN_BYTES),
+            (_M_TOP_PAD, 64 << 20),
+        )
+    )
     if not applied:
-        log.warning("could not set the allocator to retain freed memory; training runs, a little slower on the CPU")
+        log.warning(
+            "could not set the allocator to retain freed memory; training runs, a little slower on "
+            "the CPU"
+        )
     return applied

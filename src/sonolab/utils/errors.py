@@ -12,8 +12,15 @@ class DataFormatError(ValueError):
     researcher can fix a trial list or a corrupt file without reading the loader's code.
     """
 
-    def __init__(self, path: str | Path, expected: str, line: int | None = None, found: str | None = None,
-                 hint: str | None = None, details: list[str] | None = None):
+    def __init__(
+        self,
+        path: str | Path,
+        expected: str,
+        line: int | None = None,
+        found: str | None = None,
+        hint: str | None = None,
+        details: list[str] | None = None,
+    ):
         self.path = str(path)
         self.line = line
         self.expected = expected
@@ -35,7 +42,8 @@ class IncompatibleConfigError(ValueError):
 
 
 class ConfigValueError(ValueError):
-    """A config key holds a value that cannot work; the message names the key and what it accepts."""
+    """A config key holds a value that cannot work; the message names the key and what it
+    accepts."""
 
     def __init__(self, key: str, expected: str, found: object):
         self.key = key

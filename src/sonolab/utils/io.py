@@ -39,12 +39,14 @@ def write_text_atomic(path: str | Path, text: str) -> None:
 
 
 def from_cwd(path: str | Path) -> str:
-    """A path given on a command line (evaluate.py's arguments), absolute, relative to the current folder."""
+    """A path given on a command line (evaluate.py's arguments), absolute, relative to the current
+    folder."""
     return str(Path(path).expanduser().absolute())
 
 
 def under_root(root: str | Path, path: str | Path | None) -> Path | None:
-    """``path`` as configured for a dataset: absolute paths as they are, relative ones under ``root``."""
+    """``path`` as configured for a dataset: absolute paths as they are, relative ones under
+    ``root``."""
     if path is None:
         return None
     path = Path(path)

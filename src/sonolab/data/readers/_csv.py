@@ -10,7 +10,9 @@ from ...utils.errors import DataFormatError
 from ._text import read_text
 
 
-def csv_rows(path: str | Path, required: tuple[str, ...], what: str) -> Iterator[tuple[int, dict[str, str]]]:
+def csv_rows(
+    path: str | Path, required: tuple[str, ...], what: str
+) -> Iterator[tuple[int, dict[str, str]]]:
     """``(line number, row)`` for each data row; the header must hold the ``required`` columns.
 
     Lines starting with ``#`` before the header are skipped (AudioSet's original segment files start
@@ -26,16 +28,24 @@ def csv_rows(path: str | Path, required: tuple[str, ...], what: str) -> Iterator
             break
         start += 1
     if start >= len(lines):
-        raise DataFormatError(path, f"{what} with header columns {', '.join(required)}", found="no header")
+        raise DataFormatError(
+            path, f"{what} with header columns {', '.join(required)}", found="no header"
+        )
     reader = csv.reader(lines[start:], skipinitialspace=True)
     header = [h.strip() for h in next(reader)]
     missing = [c for c in required if c not in header]
     if missing:
-        raise DataFormatError(path, f"header columns {', '.join(required)}", line=start + 1, found=",".join(header))
+        raise DataFormatError(
+            path, f"header columns {', '.join(required)}", line=start + 1, found=",".join(header)
+        )
     for offset, values in enumerate(reader, start=start + 2):
         if not values or not any(v.strip() for v in values):
             continue
         if len(values) != len(header):
-            raise DataFormatError(path, f"{len(header)} comma-separated fields ({', '.join(header)})", line=offset,
-                                  found=lines[offset - 1])
+            raise DataFormatError(
+                path,
+                f"{len(header)} comma-separated fields ({', '.join(header)})",
+                line=offset,
+                found=lines[offset - 1],
+            )
         yield offset, dict(zip(header, values))

@@ -18,10 +18,14 @@ def read_text(path: str | Path, what: str) -> str:
     try:
         return path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as err:
-        raise DataFormatError(path, what + " as UTF-8 text", found=f"undecodable bytes at offset {err.start}") from err
+        raise DataFormatError(
+            path, what + " as UTF-8 text", found=f"undecodable bytes at offset {err.start}"
+        ) from err
 
 
-def numbered_lines(path: str | Path, what: str, comments: bool = False) -> Iterator[tuple[int, str, str]]:
+def numbered_lines(
+    path: str | Path, what: str, comments: bool = False
+) -> Iterator[tuple[int, str, str]]:
     """``(1-based line number, raw line, content)`` of every non-blank line of a UTF-8 text file.
 
     With ``comments`` everything after ``#`` is dropped first. A missing or undecodable file raises
@@ -33,7 +37,9 @@ def numbered_lines(path: str | Path, what: str, comments: bool = False) -> Itera
             yield number, raw, content
 
 
-def parse_float(value: str, path: Path, line: int, what: str, minimum: float | None = None) -> float:
+def parse_float(
+    value: str, path: Path, line: int, what: str, minimum: float | None = None
+) -> float:
     """A finite float field, or DataFormatError at ``path:line`` saying which field was wrong.
 
     ``nan`` and ``inf`` parse as floats but are never valid times, durations or scores.
@@ -50,11 +56,14 @@ def parse_float(value: str, path: Path, line: int, what: str, minimum: float | N
 
 
 def read_id_list(path: str | Path, item: str, comments: bool = False) -> list[str]:
-    """Identifiers (speakers, URIs, ...) one per line, each listed once; ``item`` names them in errors."""
+    """Identifiers (speakers, URIs, ...) one per line, each listed once; ``item`` names them in
+    errors."""
     path = Path(path)
     ids: list[str] = []
     seen: set[str] = set()
-    for number, raw, line in numbered_lines(path, f"a list of {item}s (one per line)", comments=comments):
+    for number, raw, line in numbered_lines(
+        path, f"a list of {item}s (one per line)", comments=comments
+    ):
         if len(line.split()) != 1:
             raise DataFormatError(path, f"one {item} per line", line=number, found=raw)
         if line in seen:

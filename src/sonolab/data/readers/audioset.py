@@ -22,7 +22,8 @@ class AudioSetLabel:
 
 @dataclass(frozen=True)
 class AudioSetClip:
-    """One segment (YouTube id and time span) or one datafile entry (audio path), with label indices."""
+    """One segment (YouTube id and time span) or one datafile entry (audio path), with label
+    indices."""
 
     source: str
     labels: tuple[int, ...]
@@ -35,9 +36,16 @@ def read_class_labels(path: str | Path) -> list[AudioSetLabel]:
     path = Path(path)
     labels: list[AudioSetLabel] = []
     seen: set[str] = set()
-    for line, row in csv_rows(path, ("index", "mid", "display_name"), "AudioSet's class_labels_indices.csv"):
+    for line, row in csv_rows(
+        path, ("index", "mid", "display_name"), "AudioSet's class_labels_indices.csv"
+    ):
         if not row["index"].strip().isdigit() or int(row["index"]) != len(labels):
-            raise DataFormatError(path, f"index {len(labels)} (indices 0..N-1 in order)", line=line, found=row["index"])
+            raise DataFormatError(
+                path,
+                f"index {len(labels)} (indices 0..N-1 in order)",
+                line=line,
+                found=row["index"],
+            )
         if row["mid"].strip() in seen:
             raise DataFormatError(path, "each mid once", line=line, found=row["mid"])
         seen.add(row["mid"].strip())
@@ -51,7 +59,9 @@ def _indices(mids: str, index: dict[str, int], path: Path, line: int | None) -> 
     out = []
     for mid in (m.strip() for m in mids.split(",") if m.strip()):
         if mid not in index:
-            raise DataFormatError(path, "labels listed in class_labels_indices.csv", line=line, found=mid)
+            raise DataFormatError(
+                path, "labels listed in class_labels_indices.csv", line=line, found=mid
+            )
         out.append(index[mid])
     if not out:
         raise DataFormatError(path, "at least one positive label", line=line, found=mids)
@@ -59,17 +69,25 @@ def _indices(mids: str, index: dict[str, int], path: Path, line: int | None) -> 
 
 
 def read_segments(path: str | Path, labels: list[AudioSetLabel]) -> list[AudioSetClip]:
-    """``YTID,start_seconds,end_seconds,positive_labels`` rows (header row or AudioSet's ``#`` header)."""
+    """``YTID,start_seconds,end_seconds,positive_labels`` rows (header row or AudioSet's ``#``
+    header)."""
     path = Path(path)
     index = {label.mid: label.index for label in labels}
     clips = []
-    for line, row in csv_rows(path, ("YTID", "start_seconds", "end_seconds", "positive_labels"),
-                              "an AudioSet segment CSV"):
+    for line, row in csv_rows(
+        path, ("YTID", "start_seconds", "end_seconds", "positive_labels"), "an AudioSet segment CSV"
+    ):
         start = parse_float(row["start_seconds"], path, line, "start_seconds", minimum=0.0)
         end = parse_float(row["end_seconds"], path, line, "end_seconds")
         if end <= start:
-            raise DataFormatError(path, "end_seconds > start_seconds", line=line, found=f"{start},{end}")
-        clips.append(AudioSetClip(row["YTID"].strip(), _indices(row["positive_labels"], index, path, line), start, end))
+            raise DataFormatError(
+                path, "end_seconds > start_seconds", line=line, found=f"{start},{end}"
+            )
+        clips.append(
+            AudioSetClip(
+                row["YTID"].strip(), _indices(row["positive_labels"], index, path, line), start, end
+            )
+        )
     if not clips:
         raise DataFormatError(path, "at least one segment row", found="a header without rows")
     return clips
@@ -90,8 +108,12 @@ def read_json_datafile(path: str | Path, labels: list[AudioSetLabel]) -> list[Au
     clips = []
     for i, entry in enumerate(entries):
         if not isinstance(entry, dict) or "wav" not in entry or "labels" not in entry:
-            raise DataFormatError(path, f'data[{i}] to have "wav" and "labels"', found=str(entry)[:80])
-        clips.append(AudioSetClip(str(entry["wav"]), _indices(str(entry["labels"]), index, path, None)))
+            raise DataFormatError(
+                path, f'data[{i}] to have "wav" and "labels"', found=str(entry)[:80]
+            )
+        clips.append(
+            AudioSetClip(str(entry["wav"]), _indices(str(entry["labels"]), index, path, None))
+        )
     if not clips:
         raise DataFormatError(path, 'at least one entry in "data"', found="an empty list")
     return clips

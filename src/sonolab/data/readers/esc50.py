@@ -34,16 +34,31 @@ def read_esc50_meta(path: str | Path, folds: int = 5, num_classes: int = 50) -> 
         try:
             fold, target = int(row["fold"]), int(row["target"])
         except ValueError:
-            raise DataFormatError(path, "integer fold and target", line=line, found=f"{row['fold']},{row['target']}") from None
+            raise DataFormatError(
+                path, "integer fold and target", line=line, found=f"{row['fold']},{row['target']}"
+            ) from None
         if not 0 <= target < num_classes:
-            raise DataFormatError(path, f"target in 0..{num_classes - 1}", line=line, found=row["target"])
+            raise DataFormatError(
+                path, f"target in 0..{num_classes - 1}", line=line, found=row["target"]
+            )
         if not 1 <= fold <= folds:
             raise DataFormatError(path, f"fold in 1..{folds}", line=line, found=row["fold"])
         if names.setdefault(target, row["category"]) != row["category"]:
-            raise DataFormatError(path, f"target {target} to be {names[target]!r} as on earlier lines", line=line,
-                                  found=row["category"])
-        clips.append(Esc50Clip(row["filename"], fold, target, row["category"],
-                               row.get("esc10", "False").strip().lower() == "true"))
+            raise DataFormatError(
+                path,
+                f"target {target} to be {names[target]!r} as on earlier lines",
+                line=line,
+                found=row["category"],
+            )
+        clips.append(
+            Esc50Clip(
+                row["filename"],
+                fold,
+                target,
+                row["category"],
+                row.get("esc10", "False").strip().lower() == "true",
+            )
+        )
     if not clips:
         raise DataFormatError(path, "at least one clip row", found="none")
     return clips

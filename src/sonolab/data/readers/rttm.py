@@ -27,8 +27,22 @@ RTTM_FORMAT = "'SPEAKER <uri> <channel> <onset> <duration> <NA> <NA> <speaker> <
 UEM_FORMAT = "'<uri> <channel> <start> <end>'"
 # NIST RTTM record types (RT-09 evaluation plan). Only SPEAKER carries a speaker turn; the others
 # are skipped, and anything else (a typo such as 'SPEAKR') is an error rather than a lost turn.
-RTTM_TYPES = ("SPEAKER", "SPKR-INFO", "SEGMENT", "NOSCORE", "NO_RT_METADATA", "LEXEME", "NON-LEX", "NON-SPEECH",
-              "FILLER", "EDIT", "IP", "SU", "CB", "A/P")
+RTTM_TYPES = (
+    "SPEAKER",
+    "SPKR-INFO",
+    "SEGMENT",
+    "NOSCORE",
+    "NO_RT_METADATA",
+    "LEXEME",
+    "NON-LEX",
+    "NON-SPEECH",
+    "FILLER",
+    "EDIT",
+    "IP",
+    "SU",
+    "CB",
+    "A/P",
+)
 
 
 def read_rttm(path: str | Path, skips: SkipLog | None = None) -> dict[str, Annotation]:
@@ -44,8 +58,12 @@ def read_rttm(path: str | Path, skips: SkipLog | None = None) -> dict[str, Annot
     for number, raw, line in numbered_lines(path, f"an RTTM file ({RTTM_FORMAT})"):
         fields = line.split()
         if fields[0] not in RTTM_TYPES:
-            raise DataFormatError(path, f"an RTTM record type ({', '.join(RTTM_TYPES)}): {RTTM_FORMAT}", line=number,
-                                  found=raw)
+            raise DataFormatError(
+                path,
+                f"an RTTM record type ({', '.join(RTTM_TYPES)}): {RTTM_FORMAT}",
+                line=number,
+                found=raw,
+            )
         if fields[0] != "SPEAKER":
             continue
         if len(fields) < 8:
@@ -60,7 +78,9 @@ def read_rttm(path: str | Path, skips: SkipLog | None = None) -> dict[str, Annot
         turn = Segment(onset, onset + duration)
         annotation[turn, annotation.new_track(turn)] = speaker
     if not annotations:
-        raise DataFormatError(path, f"at least one SPEAKER turn ({RTTM_FORMAT})", found="none (an empty reference)")
+        raise DataFormatError(
+            path, f"at least one SPEAKER turn ({RTTM_FORMAT})", found="none (an empty reference)"
+        )
     if own_log:
         skips.report(log, str(path))
     return annotations
@@ -80,7 +100,9 @@ def read_uem(path: str | Path) -> dict[str, Timeline]:
             raise DataFormatError(path, "end > start", line=number, found=raw)
         timelines.setdefault(fields[0], Timeline(uri=fields[0])).add(Segment(start, end))
     if not timelines:
-        raise DataFormatError(path, f"at least one scored region ({UEM_FORMAT})", found="an empty file")
+        raise DataFormatError(
+            path, f"at least one scored region ({UEM_FORMAT})", found="an empty file"
+        )
     return timelines
 
 
@@ -90,11 +112,14 @@ def read_uri_list(path: str | Path) -> list[str]:
 
 
 def write_rttm(path: str | Path, turns: dict[str, list[tuple[str, float, float]]]) -> None:
-    """Write ``{uri: [(speaker, start, end), ...]}`` as RTTM SPEAKER lines (3 decimals, in time order)."""
+    """Write ``{uri: [(speaker, start, end), ...]}`` as RTTM SPEAKER lines (3 decimals, in time
+    order)."""
     with Path(path).open("w", encoding="utf-8") as out:
         for uri, items in turns.items():
             for speaker, start, end in sorted(items, key=lambda t: (t[1], t[0])):
-                out.write(f"SPEAKER {uri} 1 {start:.3f} {end - start:.3f} <NA> <NA> {speaker} <NA> <NA>\n")
+                out.write(
+                    f"SPEAKER {uri} 1 {start:.3f} {end - start:.3f} <NA> <NA> {speaker} <NA> <NA>\n"
+                )
 
 
 def write_uem(path: str | Path, regions: dict[str, tuple[float, float]]) -> None:
@@ -104,8 +129,11 @@ def write_uem(path: str | Path, regions: dict[str, tuple[float, float]]) -> None
             out.write(f"{uri} 1 {start:.3f} {end:.3f}\n")
 
 
-def match_uris(sources: dict[str, tuple[str | Path, set[str]]], skip: bool = False,
-               skips: SkipLog | None = None) -> set[str]:
+def match_uris(
+    sources: dict[str, tuple[str | Path, set[str]]],
+    skip: bool = False,
+    skips: SkipLog | None = None,
+) -> set[str]:
     """The URIs found in every source (list, audio, RTTM, UEM, ...); the others are reported.
 
     ``sources`` maps a name to ``(where it was read, its URIs)``. A URI missing from some source
@@ -122,23 +150,37 @@ def match_uris(sources: dict[str, tuple[str | Path, set[str]]], skip: bool = Fal
     for uri in partial:
         inside = [n for n in names if uri in sources[n][1]]
         outside = [n for n in names if uri not in sources[n][1]]
-        others = sorted(set.union(*(sources[n][1] for n in outside)) - set().union(*(sources[n][1] for n in inside)))
+        others = sorted(
+            set.union(*(sources[n][1] for n in outside))
+            - set().union(*(sources[n][1] for n in inside))
+        )
         alike = difflib.get_close_matches(uri, others, n=1, cutoff=0.6)
         hint = f"; {outside[0]} has {alike[0]!r}" if alike else ""
         problems.append(f"{uri!r} in {', '.join(inside)} but not in {', '.join(outside)}{hint}")
         if skip and skips is not None:
-            skips.add(f"recording left out: not in every one of {', '.join(names)}",
-                      f"{uri} (not in {', '.join(outside)})")
+            skips.add(
+                f"recording left out: not in every one of {', '.join(names)}",
+                f"{uri} (not in {', '.join(outside)})",
+            )
     if not skip:
         where = "; ".join(f"{n}: {sources[n][0]}" for n in names)
-        raise DataFormatError(sources[names[0]][0], f"the same recordings in every source ({where})",
-                              found=f"{len(partial)} that are not", details=problems)
-    log.warning("left out %d recordings not found in every source: %s", len(partial), "; ".join(problems[:6]))
+        raise DataFormatError(
+            sources[names[0]][0],
+            f"the same recordings in every source ({where})",
+            found=f"{len(partial)} that are not",
+            details=problems,
+        )
+    log.warning(
+        "left out %d recordings not found in every source: %s",
+        len(partial),
+        "; ".join(problems[:6]),
+    )
     return every
 
 
 def find_recordings(source: str | Path, extensions: tuple[str, ...]) -> dict[str, Path]:
-    """``{uri: audio file}`` of the recordings to diarize; the URI is the file name without extension.
+    """``{uri: audio file}`` of the recordings to diarize; the URI is the file name without
+    extension.
 
     ``source`` is a folder (its audio files with one of ``extensions``, searched recursively, hidden
     entries ignored) or a text file listing one audio path per line (relative paths are relative to
@@ -151,8 +193,12 @@ def find_recordings(source: str | Path, extensions: tuple[str, ...]) -> dict[str
     def add(path: Path, where: Path, line: int | None = None) -> None:
         uri = path.name.rsplit(".", 1)[0]
         if uri in found:
-            raise DataFormatError(where, "recordings with different file names (the name is the URI)", line=line,
-                                  found=f"{found[uri]} and {path}")
+            raise DataFormatError(
+                where,
+                "recordings with different file names (the name is the URI)",
+                line=line,
+                found=f"{found[uri]} and {path}",
+            )
         found[uri] = path
 
     if source.is_dir():
@@ -163,10 +209,14 @@ def find_recordings(source: str | Path, extensions: tuple[str, ...]) -> dict[str
         if not found:
             raise DataFormatError(source, f"audio files ({', '.join(extensions)})", found="none")
         return found
-    for number, raw, line in numbered_lines(source, "a folder of recordings or a list of audio files (one per line)"):
+    for number, raw, line in numbered_lines(
+        source, "a folder of recordings or a list of audio files (one per line)"
+    ):
         path = Path(line) if Path(line).is_absolute() else source.parent / line
         if not path.is_file():
-            raise DataFormatError(source, "an existing audio file on every line", line=number, found=raw)
+            raise DataFormatError(
+                source, "an existing audio file on every line", line=number, found=raw
+            )
         add(path, source, number)
     if not found:
         raise DataFormatError(source, "at least one audio file", found="an empty list")

@@ -21,8 +21,25 @@ log = logging.getLogger(__name__)
 AUDIO_EXTENSIONS = ("wav", "flac", "ogg")
 # Audio that libsndfile cannot decode or that the tree's configured extensions leave out; named
 # apart from other stray files in the counts because it usually means a conversion step was missed.
-OTHER_AUDIO_EXTENSIONS = ("m4a", "mp3", "mp4", "aac", "opus", "wma", "webm", "aif", "aiff", "au", "caf", "sph",
-                          "nist", "wv", "wav", "flac", "ogg")
+OTHER_AUDIO_EXTENSIONS = (
+    "m4a",
+    "mp3",
+    "mp4",
+    "aac",
+    "opus",
+    "wma",
+    "webm",
+    "aif",
+    "aiff",
+    "au",
+    "caf",
+    "sph",
+    "nist",
+    "wv",
+    "wav",
+    "flac",
+    "ogg",
+)
 LAYOUT = "the VoxCeleb layout <root>/<speaker>/<session>/<utterance>.<ext>"
 
 
@@ -46,7 +63,8 @@ class Trial:
 
 
 def _visible(folder: Path, skips: SkipLog) -> list[Path]:
-    """Sorted entries of ``folder`` without hidden ones (``.git/``, macOS ``._*`` / ``.DS_Store``), which are counted."""
+    """Sorted entries of ``folder`` without hidden ones (``.git/``, macOS ``._*`` / ``.DS_Store``),
+    which are counted."""
     entries = []
     for entry in sorted(folder.iterdir()):
         if entry.name.startswith("."):
@@ -56,8 +74,12 @@ def _visible(folder: Path, skips: SkipLog) -> list[Path]:
     return entries
 
 
-def scan_speaker_tree(root: str | Path, extensions: tuple[str, ...] = AUDIO_EXTENSIONS,
-                      speakers: list[str] | None = None, skips: SkipLog | None = None) -> list[Utterance]:
+def scan_speaker_tree(
+    root: str | Path,
+    extensions: tuple[str, ...] = AUDIO_EXTENSIONS,
+    speakers: list[str] | None = None,
+    skips: SkipLog | None = None,
+) -> list[Utterance]:
     """All audio files of a VoxCeleb tree, sorted; optionally only the listed ``speakers``.
 
     Hidden entries are ignored; files with an extension not in ``extensions`` are left out. Both
@@ -81,7 +103,11 @@ def scan_speaker_tree(root: str | Path, extensions: tuple[str, ...] = AUDIO_EXTE
         found = len(utterances)
         for entry in _visible(speaker_dir, skips):
             if entry.is_file() and entry.suffix.lower() in exts:
-                raise DataFormatError(entry, LAYOUT, found="audio directly under the speaker folder (no session folder)")
+                raise DataFormatError(
+                    entry,
+                    LAYOUT,
+                    found="audio directly under the speaker folder (no session folder)",
+                )
             if not entry.is_dir():
                 skips.add("file outside a session folder ignored", str(entry))
                 continue
@@ -89,42 +115,74 @@ def scan_speaker_tree(root: str | Path, extensions: tuple[str, ...] = AUDIO_EXTE
                 if audio.is_dir():
                     raise DataFormatError(audio, LAYOUT, found="a folder below the session folder")
                 if audio.suffix.lower() in exts:
-                    utterances.append(Utterance(f"{speaker_dir.name}/{entry.name}/{audio.name}", speaker_dir.name, entry.name))
+                    utterances.append(
+                        Utterance(
+                            f"{speaker_dir.name}/{entry.name}/{audio.name}",
+                            speaker_dir.name,
+                            entry.name,
+                        )
+                    )
                     continue
                 suffix = audio.suffix.lower() or "(no extension)"
                 is_audio = suffix.lstrip(".") in OTHER_AUDIO_EXTENSIONS
-                skips.add(f"{'audio' if is_audio else 'other'} file with an extension not in data.extensions "
-                          f"({suffix})", str(audio))
+                skips.add(
+                    f"{'audio' if is_audio else 'other'} file with an extension not in "
+                    "data.extensions "
+                    f"({suffix})",
+                    str(audio),
+                )
                 other_ext.setdefault(speaker_dir.name, Counter())[suffix] += 1
         if len(utterances) == found and speaker_dir.name in other_ext:
-            counts = ", ".join(f"{n} {ext}" for ext, n in sorted(other_ext[speaker_dir.name].items()))
-            skips.add("speaker left out: no file with an extension in data.extensions", f"{speaker_dir.name} ({counts})")
+            counts = ", ".join(
+                f"{n} {ext}" for ext, n in sorted(other_ext[speaker_dir.name].items())
+            )
+            skips.add(
+                "speaker left out: no file with an extension in data.extensions",
+                f"{speaker_dir.name} ({counts})",
+            )
     if own_log:
         skips.report(log, str(root))
     if not utterances:
         stray = next((p for p in root.rglob("*") if p.suffix.lower() in exts), None)
-        found = f"audio at {stray.relative_to(root)}" if stray else f"no *{'/*'.join(sorted(exts))} files"
+        found = (
+            f"audio at {stray.relative_to(root)}"
+            if stray
+            else f"no *{'/*'.join(sorted(exts))} files"
+        )
         raise DataFormatError(root, LAYOUT + f" with extensions {sorted(exts)}", found=found)
     if wanted is not None:
         missing = sorted(wanted - {u.speaker for u in utterances})
         if missing:
-            detail = [f"{spk} (only {', '.join(sorted(other_ext[spk]))} files; add the extension to data.extensions "
-                      "or convert them)" if spk in other_ext else f"{spk} (no folder)" for spk in missing[:5]]
-            raise DataFormatError(root, "usable audio for every listed speaker",
-                                  found=f"{len(missing)} without: {'; '.join(detail)}")
+            detail = [
+                f"{spk} (only {', '.join(sorted(other_ext[spk]))} files; add the extension to "
+                "data.extensions "
+                "or convert them)"
+                if spk in other_ext
+                else f"{spk} (no folder)"
+                for spk in missing[:5]
+            ]
+            raise DataFormatError(
+                root,
+                "usable audio for every listed speaker",
+                found=f"{len(missing)} without: {'; '.join(detail)}",
+            )
     return utterances
 
 
 def read_speaker_list(path: str | Path) -> list[str]:
-    """Speaker ids, one per line (blank lines and ``#`` comments ignored); duplicates are an error."""
+    """Speaker ids, one per line (blank lines and ``#`` comments ignored); duplicates are an
+    error."""
     return read_id_list(path, "speaker id", comments=True)
 
 
 DUPLICATE_POLICIES = ("error", "drop")
 
 
-def read_trial_list(path: str | Path, duplicates: str = "error", skips: SkipLog | None = None) -> list[Trial]:
-    """Parse a ``veri_test.txt``-format trial list; every malformed line is reported with its number.
+def read_trial_list(
+    path: str | Path, duplicates: str = "error", skips: SkipLog | None = None
+) -> list[Trial]:
+    """Parse a ``veri_test.txt``-format trial list; every malformed line is reported with its
+    number.
 
     A pair is the same trial in either order (cosine and AS-norm scores are symmetric). The same
     pair with both labels, a file paired with itself, or a list without both target and
@@ -147,11 +205,21 @@ def read_trial_list(path: str | Path, duplicates: str = "error", skips: SkipLog 
         earlier = first.setdefault(pair, trial)
         if earlier is not trial:
             if earlier.label != trial.label:
-                raise DataFormatError(path, f"one label per pair, but line {earlier.line} labels the same pair "
-                                      f"{earlier.label}", line=number, found=raw)
+                raise DataFormatError(
+                    path,
+                    f"one label per pair, but line {earlier.line} labels the same pair "
+                    f"{earlier.label}",
+                    line=number,
+                    found=raw,
+                )
             if duplicates == "error":
-                raise DataFormatError(path, f"each pair once (line {earlier.line} has the same pair; "
-                                      "data.duplicate_trials=drop scores it once)", line=number, found=raw)
+                raise DataFormatError(
+                    path,
+                    f"each pair once (line {earlier.line} has the same pair; "
+                    "data.duplicate_trials=drop scores it once)",
+                    line=number,
+                    found=raw,
+                )
             if skips is not None:
                 skips.add(f"repeated trial dropped ({path.name})", f"{path}:{number}")
             continue
@@ -160,13 +228,17 @@ def read_trial_list(path: str | Path, duplicates: str = "error", skips: SkipLog 
         raise DataFormatError(path, "at least one trial", found="an empty list")
     targets = sum(t.label for t in trials)
     if targets in (0, len(trials)):
-        raise DataFormatError(path, "both target (1) and non-target (0) trials: EER and minDCF need both",
-                              found=f"only {len(trials)} {'target' if targets else 'non-target'} trials")
+        raise DataFormatError(
+            path,
+            "both target (1) and non-target (0) trials: EER and minDCF need both",
+            found=f"only {len(trials)} {'target' if targets else 'non-target'} trials",
+        )
     return trials
 
 
 def check_trial_audio(trials: list[Trial], audio_root: str | Path, list_path: str | Path) -> None:
-    """Every path a trial names must exist under ``audio_root``; the first missing one is reported."""
+    """Every path a trial names must exist under ``audio_root``; the first missing one is
+    reported."""
     audio_root = Path(audio_root)
     checked: set[str] = set()
     for trial in trials:
@@ -174,5 +246,10 @@ def check_trial_audio(trials: list[Trial], audio_root: str | Path, list_path: st
             if rel in checked:
                 continue
             if not (audio_root / rel).is_file():
-                raise DataFormatError(list_path, f"an audio file {audio_root / rel}", line=trial.line, found="missing file")
+                raise DataFormatError(
+                    list_path,
+                    f"an audio file {audio_root / rel}",
+                    line=trial.line,
+                    found="missing file",
+                )
             checked.add(rel)

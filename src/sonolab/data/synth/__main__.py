@@ -3,8 +3,10 @@
 ``python -m sonolab.data.synth voxceleb --out DIR [--seed N ...]``: speakers in the VoxCeleb layout.
 ``python -m sonolab.data.synth mixtures --source TREE --out DIR [--count N --speakers 2:1 ...]``:
 simulated conversations from a VoxCeleb-layout tree, in the AMI-excerpts layout, with statistics.
-``python -m sonolab.data.synth esc50 --out DIR [--num-classes N ...]``: sound events in the ESC-50 layout.
-``python -m sonolab.data.synth audioset --out DIR [--train-clips N ...]``: multi-label clips in AudioSet's layout.
+``python -m sonolab.data.synth esc50 --out DIR [--num-classes N ...]``: sound events in the ESC-50
+layout.
+``python -m sonolab.data.synth audioset --out DIR [--train-clips N ...]``: multi-label clips in
+AudioSet's layout.
 """
 
 from __future__ import annotations
@@ -27,14 +29,18 @@ def _mapping(text: str) -> dict[int, float]:
     try:
         return {int(k): float(v) for k, v in (item.split(":") for item in text.split(","))}
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected 'count:value,...' (e.g. 1:0.5,2:0.5), found {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"expected 'count:value,...' (e.g. 1:0.5,2:0.5), found {text!r}"
+        ) from None
 
 
 def _numbers(text: str) -> tuple[float, ...]:
     try:
         return tuple(float(v) for v in text.split(",") if v.strip())
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, found {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated numbers, found {text!r}"
+        ) from None
 
 
 def _add_config_flags(parser: argparse.ArgumentParser, config_class) -> None:
@@ -54,7 +60,9 @@ def _config(args: argparse.Namespace, config_class):
 
 def _add_voxceleb(sub) -> argparse.ArgumentParser:
     vox = sub.add_parser("voxceleb", help="speaker dataset in the VoxCeleb layout with trial lists")
-    vox.add_argument("--out", required=True, help="output folder (must not exist, or hold the same dataset)")
+    vox.add_argument(
+        "--out", required=True, help="output folder (must not exist, or hold the same dataset)"
+    )
     vox.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
     _add_config_flags(vox, VoxCelebSynthConfig)
     return vox
@@ -63,27 +71,63 @@ def _add_voxceleb(sub) -> argparse.ArgumentParser:
 def _add_generator(sub, name: str, help_text: str, config_class) -> argparse.ArgumentParser:
     """A subcommand taking ``--out`` and one flag per field of a generator's config."""
     parser = sub.add_parser(name, help=help_text)
-    parser.add_argument("--out", required=True, help="output folder (must not exist, or hold the same dataset)")
+    parser.add_argument(
+        "--out", required=True, help="output folder (must not exist, or hold the same dataset)"
+    )
     _add_config_flags(parser, config_class)
     return parser
 
 
 def _add_mixtures(sub) -> argparse.ArgumentParser:
-    mix = sub.add_parser("mixtures", help="simulated conversations (EEND recipe) in the AMI-excerpts layout")
+    mix = sub.add_parser(
+        "mixtures", help="simulated conversations (EEND recipe) in the AMI-excerpts layout"
+    )
     default = MixtureConfig()
-    mix.add_argument("--source", required=True, help="VoxCeleb-layout tree of single-speaker audio (<speaker>/<session>/...)")
-    mix.add_argument("--speakers-list", default=None, help="file of speaker ids to draw from (default: all)")
-    mix.add_argument("--out", required=True, help="output folder (must not exist, or hold the same set)")
+    mix.add_argument(
+        "--source",
+        required=True,
+        help="VoxCeleb-layout tree of single-speaker audio (<speaker>/<session>/...)",
+    )
+    mix.add_argument(
+        "--speakers-list", default=None, help="file of speaker ids to draw from (default: all)"
+    )
+    mix.add_argument(
+        "--out", required=True, help="output folder (must not exist, or hold the same set)"
+    )
     mix.add_argument("--count", type=int, default=20, help="number of mixtures")
-    mix.add_argument("--first-index", type=int, default=0, help="index of the first mixture in the seeded series")
+    mix.add_argument(
+        "--first-index", type=int, default=0, help="index of the first mixture in the seeded series"
+    )
     mix.add_argument("--seed", type=int, default=0)
     mix.add_argument("--subset", default="test", help="name of the .lst / .rttm / .uem files")
     mix.add_argument("--prefix", default="mix", help="URIs are <prefix><index>")
-    mix.add_argument("--speakers", type=_mapping, default=default.speakers, help="speaker-count distribution, e.g. 1:0.25,2:0.75")
-    mix.add_argument("--beta", type=_mapping, default=default.beta, help="mean silence (s) per speaker count, e.g. 2:2,3:5")
-    mix.add_argument("--utterances-per-speaker", type=_numbers, default=default.utterances_per_speaker, help="min,max")
-    mix.add_argument("--snr-db", type=_numbers, default=default.snr_db, help="SNRs of the added noise, e.g. 5,10,15,20")
-    mix.add_argument("--noise-dir", default=None, help="noise files (e.g. MUSAN noise/); none = no noise")
+    mix.add_argument(
+        "--speakers",
+        type=_mapping,
+        default=default.speakers,
+        help="speaker-count distribution, e.g. 1:0.25,2:0.75",
+    )
+    mix.add_argument(
+        "--beta",
+        type=_mapping,
+        default=default.beta,
+        help="mean silence (s) per speaker count, e.g. 2:2,3:5",
+    )
+    mix.add_argument(
+        "--utterances-per-speaker",
+        type=_numbers,
+        default=default.utterances_per_speaker,
+        help="min,max",
+    )
+    mix.add_argument(
+        "--snr-db",
+        type=_numbers,
+        default=default.snr_db,
+        help="SNRs of the added noise, e.g. 5,10,15,20",
+    )
+    mix.add_argument(
+        "--noise-dir", default=None, help="noise files (e.g. MUSAN noise/); none = no noise"
+    )
     mix.add_argument("--rir-dir", default=None, help="room impulse responses for reverberation")
     mix.add_argument("--reverb-prob", type=float, default=default.reverb_prob)
     mix.add_argument("--sample-rate", type=int, default=default.sample_rate)
@@ -96,18 +140,38 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="dataset", required=True)
     _add_voxceleb(sub)
     mix = _add_mixtures(sub)
-    esc = _add_generator(sub, "esc50", "sound-event clips in the ESC-50 layout (meta/esc50.csv + audio/)",
-                         Esc50SynthConfig)
-    aus = _add_generator(sub, "audioset", "multi-label clips in AudioSet's layout (class index, segment CSVs, audio/)",
-                         AudioSetSynthConfig)
+    esc = _add_generator(
+        sub,
+        "esc50",
+        "sound-event clips in the ESC-50 layout (meta/esc50.csv + audio/)",
+        Esc50SynthConfig,
+    )
+    aus = _add_generator(
+        sub,
+        "audioset",
+        "multi-label clips in AudioSet's layout (class index, segment CSVs, audio/)",
+        AudioSetSynthConfig,
+    )
     args = parser.parse_args(argv)
     start = time.time()
     generators = {  # name: (config class, writer, parser, summary of what was written)
-        "audioset": (AudioSetSynthConfig, generate_audioset, aus,
-                     lambda c, out: f"{c.train_clips} training and {c.eval_clips} eval clips; training clips per "
-                                    f"class: {out['train_label_counts']}"),
-        "esc50": (Esc50SynthConfig, generate_esc50, esc,
-                  lambda c, out: f"{c.num_classes} classes x {c.clips_per_class} clips: {', '.join(out['classes'])}"),
+        "audioset": (
+            AudioSetSynthConfig,
+            generate_audioset,
+            aus,
+            lambda c, out: (
+                f"{c.train_clips} training and {c.eval_clips} eval clips; training clips per "
+                f"class: {out['train_label_counts']}"
+            ),
+        ),
+        "esc50": (
+            Esc50SynthConfig,
+            generate_esc50,
+            esc,
+            lambda c, out: (
+                f"{c.num_classes} classes x {c.clips_per_class} clips: {', '.join(out['classes'])}"
+            ),
+        ),
     }
     if args.dataset in generators:
         config_class, generate, sub_parser, summary = generators[args.dataset]
@@ -116,19 +180,38 @@ def main(argv: list[str] | None = None) -> int:
         except ValueError as err:
             sub_parser.error(str(err))
         content = generate(args.out, config)
-        print(f"wrote {args.out} in {time.time() - start:.1f}s: {summary(config, content)}", file=sys.stderr)
+        print(
+            f"wrote {args.out} in {time.time() - start:.1f}s: {summary(config, content)}",
+            file=sys.stderr,
+        )
         return 0
     if args.dataset == "mixtures":
         try:
-            config = MixtureConfig(args.speakers, args.beta, args.utterances_per_speaker, args.snr_db,
-                                   args.reverb_prob, args.sample_rate)
-            simulator = simulator_from_tree(args.source, config, args.seed, args.speakers_list, args.noise_dir,
-                                            args.rir_dir, args.prefix)
+            config = MixtureConfig(
+                args.speakers,
+                args.beta,
+                args.utterances_per_speaker,
+                args.snr_db,
+                args.reverb_prob,
+                args.sample_rate,
+            )
+            simulator = simulator_from_tree(
+                args.source,
+                config,
+                args.seed,
+                args.speakers_list,
+                args.noise_dir,
+                args.rir_dir,
+                args.prefix,
+            )
         except ValueError as err:
             mix.error(str(err))
         content = write_mixture_set(args.out, simulator, args.count, args.subset, args.first_index)
         print(json.dumps(content["statistics"], indent=2))
-        print(f"wrote {args.count} mixtures to {args.out} in {time.time() - start:.1f}s", file=sys.stderr)
+        print(
+            f"wrote {args.count} mixtures to {args.out} in {time.time() - start:.1f}s",
+            file=sys.stderr,
+        )
         return 0
     cfg = _config(args, VoxCelebSynthConfig)
     try:
@@ -136,8 +219,12 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as err:
         parser.error(str(err))  # exit status 2, nothing written
     out = generate_voxceleb(args.out, cfg, workers=args.workers)
-    print(f"wrote {out} in {time.time() - start:.1f}s: {cfg.num_val_trials} validation and {cfg.num_test_trials} "
-          "test trials, half of them target", file=sys.stderr)
+    print(
+        f"wrote {out} in {time.time() - start:.1f}s: {cfg.num_val_trials} validation and "
+        f"{cfg.num_test_trials} "
+        "test trials, half of them target",
+        file=sys.stderr,
+    )
     return 0
 
 

@@ -1,17 +1,19 @@
-"""A synthetic multi-label tagging dataset in AudioSet's layout, from the synthetic ESC-50 sound classes.
+"""A synthetic multi-label tagging dataset in AudioSet's layout, from the synthetic ESC-50 sound
+classes.
 
 Layout written under ``out``::
 
     audio/<YTID>.wav                          clips of ``seconds`` (default 10 s, 16 kHz PCM)
     class_labels_indices.csv                  index,mid,display_name (mids /m/synth00 ...)
     balanced_train_segments.csv               YTID,start_seconds,end_seconds,positive_labels, after
-    eval_segments.csv                         Google's three '#' comment lines, as the official files
-    synth.json                                parameters; its presence marks a complete dataset
+    eval_segments.csv                         Google's three '#' comment lines, as the official
+    files synth.json                                parameters; its presence marks a complete
+    dataset
 
 Each clip holds 1 to ``max_labels`` events of different classes, each a stretch of 2-5 s of that
 class's sound (:func:`sonolab.data.synth.esc50.synth_clip`) at a random time and level; its labels
-are those classes. Classes are drawn with Zipf-like frequencies (class k about 1 / (k + 1) as often as
-class 0), so rare classes exist as in AudioSet and balanced sampling has something to balance.
+are those classes. Classes are drawn with Zipf-like frequencies (class k about 1 / (k + 1) as often
+as class 0), so rare classes exist as in AudioSet and balanced sampling has something to balance.
 """
 
 from __future__ import annotations
@@ -44,36 +46,55 @@ class AudioSetSynthConfig:
         if not 1 <= self.max_labels <= self.num_classes:
             raise ValueError(f"max_labels must be 1..num_classes, found {self.max_labels}")
         if self.seconds < 2.0:
-            raise ValueError(f"seconds must be at least 2 (events last 2-5 s), found {self.seconds}")
+            raise ValueError(
+                f"seconds must be at least 2 (events last 2-5 s), found {self.seconds}"
+            )
 
 
-def _clip(config: AudioSetSynthConfig, classes: list[tuple[str, str]], rng: np.random.Generator) -> tuple[np.ndarray, list[int]]:
+def _clip(
+    config: AudioSetSynthConfig, classes: list[tuple[str, str]], rng: np.random.Generator
+) -> tuple[np.ndarray, list[int]]:
     sr = config.sample_rate
     n = int(round(config.seconds * sr))
     frequency = 1.0 / (np.arange(config.num_classes) + 1.0)
     count = int(rng.integers(1, config.max_labels + 1))
-    labels = sorted(int(k) for k in rng.choice(config.num_classes, count, replace=False, p=frequency / frequency.sum()))
+    labels = sorted(
+        int(k)
+        for k in rng.choice(config.num_classes, count, replace=False, p=frequency / frequency.sum())
+    )
     clip = np.zeros(n, dtype=np.float32)
     for k in labels:
         length = min(config.seconds, float(rng.uniform(2.0, 5.0)))
         texture, pattern = classes[k]
-        event = synth_clip(texture, pattern, Esc50SynthConfig(num_classes=max(2, config.num_classes), seconds=length,
-                                                              sample_rate=sr, clips_per_class=5), rng)
+        event = synth_clip(
+            texture,
+            pattern,
+            Esc50SynthConfig(
+                num_classes=max(2, config.num_classes),
+                seconds=length,
+                sample_rate=sr,
+                clips_per_class=5,
+            ),
+            rng,
+        )
         start = int(rng.integers(0, n - event.size + 1))
-        clip[start: start + event.size] += event * 10 ** (rng.uniform(-6, 0) / 20)
+        clip[start : start + event.size] += event * 10 ** (rng.uniform(-6, 0) / 20)
     return np.clip(clip, -1, 1), labels
 
 
 def _segments(path: Path, rows: list[tuple[str, float, list[str]]], seconds: float) -> None:
     with path.open("w", encoding="utf-8") as f:
-        f.write(f"# Segments csv created by sonolab's synthetic generator\n# num_ytids={len(rows)}\n"
-                "# YTID, start_seconds, end_seconds, positive_labels\n")
+        f.write(
+            f"# Segments csv created by sonolab's synthetic generator\n# num_ytids={len(rows)}\n"
+            "# YTID, start_seconds, end_seconds, positive_labels\n"
+        )
         for ytid, start, mids in rows:
             f.write(f'{ytid}, {start:.3f}, {start + seconds:.3f}, "{",".join(mids)}"\n')
 
 
 def generate_audioset(out: str | Path, config: AudioSetSynthConfig | None = None) -> dict:
-    """Write the dataset to ``out`` (no-op if the same dataset is already there); returns ``synth.json``."""
+    """Write the dataset to ``out`` (no-op if the same dataset is already there); returns
+    ``synth.json``."""
     config = config or AudioSetSynthConfig()
     classes = class_list(Esc50SynthConfig(num_classes=config.num_classes, seed=config.seed))
     mids = [f"/m/synth{k:02d}" for k in range(config.num_classes)]
@@ -82,9 +103,15 @@ def generate_audioset(out: str | Path, config: AudioSetSynthConfig | None = None
         (tmp / "audio").mkdir()
         with (tmp / "class_labels_indices.csv").open("w", encoding="utf-8") as f:
             f.write("index,mid,display_name\n")
-            f.writelines(f'{k},{mid},"{pattern} {texture}"\n' for k, (mid, (texture, pattern)) in enumerate(zip(mids, classes)))
+            f.writelines(
+                f'{k},{mid},"{pattern} {texture}"\n'
+                for k, (mid, (texture, pattern)) in enumerate(zip(mids, classes))
+            )
         counts = np.zeros(config.num_classes, dtype=int)
-        for subset, total, offset in (("balanced_train", config.train_clips, 0), ("eval", config.eval_clips, 1)):
+        for subset, total, offset in (
+            ("balanced_train", config.train_clips, 0),
+            ("eval", config.eval_clips, 1),
+        ):
             rows = []
             for index in range(total):
                 rng = np.random.default_rng([config.seed, offset, index])

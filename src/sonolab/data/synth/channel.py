@@ -22,7 +22,9 @@ def colored_noise(rng: np.random.Generator, n: int, exponent: float) -> np.ndarr
     return noise / (np.std(noise) + 1e-12)
 
 
-def synthetic_rir(rng: np.random.Generator, rt60: float, drr_db: float, sample_rate: int = 16000) -> np.ndarray:
+def synthetic_rir(
+    rng: np.random.Generator, rt60: float, drr_db: float, sample_rate: int = 16000
+) -> np.ndarray:
     """Room impulse response: direct path, sparse early reflections and an exponential tail."""
     n = max(16, int(rt60 * sample_rate))
     t = np.arange(n) / sample_rate
@@ -53,20 +55,28 @@ class SessionChannel:
     N_EQ = 1024
 
     @staticmethod
-    def sample(rng: np.random.Generator, sample_rate: int = 16000) -> "SessionChannel":
+    def sample(rng: np.random.Generator, sample_rate: int = 16000) -> SessionChannel:
         """Draw a random but plausible channel."""
         freqs = np.fft.rfftfreq(SessionChannel.N_EQ, 1.0 / sample_rate)
         gain_db = np.zeros_like(freqs)
         for _ in range(2):  # peaking bands
             centre = np.exp(rng.uniform(np.log(200), np.log(6000)))
             width = rng.uniform(0.3, 1.2)  # octaves
-            gain_db += rng.uniform(-5, 5) * np.exp(-0.5 * (np.log2((freqs + 1) / centre) / width) ** 2)
+            gain_db += rng.uniform(-5, 5) * np.exp(
+                -0.5 * (np.log2((freqs + 1) / centre) / width) ** 2
+            )
         lowpass = rng.choice([4000.0, 6000.0, 7600.0], p=[0.15, 0.35, 0.5])
         highpass = rng.uniform(50, 200)
-        gain = 10 ** (gain_db / 20) / np.sqrt(1 + (freqs / lowpass) ** 16) / np.sqrt(1 + (highpass / (freqs + 1)) ** 8)
+        gain = (
+            10 ** (gain_db / 20)
+            / np.sqrt(1 + (freqs / lowpass) ** 16)
+            / np.sqrt(1 + (highpass / (freqs + 1)) ** 8)
+        )
         rir = None
         if rng.random() < 0.4:
-            rir = synthetic_rir(rng, rt60=rng.uniform(0.1, 0.5), drr_db=rng.uniform(3, 15), sample_rate=sample_rate)
+            rir = synthetic_rir(
+                rng, rt60=rng.uniform(0.1, 0.5), drr_db=rng.uniform(3, 15), sample_rate=sample_rate
+            )
         return SessionChannel(
             eq_gain=gain,
             rir=rir,
@@ -76,7 +86,9 @@ class SessionChannel:
             level_db=float(rng.uniform(-32, -18)),
         )
 
-    def apply(self, speech: np.ndarray, rng: np.random.Generator, sample_rate: int = 16000) -> np.ndarray:
+    def apply(
+        self, speech: np.ndarray, rng: np.random.Generator, sample_rate: int = 16000
+    ) -> np.ndarray:
         """Pass `speech` through the session's channel (utterance-level SNR jitter of +-3 dB)."""
         x = speech.astype(np.float64)
         if self.rir is not None:
@@ -88,7 +100,9 @@ class SessionChannel:
         noise = colored_noise(rng, len(x), self.noise_exponent)
         if self.hum_hz is not None:
             t = np.arange(len(x)) / sample_rate
-            noise += sum(np.sin(2 * np.pi * self.hum_hz * h * t + rng.uniform(0, 6.3)) / h for h in (1, 2, 3))
+            noise += sum(
+                np.sin(2 * np.pi * self.hum_hz * h * t + rng.uniform(0, 6.3)) / h for h in (1, 2, 3)
+            )
             noise /= np.std(noise) + 1e-12
         snr = self.snr_db + rng.uniform(-3, 3)
         x = x + noise * np.sqrt(speech_power / 10 ** (snr / 10))

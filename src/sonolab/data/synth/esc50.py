@@ -3,8 +3,9 @@
 Layout written under ``out`` (the real ESC-50's)::
 
     audio/<fold>-<source id>-A-<target>.wav     5 s clips, 44.1 kHz, 16-bit PCM
-    meta/esc50.csv                               filename, fold, target, category, esc10, src_file, take
-    synth.json                                   parameters; its presence marks a complete dataset
+    meta/esc50.csv                               filename, fold, target, category, esc10, src_file,
+    take synth.json                                   parameters; its presence marks a complete
+    dataset
 
 Every class is a *texture* (harmonic stack, band of noise, pure tone, clicks) shaped by a *temporal
 pattern* (rising or falling glide, slow or fast tremolo, regular or irregular pulses, percussive
@@ -12,7 +13,8 @@ decays, swells). Where a clip sits in frequency, its loudness, its event timing 
 noise are drawn per clip from ranges shared by all classes, so neither loudness, duration nor one
 frequency identifies a class: the mean spectrum tells textures apart only roughly, and the pattern,
 which needs the time axis, is what separates classes with the same texture (a linear classifier on
-mean log-mel is far from perfect; the tests check it). Clips are a pure function of (seed, class, index).
+mean log-mel is far from perfect; the tests check it). Clips are a pure function of (seed, class,
+index).
 """
 
 from __future__ import annotations
@@ -28,8 +30,16 @@ from .staging import write_once
 
 MARKER = "synth.json"
 TEXTURES = ("harmonic", "noise_band", "tone", "clicks")
-PATTERNS = ("rising", "falling", "slow_tremolo", "fast_tremolo", "regular_pulses", "irregular_pulses",
-            "decays", "swell")
+PATTERNS = (
+    "rising",
+    "falling",
+    "slow_tremolo",
+    "fast_tremolo",
+    "regular_pulses",
+    "irregular_pulses",
+    "decays",
+    "swell",
+)
 
 
 @dataclass
@@ -39,8 +49,9 @@ class Esc50SynthConfig:
     num_classes: classes (texture x pattern pairs, at most 32), in the order the seed draws them.
     clips_per_class: clips per class, spread evenly over ``folds`` (ESC-50: 40 and 5).
     seconds: clip length (ESC-50: 5 s). sample_rate: 44100 like the real clips.
-    The ``esc10`` column marks every other class (targets 0, 2, 4, ...), a subset in the place of the
-    real ESC-10 so that ``data.esc10=true`` (selection and re-indexing) runs on generated data too.
+    The ``esc10`` column marks every other class (targets 0, 2, 4, ...), a subset in the place of
+    the real ESC-10 so that ``data.esc10=true`` (selection and re-indexing) runs on generated data
+    too.
     """
 
     num_classes: int = 10
@@ -52,9 +63,14 @@ class Esc50SynthConfig:
 
     def __post_init__(self):
         if not 2 <= self.num_classes <= len(TEXTURES) * len(PATTERNS):
-            raise ValueError(f"num_classes must be 2..{len(TEXTURES) * len(PATTERNS)}, found {self.num_classes}")
+            raise ValueError(
+                f"num_classes must be 2..{len(TEXTURES) * len(PATTERNS)}, found {self.num_classes}"
+            )
         if self.clips_per_class < self.folds or self.clips_per_class % self.folds:
-            raise ValueError(f"clips_per_class ({self.clips_per_class}) must be a multiple of folds ({self.folds})")
+            raise ValueError(
+                f"clips_per_class ({self.clips_per_class}) must be a multiple of folds "
+                f"({self.folds})"
+            )
 
 
 def class_list(config: Esc50SynthConfig) -> list[tuple[str, str]]:
@@ -75,10 +91,11 @@ def _texture(kind: str, n: int, sr: int, freq: np.ndarray, rng: np.random.Genera
         out = np.zeros(n)
         for h in range(1, harmonics + 1):
             alias = freq * h < sr / 2 - 500  # no harmonic above Nyquist
-            out += alias * np.sin(h * phase + rng.uniform(0, 2 * np.pi)) / h ** tilt
+            out += alias * np.sin(h * phase + rng.uniform(0, 2 * np.pi)) / h**tilt
         return out
     if kind == "noise_band":
-        # white noise ring-modulated by the track: a band of noise centred on freq, ~ +-bandwidth wide
+        # white noise ring-modulated by the track: a band of noise centred on freq, ~ +-bandwidth
+        # wide
         bandwidth = rng.uniform(150, 500)
         spectrum = np.fft.rfft(rng.normal(size=n))
         spectrum[np.fft.rfftfreq(n, 1 / sr) > bandwidth] = 0
@@ -89,7 +106,7 @@ def _texture(kind: str, n: int, sr: int, freq: np.ndarray, rng: np.random.Genera
     positions = np.flatnonzero(np.diff(np.floor(np.cumsum(rate) / sr)) > 0)
     burst = rng.normal(size=int(0.004 * sr)) * np.hanning(int(0.004 * sr))
     for p in positions:
-        out[p: p + burst.size] += burst[: max(0, min(burst.size, n - p))]
+        out[p : p + burst.size] += burst[: max(0, min(burst.size, n - p))]
     return out
 
 
@@ -116,7 +133,9 @@ def _pattern(kind: str, n: int, sr: int, rng: np.random.Generator) -> tuple[np.n
         width = rng.uniform(0.04, 0.08)
         envelope = np.zeros(n)
         for onset in onsets:
-            envelope = np.maximum(envelope, (np.abs(t - onset - width / 2) < width / 2).astype(float))
+            envelope = np.maximum(
+                envelope, (np.abs(t - onset - width / 2) < width / 2).astype(float)
+            )
     elif kind == "decays":
         onsets = np.sort(rng.uniform(0, length - 0.3, size=int(rng.integers(2, 5))))
         envelope = np.zeros(n)
@@ -128,26 +147,31 @@ def _pattern(kind: str, n: int, sr: int, rng: np.random.Generator) -> tuple[np.n
     return glide, envelope
 
 
-def synth_clip(texture: str, pattern: str, config: Esc50SynthConfig, rng: np.random.Generator) -> np.ndarray:
+def synth_clip(
+    texture: str, pattern: str, config: Esc50SynthConfig, rng: np.random.Generator
+) -> np.ndarray:
     """One clip of the class (texture, pattern) with per-clip frequency, loudness and background."""
     sr = config.sample_rate
     n = int(round(config.seconds * sr))
     base = 2 ** rng.uniform(np.log2(200), np.log2(2500))  # shared by every class
     glide, envelope = _pattern(pattern, n, sr, rng)
     clip = _texture(texture, n, sr, np.minimum(base * glide, sr / 2 - 1000), rng) * envelope
-    clip /= np.sqrt(np.mean(clip ** 2)) + 1e-9
+    clip /= np.sqrt(np.mean(clip**2)) + 1e-9
     # background: brown-ish noise at 10-30 dB below the event
     background = np.cumsum(rng.normal(size=n))
     background -= np.convolve(background, np.ones(2001) / 2001, mode="same")
-    background /= np.sqrt(np.mean(background ** 2)) + 1e-9
+    background /= np.sqrt(np.mean(background**2)) + 1e-9
     clip = clip + background * 10 ** (-rng.uniform(10, 30) / 20)
-    level = 10 ** (rng.uniform(-30, -12) / 20)  # RMS -30..-12 dBFS: loudness says nothing of the class
-    clip *= level / (np.sqrt(np.mean(clip ** 2)) + 1e-9)
+    level = 10 ** (
+        rng.uniform(-30, -12) / 20
+    )  # RMS -30..-12 dBFS: loudness says nothing of the class
+    clip *= level / (np.sqrt(np.mean(clip**2)) + 1e-9)
     return np.clip(clip, -1, 1).astype(np.float32)
 
 
 def generate_esc50(out: str | Path, config: Esc50SynthConfig | None = None) -> dict:
-    """Write the dataset to ``out`` (no-op if the same dataset is already there); returns ``synth.json``."""
+    """Write the dataset to ``out`` (no-op if the same dataset is already there); returns
+    ``synth.json``."""
     config = config or Esc50SynthConfig()
     classes = class_list(config)
 
@@ -161,9 +185,15 @@ def generate_esc50(out: str | Path, config: Esc50SynthConfig | None = None) -> d
                 source = f"{config.seed:02d}{target:03d}{index:03d}"
                 name = f"{fold}-{source}-A-{target}.wav"
                 rng = np.random.default_rng([config.seed, target, index])
-                sf.write(tmp / "audio" / name, synth_clip(texture, pattern, config, rng), config.sample_rate,
-                         subtype="PCM_16")
-                rows.append([name, fold, target, f"{pattern}_{texture}", target % 2 == 0, source, "A"])
+                sf.write(
+                    tmp / "audio" / name,
+                    synth_clip(texture, pattern, config, rng),
+                    config.sample_rate,
+                    subtype="PCM_16",
+                )
+                rows.append(
+                    [name, fold, target, f"{pattern}_{texture}", target % 2 == 0, source, "A"]
+                )
         with (tmp / "meta" / "esc50.csv").open("w", newline="", encoding="utf-8") as f:
             writer = csv.writer(f)
             writer.writerow(["filename", "fold", "target", "category", "esc10", "src_file", "take"])

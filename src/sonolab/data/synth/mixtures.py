@@ -5,7 +5,8 @@ Layout written under ``out``::
     audio/<uri>.wav                 16-bit PCM mixtures
     <subset>.lst                    URIs, one per line
     <subset>.rttm, <subset>.uem     reference turns and the scored region (the whole recording)
-    mixtures.json                   parameters and corpus statistics; its presence marks a complete set
+    mixtures.json                   parameters and corpus statistics; its presence marks a complete
+    set
 
 The set is written to a temporary folder beside ``out`` and renamed into place, like the speaker
 dataset, so an interrupted run never leaves a half-written set that looks complete.
@@ -25,20 +26,36 @@ from .staging import write_once
 MARKER = "mixtures.json"
 
 
-def write_mixture_set(out: str | Path, simulator: MixtureSimulator, count: int, subset: str = "test",
-                      first_index: int = 0) -> dict:
-    """Write mixtures ``first_index .. first_index + count - 1`` of ``simulator`` to ``out``; returns the
-    content of ``mixtures.json`` (parameters and :func:`mixture_statistics`). A complete identical set
-    is left as it is; anything else already at ``out`` is refused."""
-    params = {"count": count, "subset": subset, "first_index": first_index, "seed": simulator.seed,
-              "speakers_in_corpus": len(simulator.speaker_ids), "simulation": asdict(simulator.config)}
+def write_mixture_set(
+    out: str | Path,
+    simulator: MixtureSimulator,
+    count: int,
+    subset: str = "test",
+    first_index: int = 0,
+) -> dict:
+    """Write mixtures ``first_index .. first_index + count - 1`` of ``simulator`` to ``out``;
+    returns the content of ``mixtures.json`` (parameters and :func:`mixture_statistics`). A complete
+    identical set is left as it is; anything else already at ``out`` is refused."""
+    params = {
+        "count": count,
+        "subset": subset,
+        "first_index": first_index,
+        "seed": simulator.seed,
+        "speakers_in_corpus": len(simulator.speaker_ids),
+        "simulation": asdict(simulator.config),
+    }
 
     def write(tmp: Path) -> dict:
         (tmp / "audio").mkdir()
         turns, regions, activities = {}, {}, []
         for index in range(first_index, first_index + count):
             mixture = simulator(index)
-            sf.write(tmp / "audio" / f"{mixture.uri}.wav", mixture.wave.numpy(), mixture.sample_rate, subtype="PCM_16")
+            sf.write(
+                tmp / "audio" / f"{mixture.uri}.wav",
+                mixture.wave.numpy(),
+                mixture.sample_rate,
+                subtype="PCM_16",
+            )
             turns[mixture.uri] = mixture.turns
             regions[mixture.uri] = (0.0, mixture.duration)
             activities.append(mixture.activity())

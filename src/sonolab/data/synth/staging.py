@@ -56,18 +56,23 @@ def remove_stale_temporaries(out: Path) -> list[Path]:
 
 
 def existing_output(out: Path, marker: str, same: Callable[[dict], bool], what: str) -> dict | None:
-    """The marker content of a finished ``out`` made with the same parameters (``same(content)``), or
-    None when ``out`` is absent or empty; FileExistsError for another dataset or a foreign folder."""
+    """The marker content of a finished ``out`` made with the same parameters (``same(content)``),
+    or None when ``out`` is absent or empty; FileExistsError for another dataset or a foreign
+    folder."""
     remove_stale_temporaries(out)
     path = out / marker
     if path.is_file():
         content = json.loads(path.read_text())
         if same(content):
             return content
-        raise FileExistsError(f"{out} holds {what} made with other parameters ({path}); choose another folder "
-                              "or delete it")
+        raise FileExistsError(
+            f"{out} holds {what} made with other parameters ({path}); choose another folder "
+            "or delete it"
+        )
     if out.exists() and any(out.iterdir()):
-        raise FileExistsError(f"{out} exists and is not {what} (no {marker}); refusing to write into it")
+        raise FileExistsError(
+            f"{out} exists and is not {what} (no {marker}); refusing to write into it"
+        )
     return None
 
 
@@ -90,14 +95,19 @@ def staged_folder(out: Path) -> Iterator[Path]:
         raise
 
 
-def write_once(out: str | Path, marker: str, parameters: dict, what: str, write: Callable[[Path], dict]) -> dict:
-    """Write a generated dataset to ``out`` once: returns the marker's content (``{"parameters": ...,
+def write_once(
+    out: str | Path, marker: str, parameters: dict, what: str, write: Callable[[Path], dict]
+) -> dict:
+    """Write a generated dataset to ``out`` once: returns the marker's content (``{"parameters":
+    ...,
     **write(folder)}``). A finished set with the same parameters is reused as it is; a different
     one, or a foreign folder, is refused (FileExistsError). ``write`` fills a staged folder, which
     becomes ``out`` only when complete; if another process (a DDP rank) finished the same set first,
     its result is used."""
     out = Path(out)
-    params = json.loads(json.dumps(parameters))  # tuples -> lists, int keys -> str, as they are read back
+    params = json.loads(
+        json.dumps(parameters)
+    )  # tuples -> lists, int keys -> str, as they are read back
     same = lambda content: content.get("parameters") == params  # noqa: E731
     existing = existing_output(out, marker, same, what)
     if existing is not None:

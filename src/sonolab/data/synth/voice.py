@@ -71,8 +71,9 @@ class SpeakerProfile:
     nasal_coupling: float
 
     @staticmethod
-    def sample(rng: np.random.Generator) -> "SpeakerProfile":
-        """Draw a voice: two broad groups (low / high F0 and vocal-tract length) plus individual spread."""
+    def sample(rng: np.random.Generator) -> SpeakerProfile:
+        """Draw a voice: two broad groups (low / high F0 and vocal-tract length) plus individual
+        spread."""
         high = rng.random() < 0.5
         f0_mean = float(np.exp(rng.normal(np.log(205.0 if high else 115.0), 0.14)))
         vtl = float(rng.normal(1.16 if high else 1.0, 0.06))
@@ -102,7 +103,9 @@ def _resonance(freqs: np.ndarray, centre: np.ndarray, bandwidth: np.ndarray) -> 
     return num / den
 
 
-def _phone_sequence(rng: np.random.Generator, profile: SpeakerProfile, duration: float) -> list[tuple[str, float]]:
+def _phone_sequence(
+    rng: np.random.Generator, profile: SpeakerProfile, duration: float
+) -> list[tuple[str, float]]:
     """CV(C) syllables with word pauses until `duration` seconds are filled."""
     vowels = list(VOWELS)
     consonants = list(CONSONANTS)
@@ -128,7 +131,9 @@ def _smooth(track: np.ndarray, width: int) -> np.ndarray:
     if width <= 1:
         return track
     kernel = np.ones(width) / width
-    pad = np.pad(track, [(width // 2, width - 1 - width // 2)] + [(0, 0)] * (track.ndim - 1), mode="edge")
+    pad = np.pad(
+        track, [(width // 2, width - 1 - width // 2)] + [(0, 0)] * (track.ndim - 1), mode="edge"
+    )
     return np.apply_along_axis(lambda x: np.convolve(x, kernel, mode="valid"), 0, pad)
 
 
@@ -157,7 +162,11 @@ def synthesize_utterance(
         stop = min(n_frames, start + max(1, int(dur * sample_rate / HOP)))
         sl = slice(start, stop)
         if phone in VOWELS:
-            f = np.array(VOWELS[phone]) * profile.vtl_factor * profile.formant_offsets[vowel_index[phone]]
+            f = (
+                np.array(VOWELS[phone])
+                * profile.vtl_factor
+                * profile.formant_offsets[vowel_index[phone]]
+            )
             formants[sl, :3] = f
             voicing[sl], amplitude[sl] = 1.0, 1.0
             if rng.random() < 0.3:  # pitch accent on this syllable
@@ -208,7 +217,9 @@ def synthesize_utterance(
     open_len = max(4, int(profile.open_quotient * sample_rate / profile.f0_mean))
     n = np.arange(open_len)
     flow = 0.5 * (1 - np.cos(np.pi * n / (open_len * 0.7)))
-    flow[int(open_len * 0.7):] = np.cos(np.pi * (n[int(open_len * 0.7):] - open_len * 0.7) / (open_len * 0.6))
+    flow[int(open_len * 0.7) :] = np.cos(
+        np.pi * (n[int(open_len * 0.7) :] - open_len * 0.7) / (open_len * 0.6)
+    )
     glottal = np.diff(np.clip(flow, 0, None), prepend=0.0)
     source = signal.fftconvolve(pulses, glottal)[:n_samples]
     source = signal.lfilter([1.0 - profile.tilt_pole], [1.0, -profile.tilt_pole], source)
@@ -219,22 +230,39 @@ def synthesize_utterance(
     excitation += noise * np.interp(np.arange(n_samples) / HOP, np.arange(n_frames), aspiration)
 
     # Vocal-tract filter frame by frame in the STFT domain.
-    _, _, spec = signal.stft(excitation, fs=sample_rate, nperseg=N_FFT, noverlap=N_FFT - HOP, boundary="even")
+    _, _, spec = signal.stft(
+        excitation, fs=sample_rate, nperseg=N_FFT, noverlap=N_FFT - HOP, boundary="even"
+    )
     freqs = np.fft.rfftfreq(N_FFT, 1.0 / sample_rate)[:, None]  # bins x 1
     frames = min(spec.shape[1], n_frames)
     env = np.ones((len(freqs), frames))
     for k in range(5):
         env *= _resonance(freqs, formants[:frames, k][None, :], bandwidths[:frames, k][None, :])
     if profile.nasal_coupling > 0:  # anti-resonance-like dip around 1 kHz, speaker specific
-        env *= 1.0 - profile.nasal_coupling * _resonance(freqs, np.full((1, frames), 1000.0 * profile.vtl_factor),
-                                                        np.full((1, frames), 300.0)) / 4
+        env *= (
+            1.0
+            - profile.nasal_coupling
+            * _resonance(
+                freqs,
+                np.full((1, frames), 1000.0 * profile.vtl_factor),
+                np.full((1, frames), 300.0),
+            )
+            / 4
+        )
     voiced_spec = spec[:, :frames] * env
-    _, _, fric_spec = signal.stft(rng.normal(0, 1, n_samples), fs=sample_rate, nperseg=N_FFT,
-                                  noverlap=N_FFT - HOP, boundary="even")
+    _, _, fric_spec = signal.stft(
+        rng.normal(0, 1, n_samples),
+        fs=sample_rate,
+        nperseg=N_FFT,
+        noverlap=N_FFT - HOP,
+        boundary="even",
+    )
     lo, hi, level = (frication[:frames, i][None, :] for i in range(3))
     band = 1.0 / (1.0 + np.exp(-(freqs - lo) / 150.0)) / (1.0 + np.exp((freqs - hi) / 300.0))
     total = voiced_spec + fric_spec[:, :frames] * band * level * 4.0
-    _, wave = signal.istft(total, fs=sample_rate, nperseg=N_FFT, noverlap=N_FFT - HOP, boundary=True)
+    _, wave = signal.istft(
+        total, fs=sample_rate, nperseg=N_FFT, noverlap=N_FFT - HOP, boundary=True
+    )
     wave = wave[:n_samples]
     env_samples = np.interp(np.arange(len(wave)) / HOP, np.arange(n_frames), amplitude)
     wave = wave * np.maximum(env_samples, 0.02)
