@@ -1,28 +1,32 @@
 #!/usr/bin/env python
-"""Evaluate a checkpoint: `python evaluate.py run_dir=logs/train/runs/<time> [trials={name: list}]`.
+"""Evaluate a checkpoint: `python evaluate.py run_dir=logs/train/runs/<time> [argument=value ...]`.
 
-Writes metrics.json, results.md, det.png and score histograms into its own run folder.
+Besides configs/eval.yaml's keys it takes the arguments of the run's datamodule and the sections of
+its task (trial lists, recordings, a fold, scoring or decoding overrides); one the run does not take
+is an error naming those it does. Writes metrics.json, results.md and the task's plots into its own
+run folder.
 """
 
-import os
+import sys
 from pathlib import Path
 
+import hydra
+from omegaconf import DictConfig
+
+from sonolab.arguments import open_arguments
+from sonolab.run import evaluate
+
 ROOT = Path(__file__).resolve().parent
-os.environ.setdefault("SONOLAB_ROOT", str(ROOT))
-
-import hydra  # noqa: E402
-from omegaconf import DictConfig  # noqa: E402
-
-from sonolab.run import evaluate  # noqa: E402
 
 
 @hydra.main(version_base="1.3", config_path="configs", config_name="eval")
 def main(cfg: DictConfig) -> None:
-    """Score the requested trial lists with the checkpoint and print the table."""
+    """Score the requested test sets with the checkpoint and print the table."""
     evaluate(cfg, ROOT / "configs")
     print((Path(cfg.paths.output_dir) / "results.md").read_text())
     print(f"report: {cfg.paths.output_dir}")
 
 
 if __name__ == "__main__":
+    sys.argv = [sys.argv[0], *open_arguments(sys.argv[1:], ROOT / "configs" / "eval.yaml")]
     main()

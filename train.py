@@ -5,19 +5,17 @@ With no arguments it runs the default experiment: synthetic VoxCeleb-format data
 under data/), ECAPA-TDNN + AAM-softmax on the CPU, then EER / minDCF on the held-out trials.
 """
 
-import os
 import sys
 from pathlib import Path
 
+import hydra
+from omegaconf import DictConfig
+
+from sonolab.resume import resume_arguments
+from sonolab.run import train
+from sonolab.search import objective
+
 ROOT = Path(__file__).resolve().parent
-os.environ.setdefault("SONOLAB_ROOT", str(ROOT))
-
-import hydra  # noqa: E402
-from omegaconf import DictConfig  # noqa: E402
-
-from sonolab.resume import resume_arguments  # noqa: E402
-from sonolab.run import train  # noqa: E402
-from sonolab.search import objective  # noqa: E402
 
 
 @hydra.main(version_base="1.3", config_path="configs", config_name="train")

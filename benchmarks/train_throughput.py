@@ -41,7 +41,7 @@ def measure(
             device_type=device.split(":")[0], dtype=dtype, enabled=dtype is not None
         ):
             feats, frames = features(wave, lengths)
-            value = loss(model(feats, frames), labels)
+            value = loss(model(feats, frames)["embedding"], labels)
         opt.zero_grad()
         value.backward()
         opt.step()

@@ -121,10 +121,14 @@ def compose(
     from hydra.core.hydra_config import HydraConfig
     from omegaconf import open_dict
 
+    from sonolab.arguments import open_arguments
+
+    # as evaluate.py does: the arguments a family declares are passed as +key=value
+    overrides = list(overrides or [])
+    if config_name == "eval":
+        overrides = open_arguments(overrides, ROOT / "configs" / "eval.yaml")
     with initialize_config_dir(config_dir=str(ROOT / "configs"), version_base="1.3"):
-        cfg = hydra_compose(
-            config_name=config_name, overrides=overrides or [], return_hydra_config=True
-        )
+        cfg = hydra_compose(config_name=config_name, overrides=overrides, return_hydra_config=True)
         HydraConfig.instance().set_config(cfg)
         with open_dict(cfg):
             cfg.paths.output_dir = str(output_dir or ROOT / "logs" / "tests")

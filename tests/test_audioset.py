@@ -28,7 +28,7 @@ def test_synthetic_audioset_files_read_with_the_official_readers(tiny_audioset):
 def test_datamodule_multi_hot_labels_json_datafile_and_missing_clips(tiny_audioset, tmp_path):
     dm = AudioSetDataModule(root=str(tiny_audioset), num_workers=0, batch_size=3, clip_seconds=2.0)
     dm.setup()
-    assert dm.info["multi_label"] and dm.info["num_classes"] == 4 and dm.test_name == "eval"
+    assert dm.info.multi_label and dm.info.num_classes == 4 and dm.test_name == "eval"
     batch = next(iter(dm.test_dataloader()))
     labels = read_segments(
         tiny_audioset / "eval_segments.csv",

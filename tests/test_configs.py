@@ -7,15 +7,22 @@ import re
 
 import pytest
 from hydra.utils import instantiate
+from omegaconf import OmegaConf
 
 from sonolab.config import check_compatibility
-from sonolab.models._speechbrain import count_parameters
+from sonolab.models.base import count_parameters
+from sonolab.run import build_datamodule
 from sonolab.utils.errors import IncompatibleConfigError
 
 from .conftest import ROOT, compose, tiny_overrides
 
 CONFIGS = ROOT / "configs"
 EXPERIMENTS = sorted(p.stem for p in (ROOT / "experiments" / "experiment").glob("*.yaml"))
+
+
+def _datamodule(cfg):
+    """The configured datamodule, without its augmentation corpora (not present at data.root)."""
+    return build_datamodule(OmegaConf.merge(cfg, {"augment": None}))
 
 
 def _options(group: str) -> list[str]:
@@ -83,7 +90,7 @@ def test_instantiate_groups(tiny_voxceleb, tmp_path):
         callbacks.model_checkpoint.monitor == "val/eer" and callbacks.model_checkpoint.mode == "min"
     )
     assert all(instantiate(c) is not None for c in callbacks.values())
-    dm = instantiate(cfg.data, augment=None, _recursive_=False)
+    dm = _datamodule(cfg)
     dm.setup("fit")
     assert dm.num_classes == 8
 
@@ -158,7 +165,7 @@ def test_no_experiment_tests_a_checkpoint_chosen_on_its_test_list(experiment, tm
     from sonolab.run import check_no_selection_on_test
 
     cfg = compose("train", [f"experiment={experiment}", "data.root=/any"], tmp_path)
-    datamodule = instantiate(cfg.data, augment=None, _recursive_=False)
+    datamodule = _datamodule(cfg)
     assert hasattr(datamodule, "validation_is_tested")
     check_no_selection_on_test(cfg, datamodule)
 
@@ -177,9 +184,9 @@ def test_selection_on_a_tested_list_is_refused(tmp_path):
     ):
         cfg = compose("train", overrides, tmp_path)
         with pytest.raises(IncompatibleConfigError, match="validation list is also a test list"):
-            check_no_selection_on_test(cfg, instantiate(cfg.data, augment=None, _recursive_=False))
+            check_no_selection_on_test(cfg, _datamodule(cfg))
         cfg.callbacks.model_checkpoint.monitor = None  # testing the last weights chooses nothing
-        check_no_selection_on_test(cfg, instantiate(cfg.data, augment=None, _recursive_=False))
+        check_no_selection_on_test(cfg, _datamodule(cfg))
 
 
 def _reported_metrics(cfg, datamodule) -> set[str]:
@@ -207,7 +214,7 @@ def test_every_experiment_declares_what_it_reproduces(experiment, tmp_path):
     """An ``expected`` list whose every entry names a metric the experiment's task reports."""
     cfg = compose("train", [f"experiment={experiment}", "data.root=/any"], tmp_path)
     assert "expected:" in (ROOT / "experiments" / "experiment" / f"{experiment}.yaml").read_text()
-    reported = _reported_metrics(cfg, instantiate(cfg.data, augment=None, _recursive_=False))
+    reported = _reported_metrics(cfg, _datamodule(cfg))
     for entry in cfg.expected:
         assert (
             set(entry) <= {"metric", "value", "source"}
@@ -221,8 +228,14 @@ def test_incompatible_loss_is_refused_naming_valid_choices(tmp_path):
     cfg = compose("train", ["loss=pit_bce"], tmp_path)
     with pytest.raises(
         IncompatibleConfigError,
-        match=r"loss=pit_bce .* diarization loss .* valid choices: loss=aam\|am\|ce",
+        match=r"loss=pit_bce \(PermutationInvariantBCE\) consumes 'frame_activities' but "
+        r"task=verification \(VerificationTask\) trains on embedding; "
+        r"valid choices: loss=aam\|am\|ce$",
     ):
+        check_compatibility(cfg, CONFIGS)
+    # a single-label classifier takes the one label cross-entropy, multi-label data the BCE
+    cfg = compose("train", ["task=tagging", "model=cnn6_small", "loss=aam"], tmp_path)
+    with pytest.raises(IncompatibleConfigError, match=r"valid choices: loss=bce\|label_ce$"):
         check_compatibility(cfg, CONFIGS)
 
 

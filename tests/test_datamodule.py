@@ -93,7 +93,7 @@ def test_scale_to_snr_gives_the_snr_asked_for():
 
 @pytest.mark.parametrize("scheme", ["wespeaker", "kaldi"])
 def test_augmentation_schemes_draw_as_their_recipes(scheme, tiny_voxceleb, monkeypatch):
-    import sonolab.data.augment as augment
+    import sonolab.data.augment.waveform as augment
 
     aug = WaveformAugment(
         musan_root=str(tiny_voxceleb / "musan"),

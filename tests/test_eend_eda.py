@@ -94,7 +94,7 @@ def test_eend_eda_learns_speaker_activities_with_pit_bce():
 
 
 def test_noam_schedule_peaks_at_the_end_of_the_warm_up():
-    from sonolab.tasks.common import noam
+    from sonolab.tasks.schedules import noam
 
     warmup, d_model = 100, 256
     rates = [noam(step, warmup, d_model) for step in range(400)]

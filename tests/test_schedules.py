@@ -10,7 +10,8 @@ import pytest
 import torch
 from torch import nn
 
-from sonolab.tasks.common import configure_optimization
+from sonolab.data.base import AudioDataModule
+from sonolab.tasks.schedules import configure_optimization
 from sonolab.utils.errors import ConfigValueError
 
 
@@ -26,6 +27,12 @@ def _wespeaker_reference(
     return coefficient * lr0 * math.exp((t / total) * math.log(lr_end / lr0))
 
 
+class _Data(AudioDataModule):
+    def __init__(self, batch_size: int):
+        super().__init__()
+        self.batch_size = batch_size
+
+
 class _Task(nn.Module):
     def __init__(
         self, gpus: int, batch: int, steps_per_epoch: int, epochs: int, accumulate: int = 1
@@ -37,7 +44,7 @@ class _Task(nn.Module):
             accumulate_grad_batches=accumulate,
             max_epochs=epochs,
             estimated_stepping_batches=steps_per_epoch * epochs,
-            datamodule=SimpleNamespace(batch_size=batch),
+            datamodule=_Data(batch),
         )
 
 

@@ -25,14 +25,19 @@ def _hydra(overrides: list[str]):
 
 
 def test_metric_direction_by_name_and_from_the_task():
-    assert metric_direction("val/eer") == metric_direction("val/min_dcf_0.01") == "minimize"
-    assert metric_direction("val/der") == metric_direction("train/loss") == "minimize"
-    assert (
-        metric_direction("val/score")
-        == metric_direction("val/map")
-        == metric_direction("val/d_prime")
-        == "maximize"
+    verification, diarization, tagging = (
+        f"sonolab.tasks.{name}Task" for name in ("Verification", "Diarization", "Tagging")
     )
+    assert metric_direction("val/eer", verification) == "minimize"
+    assert metric_direction("val/min_dcf_0.01", verification) == "minimize"
+    assert metric_direction("train/loss", verification) == "minimize"
+    assert metric_direction("train/acc", verification) == "maximize"
+    assert metric_direction("val/der", diarization) == metric_direction("train/loss", diarization)
+    assert metric_direction("val/der", diarization) == "minimize"
+    assert metric_direction("val/score", tagging) == metric_direction("val/map", tagging)
+    assert metric_direction("val/d_prime", tagging) == "maximize"
+    with pytest.raises(ConfigValueError, match="a metric VerificationTask declares a direction"):
+        metric_direction("val/der", verification)  # the task logs no such metric
     assert metric_direction("auto", "sonolab.tasks.VerificationTask") == "minimize"
     assert metric_direction("auto", "sonolab.tasks.DiarizationTask") == "minimize"
     assert metric_direction("auto", "sonolab.tasks.TaggingTask") == "maximize"

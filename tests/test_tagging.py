@@ -13,13 +13,13 @@ import soundfile as sf
 import torch
 import torchaudio.compliance.kaldi as kaldi
 
+from sonolab.data.augment import SpecAugment
 from sonolab.data.synth.esc50 import Esc50SynthConfig, generate_esc50
 from sonolab.data.tagging import Esc50DataModule
 from sonolab.features import AstFbank
 from sonolab.models import AudioSpectrogramTransformer
 from sonolab.models.ast import patch_grid
 from sonolab.run import evaluate, train
-from sonolab.tasks.tagging import SpecAugment
 from sonolab.utils.errors import ConfigValueError, DataFormatError
 
 from .conftest import ROOT, SHARED_DATA, TINY_ESC50, compose, tagging_overrides
@@ -78,7 +78,7 @@ def test_datamodule_folds_missing_clips_and_settings(tiny_esc50, tmp_path):
     )
     dm.setup()
     assert (len(dm.parts["train"]), len(dm.parts["val"]), len(dm.parts["test"])) == (12, 4, 4)
-    assert dm.info["num_classes"] == 4 and not dm.info["multi_label"] and dm.test_name == "fold2"
+    assert dm.info.num_classes == 4 and not dm.info.multi_label and dm.test_name == "fold2"
     batch = next(iter(dm.test_dataloader()))
     assert batch["wave"].shape == (4, 16000) and batch["index"].tolist() == [0, 1, 2, 3]
     # a row without its audio: counted, or with require_all_audio an error naming it
@@ -132,7 +132,7 @@ def test_esc10_subset_is_selected_and_reindexed(tiny_esc50):
     full.setup()
     dm = Esc50DataModule(root=str(tiny_esc50), esc10=True, test_fold=1, num_workers=0)
     dm.setup()
-    assert dm.info["num_classes"] == 2 and dm.class_names == [
+    assert dm.info.num_classes == 2 and dm.class_names == [
         full.class_names[0],
         full.class_names[2],
     ]
@@ -148,9 +148,7 @@ def test_real_esc10_folds_and_ogg_decoding():
     dm = Esc50DataModule(root=str(SHARED_DATA / "esc10"), esc10=True, test_fold=1, num_workers=0)
     dm.setup()
     assert (
-        dm.info["num_classes"] == 10
-        and len(dm.parts["train"]) == 320
-        and len(dm.parts["test"]) == 80
+        dm.info.num_classes == 10 and len(dm.parts["train"]) == 320 and len(dm.parts["test"]) == 80
     )
     assert sorted({c.label for c in dm.parts["test"]}) == list(range(10))
     item = dm.test_dataloader().dataset[0]
@@ -315,7 +313,7 @@ def test_esc50_generator_command(tmp_path, capsys):
 
 
 def test_mixup_mixes_inputs_and_targets_with_the_same_weights():
-    from sonolab.tasks.tagging import Mixup
+    from sonolab.data.augment import Mixup
 
     torch.manual_seed(0)
     mixup = Mixup(prob=1.0, alpha=0.4, mix_labels=True)
@@ -346,7 +344,7 @@ def test_mixup_mixes_inputs_and_targets_with_the_same_weights():
 
 
 def test_shift_gain_rolls_each_clip_by_its_own_amount_and_scales_it():
-    from sonolab.tasks.tagging import ShiftGain
+    from sonolab.data.augment import ShiftGain
 
     torch.manual_seed(0)
     wave = torch.randn(8, 1000)
@@ -421,6 +419,10 @@ def test_training_with_mixup_runs_in_either_domain(domain, partners, tiny_esc50,
 def _fake_job(folder, overrides, accuracy=None, fold=None, log_line="done"):
     (folder / ".hydra").mkdir(parents=True)
     (folder / ".hydra" / "overrides.yaml").write_text("".join(f"- {o}\n" for o in overrides))
+    (folder / ".hydra" / "config.yaml").write_text(
+        "task: {_target_: sonolab.tasks.TaggingTask}\n"
+        "data: {_target_: sonolab.data.tagging.Esc50DataModule}\n"
+    )
     (folder / "train.log").write_text(f"starting\n{log_line}\n")
     if accuracy is not None:
         (folder / "metrics.json").write_text(
@@ -542,8 +544,8 @@ def test_cached_clips_are_decoded_once(tiny_esc50, monkeypatch):
 def test_statistics_command_stores_them_beside_the_data_and_training_reads_them(
     tiny_esc50, tmp_path, capsys
 ):
+    from sonolab.features.statistics import measure_statistics
     from sonolab.stats import main
-    from sonolab.tasks.tagging import measure_statistics
 
     overrides = [
         "experiment=synth_esc50_ast",
@@ -586,7 +588,7 @@ def test_statistics_command_stores_them_beside_the_data_and_training_reads_them(
 
 def test_log_mel_cnn_shapes_pooling_and_size():
     from sonolab.models import LogMelCnn
-    from sonolab.models._speechbrain import count_parameters
+    from sonolab.models.base import count_parameters
 
     cnn10 = LogMelCnn()
     cnn10.reset_classifier(10)

@@ -26,9 +26,9 @@ def test_padded_batch_gives_each_utterance_its_own_embedding():
     short, long = torch.randn(1, 40, 20), torch.randn(1, 60, 20)
     batch = torch.cat([torch.cat([short, torch.zeros(1, 20, 20)], dim=1), long])
     with torch.no_grad():
-        together = model(batch, torch.tensor([40, 60]))
-        assert torch.allclose(together[0], model(short)[0], atol=1e-5)
-        assert torch.allclose(together[1], model(long)[0], atol=1e-5)
+        together = model(batch, torch.tensor([40, 60]))["embedding"]
+        assert torch.allclose(together[0], model(short)["embedding"][0], atol=1e-5)
+        assert torch.allclose(together[1], model(long)["embedding"][0], atol=1e-5)
         pooled = temporal_statistics(torch.nn.Sequential(*model.frame_layers)(long.transpose(1, 2)))
         after_seg_2 = model.seg_2(model.seg_bn_1(torch.relu(model.seg_1(pooled))))
-    assert torch.allclose(model(long), after_seg_2) and together.shape == (2, 8)
+    assert torch.allclose(model(long)["embedding"], after_seg_2) and together.shape == (2, 8)

@@ -8,7 +8,7 @@ from typing import Any
 import lightning as L
 import numpy as np
 import torch
-from lightning.pytorch.callbacks import WeightAveraging
+from lightning.pytorch.callbacks import ModelCheckpoint, WeightAveraging
 
 from .utils.errors import ConfigValueError
 
@@ -39,6 +39,7 @@ class EpochWeightAveraging(WeightAveraging):
         **kwargs: Any,
     ):
         super().__init__(**kwargs)
+        self._swapped = False  # whether the averaged weights are in the model (while validating)
         if (first_epoch is None) == (last_epochs is None):
             raise ConfigValueError(
                 "callbacks.weight_averaging",
@@ -101,7 +102,7 @@ class EpochWeightAveraging(WeightAveraging):
 
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         """Put the current weights back after validating the average."""
-        if getattr(self, "_swapped", False):
+        if self._swapped:
             self._swap_models(pl_module)
             self._swapped = False
 
@@ -150,3 +151,31 @@ class EpochSeed(L.Callback):
         torch.manual_seed(int(state[0]))
         np.random.seed(int(state[1]))
         random.seed(int(state[1]))
+
+
+class RunCheckpoint(ModelCheckpoint):
+    """Lightning's ModelCheckpoint whose ``last.ckpt`` is the last epoch, always.
+
+    Since Lightning 2.6, ``save_last=True`` rewrites ``last.ckpt`` only in a step where a top-k
+    checkpoint was saved: with a monitored metric it is a copy of the best epoch, so resuming from
+    it silently repeats epochs and ``ckpt_path=last`` tests the wrong weights. This class writes it
+    after every checkpointing point where the top-k did not (options as ModelCheckpoint's)."""
+
+    def _save_last_if_skipped(self, trainer) -> None:
+        # Lightning's skip test includes "already saved at this step": then the top-k wrote
+        # last.ckpt too.
+        if self.save_last and not self._should_skip_saving_checkpoint(trainer):
+            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        """Top-k as ModelCheckpoint, then last.ckpt if the top-k did not write it (when saving at
+        epoch end)."""
+        super().on_train_epoch_end(trainer, pl_module)
+        if self._should_save_on_train_epoch_end(trainer):
+            self._save_last_if_skipped(trainer)
+
+    def on_validation_end(self, trainer, pl_module) -> None:
+        """Top-k as ModelCheckpoint, then last.ckpt if the top-k did not write it."""
+        super().on_validation_end(trainer, pl_module)
+        if not self._should_save_on_train_epoch_end(trainer):
+            self._save_last_if_skipped(trainer)

@@ -15,11 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 from torch import nn
 
-from .models._speechbrain import count_parameters
+from .models.base import count_parameters
 from .utils.errors import DataFormatError
 from .utils.io import atomic_file
 
@@ -53,34 +52,6 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         if "://" in str(path):
             return super().load_checkpoint(path, map_location, weights_only)
         return load_checkpoint(path, map_location=map_location, weights_only=bool(weights_only))
-
-
-class RunCheckpoint(ModelCheckpoint):
-    """Lightning's ModelCheckpoint whose ``last.ckpt`` is the last epoch, always.
-
-    Since Lightning 2.6, ``save_last=True`` rewrites ``last.ckpt`` only in a step where a top-k
-    checkpoint was saved: with a monitored metric it is a copy of the best epoch, so resuming from
-    it silently repeats epochs and ``ckpt_path=last`` tests the wrong weights. This class writes it
-    after every checkpointing point where the top-k did not (options as ModelCheckpoint's)."""
-
-    def _save_last_if_skipped(self, trainer) -> None:
-        # Lightning's skip test includes "already saved at this step": then the top-k wrote
-        # last.ckpt too.
-        if self.save_last and not self._should_skip_saving_checkpoint(trainer):
-            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
-
-    def on_train_epoch_end(self, trainer, pl_module) -> None:
-        """Top-k as ModelCheckpoint, then last.ckpt if the top-k did not write it (when saving at
-        epoch end)."""
-        super().on_train_epoch_end(trainer, pl_module)
-        if self._should_save_on_train_epoch_end(trainer):
-            self._save_last_if_skipped(trainer)
-
-    def on_validation_end(self, trainer, pl_module) -> None:
-        """Top-k as ModelCheckpoint, then last.ckpt if the top-k did not write it."""
-        super().on_validation_end(trainer, pl_module)
-        if not self._should_save_on_train_epoch_end(trainer):
-            self._save_last_if_skipped(trainer)
 
 
 def load_checkpoint(

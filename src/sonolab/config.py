@@ -10,6 +10,7 @@ from hydra.utils import get_class
 from omegaconf import DictConfig, OmegaConf
 
 from .search import metric_direction
+from .tasks.base import Task, loss_input, model_output
 from .utils.errors import IncompatibleConfigError
 
 _RUN_ID: str | None = None
@@ -66,41 +67,37 @@ def _options(config_dir: Path, group: str, accept) -> list[str]:
     return names
 
 
-def check_compatibility(
-    cfg: DictConfig, config_dir: str | Path, cohort_key: str = "data.cohort_utts_per_speaker"
-) -> None:
-    """The task must accept the model's output type, the loss's family and the scoring's needs.
+def task_class(cfg: DictConfig) -> type[Task]:
+    """The configured task class; an error naming ``task._target_`` when it is no sonolab Task."""
+    cls = get_class(cfg.task._target_)
+    if not (isinstance(cls, type) and issubclass(cls, Task)):
+        raise IncompatibleConfigError(
+            f"task._target_={cfg.task._target_} is not a subclass of sonolab.tasks.base.Task"
+        )
+    return cls
 
-    ``cohort_key`` is how the calling command spells the cohort setting in its hint (evaluate.py
-    takes ``cohort_utts_per_speaker=`` at its top level).
-    """
+
+def check_compatibility(cfg: DictConfig, config_dir: str | Path, command: str = "train") -> None:
+    """Start-up checks before any data is read: the task must accept the model's output type and
+    the loss's prediction type (the error lists the options of each group that it accepts), then the
+    task's own checks of the config (:meth:`Task.check_config`; ``command`` is ``train`` or
+    ``evaluate``, whose arguments spell some keys differently)."""
     config_dir = Path(config_dir)
-    task_cls = get_class(cfg.task._target_)
+    task_cls = task_class(cfg)
     model_cls = get_class(cfg.model._target_)
     loss_cls = get_class(cfg.loss._target_)
-    outputs = tuple(getattr(task_cls, "model_outputs", ()))
-    family = getattr(task_cls, "family", None)
-    model_out = getattr(model_cls, "output_type", None)
-    if model_out not in outputs:
-        valid = _options(config_dir, "model", lambda c: getattr(c, "output_type", None) in outputs)
+    if model_output(model_cls) not in task_cls.model_outputs:
+        valid = _options(config_dir, "model", lambda c: model_output(c) in task_cls.model_outputs)
         raise IncompatibleConfigError(
-            f"model={_choice('model')} ({model_cls.__name__}) outputs {model_out!r} but "
-            f"task={_choice('task')} "
-            f"({family}) needs {'/'.join(outputs)}; valid choices: model={'|'.join(valid)}"
+            f"model={_choice('model')} ({model_cls.__name__}) outputs {model_output(model_cls)!r} "
+            f"but task={_choice('task')} ({task_cls.__name__}) reads "
+            f"{'/'.join(task_cls.model_outputs)}; valid choices: model={'|'.join(valid)}"
         )
-    loss_family = getattr(loss_cls, "task_family", None)
-    if loss_family != family:
-        valid = _options(config_dir, "loss", lambda c: getattr(c, "task_family", None) == family)
+    if loss_input(loss_cls) not in task_cls.loss_inputs:
+        valid = _options(config_dir, "loss", lambda c: loss_input(c) in task_cls.loss_inputs)
         raise IncompatibleConfigError(
-            f"loss={_choice('loss')} ({loss_cls.__name__}) is a {loss_family} loss but "
-            f"task={_choice('task')} "
-            f"is {family}; valid choices: loss={'|'.join(valid)}"
+            f"loss={_choice('loss')} ({loss_cls.__name__}) consumes {loss_input(loss_cls)!r} but "
+            f"task={_choice('task')} ({task_cls.__name__}) trains on "
+            f"{'/'.join(task_cls.loss_inputs)}; valid choices: loss={'|'.join(valid)}"
         )
-    scoring = cfg.task.get("scoring") or {}
-    if (scoring.get("mean_subtraction") or scoring.get("as_norm")) and not cfg.data.get(
-        "cohort_utts_per_speaker"
-    ):
-        raise IncompatibleConfigError(
-            "task.scoring.mean_subtraction / as_norm need a cohort of training embeddings: "
-            f"set {cohort_key} to a positive number (e.g. {cohort_key}=2)"
-        )
+    task_cls.check_config(cfg, command)

@@ -24,9 +24,10 @@ import torch
 from torch.utils.data import DataLoader
 
 from .checkpoints import checkpoint_for_run, load_checkpoint, load_task_state
-from .data.readers.voxceleb import AUDIO_EXTENSIONS
+from .data.audio import AUDIO_EXTENSIONS
 from .data.voxceleb import EvalUtterances, collate_padded
 from .run import _run_config, build_task
+from .tasks.verification import VerificationTask
 from .utils.errors import ConfigValueError, DataFormatError, IncompatibleConfigError
 
 log = logging.getLogger(__name__)
@@ -142,10 +143,10 @@ def main(argv: list[str] | None = None) -> int:
     cfg = _run_config(run_dir)
     checkpoint = load_checkpoint(ckpt_path)
     task = build_task(cfg, checkpoint["hyper_parameters"]["data_info"])
-    if getattr(task, "family", None) != "verification":
+    if not isinstance(task, VerificationTask):
         raise IncompatibleConfigError(
-            f"{run_dir} is a {getattr(task, 'family', '?')} run: embeddings come from "
-            "verification runs"
+            f"{run_dir} is a {type(task).__name__} run: embeddings come from "
+            "verification runs (VerificationTask)"
         )
     load_task_state(task, checkpoint, ckpt_path)
     del checkpoint

@@ -28,8 +28,11 @@ from .checkpoints import (
     load_task_state,
     resumed_epoch,
 )
-from .config import check_compatibility
+from .config import _choice, check_compatibility, task_class
+from .data.base import AudioDataModule
+from .data.info import DataInfo
 from .report.record import recorded_run
+from .tasks.base import Task
 from .utils.allocator import retain_freed_memory
 from .utils.errors import ConfigValueError, DataFormatError, IncompatibleConfigError
 from .utils.io import from_cwd
@@ -66,23 +69,42 @@ def _instantiate_all(group: DictConfig | None) -> list:
     ]
 
 
-def build_datamodule(cfg: DictConfig) -> L.LightningDataModule:
-    """The datamodule with the configured waveform augmentation."""
+def build_datamodule(cfg: DictConfig) -> AudioDataModule:
+    """The configured datamodule, given the waveform augmentation when it declares that it takes
+    one (``takes_augment``); a non-empty ``augment`` for one that does not is refused."""
+    data_cls = get_class(cfg.data._target_)
+    if not (isinstance(data_cls, type) and issubclass(data_cls, AudioDataModule)):
+        raise IncompatibleConfigError(
+            f"data._target_={cfg.data._target_} is not a subclass of "
+            "sonolab.data.base.AudioDataModule"
+        )
     augment = _instantiate(cfg.augment) if cfg.get("augment") else None
+    if not data_cls.takes_augment:
+        if augment:
+            raise IncompatibleConfigError(
+                f"data={_choice('data')} ({data_cls.__name__}) takes no waveform augmentation: "
+                f"{data_cls.no_augment_reason}; use augment=none"
+            )
+        return _instantiate(cfg.data, _recursive_=False)
     return _instantiate(cfg.data, augment=augment, _recursive_=False)
 
 
-def build_task(cfg: DictConfig, data_info: dict) -> L.LightningModule:
-    """Model, features and loss joined in the configured task."""
-    return _instantiate(
+def build_task(cfg: DictConfig, data_info: DataInfo | dict) -> Task:
+    """Model, features and loss joined in the configured task (``data_info``: the datamodule's
+    ``info``, or its dict from a checkpoint)."""
+    task_class(cfg)  # a target that is no Task is named before anything is built
+    factory = _instantiate(
         cfg.task,
         model=_instantiate(cfg.model),
         features=_instantiate(cfg.features),
         loss=_instantiate(cfg.loss),
-        data_info=data_info,
         _recursive_=False,
+        _partial_=True,
         optimizer=_instantiate(cfg.task.optimizer),
     )
+    # called here rather than by Hydra so the typed data info reaches the task as it is (Hydra
+    # would turn a dataclass argument into a config node)
+    return factory(data_info=data_info)
 
 
 def _trainer_settings(cfg: DictConfig) -> DictConfig:
@@ -118,7 +140,7 @@ def _resolve_monitor(cfg: DictConfig) -> DictConfig | None:
     if not callbacks or "task" not in cfg:
         return callbacks
     callbacks = callbacks.copy()
-    metric, mode = getattr(get_class(cfg.task._target_), "monitor", (None, "min"))
+    metric, mode = task_class(cfg).monitor
     for name, callback in callbacks.items():
         if isinstance(callback, DictConfig) and callback.get("monitor") == "auto":
             callbacks[name].monitor = metric
@@ -209,30 +231,23 @@ def _initialise(task: L.LightningModule, source: Path) -> Path:
     return path
 
 
-def _data_summary(datamodule: L.LightningDataModule) -> dict[str, Any]:
+def _data_summary(datamodule: AudioDataModule) -> dict[str, Any]:
     """What the datamodule left out (by reason, with examples), for metrics.json."""
-    skipped = getattr(datamodule, "skipped", None)
-    return {"skipped": skipped.as_dict()} if skipped else {}
+    return {"skipped": datamodule.skipped.as_dict()} if datamodule.skipped else {}
 
 
-def check_no_selection_on_test(cfg: DictConfig, datamodule: L.LightningDataModule) -> None:
+def check_no_selection_on_test(cfg: DictConfig, datamodule: AudioDataModule) -> None:
     """Refuse to choose the tested checkpoint on a list that is also tested: a best-by-validation
-    checkpoint with a datamodule whose validation list is one of its test lists."""
+    checkpoint with a datamodule whose validation data is one of its test sets."""
     checkpoint = (cfg.get("callbacks") or {}).get("model_checkpoint") or {}
-    tested = getattr(datamodule, "validation_is_tested", None)
     if (
         cfg.get("train", True)
         and checkpoint.get("monitor") is not None
-        and tested is not None
-        and tested()
+        and datamodule.validation_is_tested()
     ):
         raise IncompatibleConfigError(
             "the validation list is also a test list, so the best checkpoint by validation would "
-            "be chosen on the "
-            "test: validate on held-out training speakers "
-            "(data.val_holdout={speakers: 100, trials: 20000}, or "
-            "python -m sonolab.data.holdout and data.val_trials / data.val_trial_dir), or test the "
-            "last or averaged "
+            f"be chosen on the test: {datamodule.held_out_hint}, or test the last or averaged "
             "weights (callbacks.model_checkpoint.monitor=null, callbacks=weight_averaging)"
         )
 
@@ -313,8 +328,8 @@ def _run_config(run_dir: Path) -> DictConfig:
     return OmegaConf.load(path)
 
 
-# evaluate.py keys every run takes; the others are its datamodule's ``evaluate_arguments``
-# (verification: trials, ...; diarization: recordings, rttm, uem) or task sections merged below.
+# evaluate.py's own keys (configs/eval.yaml); any other key=value is an argument of the run's
+# datamodule (its evaluate_arguments) or a section of its task (evaluate_sections)
 COMMON_EVAL_KEYS = {
     "task_name",
     "run_dir",
@@ -326,51 +341,39 @@ COMMON_EVAL_KEYS = {
     "trainer",
     "hydra",
 }
-TASK_EVAL_KEYS = (
-    "scoring",
-    "decoding",
-)  # merged into the run's task.<key> (verification / diarization)
+
+
+def _plain(value: Any) -> Any:
+    return OmegaConf.to_container(value) if isinstance(value, (DictConfig, ListConfig)) else value
 
 
 def _evaluation_config(train_cfg: DictConfig, cfg: DictConfig) -> DictConfig:
     """The run's config with evaluate.py's arguments applied; an argument this run's datamodule or
-    task does not take is an error naming it and those it does take."""
+    task does not take is an error naming it and those they do take."""
     data_cls = get_class(train_cfg.data._target_)
-    accepted = tuple(getattr(data_cls, "evaluate_arguments", ()))
-    given = {
-        k: cfg[k]
-        for k in cfg
-        if k not in COMMON_EVAL_KEYS and k not in TASK_EVAL_KEYS and cfg.get(k) is not None
-    }
+    sections = task_class(train_cfg).evaluate_sections
+    accepted = tuple(data_cls.evaluate_arguments)
+    given = {k: cfg[k] for k in cfg if k not in COMMON_EVAL_KEYS and cfg.get(k) is not None}
     for key in sorted(given):
-        if key not in accepted:
+        if key not in accepted and key not in sections:
             raise ConfigValueError(
                 key,
                 f"an argument of this run's datamodule {data_cls.__name__} "
-                f"({', '.join(accepted) or 'none'})",
+                f"({', '.join(accepted) or 'none'}) or a section of its task "
+                f"{train_cfg.task._target_.rsplit('.', 1)[-1]} ({', '.join(sections) or 'none'})",
                 given[key],
             )
-    if given:
-        args = {
-            k: OmegaConf.to_container(v) if isinstance(v, (DictConfig, ListConfig)) else v
-            for k, v in given.items()
-        }
+    args = {k: _plain(v) for k, v in given.items() if k in accepted}
+    if args:
         data = data_cls.evaluation_config(OmegaConf.to_container(train_cfg.data), args)
         train_cfg.data = OmegaConf.create(data)
     if cfg.get("root") is not None:
         train_cfg.data.root = from_cwd(cfg.root)
     if cfg.get("num_workers") is not None:
         train_cfg.data.num_workers = cfg.num_workers
-    for key in TASK_EVAL_KEYS:
-        if cfg.get(key):
-            if key not in train_cfg.task:
-                raise ConfigValueError(
-                    key,
-                    "a section of this run's task "
-                    f"({', '.join(k for k in TASK_EVAL_KEYS if k in train_cfg.task) or 'none'})",
-                    cfg[key],
-                )
-            train_cfg.task[key] = OmegaConf.merge(train_cfg.task.get(key) or {}, cfg[key])
+    for key in sections:
+        if given.get(key):
+            train_cfg.task[key] = OmegaConf.merge(train_cfg.task.get(key) or {}, given[key])
     return train_cfg
 
 
@@ -402,7 +405,7 @@ def evaluate(cfg: DictConfig, config_dir: str | Path) -> dict[str, Any]:
         checkpoint = load_checkpoint(ckpt_path)
     log.info("scoring %s (%s)", ckpt_path, reason)
     train_cfg = _evaluation_config(_run_config(run_dir), cfg)
-    check_compatibility(train_cfg, config_dir, cohort_key="cohort_utts_per_speaker")
+    check_compatibility(train_cfg, config_dir, command="evaluate")
     datamodule = build_datamodule(OmegaConf.merge(train_cfg, {"augment": None}))
     datamodule.prepare_data()
     datamodule.setup("test")

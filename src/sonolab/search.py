@@ -12,24 +12,32 @@ from omegaconf import DictConfig
 
 from .utils.errors import ConfigValueError
 
-# Metric names (the last part of the logged key) for which lower is better; everything else a task
-# reports (accuracy, score, map, auc, d_prime) is higher-is-better.
-LOWER_IS_BETTER = ("eer", "dcf", "der", "loss", "error", "miss", "false_alarm", "confusion")
+
+def _task(task_target: str):
+    from .tasks.base import Task  # imported late: the config module (resolvers) imports this one
+
+    cls = get_class(task_target)
+    if not (isinstance(cls, type) and issubclass(cls, Task)):
+        raise ConfigValueError(
+            "task._target_", "a subclass of sonolab.tasks.base.Task", task_target
+        )
+    return cls
 
 
 def task_monitor(task_target: str) -> tuple[str, str]:
     """The validation metric a task class follows for checkpoints, and ``min`` or ``max``."""
-    return getattr(get_class(task_target), "monitor", ("val/loss", "min"))
+    return _task(task_target).monitor
 
 
-def metric_direction(metric: str, task_target: str = "") -> str:
+def metric_direction(metric: str, task_target: str) -> str:
     """``minimize`` or ``maximize`` for ``metric`` (``auto``: the task's validation metric), as
-    Optuna
-    names them: EER, minDCF, DER and losses are minimised; accuracy, mAP, AUC and d' maximised."""
+    Optuna names them, from the direction the task class declares for it."""
+    task = _task(task_target)
     if metric == "auto":
-        return "minimize" if task_monitor(task_target)[1] == "min" else "maximize"
-    name = metric.rsplit("/", 1)[-1].lower()
-    return "minimize" if any(part in name for part in LOWER_IS_BETTER) else "maximize"
+        direction = task.monitor[1]
+    else:
+        direction = task.metric_direction(metric)
+    return "minimize" if direction == "min" else "maximize"
 
 
 def objective(cfg: DictConfig, summary: dict[str, Any]) -> float:

@@ -13,15 +13,15 @@ config (AST's AudioSet values) bypasses both.
 from __future__ import annotations
 
 import json
-import os
 import sys
-from pathlib import Path
 
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
+from .data.tagging import ClipDataModule
+from .features.statistics import measure_statistics, save_statistics
+from .paths import config_dir
 from .run import build_datamodule
-from .tasks.tagging import measure_statistics, save_statistics
 from .utils.errors import IncompatibleConfigError
 
 
@@ -29,17 +29,16 @@ def main(argv: list[str] | None = None) -> int:
     """Compose the training config from ``argv`` overrides, measure, store and print the
     statistics."""
     overrides = list(sys.argv[1:] if argv is None else argv)
-    root = Path(os.environ.get("SONOLAB_ROOT", Path.cwd())).resolve()
-    with initialize_config_dir(config_dir=str(root / "configs"), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
         cfg = compose("train", overrides=overrides)
     features = instantiate(cfg.features)
-    if not hasattr(features, "statistics_settings"):
+    if features.statistics_settings is None:
         raise IncompatibleConfigError(
             f"features={type(features).__name__} normalises without dataset statistics "
             "(AST's fbank, features=ast_fbank, uses them)"
         )
     datamodule = build_datamodule(cfg)
-    if not hasattr(datamodule, "statistics_file"):
+    if not isinstance(datamodule, ClipDataModule):
         raise IncompatibleConfigError(
             f"data={type(datamodule).__name__} does not store front-end statistics"
         )

@@ -19,6 +19,30 @@ import torchaudio.functional as AF
 
 from ..utils.errors import DataFormatError
 
+# What the loaders read by default (libsndfile decodes them)
+AUDIO_EXTENSIONS = ("wav", "flac", "ogg")
+# Audio that libsndfile cannot decode or that the tree's configured extensions leave out; named
+# apart from other stray files in the counts because it usually means a conversion step was missed.
+OTHER_AUDIO_EXTENSIONS = (
+    "m4a",
+    "mp3",
+    "mp4",
+    "aac",
+    "opus",
+    "wma",
+    "webm",
+    "aif",
+    "aiff",
+    "au",
+    "caf",
+    "sph",
+    "nist",
+    "wv",
+    "wav",
+    "flac",
+    "ogg",
+)
+
 # libsndfile reads a WAV / AIFF / CAF whose data chunk runs past the end of the file without an
 # error: it shortens the frame count and only notes "data : <declared> (should be <actual>)" in its
 # log. That note is the one place the header's own count survives, so it is parsed here.

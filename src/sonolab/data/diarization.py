@@ -20,18 +20,18 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-import lightning as L
 import numpy as np
 import torch
 from pyannote.core import Annotation, Segment, Timeline
 from torch.utils.data import DataLoader, Dataset
 
-from ..utils.errors import ConfigValueError, IncompatibleConfigError, check_settings
+from ..utils.errors import ConfigValueError, check_settings
 from ..utils.io import from_cwd, under_root
-from .audio import audio_duration, load_segment
+from .audio import AUDIO_EXTENSIONS, audio_duration, load_segment
+from .base import AudioDataModule
+from .info import DataInfo
 from .mixtures import LABEL_RATE, MixtureConfig, simulator_from_tree, turns_to_activity
 from .readers.rttm import find_recordings, match_uris, read_rttm, read_uem, read_uri_list
-from .readers.voxceleb import AUDIO_EXTENSIONS
 from .samplers import Draw, EpochSeededSampler, ShuffleSampler, draw_index, start_at_epoch
 from .skips import SkipLog
 from .synth.mixtures import write_mixture_set
@@ -306,7 +306,14 @@ def collate_chunks(items: list[dict]) -> dict:
     }
 
 
-class DiarizationDataModule(L.LightningDataModule):
+@dataclass(frozen=True)
+class DiarizationDataInfo(DataInfo):
+    """What a diarization task needs besides the rate: the most speakers a training chunk holds."""
+
+    max_speakers: int
+
+
+class DiarizationDataModule(AudioDataModule):
     """Diarization data: training on simulated conversations or on recording chunks; validation on
     chunks of a recording set; test on whole recordings (diarized by the task's chunked inference).
 
@@ -355,17 +362,11 @@ class DiarizationDataModule(L.LightningDataModule):
         synth: dict | None = None,
         synth_root: str | None = None,
         pin_memory: bool = False,
-        augment=None,
         seed: int = 0,
         verify_audio: bool = True,
         on_bad_audio: str = "error",
     ):
         super().__init__()
-        if augment:
-            raise IncompatibleConfigError(
-                "data=diarization adds noise and reverberation in its simulation "
-                "(data.simulation.noise_dir / rir_dir / snr_db / reverb_prob): use augment=none"
-            )
         check_settings(
             "data",
             SETTING_RULES,
@@ -418,12 +419,22 @@ class DiarizationDataModule(L.LightningDataModule):
         self.seed = seed
         self.verify_audio = verify_audio
         self.on_bad_audio = on_bad_audio
-        self.skipped = SkipLog()
         self.recording_sets: dict[str, RecordingSet] = {}
         self.train_set: Dataset | None = None
 
-    # evaluate.py's arguments this datamodule takes (see evaluation_config)
-    evaluate_arguments = ("recordings", "rttm", "uem")
+    no_augment_reason = (
+        "it adds noise and reverberation in its simulation "
+        "(data.simulation.noise_dir / rir_dir / snr_db / reverb_prob)"
+    )
+    evaluate_arguments = {
+        "recordings": "a folder of audio files (searched recursively) or a list of audio paths, "
+        "one per line (relative to the list), diarized as the one test set; the URI is the file "
+        "name. One RTTM and timeline per recording.",
+        "rttm": "references to score against (DER, both setups): one RTTM file or a {uri} template",
+        "uem": "scored regions (file or {uri} template); without one, each whole recording is "
+        "scored",
+    }
+    held_out_hint = "validate on a set that is not in data.test"
 
     def validation_is_tested(self) -> bool:
         """Whether the validation set is also a test set (by name or by listing file)."""
@@ -459,9 +470,9 @@ class DiarizationDataModule(L.LightningDataModule):
         return data
 
     @property
-    def info(self) -> dict:
+    def info(self) -> DiarizationDataInfo:
         """What the task needs: the sample rate and the most speakers a training chunk holds."""
-        return {"sample_rate": self.sample_rate, "max_speakers": self.max_speakers}
+        return DiarizationDataInfo(sample_rate=self.sample_rate, max_speakers=self.max_speakers)
 
     def _simulator(self, spec: dict, prefix: str, where: str):
         spec = dict(spec)

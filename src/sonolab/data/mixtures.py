@@ -22,9 +22,9 @@ import numpy as np
 import torch
 import torchaudio.functional as AF
 
-from .audio import load_audio
+from .audio import AUDIO_EXTENSIONS, load_audio
 from .augment import audio_files
-from .readers.voxceleb import AUDIO_EXTENSIONS, read_speaker_list, scan_speaker_tree
+from .readers.voxceleb import read_speaker_list, scan_speaker_tree
 
 # The EEND-EDA papers' simulated sets: Sim1spk beta=2, Sim2spk beta=2 (also 3, 5), Sim3spk beta=5,
 # Sim4spk beta=9.

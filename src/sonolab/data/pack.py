@@ -43,6 +43,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from ..paths import config_dir
 from ..utils.errors import ConfigValueError, DataFormatError, IncompatibleConfigError
 from .synth.staging import write_once
 
@@ -290,11 +291,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--shard-clips", type=int, default=1000, help="clips per shard")
     parser.add_argument("--workers", type=int, default=2, help="decoding processes")
     args, overrides = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
-    root = Path(os.environ.get("SONOLAB_ROOT", Path.cwd())).resolve()
-    with initialize_config_dir(config_dir=str(root / "configs"), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
         cfg = compose("train", overrides=overrides)
     datamodule = build_datamodule(cfg)
-    if not hasattr(datamodule, "parts"):
+    from .tagging import ClipDataModule  # the tagging datamodules read packs: import late
+
+    if not isinstance(datamodule, ClipDataModule):
         raise IncompatibleConfigError(
             f"data={type(datamodule).__name__} is not a tagging datamodule: only "
             "tagging clips are packed"

@@ -10,10 +10,13 @@ position)`` and datasets draw crops, augmentation and mixup partners from :func:
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 from torch.utils.data import Sampler
+
+if TYPE_CHECKING:  # the base module imports this one
+    from .base import AudioDataModule
 
 
 class Draw(NamedTuple):
@@ -88,7 +91,7 @@ class ShuffleSampler(EpochSeededSampler):
         return self.rng().permutation(self.size).tolist()
 
 
-def start_at_epoch(sampler: EpochSeededSampler, datamodule) -> EpochSeededSampler:
+def start_at_epoch(sampler: EpochSeededSampler, datamodule: AudioDataModule) -> EpochSeededSampler:
     """Set ``sampler`` to the epoch that ``datamodule``'s trainer is about to run.
 
     Lightning creates the first epoch's iterator (which draws the order, and whose workers prefetch)
@@ -96,7 +99,7 @@ def start_at_epoch(sampler: EpochSeededSampler, datamodule) -> EpochSeededSample
     before it restores a resumed run's loop state; that iterator then serves the first epoch. So the
     epoch comes from the trainer's restored progress or, before the restore, from the
     ``resume_epoch`` that train.py reads from the checkpoint it resumes."""
-    epoch = int(getattr(datamodule, "resume_epoch", 0) or 0)
+    epoch = int(datamodule.resume_epoch or 0)
     trainer = datamodule.trainer
     if trainer is not None:
         epoch = max(epoch, int(trainer.fit_loop.epoch_progress.current.processed))

@@ -15,7 +15,6 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-import lightning as L
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
@@ -23,11 +22,12 @@ from torch.utils.data import DataLoader, Dataset
 from ..utils.errors import (
     ConfigValueError,
     DataFormatError,
-    IncompatibleConfigError,
     check_settings,
 )
 from ..utils.io import under_root
 from .audio import load_audio
+from .base import AudioDataModule
+from .info import DataInfo
 from .pack import PackedClips
 from .readers.audioset import read_class_labels, read_json_datafile, read_segments
 from .readers.esc50 import read_esc50_meta
@@ -181,12 +181,24 @@ def readable_clips(
     return [available(c.path) and str(c.path.absolute()) not in problems for c in clips]
 
 
-class ClipDataModule(L.LightningDataModule):
+@dataclass(frozen=True)
+class ClassesDataInfo(DataInfo):
+    """What a clip classifier needs: its classes, their names and whether a clip has several."""
+
+    num_classes: int
+    labels: list[str]
+    multi_label: bool
+
+
+class ClipDataModule(AudioDataModule):
     """What the tagging datamodules share: the split into ``self.parts`` (train / val / test clip
     lists, made once by the subclass's ``_read``), ``info``, the loaders and the statistics
     clips."""
 
     multi_label = False
+    no_augment_reason = (
+        "its augmentations are the task's (task.spec_augment, task.mixup, task.shift_gain)"
+    )
 
     def __init__(
         self,
@@ -203,9 +215,8 @@ class ClipDataModule(L.LightningDataModule):
         self.packed = packed
         self.pack: PackedClips | None = None
         self.cache_audio = cache_audio
-        self.mixup_partners = (
-            False  # set by a task whose mixup draws partners from the whole training set
-        )
+        # set by a task whose mixup draws partners from the whole training set
+        self.mixup_partners = False
         self._datasets: dict[str, ClipDataset] = {}
         self.sample_rate = sample_rate
         self.clip_seconds = clip_seconds
@@ -213,17 +224,11 @@ class ClipDataModule(L.LightningDataModule):
         self.num_workers = num_workers
         self.pin_memory = pin_memory
         self.seed = seed
-        self.skipped = SkipLog()
         self.class_names: list[str] = []
         self.parts: dict[str, list[TaggedClip]] | None = None
 
     def _read(self) -> dict[str, list[TaggedClip]]:
         raise NotImplementedError
-
-    def validation_is_tested(self) -> bool:
-        """Whether the validation clips are the test clips (never for ESC-50: its validation fold is
-        refused when it is the test fold)."""
-        return False
 
     def setup(self, stage: str | None = None) -> None:
         """Read the metadata and split it (once)."""
@@ -233,15 +238,15 @@ class ClipDataModule(L.LightningDataModule):
             self.parts = self._read()
 
     @property
-    def info(self) -> dict:
+    def info(self) -> ClassesDataInfo:
         """What the task needs: classes, their names, single or multi-label, and the sample rate."""
         self.setup()
-        return {
-            "num_classes": len(self.class_names),
-            "labels": list(self.class_names),
-            "multi_label": self.multi_label,
-            "sample_rate": self.sample_rate,
-        }
+        return ClassesDataInfo(
+            sample_rate=self.sample_rate,
+            num_classes=len(self.class_names),
+            labels=list(self.class_names),
+            multi_label=self.multi_label,
+        )
 
     def _dataset(self, clips: list[TaggedClip], partners: bool = False) -> ClipDataset:
         return ClipDataset(
@@ -329,7 +334,9 @@ class Esc50DataModule(ClipDataModule):
             synthetic dataset is generated into ``root`` first.
     """
 
-    evaluate_arguments = ("test_fold",)
+    evaluate_arguments = {"test_fold": "test this fold instead of the run's data.test_fold"}
+    held_out_hint = "validate on another fold (data.val_fold)"
+    fold_key = "test_fold"
 
     def __init__(
         self,
@@ -348,7 +355,6 @@ class Esc50DataModule(ClipDataModule):
         on_bad_audio: str = "error",
         synth: dict | None = None,
         pin_memory: bool = False,
-        augment=None,
         seed: int = 0,
         cache_audio: bool = False,
         packed: str | None = None,
@@ -363,11 +369,6 @@ class Esc50DataModule(ClipDataModule):
             cache_audio,
             packed,
         )
-        if augment:
-            raise IncompatibleConfigError(
-                "data=esc50 takes no waveform augmentation yet: use augment=none "
-                "(SpecAugment is task.spec_augment)"
-            )
         check_settings(
             "data",
             SETTING_RULES,
@@ -527,7 +528,6 @@ class AudioSetDataModule(ClipDataModule):
         on_bad_audio: str = "error",
         synth: dict | None = None,
         pin_memory: bool = False,
-        augment=None,
         seed: int = 0,
         cache_audio: bool = False,
         packed: str | None = None,
@@ -542,10 +542,6 @@ class AudioSetDataModule(ClipDataModule):
             cache_audio,
             packed,
         )
-        if augment:
-            raise IncompatibleConfigError(
-                "data=audioset takes no waveform augmentation yet: use augment=none"
-            )
         check_settings(
             "data",
             {k: SETTING_RULES[k] for k in ("clip_seconds", "batch_size", "on_bad_audio")},

@@ -15,7 +15,6 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import lightning as L
 import numpy as np
 import torch
 import torchaudio.functional as AF
@@ -23,11 +22,12 @@ from torch.utils.data import DataLoader, Dataset
 
 from ..utils.errors import ConfigValueError, DataFormatError, check_settings
 from ..utils.io import from_cwd, under_root
-from .audio import load_audio, load_random_crop
+from .audio import AUDIO_EXTENSIONS, load_audio, load_random_crop
 from .augment import WaveformAugment
+from .base import AudioDataModule
 from .holdout import hold_out
+from .info import DataInfo
 from .readers.voxceleb import (
-    AUDIO_EXTENSIONS,
     DUPLICATE_POLICIES,
     Trial,
     Utterance,
@@ -76,6 +76,15 @@ class EvalSet:
             test_index=np.array([index[t.test] for t in trials], dtype=np.int64),
             speakers=sorted({u.split("/")[0] for u in utterances}),
         )
+
+
+@dataclass(frozen=True)
+class SpeakerDataInfo(DataInfo):
+    """What a speaker-classification task needs: its classes (the training speakers, tripled under
+    speed perturbation) and the speaker count (absent from early checkpoints)."""
+
+    num_classes: int
+    num_speakers: int | None = None
 
 
 SETTING_RULES = {  # data.<key>: what the datamodule accepts
@@ -303,7 +312,7 @@ def frames_to_samples(
     )
 
 
-class VoxCelebDataModule(L.LightningDataModule):
+class VoxCelebDataModule(AudioDataModule):
     """Speaker-verification data in the VoxCeleb layout.
 
     Args:
@@ -439,14 +448,10 @@ class VoxCelebDataModule(L.LightningDataModule):
         self.seed = seed
         self.pin_memory = pin_memory
         self.eval_sets: dict[str, EvalSet] = {}
-        self.tested_checkpoint: str | None = (
-            None  # set by run.train / run.evaluate: keys the cohort cache
-        )
         self.train_set: TrainCrops | None = None
         self.speakers: list[str] = []
-        self.skipped = (
-            SkipLog()
-        )  # everything left out, by reason: logged and written to metrics.json
+        self._cohort_cache: list[Utterance] | None = None
+        self.cached_cohort: torch.Tensor | None = None  # cohort embeddings read from the cache
 
     def _path(self, rel: str | None) -> Path | None:
         return under_root(self.root, rel)
@@ -466,8 +471,19 @@ class VoxCelebDataModule(L.LightningDataModule):
             self._setup_train()
         return len(self.speakers) * (len(SPEEDS) if self.speed_perturb else 1)
 
-    # evaluate.py's arguments this datamodule takes (see evaluation_config)
-    evaluate_arguments = ("trials", "trial_dir", "cohort_utts_per_speaker", "eval_max_seconds")
+    takes_augment = True
+    evaluate_arguments = {
+        "trials": "lists to score instead of the run's data.test_trials: {name: file}, a file, "
+        "or [files]",
+        "trial_dir": "folder the trial lists' paths are relative to (default: the run's "
+        "data.trial_dir)",
+        "cohort_utts_per_speaker": "training utterances per speaker for the AS-norm / mean cohort",
+        "eval_max_seconds": "truncate utterances to this length (null = full length)",
+    }
+    held_out_hint = (
+        "validate on held-out training speakers (data.val_holdout={speakers: 100, trials: 20000}, "
+        "or python -m sonolab.data.holdout and data.val_trials / data.val_trial_dir)"
+    )
 
     @staticmethod
     def evaluation_config(data: dict, args: dict) -> dict:
@@ -485,14 +501,13 @@ class VoxCelebDataModule(L.LightningDataModule):
         return data
 
     @property
-    def info(self) -> dict:
-        """What a task needs to build its heads, saved in checkpoints: ``num_classes``,
-        ``sample_rate``."""
-        return {
-            "num_classes": self.num_classes,
-            "sample_rate": self.sample_rate,
-            "num_speakers": len(self.speakers),
-        }
+    def info(self) -> SpeakerDataInfo:
+        """What a task needs to build its heads, saved in checkpoints."""
+        return SpeakerDataInfo(
+            sample_rate=self.sample_rate,
+            num_classes=self.num_classes,
+            num_speakers=len(self.speakers),
+        )
 
     def _absorb(self, skips: SkipLog, context: str) -> None:
         skips.report(log, context)
@@ -726,7 +741,7 @@ class VoxCelebDataModule(L.LightningDataModule):
             self._setup_train()
         if self.cohort_utts_per_speaker < 0:
             return sorted(self.train_set.utterances, key=lambda u: u.path)
-        if getattr(self, "_cohort_cache", None) is None:
+        if self._cohort_cache is None:
             self._cohort_cache = draw_cohort(
                 self.train_set.utterances, self.cohort_utts_per_speaker, self.seed
             )

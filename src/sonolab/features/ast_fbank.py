@@ -7,10 +7,11 @@ import math
 
 import torch
 import torchaudio.compliance.kaldi as kaldi
-from torch import nn
+
+from .base import FrontEnd
 
 
-class AstFbank(nn.Module):
+class AstFbank(FrontEnd):
     """128-bin Kaldi fbank (hanning window, 25 ms / 10 ms, HTK mel, no energy, no dither) of the
     mean-removed waveform, zero-padded or cut to ``target_frames``, then ``(x - mean) / (2 * std)``.
 

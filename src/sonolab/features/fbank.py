@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import torch
 import torchaudio.compliance.kaldi as kaldi
-from torch import nn
+
+from .base import FrontEnd
 
 
-class KaldiFbank(nn.Module):
+class KaldiFbank(FrontEnd):
     """``torchaudio.compliance.kaldi.fbank`` over a padded batch, then cepstral mean normalisation.
 
     Input: waveforms ``(batch, samples)`` in [-1, 1] and their valid ``lengths`` in samples.

@@ -8,9 +8,10 @@ import torchaudio.transforms as T
 from torch import nn
 
 from ..utils.errors import ConfigValueError
+from .base import FrontEnd
 
 
-class HtsatLogMel(nn.Module):
+class HtsatLogMel(FrontEnd):
     """Power mel spectrogram (Hann window ``n_fft`` long, hop ``hop_length``, centred frames with
     reflect padding, Slaney mel scale and area normalisation as librosa / torchlibrosa), ``10
     log10(max(x, 1e-10))``, then a BatchNorm over the mel bins (HTS-AT's ``bn0``: learnt, running

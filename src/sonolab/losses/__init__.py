@@ -1,5 +1,5 @@
-"""Training objectives. Each takes the model's outputs and the targets, and declares its
-``task_family``."""
+"""Training objectives. Each takes the model's outputs and the targets, and declares the
+prediction type it consumes (``prediction_type``, :class:`~sonolab.losses.base.Prediction`)."""
 
 from .margin import (
     AdditiveAngularMarginSoftmax,

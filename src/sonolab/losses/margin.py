@@ -16,6 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .base import Loss, Prediction
+
 
 @dataclass
 class MarginWarmup:
@@ -48,11 +50,10 @@ class MarginWarmup:
         return self.initial + (final - self.initial) * ratio
 
 
-class SoftmaxCrossEntropy(nn.Module):
+class SoftmaxCrossEntropy(Loss):
     """Linear classifier on the embedding + cross-entropy (the x-vector recipe's loss)."""
 
-    task_family = "verification"
-    input_type = "embedding"
+    prediction_type = Prediction.EMBEDDING
 
     def __init__(self, embedding_dim: int, num_classes: int):
         super().__init__()
@@ -69,11 +70,10 @@ class SoftmaxCrossEntropy(nn.Module):
         """No schedule to follow."""
 
 
-class _CosineMarginSoftmax(nn.Module):
+class CosineMarginSoftmax(Loss):
     """Cosine classifier with scale ``s`` and an optionally warmed-up margin ``m``."""
 
-    task_family = "verification"
-    input_type = "embedding"
+    prediction_type = Prediction.EMBEDDING
 
     def __init__(
         self,
@@ -118,14 +118,14 @@ class _CosineMarginSoftmax(nn.Module):
         return F.cross_entropy(self.scale * cos, labels)
 
 
-class AdditiveMarginSoftmax(_CosineMarginSoftmax):
+class AdditiveMarginSoftmax(CosineMarginSoftmax):
     """AM-softmax / CosFace: target logit ``s (cos(theta) - m)``."""
 
     def _target_logit(self, cos_target: torch.Tensor) -> torch.Tensor:
         return cos_target - self.margin
 
 
-class AdditiveAngularMarginSoftmax(_CosineMarginSoftmax):
+class AdditiveAngularMarginSoftmax(CosineMarginSoftmax):
     """AAM-softmax / ArcFace: target logit ``s cos(theta + m)``.
 
     Where ``theta + m`` would pass pi the cosine is no longer monotonic; there the usual

@@ -13,7 +13,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from scipy.optimize import linear_sum_assignment
-from torch import nn
+
+from .base import Loss, Prediction
 
 
 def pairwise_bce(
@@ -46,7 +47,7 @@ def best_permutations(cost: torch.Tensor, speaker_counts: list[int]) -> list[np.
     return out
 
 
-class PermutationInvariantBCE(nn.Module):
+class PermutationInvariantBCE(Loss):
     """BCE between activity logits and reference activities under the best speaker permutation.
 
     Args:
@@ -61,8 +62,7 @@ class PermutationInvariantBCE(nn.Module):
     is averaged over its valid frames and real speakers, then recordings are averaged.
     """
 
-    task_family = "diarization"
-    input_type = "activities"
+    prediction_type = Prediction.FRAME_ACTIVITIES
 
     def __init__(self, existence_weight: float = 1.0):
         super().__init__()

@@ -5,8 +5,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .base import AudioModel
 
-class SpeechbrainEmbedding(nn.Module):
+
+class SpeechbrainEmbedding(AudioModel):
     """Wraps a speechbrain lobe ``(batch, frames, feats) -> (batch, 1, dim)`` as ``-> (batch,
     dim)``.
 
@@ -23,13 +25,8 @@ class SpeechbrainEmbedding(nn.Module):
 
     def forward(
         self, features: torch.Tensor, frame_lengths: torch.Tensor | None = None
-    ) -> torch.Tensor:
+    ) -> dict[str, torch.Tensor]:
         relative = None
         if frame_lengths is not None:
             relative = frame_lengths.to(features.dtype) / features.shape[1]
-        return self.encoder(features, relative).squeeze(1)
-
-
-def count_parameters(module: nn.Module) -> int:
-    """Number of trainable parameters (what the config comments quote)."""
-    return sum(p.numel() for p in module.parameters() if p.requires_grad)
+        return {"embedding": self.encoder(features, relative).squeeze(1)}

@@ -10,6 +10,8 @@ from timm.layers import trunc_normal_
 from timm.models.deit import VisionTransformerDistilled
 from torch import nn
 
+from .base import AudioModel
+
 
 def patch_grid(n_mels: int, frames: int, patch: int, stride: int) -> tuple[int, int]:
     """Patches along frequency and time for an overlapping ``patch`` x ``patch`` embedding at
@@ -17,7 +19,7 @@ def patch_grid(n_mels: int, frames: int, patch: int, stride: int) -> tuple[int, 
     return (n_mels - patch) // stride + 1, (frames - patch) // stride + 1
 
 
-class AudioSpectrogramTransformer(nn.Module):
+class AudioSpectrogramTransformer(AudioModel):
     """AST: the log-mel spectrogram (frequency as height, time as width, one channel) cut into 16 x
     16 patches at stride 10 in both axes (overlapping), a ViT encoder with class and distillation
     tokens, and a LayerNorm + Linear head on the average of the two tokens' outputs.

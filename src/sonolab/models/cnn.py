@@ -6,6 +6,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .base import AudioModel
+
 
 class ConvBlock(nn.Module):
     """Two 3 x 3 convolutions with BatchNorm and ReLU (one with ``double=False``), then 2 x 2
@@ -31,7 +33,7 @@ class ConvBlock(nn.Module):
         return self.pool(self.layers(x))
 
 
-class LogMelCnn(nn.Module):
+class LogMelCnn(AudioModel):
     """Convolution blocks over the ``(frames, mel bins)`` image, mean over frequency, then the mean
     plus the maximum over time (PANNs' clip pooling), a fully connected layer and the classifier.
 

@@ -17,6 +17,8 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
+from .base import AudioModel
+
 
 def splice_and_subsample(features: torch.Tensor, context: int, subsampling: int) -> torch.Tensor:
     """Stack each kept frame with its ``context`` neighbours on both sides (zeros past the edges)
@@ -77,7 +79,7 @@ class EncoderDecoderAttractors(nn.Module):
         return attractors, self.existence(attractors).squeeze(-1)
 
 
-class EendEda(nn.Module):
+class EendEda(AudioModel):
     """EEND-EDA returning activity logits, attractor-existence logits and output frame counts.
 
     Args:

@@ -7,8 +7,10 @@ import torch
 from timm.models.swin_transformer import SwinTransformer
 from torch import nn
 
+from .base import AudioModel
 
-class HtsAt(nn.Module):
+
+class HtsAt(AudioModel):
     """HTS-AT on timm's Swin Transformer.
 
     The ``(frames, n_mels)`` spectrogram is stretched in time (bicubic, as HTS-AT) to ``spec_size *

@@ -8,6 +8,7 @@ from speechbrain.lobes.models.Xvector import Xvector as SbXvector
 from torch import nn
 
 from ._speechbrain import SpeechbrainEmbedding
+from .base import AudioModel
 
 
 class XVector(SpeechbrainEmbedding):
@@ -51,7 +52,7 @@ def temporal_statistics(
     return torch.cat([mean, torch.sqrt(var + eps)], dim=-1)
 
 
-class TwoSegmentXVector(nn.Module):
+class TwoSegmentXVector(AudioModel):
     """The x-vector of WeSpeaker's XVEC recipe: five TDNN layers (conv -> ReLU -> BatchNorm without
     affine parameters, as Kaldi's), mean + std pooling (TSTP), and two segment layers
     ``seg_1 -> ReLU -> BatchNorm -> seg_2`` with the embedding taken after ``seg_2`` (4.61 M
@@ -89,10 +90,13 @@ class TwoSegmentXVector(nn.Module):
         self.seg_2 = nn.Linear(embedding_dim, embedding_dim)
         self.embedding_dim = embedding_dim
 
-    def forward(self, features: torch.Tensor, frames: torch.Tensor | None = None) -> torch.Tensor:
-        """``features`` ``(batch, frames, feats)`` -> embeddings ``(batch, embedding_dim)``."""
+    def forward(
+        self, features: torch.Tensor, frames: torch.Tensor | None = None
+    ) -> dict[str, torch.Tensor]:
+        """``features`` ``(batch, frames, feats)`` -> ``{"embedding": (batch, embedding_dim)}``."""
         x = features.transpose(1, 2)
         for layer in self.frame_layers:
             x = layer(x)
         valid = None if frames is None else (frames - self.context).clamp(min=2)
-        return self.seg_2(self.seg_bn_1(torch.relu(self.seg_1(temporal_statistics(x, valid)))))
+        stats = temporal_statistics(x, valid)
+        return {"embedding": self.seg_2(self.seg_bn_1(torch.relu(self.seg_1(stats))))}

@@ -29,22 +29,13 @@ from typing import Any
 
 import numpy as np
 import yaml
+from hydra.utils import get_class
 
 from ..utils.io import write_text_atomic
 from .record import RECORD, flatten_metrics
 
 log = logging.getLogger(__name__)
 
-# Headline metrics of the three families, as flattened ``test/<set>/...`` keys.
-DEFAULT_METRICS = (
-    "test/*/eer",
-    "test/*/min_dcf_*",
-    "test/*/system/collar*/corpus/der",
-    "test/*/accuracy",
-    "test/*/mAP",
-    "test/*/mean_auc",
-    "test/*/d_prime",
-)
 IGNORED_OVERRIDES = ("seed", "hydra.", "trainer.enable_progress_bar")
 
 
@@ -107,7 +98,26 @@ def read_run(job: Path) -> dict[str, Any]:
         "error": error,
         "metrics": metrics,
         "expected": expected,
+        "headline": headline_patterns((record.get("config") or config).get("task") or {}),
     }
+
+
+def headline_patterns(task_config: dict) -> tuple[str, ...]:
+    """The ``test/<set>/...`` patterns of the headline metrics the run's task class declares
+    (:attr:`~sonolab.tasks.base.Task.headline_metrics`); every test metric when the class cannot be
+    imported (a run of code that has since changed) or declares none."""
+    from ..tasks.base import Task  # imported late: the report CLI starts without torch otherwise
+
+    try:
+        task_cls = get_class(str(task_config.get("_target_")))
+    except Exception:  # noqa: BLE001 - any import failure: the run still gets a table row
+        return ("test/*",)
+    if (
+        not (isinstance(task_cls, type) and issubclass(task_cls, Task))
+        or not task_cls.headline_metrics
+    ):
+        return ("test/*",)
+    return tuple(f"test/*/{pattern}" for pattern in task_cls.headline_metrics)
 
 
 def _key(override: str) -> tuple[str, str]:
@@ -146,13 +156,21 @@ def _matching(metrics: list[str], patterns: tuple[str, ...]) -> list[str]:
 
 
 def summarise(
-    runs: list[dict[str, Any]], patterns: tuple[str, ...] = DEFAULT_METRICS
+    runs: list[dict[str, Any]], patterns: tuple[str, ...] | None = None
 ) -> dict[str, Any]:
-    """The table as data: swept keys, metric columns, and per group the mean / std / count of each
-    metric over its completed runs, the published targets and the failed runs."""
+    """The table as data: swept keys, metric columns (``patterns``, by default each run's headline
+    metrics), and per group the mean / std / count of each metric over its completed runs, the
+    published targets and the failed runs."""
     swept, groups = group_runs(runs)
-    present = sorted({m for run in runs for m in run["metrics"]})
-    columns = _matching(present, patterns)
+    columns = sorted(
+        {
+            metric
+            for run in runs
+            for metric in _matching(
+                list(run["metrics"]), patterns or run.get("headline", ("test/*",))
+            )
+        }
+    )
     rows = []
     for group in groups:
         done = [r for r in group["runs"] if r["status"] == "completed"]
@@ -305,7 +323,7 @@ def latex(table: dict[str, Any]) -> str:
 
 
 def write_ablation(
-    paths: list[str | Path], out_dir: Path, patterns: tuple[str, ...] = DEFAULT_METRICS
+    paths: list[str | Path], out_dir: Path, patterns: tuple[str, ...] | None = None
 ) -> str | None:
     """``ablation.md`` / ``ablation.csv`` / ``ablation.tex`` in ``out_dir`` from the runs under
     ``paths``; returns the markdown table, or None when no run folder is found."""
@@ -360,13 +378,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--metrics",
         nargs="+",
-        default=list(DEFAULT_METRICS),
-        help="metric patterns over test/<set>/... keys (default: each family's headline metrics)",
+        help="metric patterns over test/<set>/... keys (default: the headline metrics each run's "
+        "task declares)",
     )
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     first = sorted(glob.glob(args.paths[0])) or [args.paths[0]]
     out = args.out or Path(first[0])
-    table = write_ablation(args.paths, out, tuple(args.metrics))
+    table = write_ablation(args.paths, out, tuple(args.metrics) if args.metrics else None)
     if table is None:
         print(f"no run folders (.hydra/config.yaml) under {', '.join(args.paths)}", file=sys.stderr)
         return 1

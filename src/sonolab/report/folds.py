@@ -1,5 +1,6 @@
-"""Cross-validation summary: the runs of a sweep over ``data.test_fold`` (the ESC-50 protocol: train
-on four folds, test on the fifth, five times) gathered into per-fold accuracy and mean +- std.
+"""Cross-validation summary: the runs of a sweep over the test fold (the datamodule's ``fold_key``;
+ESC-50's protocol: train on four folds, test on the fifth, five times) gathered into a per-fold
+metric and mean +- std.
 
 Written by a Hydra callback at the end of every multirun (``folds.md`` / ``folds.json`` in the sweep
 folder, nothing when the sweep has no fold results), and by hand with
@@ -9,6 +10,7 @@ folder, nothing when the sweep has no fold results), and by hand with
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import json
 import logging
 import re
@@ -18,14 +20,36 @@ from typing import Any
 
 import numpy as np
 import yaml
+from hydra.utils import get_class
 
 from ..utils.io import write_text_atomic
-from .ablation import last_log_line
+from .ablation import headline_patterns, last_log_line
 
 log = logging.getLogger(__name__)
 
 FOLD_SET = re.compile(r"^fold(\d+)$")
-FOLD_OVERRIDE = re.compile(r"^\+*data\.test_fold=")
+
+
+def _job_config(job: Path) -> dict[str, Any]:
+    """The job's saved config (empty when it has none)."""
+    path = job / ".hydra" / "config.yaml"
+    return (yaml.safe_load(path.read_text()) or {}) if path.is_file() else {}
+
+
+def _fold_override(job: Path) -> re.Pattern | None:
+    """The override that picks the job's test fold: ``data.<fold_key>=`` of its datamodule class
+    (:attr:`~sonolab.data.base.AudioDataModule.fold_key`), None when it declares none."""
+    from ..data.base import AudioDataModule  # imported late: the CLI starts without torch otherwise
+
+    config = _job_config(job)
+    try:
+        data_cls = get_class(str((config.get("data") or {}).get("_target_")))
+    except Exception:  # a run of code that has since changed: no fold key to drop
+        return None
+    if not (isinstance(data_cls, type) and issubclass(data_cls, AudioDataModule)):
+        return None
+    key = data_cls.fold_key
+    return re.compile(rf"^\+*data\.{re.escape(key)}=") if key else None
 
 
 def _job_dirs(folders: list[Path]) -> list[Path]:
@@ -37,14 +61,29 @@ def _job_dirs(folders: list[Path]) -> list[Path]:
     return sorted(set(jobs))
 
 
-def collect_folds(folders: list[Path], metric: str = "accuracy") -> list[dict[str, Any]]:
-    """One row per configuration (the job's overrides other than ``data.test_fold``): ``{"config",
-    "folds": {fold: value}, "failed": [(job folder, last error line)]}``. A job without
-    ``metrics.json`` is failed."""
+def _fold_metric(metric: str, job: Path, result: dict[str, Any]) -> str | None:
+    """The key of ``result`` to read: ``metric``, or with ``auto`` the first headline metric that
+    the job's task declares (:attr:`~sonolab.tasks.base.Task.headline_metrics`) found in it."""
+    if metric != "auto":
+        return metric if metric in result else None
+    for pattern in headline_patterns(_job_config(job).get("task") or {}):
+        relative = pattern.removeprefix("test/*/")
+        found = [key for key in result if fnmatch.fnmatchcase(key, relative)]
+        if found:
+            return found[0]
+    return None
+
+
+def collect_folds(folders: list[Path], metric: str = "auto") -> list[dict[str, Any]]:
+    """One row per configuration (the job's overrides other than its fold's): ``{"config",
+    "folds": {fold: value}, "metric", "failed": [(job folder, last error line)]}``. A job without
+    ``metrics.json`` is failed. ``metric``: the per-fold test metric, or ``auto`` for the first
+    headline metric of the job's task (accuracy for a single-label classifier)."""
     groups: dict[str, dict[str, Any]] = {}
     for job in _job_dirs(folders):
         overrides = yaml.safe_load((job / ".hydra" / "overrides.yaml").read_text()) or []
-        config = " ".join(o for o in overrides if not FOLD_OVERRIDE.match(o)) or "(defaults)"
+        fold = _fold_override(job)
+        config = " ".join(o for o in overrides if not (fold and fold.match(o))) or "(defaults)"
         row = groups.setdefault(config, {"config": config, "folds": {}, "failed": []})
         metrics_file = job / "metrics.json"
         if not metrics_file.is_file():
@@ -52,17 +91,25 @@ def collect_folds(folders: list[Path], metric: str = "accuracy") -> list[dict[st
             continue
         for name, result in json.loads(metrics_file.read_text()).get("test", {}).items():
             match = FOLD_SET.match(name)
-            if match and metric in result:
-                row["folds"][int(match.group(1))] = float(result[metric])
+            key = _fold_metric(metric, job, result) if match else None
+            if key is not None:
+                row["folds"][int(match.group(1))] = float(result[key])
+                row["metric"] = key
     return [row for row in groups.values() if row["folds"] or row["failed"]]
 
 
-def summarise(
-    rows: list[dict[str, Any]], metric: str = "accuracy"
-) -> tuple[str, list[dict[str, Any]]]:
+def _metric_name(rows: list[dict[str, Any]], metric: str) -> str:
+    """What the table reports: ``metric``, or for ``auto`` the metric(s) the rows were read by."""
+    if metric != "auto":
+        return metric
+    return "/".join(sorted({row["metric"] for row in rows if "metric" in row})) or "auto"
+
+
+def summarise(rows: list[dict[str, Any]], metric: str = "auto") -> tuple[str, list[dict[str, Any]]]:
     """A markdown table (per-fold values, mean +- sample standard deviation over folds, fold count)
     and the same numbers as JSON-ready rows."""
     folds = sorted({f for row in rows for f in row["folds"]})
+    metric = _metric_name(rows, metric)
     header = ["configuration", *(f"fold {f}" for f in folds), f"mean {metric}", "std", "folds"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     records = []
@@ -92,13 +139,14 @@ def summarise(
     return "\n".join(lines) + "\n", records
 
 
-def write_fold_summary(folders: list[Path], out_dir: Path, metric: str = "accuracy") -> str | None:
+def write_fold_summary(folders: list[Path], out_dir: Path, metric: str = "auto") -> str | None:
     """``folds.md`` and ``folds.json`` in ``out_dir``; returns the table, or None when there are no
     fold results."""
     rows = collect_folds(folders, metric)
     if not rows:
         return None
     table, records = summarise(rows, metric)
+    metric = _metric_name(rows, metric)
     out_dir.mkdir(parents=True, exist_ok=True)
     write_text_atomic(
         out_dir / "folds.md", f"# Cross-validation: test {metric} per fold (%)\n\n" + table
@@ -111,9 +159,7 @@ def write_fold_summary(folders: list[Path], out_dir: Path, metric: str = "accura
 
 try:
     from hydra.experimental.callback import Callback
-except (
-    ImportError
-):  # pragma: no cover - hydra is a dependency; kept importable without it for the CLI
+except ImportError:  # pragma: no cover - kept importable without hydra for the CLI
     Callback = object
 
 
@@ -121,7 +167,7 @@ class FoldSummaryCallback(Callback):
     """Hydra callback: at the end of a multirun, the fold summary of its jobs into the sweep
     folder."""
 
-    def __init__(self, metric: str = "accuracy"):
+    def __init__(self, metric: str = "auto"):
         self.metric = metric
 
     def on_multirun_end(self, config, **kwargs) -> None:
@@ -132,7 +178,7 @@ class FoldSummaryCallback(Callback):
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m sonolab.report.folds <folder> [...] [--out DIR] [--metric accuracy]``."""
+    """``python -m sonolab.report.folds <folder> [...] [--out DIR] [--metric auto]``."""
     parser = argparse.ArgumentParser(
         prog="python -m sonolab.report.folds", description=__doc__.splitlines()[0]
     )
@@ -143,7 +189,9 @@ def main(argv: list[str] | None = None) -> int:
         "--out", type=Path, help="where folds.md / folds.json go (default: the first folder)"
     )
     parser.add_argument(
-        "--metric", default="accuracy", help="the per-fold test metric (default: accuracy)"
+        "--metric",
+        default="auto",
+        help="the per-fold test metric (default: auto, the first headline metric of the task)",
     )
     args = parser.parse_args(argv)
     missing = [str(f) for f in args.folders if not f.is_dir()]

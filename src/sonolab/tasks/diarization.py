@@ -4,14 +4,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
-import lightning as L
 import torch
 import torch.distributed as dist
 from torch import nn
 
-from ..checkpoints import describe_model
+from ..data.diarization import DiarizationDataInfo
 from ..inference.diarization import (
     DecodingConfig,
     activities_to_annotation,
@@ -19,12 +19,13 @@ from ..inference.diarization import (
     one_speaker_baseline,
     tune_decoding,
 )
+from ..losses.base import Prediction
 from ..metrics.der import diarization_error_rates, frame_der, frame_error_counts
 from ..report.diarization import write_diarization_report
-from .common import check_components, configure_optimization
+from .base import Task
 
 
-class DiarizationTask(L.LightningModule):
+class DiarizationTask(Task):
     """Frame-level speaker activities from an end-to-end model (EEND-EDA).
 
     Training: chunks with activity targets; the targets (100 frames/s) are subsampled to the model's
@@ -44,36 +45,36 @@ class DiarizationTask(L.LightningModule):
         decoding: :class:`~sonolab.inference.diarization.DecodingConfig` fields.
     """
 
-    family = "diarization"
     model_outputs = ("activities",)
+    loss_inputs = (Prediction.FRAME_ACTIVITIES,)
+    info_type = DiarizationDataInfo
     monitor = ("val/der", "min")  # what the checkpoint callback follows when its monitor is 'auto'
+    metric_directions = {
+        "der*": "min",
+        "jer*": "min",
+        "missed*": "min",
+        "false_alarm*": "min",
+        "confusion*": "min",
+    }
+    headline_metrics = ("system/collar*/corpus/der",)
+    evaluate_sections = ("decoding",)
 
     def __init__(
         self,
         model: nn.Module,
         features: nn.Module,
         loss: nn.Module,
-        data_info: dict,
+        data_info: DiarizationDataInfo | dict,
         optimizer: Callable[..., torch.optim.Optimizer],
         scheduler: dict | None = None,
         decoding: dict | None = None,
     ):
-        super().__init__()
-        self.save_hyperparameters(
-            {"data_info": dict(data_info), "model_info": describe_model(model)}
-        )
-        check_components(self, model, loss)
-        self.model = model
-        self.features = features
-        self.loss = loss
-        self.sample_rate = int(data_info["sample_rate"])
-        self.optimizer_factory = optimizer
-        self.scheduler_cfg = dict(scheduler) if scheduler else None
+        super().__init__(model, features, loss, data_info, optimizer, scheduler)
+        self.sample_rate = int(self.data_info.sample_rate)
         self.decoding = DecodingConfig(**(decoding or {}))
         self._val_counts: dict[str, float] = {}
         self._hypotheses: list[tuple[str, str, Any]] = []
         self.tuning: dict | None = None
-        self.test_results: dict[str, dict] = {}
         self.test_hypotheses: dict[str, dict] = {}
         self.test_references: dict[str, dict] = {}
 
@@ -111,9 +112,6 @@ class DiarizationTask(L.LightningModule):
         )
         return loss
 
-    def configure_optimizers(self):
-        return configure_optimization(self, self.optimizer_factory, self.scheduler_cfg)
-
     # -- validation: chunk loss and frame-level DER -------------------------------------------
     def validation_step(self, batch: dict, batch_idx: int) -> None:
         out, targets, frame_mask, speaker_mask = self._forward(batch)
@@ -149,7 +147,7 @@ class DiarizationTask(L.LightningModule):
         set)."""
         datamodule = self.trainer.datamodule
         self.tuning = None
-        if not self.decoding.tune or not getattr(datamodule, "val_name", None):
+        if not self.decoding.tune or not datamodule.val_name:
             return
         recordings = datamodule.recordings(datamodule.val_name)
         probabilities = {
@@ -216,17 +214,12 @@ class DiarizationTask(L.LightningModule):
             for key, entry in system.items():
                 self.log(f"test/{name}/der_{key}", entry["corpus"]["der"], sync_dist=False)
 
-    def write_report(self, out_dir: str, extra: dict | None = None) -> dict[str, Any]:
+    def report(self, out_dir: Path, extra: dict[str, Any]) -> dict[str, Any]:
         """metrics.json, results.md, RTTMs and timelines of the last test run."""
-        if not self.test_results:
-            raise RuntimeError("no test results to report: run trainer.test first")
-        extra = {
-            **(extra or {}),
-            "decoding": {
-                "threshold": self.decoding.threshold,
-                "median_frames": self.decoding.median_frames,
-                "tuned_on": getattr(self, "tuning", None),
-            },
+        extra["decoding"] = {
+            "threshold": self.decoding.threshold,
+            "median_frames": self.decoding.median_frames,
+            "tuned_on": self.tuning,
         }
         return write_diarization_report(
             out_dir, self.test_results, self.test_hypotheses, self.test_references, extra

@@ -4,22 +4,26 @@ trials."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
-import lightning as L
 import torch
 from lightning.pytorch.utilities import rank_zero_warn
+from omegaconf import DictConfig
 from torch import nn
 
-from ..checkpoints import describe_model
+from ..data.voxceleb import SpeakerDataInfo, VoxCelebDataModule
 from ..inference.scoring import ScoringConfig, score_trials
+from ..losses.base import Prediction
+from ..losses.margin import CosineMarginSoftmax
 from ..metrics.eer import DetectionCost, verification_metrics
 from ..report.verification import write_verification_report
 from ..utils.errors import DataFormatError, IncompatibleConfigError
-from .common import check_components, configure_optimization, gather_by_index
+from .base import Task
+from .gather import gather_by_index
 
 
-class VerificationTask(L.LightningModule):
+class VerificationTask(Task):
     """Embedding extractor + classification loss; validation / test score trial lists (EER, minDCF).
 
     Args:
@@ -33,9 +37,13 @@ class VerificationTask(L.LightningModule):
         dcf: list of ``{p_target, c_miss, c_fa}``: minDCF operating points reported.
     """
 
-    family = "verification"
     model_outputs = ("embedding",)
+    loss_inputs = (Prediction.EMBEDDING,)
+    info_type = SpeakerDataInfo
     monitor = ("val/eer", "min")  # what the checkpoint callback follows when its monitor is 'auto'
+    metric_directions = {"eer": "min", "min_dcf_*": "min", "acc": "max", "margin": "max"}
+    headline_metrics = ("eer", "min_dcf_*")
+    evaluate_sections = ("scoring",)
 
     def __init__(
         self,
@@ -48,32 +56,41 @@ class VerificationTask(L.LightningModule):
         scoring: dict | None = None,
         dcf: list[dict] | None = None,
     ):
-        super().__init__()
-        # model_info lets a checkpoint loaded into the wrong model be named (class, size), not
-        # dumped key by key.
-        self.save_hyperparameters(
-            {"data_info": dict(data_info), "model_info": describe_model(model)}
-        )
-        check_components(self, model, loss)
-        self.model = model
-        self.features = features
-        self.loss = loss(
-            embedding_dim=model.embedding_dim, num_classes=int(data_info["num_classes"])
-        )
-        self.optimizer_factory = optimizer
-        self.scheduler_cfg = dict(scheduler) if scheduler else None
+        super().__init__(model, features, loss, data_info, optimizer, scheduler)
         self.scoring = ScoringConfig(**(scoring or {}))
         self.costs = tuple(
             DetectionCost(**c) for c in (dcf or [{"p_target": 0.01}, {"p_target": 0.05}])
         )
         self._collected: dict[str, list[tuple[torch.Tensor, torch.Tensor]]] = {}
-        self.test_results: dict[str, dict[str, Any]] = {}
+
+    def build_loss(
+        self, loss: Callable[..., nn.Module], model: nn.Module, info: SpeakerDataInfo
+    ) -> nn.Module:
+        """The loss partial completed with the embedding size and the training speakers."""
+        return loss(embedding_dim=model.embedding_dim, num_classes=int(info.num_classes))
+
+    @classmethod
+    def check_config(cls, cfg: DictConfig, command: str) -> None:
+        """Mean subtraction and AS-norm need a cohort of training embeddings."""
+        scoring = cfg.task.get("scoring") or {}
+        if (scoring.get("mean_subtraction") or scoring.get("as_norm")) and not cfg.data.get(
+            "cohort_utts_per_speaker"
+        ):
+            key = (
+                "cohort_utts_per_speaker"
+                if command == "evaluate"
+                else "data.cohort_utts_per_speaker"
+            )
+            raise IncompatibleConfigError(
+                "task.scoring.mean_subtraction / as_norm need a cohort of training embeddings: "
+                f"set {key} to a positive number (e.g. {key}=2)"
+            )
 
     # -- training ---------------------------------------------------------------------------
     def embed(self, wave: torch.Tensor, length: torch.Tensor) -> torch.Tensor:
         """Waveforms -> embeddings (features computed on the module's device)."""
         feats, frames = self.features(wave, length)
-        return self.model(feats, frames)
+        return self.model(feats, frames)["embedding"]
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         batches = (
@@ -91,7 +108,7 @@ class VerificationTask(L.LightningModule):
         self.log(
             "train/acc", accuracy, prog_bar=True, on_step=False, on_epoch=True, batch_size=size
         )
-        if hasattr(self.loss, "margin"):
+        if isinstance(self.loss, CosineMarginSoftmax):
             self.log(
                 "train/margin",
                 float(self.loss.margin),
@@ -101,22 +118,14 @@ class VerificationTask(L.LightningModule):
             )
         return loss
 
-    def configure_optimizers(self):
-        return configure_optimization(self, self.optimizer_factory, self.scheduler_cfg)
-
     # -- evaluation -------------------------------------------------------------------------
     def _collect(self, batch: dict) -> None:
-        frames = (
-            self.features.num_frames(batch["length"])
-            if hasattr(self.features, "num_frames")
-            else None
-        )
-        if frames is not None and int(frames.min()) < 1:
+        frames = self.features.num_frames(batch["length"])
+        if int(frames.min()) < 1:
             i = int(frames.argmin())
-            window = getattr(self.features, "frame_length_ms", None)
             raise DataFormatError(
                 batch["path"][i],
-                f"audio at least one {window or ''} ms analysis frame long",
+                f"audio at least one {self.features.frame_length_ms} ms analysis frame long",
                 found=f"{int(batch['length'][i])} samples",
             )
         embeddings = self.embed(batch["wave"], batch["length"])
@@ -198,13 +207,12 @@ class VerificationTask(L.LightningModule):
     def test_step(self, batch: dict, batch_idx: int, dataloader_idx: int = 0) -> None:
         self._collect(batch)
 
-    def _cohort(self, dm) -> tuple[torch.Tensor, list[str]]:
+    def _cohort(self, dm: VoxCelebDataModule) -> tuple[torch.Tensor, list[str]]:
         """The cohort's embeddings (read from the run's cache, or gathered from every rank and
         cached)."""
         speakers = dm.cohort_speakers()
-        cached = getattr(dm, "cached_cohort", None)
-        if cached is not None:
-            return cached, speakers
+        if dm.cached_cohort is not None:
+            return dm.cached_cohort, speakers
         if "cohort" not in self._collected:
             raise IncompatibleConfigError(
                 "task.scoring needs a cohort: set data.cohort_utts_per_speaker > 0 (or -1)"
@@ -212,7 +220,7 @@ class VerificationTask(L.LightningModule):
         cohort, seen = self._gathered("cohort", len(speakers))
         if not bool(seen.all()):
             raise RuntimeError(f"cohort: {int((~seen).sum())} utterances were not embedded")
-        path = dm.cohort_cache_file() if hasattr(dm, "cohort_cache_file") else None
+        path = dm.cohort_cache_file()
         if path is not None and self.trainer.is_global_zero:
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_name(f".{path.name}.tmp")
@@ -250,9 +258,7 @@ class VerificationTask(L.LightningModule):
             for key, value in metrics.items():
                 self.log(f"test/{name}/{key}", value, rank_zero_only=True)
 
-    def write_report(self, out_dir: str, extra: dict | None = None) -> dict[str, Any]:
+    def report(self, out_dir: Path, extra: dict[str, Any]) -> dict[str, Any]:
         """metrics.json, results.md, per-trial score files, DET curve and score histograms of the
         last test run."""
-        if not self.test_results:
-            raise RuntimeError("no test results to report: run trainer.test first")
         return write_verification_report(out_dir, self.test_results, extra, self.costs)

@@ -13,33 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ...utils.errors import DataFormatError
+from ..audio import AUDIO_EXTENSIONS, OTHER_AUDIO_EXTENSIONS
 from ..skips import SkipLog
 from ._text import numbered_lines, read_id_list
 
 log = logging.getLogger(__name__)
 
-AUDIO_EXTENSIONS = ("wav", "flac", "ogg")
-# Audio that libsndfile cannot decode or that the tree's configured extensions leave out; named
-# apart from other stray files in the counts because it usually means a conversion step was missed.
-OTHER_AUDIO_EXTENSIONS = (
-    "m4a",
-    "mp3",
-    "mp4",
-    "aac",
-    "opus",
-    "wma",
-    "webm",
-    "aif",
-    "aiff",
-    "au",
-    "caf",
-    "sph",
-    "nist",
-    "wv",
-    "wav",
-    "flac",
-    "ogg",
-)
 LAYOUT = "the VoxCeleb layout <root>/<speaker>/<session>/<utterance>.<ext>"
 
 

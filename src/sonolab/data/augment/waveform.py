@@ -23,8 +23,8 @@ import numpy as np
 import torch
 import torchaudio.functional as AF
 
-from ..utils.errors import ConfigValueError, DataFormatError
-from .audio import load_audio, load_random_crop
+from ...utils.errors import ConfigValueError, DataFormatError
+from ..audio import load_audio, load_random_crop
 
 SCHEMES = ("wespeaker", "kaldi")
 CATEGORIES = ("noise", "music", "speech")

@@ -1,4 +1,4 @@
-"""What every task family shares: the start-up component check and the optimiser / LR schedule."""
+"""The optimiser and its learning-rate schedules, shared by every task."""
 
 from __future__ import annotations
 
@@ -8,30 +8,9 @@ from functools import partial
 
 import lightning as L
 import torch
-from torch import nn
 
+from ..data.base import AudioDataModule
 from ..utils.errors import ConfigValueError, IncompatibleConfigError
-
-
-def check_components(task: L.LightningModule, model: nn.Module, loss) -> None:
-    """Refuse a model or loss of another task family before any data is read.
-
-    ``loss`` may be a module or a partial of a loss class (verification losses are completed with
-    the embedding size and class count by the task).
-    """
-    output = getattr(model, "output_type", None)
-    if output not in task.model_outputs:
-        raise IncompatibleConfigError(
-            f"model {type(model).__name__} outputs {output!r}; the {task.family} task needs "
-            f"{task.model_outputs}"
-        )
-    loss_cls = getattr(loss, "func", loss)
-    family = getattr(loss_cls, "task_family", None)
-    if family != task.family:
-        name = getattr(loss_cls, "__name__", type(loss_cls).__name__)
-        raise IncompatibleConfigError(
-            f"loss {name} is for {family!r}; the {task.family} task needs a {task.family} loss"
-        )
 
 
 def warmup_exponential_decay(
@@ -111,13 +90,14 @@ def lr_scale(trainer: L.Trainer, scheduler: dict) -> float:
         raise ConfigValueError("task.scheduler.lr_scaling", " or ".join(LR_SCALINGS), kind)
     if kind == "none":
         return 1.0
-    datamodule = getattr(trainer, "datamodule", None)
-    per_device = getattr(datamodule, "batch_size", None)
-    if per_device is None:
+    datamodule = trainer.datamodule
+    if not isinstance(datamodule, AudioDataModule):
         raise IncompatibleConfigError(
             "task.scheduler.lr_scaling=linear needs a datamodule with a batch_size"
         )
-    return global_batch_size(trainer, per_device) / float(scheduler.get("reference_batch", 64))
+    return global_batch_size(trainer, datamodule.batch_size_per_device) / float(
+        scheduler.get("reference_batch", 64)
+    )
 
 
 def configure_optimization(
@@ -165,26 +145,3 @@ def configure_optimization(
             "interval": "step",
         },
     }
-
-
-def gather_by_index(
-    module: L.LightningModule, index: torch.Tensor, values: torch.Tensor, count: int
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Rows computed on every process put back in dataset order: ``(count, ...)`` values and which
-    rows were seen. ``index`` holds each local row's position in the dataset; under DDP every
-    rank's rows are gathered (ragged shares padded with index -1), and the duplicates that
-    DistributedSampler pads with land on the same row, so nothing is counted twice."""
-    if module.trainer.world_size > 1:
-        size = torch.tensor(index.numel(), device=module.device)
-        longest = int(module.all_gather(size).max())
-        pad = longest - index.numel()
-        index = torch.cat([index, index.new_full((pad,), -1)])
-        values = torch.cat([values, values.new_zeros(pad, *values.shape[1:])])
-        index = module.all_gather(index).reshape(-1)
-        values = module.all_gather(values).reshape(-1, *values.shape[1:])
-    out = values.new_zeros(count, *values.shape[1:])
-    seen = torch.zeros(count, dtype=torch.bool, device=values.device)
-    valid = index >= 0
-    out[index[valid]] = values[valid]
-    seen[index[valid]] = True
-    return out.cpu(), seen.cpu()

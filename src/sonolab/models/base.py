@@ -1,0 +1,56 @@
+"""The model contract: what every architecture returns and what tasks may read from it."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import torch
+from torch import nn
+
+from ..utils.errors import IncompatibleConfigError
+
+
+class AudioModel(nn.Module):
+    """Base of every sonolab model.
+
+    ``forward(features, frames, **kwargs)`` takes front-end features ``(batch, frames, dim)`` and
+    the valid frame counts ``(batch,)`` and returns a dict of named outputs, never a loss. The
+    output a task reads is named by :attr:`output_type` (``embedding``: ``(batch, embedding_dim)``;
+    ``logits``: ``(batch, classes)``, maybe ``frame_logits``; ``activities``: ``(batch, frames,
+    speakers)`` with ``existence`` and ``frames``).
+
+    What tasks read besides the outputs:
+        embedding_dim: size of the ``embedding`` output (embedding models).
+        subsampling: input frames per output frame (frame-level models; 1 otherwise).
+        reset_classifier(num_classes): size the classification head for the data (classifiers).
+        pretrained_frontend: front-end weights read from a pretrained file with the model's own
+            (HTS-AT's mel BatchNorm), for the task to hand to the features; empty otherwise.
+    """
+
+    output_type: ClassVar[str] = ""
+    embedding_dim: int | None = None
+    subsampling: int = 1
+    pretrained_frontend: dict[str, torch.Tensor] | None = None
+
+    def reset_classifier(self, num_classes: int) -> None:
+        """Replace the classification head with one of ``num_classes`` outputs."""
+        raise IncompatibleConfigError(
+            f"{type(self).__name__} has no classification head to size for {num_classes} classes"
+        )
+
+
+def count_parameters(module: nn.Module) -> int:
+    """Number of trainable parameters (what the config comments quote)."""
+    return sum(p.numel() for p in module.parameters() if p.requires_grad)
+
+
+def named_outputs(outputs: dict[str, torch.Tensor], model: nn.Module) -> dict[str, torch.Tensor]:
+    """``outputs`` checked to hold the model's declared output (a clear error for a model that
+    breaks the contract, instead of a KeyError deep in a task)."""
+    if not isinstance(outputs, dict) or model.output_type not in outputs:
+        kind = type(outputs).__name__
+        raise TypeError(
+            f"{type(model).__name__}.forward must return a dict holding {model.output_type!r}, "
+            f"returned a {kind}"
+        )
+    return outputs
