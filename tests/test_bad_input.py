@@ -44,8 +44,8 @@ from sonolab.data.synth.voxceleb import (
     generate_voxceleb,
     make_trials,
 )
+from sonolab.data.verification import VoxCelebDataModule, trial_lists_argument
 from sonolab.data.verify import cache_file
-from sonolab.data.voxceleb import VoxCelebDataModule, trial_lists_argument
 from sonolab.resume import resume_arguments
 from sonolab.run import build_task, build_trainer, evaluate, train
 from sonolab.utils.errors import ConfigValueError, DataFormatError, IncompatibleConfigError

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from sonolab.data.augment import DEFAULT_SNR, WaveformAugment
-from sonolab.data.voxceleb import SPEEDS, SpeakerBalancedSampler, VoxCelebDataModule
+from sonolab.data.verification import SPEEDS, SpeakerBalancedSampler, VoxCelebDataModule
 from sonolab.utils.errors import DataFormatError
 
 

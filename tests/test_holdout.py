@@ -8,7 +8,7 @@ import torch
 
 from sonolab.data.holdout import main as holdout_main
 from sonolab.data.readers import read_trial_list
-from sonolab.data.voxceleb import VoxCelebDataModule, frames_to_samples
+from sonolab.data.verification import VoxCelebDataModule, frames_to_samples
 from sonolab.features import KaldiFbank
 
 
@@ -93,8 +93,8 @@ def test_crop_in_frames_gives_that_many_fbank_frames(tiny_voxceleb):
 
 
 def test_cohort_is_drawn_at_random_across_sessions():
+    from sonolab.data.cohort import draw_cohort
     from sonolab.data.readers import Utterance
-    from sonolab.data.voxceleb import draw_cohort
 
     utts = [
         Utterance(f"s{k}/sess{j}/{i}.wav", f"s{k}", f"sess{j}")

@@ -25,7 +25,7 @@ from torch.utils.data import DataLoader
 
 from .checkpoints import checkpoint_for_run, load_checkpoint, load_task_state
 from .data.audio import AUDIO_EXTENSIONS
-from .data.voxceleb import EvalUtterances, collate_padded
+from .data.verification import EvalUtterances, collate_padded
 from .run import _run_config, build_task
 from .tasks.verification import VerificationTask
 from .utils.errors import ConfigValueError, DataFormatError, IncompatibleConfigError

@@ -6,13 +6,28 @@ else, so it never has to probe a datamodule for what it can do.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, ClassVar
 
 import lightning as L
+from hydra.utils import get_class, get_method
 
 from .info import DataInfo
 from .skips import SkipLog
+
+log = logging.getLogger(__name__)
+
+# data.<key>: what every family's datamodules accept for the settings they share
+# (sonolab.utils.errors.check_settings); each family adds its own keys
+SETTING_RULES = {
+    "sample_rate": (lambda v: v > 0, "a positive rate in Hz"),
+    "batch_size": (lambda v: v >= 1, "at least 1"),
+    "num_workers": (lambda v: v >= 0, "0 or more"),
+    "on_bad_audio": (lambda v: v in ("error", "skip"), "error or skip"),
+    "min_audio_seconds": (lambda v: v >= 0, "0 or more seconds"),
+}
 
 
 class AudioDataModule(L.LightningDataModule):
@@ -28,6 +43,8 @@ class AudioDataModule(L.LightningDataModule):
             best-by-validation checkpoint chosen on a test list.
         fold_key: the ``data.<key>`` that picks the test fold of a cross-validation protocol (its
             test sets are then named ``fold<k>``); fold summaries group a sweep's runs without it.
+        synth_generator: ``(config dataclass, generator function)`` import paths of the synthetic
+            set written in the datamodule's format when ``synth`` (the dataclass's fields) is set.
 
     Instance state the runner sets or reads:
         skipped: what was left out, by reason (written to metrics.json).
@@ -40,12 +57,27 @@ class AudioDataModule(L.LightningDataModule):
     evaluate_arguments: ClassVar[Mapping[str, str]] = {}
     held_out_hint: ClassVar[str] = "validate on data that is not tested"
     fold_key: ClassVar[str | None] = None
+    synth_generator: ClassVar[tuple[str, str] | None] = None
 
     def __init__(self) -> None:
         super().__init__()
         self.skipped = SkipLog()
         self.resume_epoch = 0
         self.tested_checkpoint: str | None = None
+        self.synth: dict[str, Any] | None = None  # synth_generator's fields (data.synth), or None
+
+    @property
+    def synth_target(self) -> Path:
+        """Where the synthetic set is written (the data root by default)."""
+        return Path(self.root)
+
+    def prepare_data(self) -> None:
+        """Write the synthetic set when ``synth`` is configured (a no-op once it is complete)."""
+        if self.synth is None or self.synth_generator is None:
+            return
+        config_class, generator = self.synth_generator
+        log.info("synthetic %s data in %s", type(self).__name__, self.synth_target)
+        get_method(generator)(self.synth_target, get_class(config_class)(**self.synth))
 
     @property
     def info(self) -> DataInfo:

@@ -28,6 +28,7 @@ from torch.utils.data import DataLoader, Dataset
 from ..utils.errors import ConfigValueError, check_settings
 from ..utils.io import from_cwd, under_root
 from .audio import AUDIO_EXTENSIONS, audio_duration, load_segment
+from .base import SETTING_RULES as COMMON_SETTING_RULES
 from .base import AudioDataModule
 from .info import DataInfo
 from .mixtures import LABEL_RATE, MixtureConfig, simulator_from_tree, turns_to_activity
@@ -35,16 +36,15 @@ from .readers.rttm import find_recordings, match_uris, read_rttm, read_uem, read
 from .samplers import Draw, EpochSeededSampler, ShuffleSampler, draw_index, start_at_epoch
 from .skips import SkipLog
 from .synth.mixtures import write_mixture_set
-from .verify import bad_audio_error, verify_audio_files
+from .verify import screen_audio
 
 log = logging.getLogger(__name__)
 
 SETTING_RULES = {  # data.<key>: what the datamodule accepts
+    **COMMON_SETTING_RULES,
     "chunk_seconds": (lambda v: v > 0, "a positive number of seconds"),
     "max_speakers": (lambda v: v >= 1, "at least 1"),
-    "batch_size": (lambda v: v >= 1, "at least 1"),
     "on_missing": (lambda v: v in ("error", "skip"), "error or skip"),
-    "on_bad_audio": (lambda v: v in ("error", "skip"), "error or skip"),
 }
 # Keys of data.simulation / data.simulated_sets.<name> besides the MixtureConfig fields.
 SIMULATOR_KEYS = {
@@ -422,6 +422,10 @@ class DiarizationDataModule(AudioDataModule):
         self.recording_sets: dict[str, RecordingSet] = {}
         self.train_set: Dataset | None = None
 
+    synth_generator = (
+        "sonolab.data.synth.voxceleb.VoxCelebSynthConfig",
+        "sonolab.data.synth.voxceleb.generate_voxceleb",
+    )
     no_augment_reason = (
         "it adds noise and reverberation in its simulation "
         "(data.simulation.noise_dir / rir_dir / snr_db / reverb_prob)"
@@ -505,12 +509,14 @@ class DiarizationDataModule(AudioDataModule):
             exclude_file=path("exclude_file"),
         )
 
+    @property
+    def synth_target(self) -> Path:
+        """The synthetic speaker corpus goes to ``synth_root`` (the simulations draw from it)."""
+        return self.synth_root
+
     def prepare_data(self) -> None:
         """Generate the synthetic speaker corpus and write the simulated sets (no-ops once done)."""
-        if self.synth is not None:
-            from .synth.voxceleb import VoxCelebSynthConfig, generate_voxceleb
-
-            generate_voxceleb(self.synth_root, VoxCelebSynthConfig(**self.synth))
+        super().prepare_data()
         for name, spec in self.simulated_cfg.items():
             simulator = self._simulator(spec, f"{name}_", f"data.simulated_sets.{name}")
             stats = write_mixture_set(
@@ -557,22 +563,17 @@ class DiarizationDataModule(AudioDataModule):
     def _without_bad_audio(self, recordings: RecordingSet, skips: SkipLog) -> RecordingSet:
         """The set with the recordings that fail the audio pre-scan left out (``on_bad_audio=skip``,
         counted), or an error listing them all."""
-        problems, listing = verify_audio_files(
+        problems = screen_audio(
             list(recordings.audio.values()),
+            f"recording set {recordings.name}",
+            f"recordings the loader can read ({len(recordings.uris)} checked)",
+            self.on_bad_audio,
             self.sample_rate,
-            resample=True,
             cache_root=self.root,
             label=recordings.name,
         )
         if not problems:
             return recordings
-        if self.on_bad_audio == "error":
-            raise bad_audio_error(
-                f"recording set {recordings.name}",
-                f"recordings the loader can read ({len(recordings.uris)} checked)",
-                problems,
-                listing,
-            )
         bad = {
             uri for uri, path in recordings.audio.items() if str(Path(path).absolute()) in problems
         }

@@ -26,6 +26,7 @@ from ..utils.errors import (
 )
 from ..utils.io import under_root
 from .audio import load_audio
+from .base import SETTING_RULES as COMMON_SETTING_RULES
 from .base import AudioDataModule
 from .info import DataInfo
 from .pack import PackedClips
@@ -33,15 +34,14 @@ from .readers.audioset import read_class_labels, read_json_datafile, read_segmen
 from .readers.esc50 import read_esc50_meta
 from .samplers import Draw, EpochSeededSampler, ShuffleSampler, draw_rng, start_at_epoch
 from .skips import SkipLog
-from .verify import bad_audio_error, cache_file, verify_audio_files
+from .verify import cache_file, screen_audio
 
 log = logging.getLogger(__name__)
 
-SETTING_RULES = {
+SETTING_RULES = {  # data.<key>: what the datamodules accept
+    **COMMON_SETTING_RULES,
     "test_fold": (lambda v: 1 <= v <= 5, "a fold 1..5"),
     "clip_seconds": (lambda v: v > 0, "a positive number of seconds"),
-    "batch_size": (lambda v: v >= 1, "at least 1"),
-    "on_bad_audio": (lambda v: v in ("error", "skip"), "error or skip"),
 }
 
 
@@ -169,13 +169,15 @@ def readable_clips(
     present = [c for c in clips if available(c.path)]
     problems: dict[str, str] = {}
     if verify and present and pack is None:
-        problems, report = verify_audio_files(
-            [c.path for c in present], sample_rate, True, cache_root=cache_root, label=label
+        problems = screen_audio(
+            [c.path for c in present],
+            listing,
+            f"clips the loader can read ({len(present)} checked)",
+            on_bad_audio,
+            sample_rate,
+            cache_root=cache_root,
+            label=label,
         )
-        if problems and on_bad_audio == "error":
-            raise bad_audio_error(
-                listing, f"clips the loader can read ({len(present)} checked)", problems, report
-            )
         for path in problems:
             skips.add("unreadable clip left out (data.on_bad_audio=skip)", path)
     return [available(c.path) and str(c.path.absolute()) not in problems for c in clips]
@@ -336,6 +338,10 @@ class Esc50DataModule(ClipDataModule):
 
     evaluate_arguments = {"test_fold": "test this fold instead of the run's data.test_fold"}
     held_out_hint = "validate on another fold (data.val_fold)"
+    synth_generator = (
+        "sonolab.data.synth.esc50.Esc50SynthConfig",
+        "sonolab.data.synth.esc50.generate_esc50",
+    )
     fold_key = "test_fold"
 
     def __init__(
@@ -401,13 +407,6 @@ class Esc50DataModule(ClipDataModule):
             **data,
             **({"test_fold": int(args["test_fold"])} if args.get("test_fold") is not None else {}),
         }
-
-    def prepare_data(self) -> None:
-        """Generate the synthetic dataset when configured (a no-op once written)."""
-        if self.synth is not None:
-            from .synth.esc50 import Esc50SynthConfig, generate_esc50
-
-            generate_esc50(self.root, Esc50SynthConfig(**self.synth))
 
     def _read(self) -> dict[str, list[TaggedClip]]:
         meta = under_root(self.root, self.meta)
@@ -508,6 +507,10 @@ class AudioSetDataModule(ClipDataModule):
     """
 
     multi_label = True
+    synth_generator = (
+        "sonolab.data.synth.audioset.AudioSetSynthConfig",
+        "sonolab.data.synth.audioset.generate_audioset",
+    )
 
     def __init__(
         self,
@@ -569,13 +572,6 @@ class AudioSetDataModule(ClipDataModule):
             val is not None
             and under_root(self.root, val).resolve() == under_root(self.root, test).resolve()
         )
-
-    def prepare_data(self) -> None:
-        """Generate the synthetic dataset when configured (a no-op once written)."""
-        if self.synth is not None:
-            from .synth.audioset import AudioSetSynthConfig, generate_audioset
-
-            generate_audioset(self.root, AudioSetSynthConfig(**self.synth))
 
     def _clips(self, listing: Path, labels) -> list[TaggedClip]:
         if listing.suffix.lower() == ".json":

@@ -132,3 +132,27 @@ def bad_audio_error(
         details=shown[:10] + (["..."] if len(shown) > 10 else []),
         hint=f"all listed in {listing}; data.on_bad_audio=skip leaves them out",
     )
+
+
+def screen_audio(
+    files: list[str | Path],
+    where: str | Path,
+    expected: str,
+    on_bad_audio: str,
+    sample_rate: int,
+    resample: bool = True,
+    channel: int | None = None,
+    min_seconds: float = 0.0,
+    cache_root: str | Path = ".",
+    label: str = "files",
+) -> dict[str, str]:
+    """The bad-audio flow every datamodule shares: pre-scan ``files`` (:func:`verify_audio_files`)
+    and, with ``on_bad_audio=error``, stop on any problem with an error naming ``where`` and what
+    was ``expected``; with ``skip``, return ``{absolute path: problem}`` for the caller to leave out
+    and count."""
+    problems, listing = verify_audio_files(
+        files, sample_rate, resample, channel, min_seconds, cache_root=cache_root, label=label
+    )
+    if problems and on_bad_audio == "error":
+        raise bad_audio_error(where, expected, problems, listing)
+    return problems

@@ -12,7 +12,7 @@ from lightning.pytorch.utilities import rank_zero_warn
 from omegaconf import DictConfig
 from torch import nn
 
-from ..data.voxceleb import SpeakerDataInfo, VoxCelebDataModule
+from ..data.verification import SpeakerDataInfo, VoxCelebDataModule
 from ..inference.scoring import ScoringConfig, score_trials
 from ..losses.base import Prediction
 from ..losses.margin import CosineMarginSoftmax

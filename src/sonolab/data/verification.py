@@ -1,0 +1,747 @@
+"""VoxCeleb datamodule: random crops of training speakers; full utterances of trial lists.
+
+Works on the real VoxCeleb trees (VoxCeleb1 dev/test, VoxCeleb2 dev after m4a->wav), on
+``speechocean762-vox`` and on the synthetic dataset (which it generates on first use when a
+``synth`` block is configured). Only readers, datasets and samplers are wired here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torchaudio.functional as AF
+from torch.utils.data import DataLoader, Dataset
+
+from ..utils.errors import ConfigValueError, DataFormatError, check_settings
+from ..utils.io import from_cwd, under_root
+from .audio import AUDIO_EXTENSIONS, load_audio, load_random_crop
+from .augment import WaveformAugment
+from .base import SETTING_RULES as COMMON_SETTING_RULES
+from .base import AudioDataModule
+from .cohort import cohort_cache_file, draw_cohort
+from .holdout import hold_out
+from .info import DataInfo
+from .readers.voxceleb import (
+    DUPLICATE_POLICIES,
+    Trial,
+    Utterance,
+    check_trial_audio,
+    read_speaker_list,
+    read_trial_list,
+    scan_speaker_tree,
+)
+from .samplers import Draw, EpochSeededSampler, ShuffleSampler, draw_rng, start_at_epoch
+from .skips import SkipLog
+from .verify import cache_file, screen_audio
+
+log = logging.getLogger(__name__)
+
+SPEEDS = (1.0, 0.9, 1.1)  # label k * num_speakers + speaker for SPEEDS[k], as in WeSpeaker
+
+
+@dataclass
+class EvalSet:
+    """A trial list resolved to unique utterances: each one is embedded once, however many trials
+    name it."""
+
+    name: str
+    list_path: str
+    audio_root: str
+    utterances: list[str]
+    labels: np.ndarray
+    enroll_index: np.ndarray
+    test_index: np.ndarray
+    speakers: list[str] = field(default_factory=list)
+
+    @staticmethod
+    def from_trials(
+        name: str, list_path: str | Path, audio_root: str | Path, trials: list[Trial]
+    ) -> EvalSet:
+        """Index a parsed trial list."""
+        utterances = sorted({t.enroll for t in trials} | {t.test for t in trials})
+        index = {u: i for i, u in enumerate(utterances)}
+        return EvalSet(
+            name=name,
+            list_path=str(list_path),
+            audio_root=str(audio_root),
+            utterances=utterances,
+            labels=np.array([t.label for t in trials], dtype=np.int8),
+            enroll_index=np.array([index[t.enroll] for t in trials], dtype=np.int64),
+            test_index=np.array([index[t.test] for t in trials], dtype=np.int64),
+            speakers=sorted({u.split("/")[0] for u in utterances}),
+        )
+
+
+@dataclass(frozen=True)
+class SpeakerDataInfo(DataInfo):
+    """What a speaker-classification task needs: its classes (the training speakers, tripled under
+    speed perturbation) and the speaker count (absent from early checkpoints)."""
+
+    num_classes: int
+    num_speakers: int | None = None
+
+
+SETTING_RULES = {  # data.<key>: what the datamodule accepts
+    **COMMON_SETTING_RULES,
+    "crop_seconds": (lambda v: v > 0, "a positive crop length in seconds"),
+    "eval_batch_size": (lambda v: v >= 1, "at least 1"),
+    "eval_max_seconds": (lambda v: v is None or v > 0, "null or a positive number of seconds"),
+    "cohort_utts_per_speaker": (
+        lambda v: v >= -1,
+        "0 (no cohort), a count, or -1 (every training utterance)",
+    ),
+    "channel": (
+        lambda v: v is None or v >= 0,
+        "null (average the channels) or a channel index from 0",
+    ),
+    "duplicate_trials": (lambda v: v in DUPLICATE_POLICIES, " or ".join(DUPLICATE_POLICIES)),
+}
+
+
+class TrainCrops(Dataset):
+    """Fixed-length random crops with speaker labels, optional speed perturbation and
+    augmentation."""
+
+    def __init__(
+        self,
+        root: Path,
+        utterances: list[Utterance],
+        speaker_index: dict[str, int],
+        crop_samples: int,
+        sample_rate: int,
+        resample: bool,
+        speed_perturb: bool,
+        augment: WaveformAugment | None,
+        seed: int,
+        channel: int | None = None,
+    ):
+        self.root = root
+        self.utterances = utterances
+        self.labels = [speaker_index[u.speaker] for u in utterances]
+        self.num_speakers = len(speaker_index)
+        self.crop_samples = crop_samples
+        self.sample_rate = sample_rate
+        self.resample = resample
+        self.speed_perturb = speed_perturb
+        self.augment = augment
+        self.seed = seed
+        self.channel = channel
+        self._generator: np.random.Generator | None = None
+
+    def __len__(self) -> int:
+        return len(self.utterances)
+
+    def _process_rng(self) -> np.random.Generator:
+        # For a plain index (no training sampler's Draw): seeded lazily in each process from torch's
+        # seed, so crops still differ between DataLoader workers.
+        if self._generator is None:
+            self._generator = np.random.default_rng([self.seed, torch.initial_seed() % (1 << 63)])
+        return self._generator
+
+    def __getitem__(self, key: int | Draw) -> dict:
+        index, rng = draw_rng(key, self.seed)
+        if rng is None:
+            rng = self._process_rng()
+        path = self.root / self.utterances[index].path
+        speed_id = int(rng.integers(len(SPEEDS))) if self.speed_perturb else 0
+        speed = SPEEDS[speed_id]
+        wave = load_random_crop(
+            path,
+            self.sample_rate,
+            self.resample,
+            self.crop_samples * speed,
+            rng,
+            margin=1,
+            channel=self.channel,
+        )
+        if (
+            speed != 1.0
+        ):  # resampling as if recorded at speed * rate changes tempo and pitch, as sox 'speed'
+            wave = AF.resample(wave, int(round(self.sample_rate * speed)), self.sample_rate)
+        if wave.numel() < self.crop_samples:  # short utterance: repeat it, as WeSpeaker does
+            wave = wave.repeat(math.ceil(self.crop_samples / wave.numel()))
+        wave = wave[: self.crop_samples]
+        if self.augment:
+            wave = self.augment(wave, rng)
+        return {"wave": wave, "label": self.labels[index] + speed_id * self.num_speakers}
+
+
+class EvalUtterances(Dataset):
+    """Full-length utterances of one evaluation set (or of the normalisation cohort)."""
+
+    def __init__(
+        self,
+        name: str,
+        root: Path,
+        paths: list[str],
+        sample_rate: int,
+        resample: bool,
+        max_seconds: float | None = None,
+        channel: int | None = None,
+    ):
+        self.name = name
+        self.root = root
+        self.paths = paths
+        self.sample_rate = sample_rate
+        self.resample = resample
+        self.max_samples = int(max_seconds * sample_rate) if max_seconds else -1
+        self.channel = channel
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int) -> dict:
+        path = self.root / self.paths[index]
+        wave = load_audio(
+            path, self.sample_rate, self.resample, num_frames=self.max_samples, channel=self.channel
+        )
+        # The path travels with the batch so that a failure while embedding can name the file.
+        return {"wave": wave, "index": index, "set": self.name, "path": str(path)}
+
+
+def collate_padded(items: list[dict]) -> dict:
+    """Stack waveforms, zero-padding to the longest; keep their lengths and the other fields."""
+    lengths = torch.tensor([it["wave"].numel() for it in items])
+    waves = torch.zeros(len(items), int(lengths.max()))
+    for i, it in enumerate(items):
+        waves[i, : lengths[i]] = it["wave"]
+    batch = {"wave": waves, "length": lengths}
+    for key in items[0]:
+        if key != "wave":
+            values = [it[key] for it in items]
+            batch[key] = torch.tensor(values) if isinstance(values[0], int) else values
+    return batch
+
+
+class SpeakerBalancedSampler(EpochSeededSampler):
+    """Draws a speaker uniformly, then one of its utterances; ``len(labels)`` draws per epoch.
+
+    Lightning wraps it for DDP (each rank takes its share of the same draws).
+    """
+
+    def __init__(self, labels: list[int], seed: int = 0):
+        self.by_speaker: dict[int, list[int]] = {}
+        for i, label in enumerate(labels):
+            self.by_speaker.setdefault(label, []).append(i)
+        self.speakers = sorted(self.by_speaker)
+        self.num_samples = len(labels)
+        super().__init__(seed)
+
+    def __len__(self) -> int:
+        return self.num_samples
+
+    def order(self) -> list[int]:
+        """A uniformly drawn speaker, then one of its utterances, ``len(labels)`` times."""
+        rng = self.rng()
+        order = []
+        for spk in rng.integers(len(self.speakers), size=self.num_samples):
+            utts = self.by_speaker[self.speakers[spk]]
+            order.append(utts[int(rng.integers(len(utts)))])
+        return order
+
+
+def trial_lists_argument(trials) -> dict[str, str]:
+    """evaluate.py's ``trials=``: ``{name: file}``, one file, or a list of files (named by their
+    stem).
+
+    Relative paths are taken from the current folder (the training config's lists, by contrast, are
+    relative to its data.root).
+    """
+    value = trials
+    if isinstance(value, str):
+        value = [value]
+    if isinstance(value, (list, tuple)):
+        names = [Path(str(v)).stem for v in value]
+        if len(set(names)) != len(names):
+            raise ConfigValueError(
+                "trials", "files with different names, or a {name: file} dict", value
+            )
+        value = dict(zip(names, value))
+    if (
+        not isinstance(value, dict)
+        or not value
+        or not all(isinstance(v, str) for v in value.values())
+    ):
+        raise ConfigValueError(
+            "trials", "{name: trial list file}, one trial list file, or a list of them", value
+        )
+    return {str(name): from_cwd(path) for name, path in value.items()}
+
+
+def frames_to_samples(
+    frames: int, sample_rate: int, window_ms: float = 25.0, shift_ms: float = 10.0
+) -> int:
+    """Samples that give exactly ``frames`` analysis frames: (frames - 1) shifts plus one window."""
+    if frames < 1:
+        raise ConfigValueError("data.crop_frames", "at least 1 frame", frames)
+    return (frames - 1) * int(round(sample_rate * shift_ms / 1000)) + int(
+        round(sample_rate * window_ms / 1000)
+    )
+
+
+class VoxCelebDataModule(AudioDataModule):
+    """Speaker-verification data in the VoxCeleb layout.
+
+    Args:
+        root: dataset folder; relative paths below are resolved against it.
+        train_dir: training tree (``<speaker>/<session>/<utt>.<ext>``), e.g. ``wav`` or
+        ``vox2_dev/wav``.
+        train_speakers: optional file listing training speakers (default: every speaker in the
+        tree).
+        trial_dir: folder the trial lists' paths are relative to (VoxCeleb1's ``wav``).
+        val_trials: trial list scored every epoch (``val/eer``); null = the first test list. For
+            checkpoint selection it must not be a test list (:meth:`validation_is_tested`): hold out
+            training speakers with ``python -m sonolab.data.holdout``.
+        val_trial_dir: folder the validation list's paths are relative to (null: ``trial_dir``; the
+            training tree for a held-out speakers' list).
+        val_holdout: ``{speakers, trials, seed}``: hold that many training speakers out at start-up
+            and validate on trials over them (written to the data folder's ``.sonolab/`` cache), in
+            place of
+            ``val_trials``.
+        test_trials: ``{name: trial list}`` scored after training (e.g. vox1_O, vox1_E, vox1_H).
+        extensions: audio extensions accepted in the tree; other files are left out and counted.
+        sample_rate: model rate; files at other rates are resampled if ``resample`` else rejected.
+        channel: multi-channel files: null averages the channels, an index (from 0) picks one.
+        crop_seconds: training crop length.
+        crop_frames: the crop length in 25 ms / 10 ms fbank frames instead, as WeSpeaker counts it
+            (``num_frms: 200`` = 32,240 samples at 16 kHz); overrides ``crop_seconds`` when given.
+        batch_size: training crops per batch (per device).
+        eval_batch_size: utterances per evaluation batch (1 = no padding, exact full-length
+        embeddings).
+        eval_max_seconds: truncate evaluation utterances (null = full length).
+        speed_perturb: 0.9 / 1.0 / 1.1 speed with tripled speaker labels.
+        speaker_balanced: draw speakers uniformly instead of utterances.
+        cohort_utts_per_speaker: training utterances per speaker embedded as the score-normalisation
+            cohort and for the mean embedding (0 = none; needed for mean subtraction and AS-norm):
+            drawn at
+            random (seeded) and spread over the speaker's sessions; -1 = every training utterance
+            (WeSpeaker's cohort and mean: all of VoxCeleb2 dev).
+        verify_audio: check every file's header, rate, channels, length and last sample before use
+            (cached per file in ``<root>/.sonolab/``, or the user cache if the data is read-only).
+        on_bad_audio: what the check does with a bad file: ``error`` (list them and stop) or
+            ``skip`` (leave the file out, and the trials that name it; counted in metrics.json).
+        min_audio_seconds: shorter files count as bad in the check (one 25 ms analysis frame by
+        default).
+        duplicate_trials: a pair listed twice in a trial list: ``error`` or ``drop`` (scored once,
+        counted).
+        synth: parameters of :class:`~sonolab.data.synth.voxceleb.VoxCelebSynthConfig`; when given,
+            the synthetic dataset is generated into ``root`` on first use.
+    """
+
+    def __init__(
+        self,
+        root: str,
+        train_dir: str = "wav",
+        train_speakers: str | None = None,
+        trial_dir: str = "wav",
+        val_trials: str | None = None,
+        test_trials: dict[str, str] | None = None,
+        val_trial_dir: str | None = None,
+        val_holdout: dict | None = None,
+        extensions: tuple[str, ...] = AUDIO_EXTENSIONS,
+        sample_rate: int = 16000,
+        resample: bool = True,
+        channel: int | None = None,
+        crop_seconds: float = 2.0,
+        crop_frames: int | None = None,
+        batch_size: int = 64,
+        eval_batch_size: int = 1,
+        eval_max_seconds: float | None = None,
+        num_workers: int = 2,
+        speed_perturb: bool = False,
+        speaker_balanced: bool = False,
+        cohort_utts_per_speaker: int = 0,
+        verify_audio: bool = False,
+        on_bad_audio: str = "error",
+        min_audio_seconds: float = 0.025,
+        duplicate_trials: str = "error",
+        augment: WaveformAugment | None = None,
+        synth: dict | None = None,
+        seed: int = 0,
+        pin_memory: bool = False,
+    ):
+        super().__init__()
+        check_settings(
+            "data",
+            SETTING_RULES,
+            sample_rate=sample_rate,
+            crop_seconds=crop_seconds,
+            batch_size=batch_size,
+            eval_batch_size=eval_batch_size,
+            eval_max_seconds=eval_max_seconds,
+            num_workers=num_workers,
+            cohort_utts_per_speaker=cohort_utts_per_speaker,
+            channel=channel,
+            on_bad_audio=on_bad_audio,
+            duplicate_trials=duplicate_trials,
+            min_audio_seconds=min_audio_seconds,
+        )
+        self.root = Path(root)
+        self.train_dir = train_dir
+        self.train_speakers = train_speakers
+        self.trial_dir = trial_dir
+        self.val_trials = val_trials
+        self.val_trial_dir = val_trial_dir
+        self.val_holdout = dict(val_holdout) if val_holdout else None
+        if self.val_holdout and val_trials is not None:
+            raise ConfigValueError(
+                "data.val_holdout",
+                "null when data.val_trials is given (one validation list)",
+                self.val_holdout,
+            )
+        self.test_trials = dict(test_trials or {})
+        self.extensions = tuple(extensions)
+        self.sample_rate = sample_rate
+        self.resample = resample
+        self.channel = channel
+        self.crop_samples = (
+            frames_to_samples(crop_frames, sample_rate)
+            if crop_frames
+            else int(crop_seconds * sample_rate)
+        )
+        self.batch_size = batch_size
+        self.eval_batch_size = eval_batch_size
+        self.eval_max_seconds = eval_max_seconds
+        self.num_workers = num_workers
+        self.speed_perturb = speed_perturb
+        self.speaker_balanced = speaker_balanced
+        self.cohort_utts_per_speaker = cohort_utts_per_speaker
+        self.verify_audio = verify_audio
+        self.on_bad_audio = on_bad_audio
+        self.min_audio_seconds = min_audio_seconds
+        self.duplicate_trials = duplicate_trials
+        self.augment = augment
+        self.synth = dict(synth) if synth else None
+        self.seed = seed
+        self.pin_memory = pin_memory
+        self.eval_sets: dict[str, EvalSet] = {}
+        self.train_set: TrainCrops | None = None
+        self.speakers: list[str] = []
+        self._cohort_cache: list[Utterance] | None = None
+        self.cached_cohort: torch.Tensor | None = None  # cohort embeddings read from the cache
+
+    def _path(self, rel: str | None) -> Path | None:
+        return under_root(self.root, rel)
+
+    @property
+    def num_classes(self) -> int:
+        """Classifier outputs: speakers, tripled under speed perturbation."""
+        if not self.speakers:
+            self._setup_train()
+        return len(self.speakers) * (len(SPEEDS) if self.speed_perturb else 1)
+
+    takes_augment = True
+    synth_generator = (
+        "sonolab.data.synth.voxceleb.VoxCelebSynthConfig",
+        "sonolab.data.synth.voxceleb.generate_voxceleb",
+    )
+    evaluate_arguments = {
+        "trials": "lists to score instead of the run's data.test_trials: {name: file}, a file, "
+        "or [files]",
+        "trial_dir": "folder the trial lists' paths are relative to (default: the run's "
+        "data.trial_dir)",
+        "cohort_utts_per_speaker": "training utterances per speaker for the AS-norm / mean cohort",
+        "eval_max_seconds": "truncate utterances to this length (null = full length)",
+    }
+    held_out_hint = (
+        "validate on held-out training speakers (data.val_holdout={speakers: 100, trials: 20000}, "
+        "or python -m sonolab.data.holdout and data.val_trials / data.val_trial_dir)"
+    )
+
+    @staticmethod
+    def evaluation_config(data: dict, args: dict) -> dict:
+        """The run's ``data`` config with evaluate.py's arguments applied: ``trials`` (lists scored
+        instead of the run's test lists), ``trial_dir``, ``cohort_utts_per_speaker``,
+        ``eval_max_seconds``."""
+        data = dict(data)
+        if args.get("trials") is not None:
+            data["test_trials"] = trial_lists_argument(args["trials"])
+        if args.get("trial_dir") is not None:
+            data["trial_dir"] = from_cwd(args["trial_dir"])
+        for key in ("cohort_utts_per_speaker", "eval_max_seconds"):
+            if args.get(key) is not None:
+                data[key] = args[key]
+        return data
+
+    @property
+    def info(self) -> SpeakerDataInfo:
+        """What a task needs to build its heads, saved in checkpoints."""
+        return SpeakerDataInfo(
+            sample_rate=self.sample_rate,
+            num_classes=self.num_classes,
+            num_speakers=len(self.speakers),
+        )
+
+    def _absorb(self, skips: SkipLog, context: str) -> None:
+        skips.report(log, context)
+        self.skipped.update(skips)
+
+    def _bad_audio(self, folder: Path, files: list[str], label: str) -> set[str]:
+        """Files of ``folder`` that fail the pre-scan: an error listing them, or (``skip``) their
+        set."""
+        if not self.verify_audio:
+            return set()
+        problems = screen_audio(
+            [folder / f for f in files],
+            folder,
+            f"audio the loaders can read ({len(files)} files checked for {label})",
+            self.on_bad_audio,
+            self.sample_rate,
+            self.resample,
+            self.channel,
+            self.min_audio_seconds,
+            cache_root=self.root,
+            label=label,
+        )
+        return {str(Path(p).relative_to(folder.absolute())) for p in problems}
+
+    def _setup_train(self) -> None:
+        skips = SkipLog()
+        speakers = (
+            read_speaker_list(self._path(self.train_speakers)) if self.train_speakers else None
+        )
+        train_root = self._path(self.train_dir)
+        utterances = scan_speaker_tree(train_root, self.extensions, speakers, skips=skips)
+        bad = self._bad_audio(train_root, [u.path for u in utterances], "train")
+        if bad:
+            for utt in utterances:
+                if utt.path in bad:
+                    skips.add(
+                        "unreadable training file left out (data.on_bad_audio=skip)",
+                        str(train_root / utt.path),
+                    )
+            utterances = [u for u in utterances if u.path not in bad]
+            if not utterances:
+                raise DataFormatError(
+                    train_root, "at least one readable training file", found="none passed the check"
+                )
+        self._absorb(skips, f"training tree {train_root}")
+        self.speakers = sorted({u.speaker for u in utterances})
+        if speakers is not None and len(self.speakers) < len(speakers):
+            lost = sorted(set(speakers) - set(self.speakers))
+            raise DataFormatError(
+                train_root,
+                "readable audio for every listed training speaker",
+                found=f"none left for {', '.join(lost[:5])} after data.on_bad_audio=skip",
+            )
+        if self.val_holdout:
+            utterances = self._hold_out(utterances, train_root)
+            self.speakers = sorted({u.speaker for u in utterances})
+        index = {s: i for i, s in enumerate(self.speakers)}
+        self.train_set = TrainCrops(
+            train_root,
+            utterances,
+            index,
+            self.crop_samples,
+            self.sample_rate,
+            self.resample,
+            self.speed_perturb,
+            self.augment,
+            self.seed,
+            self.channel,
+        )
+
+    def validation_is_tested(self) -> bool:
+        """Whether the validation list is also a test list (then choosing a checkpoint on it would
+        choose on the test): the same file, or no validation list (the first test list is used)."""
+        if self.val_holdout:
+            return False
+        if self.val_trials is None:
+            return bool(self.test_trials)
+        val = self._path(self.val_trials).resolve()
+        return any(self._path(p).resolve() == val for p in self.test_trials.values())
+
+    def _hold_out(self, utterances: list[Utterance], train_root: Path) -> list[Utterance]:
+        """Take ``val_holdout`` speakers out of training; their trial list becomes the validation
+        list."""
+        spec = {
+            "speakers": int(self.val_holdout.get("speakers", 100)),
+            "trials": int(self.val_holdout.get("trials", 20000)),
+            "seed": int(self.val_holdout.get("seed", 0)),
+        }
+        held, trials = hold_out(
+            utterances, spec["speakers"], spec["trials"], spec["seed"], str(train_root)
+        )
+        listing = "\n".join(sorted(u.path for u in utterances)).encode()
+        path = cache_file(
+            self.root,
+            {**spec, "train_dir": self.train_dir, "utterances": hashlib.sha1(listing).hexdigest()},
+            kind="holdout_val_trials",
+        ).with_suffix(".txt")
+        if not path.is_file():  # written whole, then renamed: DDP ranks write the same list
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{path.name}.{os.getpid()}")
+            tmp.write_text("".join(f"{label} {enroll} {test}\n" for label, enroll, test in trials))
+            tmp.replace(path)
+        log.info(
+            "validation: %d trials over %d held-out training speakers (%s)",
+            len(trials),
+            len(held),
+            path,
+        )
+        self.val_trials, self.val_trial_dir = str(path), self.train_dir
+        held_set = set(held)
+        return [u for u in utterances if u.speaker not in held_set]
+
+    def _load_eval_set(self, name: str, list_path: str, trial_dir: str | None = None) -> EvalSet:
+        path = self._path(list_path)
+        skips = SkipLog()
+        trials = read_trial_list(path, duplicates=self.duplicate_trials, skips=skips)
+        audio_root = self._path(trial_dir or self.trial_dir)
+        check_trial_audio(trials, audio_root, path)
+        bad = self._bad_audio(
+            audio_root, sorted({t.enroll for t in trials} | {t.test for t in trials}), name
+        )
+        if bad:
+            for t in trials:
+                if t.enroll in bad or t.test in bad:
+                    skips.add(
+                        f"trial naming an unreadable file dropped ({path.name})", f"{path}:{t.line}"
+                    )
+            trials = [t for t in trials if t.enroll not in bad and t.test not in bad]
+            labels = {t.label for t in trials}
+            if labels != {0, 1}:
+                raise DataFormatError(
+                    path,
+                    "target and non-target trials after dropping those with unreadable audio",
+                    found=f"labels {sorted(labels)} left",
+                )
+        self._absorb(skips, f"trial list {path}")
+        return EvalSet.from_trials(name, path, audio_root, trials)
+
+    def setup(self, stage: str | None = None) -> None:
+        """Resolve what ``stage`` uses, so a bad file fails now rather than mid-run.
+
+        fit: training tree, validation list and the test lists (checked before training starts);
+        validate: the validation list; test: only the test lists (and the training tree when a
+        normalisation cohort is configured). Evaluation never reads a list it does not score.
+        """
+        if stage in (None, "fit") and self.train_set is None:
+            self._setup_train()
+        if stage in (None, "fit", "test"):
+            if not self.test_trials and self.val_trials is None:
+                raise DataFormatError(
+                    self.root, "at least one trial list (data.val_trials or data.test_trials)"
+                )
+            for name, list_path in self.test_trials.items():
+                if name not in self.eval_sets:
+                    self.eval_sets[name] = self._load_eval_set(name, list_path)
+        if stage in (None, "fit", "validate") and "val" not in self.eval_sets:
+            if self.val_trials is not None:
+                self.eval_sets["val"] = self._load_eval_set(
+                    "val", self.val_trials, self.val_trial_dir
+                )
+            elif self.test_trials:
+                first = next(iter(self.test_trials))
+                log.warning("no data.val_trials: validating on the test list %r", first)
+                self.eval_sets["val"] = self.eval_sets.get(first) or self._load_eval_set(
+                    first, self.test_trials[first]
+                )
+            else:
+                raise DataFormatError(
+                    self.root, "a validation list (data.val_trials or data.test_trials)"
+                )
+        if self.train_set is not None and "val" in self.eval_sets:
+            overlap = set(self.speakers) & set(self.eval_sets["val"].speakers)
+            if overlap:
+                log.warning(
+                    "%d validation speakers are also training speakers (e.g. %s)",
+                    len(overlap),
+                    sorted(overlap)[0],
+                )
+
+    def _eval_loader(self, name: str, root: str | Path, paths: list[str]) -> DataLoader:
+        dataset = EvalUtterances(
+            name,
+            Path(root),
+            paths,
+            self.sample_rate,
+            self.resample,
+            self.eval_max_seconds,
+            self.channel,
+        )
+        return DataLoader(
+            dataset,
+            batch_size=self.eval_batch_size,
+            shuffle=False,
+            num_workers=self.num_workers,
+            collate_fn=collate_padded,
+            pin_memory=self.pin_memory,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        """Shuffled (or speaker-balanced) crops; the crop randomness changes every epoch."""
+        sampler = (
+            SpeakerBalancedSampler(self.train_set.labels, self.seed)
+            if self.speaker_balanced
+            else ShuffleSampler(len(self.train_set), self.seed)
+        )
+        return DataLoader(
+            self.train_set,
+            batch_size=self.batch_size,
+            sampler=start_at_epoch(sampler, self),
+            num_workers=self.num_workers,
+            collate_fn=collate_padded,
+            drop_last=True,
+            pin_memory=self.pin_memory,
+            persistent_workers=False,
+        )
+
+    def val_dataloader(self) -> DataLoader:
+        """Utterances of the validation trial list."""
+        val = self.eval_sets["val"]
+        return self._eval_loader("val", val.audio_root, val.utterances)
+
+    def _cohort(self) -> list[Utterance]:
+        """The cohort (in path order): every training utterance with ``cohort_utts_per_speaker=-1``,
+        else that many per speaker, drawn at random (seeded) one session after another so they span
+        sessions."""
+        if self.train_set is None:
+            self._setup_train()
+        if self.cohort_utts_per_speaker < 0:
+            return sorted(self.train_set.utterances, key=lambda u: u.path)
+        if self._cohort_cache is None:
+            self._cohort_cache = draw_cohort(
+                self.train_set.utterances, self.cohort_utts_per_speaker, self.seed
+            )
+        return self._cohort_cache
+
+    def test_dataloader(self) -> list[DataLoader]:
+        """One loader per test list, plus the normalisation cohort first when configured."""
+        loaders = []
+        self.cached_cohort = None
+        if self.cohort_utts_per_speaker != 0:
+            paths = [u.path for u in self._cohort()]
+            cache = self.cohort_cache_file()
+            if cache is not None and cache.is_file():
+                self.cached_cohort = torch.load(cache, map_location="cpu", weights_only=True)[
+                    "embeddings"
+                ]
+                log.info("cohort embeddings of this checkpoint read from %s", cache)
+            else:
+                loaders.append(self._eval_loader("cohort", self._path(self.train_dir), paths))
+        for name in self.test_trials:
+            ev = self.eval_sets[name]
+            loaders.append(self._eval_loader(name, ev.audio_root, ev.utterances))
+        return loaders
+
+    def cohort_cache_file(self) -> Path | None:
+        """Where the cohort embeddings of the checkpoint under test are kept (``<run>/cohort/``);
+        None when no checkpoint file is tested (weights in memory)."""
+        settings = {
+            "eval_max_seconds": self.eval_max_seconds,
+            "sample_rate": self.sample_rate,
+            "train_dir": str(self._path(self.train_dir).resolve()),
+        }
+        return cohort_cache_file(self.tested_checkpoint, [u.path for u in self._cohort()], settings)
+
+    def cohort_speakers(self) -> list[str]:
+        """Speaker of each cohort utterance (for per-speaker cohort means)."""
+        return [u.speaker for u in self._cohort()]
