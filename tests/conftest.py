@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -165,3 +167,28 @@ def trained_run(tiny_voxceleb, tmp_path_factory) -> Path:
     OmegaConf.save(cfg, run / ".hydra" / "config.yaml")
     train(cfg, ROOT / "configs")
     return run
+
+
+def run_script(
+    script: str, args: list[str], cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    """Run a script of the checkout (train.py, evaluate.py) in a subprocess, as a user would."""
+    env = {**(env or os.environ), "SONOLAB_ROOT": str(ROOT), "PYTHONUNBUFFERED": "1"}
+    return subprocess.run(
+        [sys.executable, str(ROOT / script), *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+@pytest.fixture
+def tiny_copy(tiny_voxceleb, tmp_path) -> Path:
+    """A private copy of the tiny dataset that a test may damage."""
+    root = tmp_path / "data"
+    import shutil
+
+    shutil.copytree(tiny_voxceleb, root, ignore=shutil.ignore_patterns(".sonolab"))
+    return root

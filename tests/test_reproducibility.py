@@ -17,8 +17,7 @@ import torch
 from sonolab.checkpoints import load_checkpoint, resumed_epoch
 from sonolab.data.samplers import Draw, ShuffleSampler, draw_rng, start_at_epoch
 
-from .conftest import ROOT, tiny_overrides
-from .test_train_evaluate import _run
+from .conftest import ROOT, run_script, tiny_overrides
 
 
 def _losses(run_dir: Path) -> list[tuple[str, str]]:
@@ -83,7 +82,7 @@ def test_two_runs_with_the_same_seed_give_identical_numbers(tiny_voxceleb, tmp_p
     runs = {}
     for name, seed in (("a", 7), ("b", 7), ("other_seed", 8)):
         runs[name] = tmp_path / name
-        result = _run(
+        result = run_script(
             "train.py",
             _overrides(tiny_voxceleb, f"seed={seed}", f"hydra.run.dir={runs[name]}"),
             tmp_path,
@@ -107,13 +106,13 @@ def test_sigkill_mid_epoch_then_resume_ends_as_a_run_that_never_stopped(tiny_vox
         tiny_voxceleb, "data.num_workers=1"
     )  # worker seeding is part of what must not matter
     whole, killed = tmp_path / "whole", tmp_path / "killed"
-    result = _run("train.py", [*args, f"hydra.run.dir={whole}"], tmp_path)
+    result = run_script("train.py", [*args, f"hydra.run.dir={whole}"], tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     steps_per_epoch = int(load_checkpoint(whole / "checkpoints" / "last.ckpt")["global_step"]) // 3
     assert steps_per_epoch >= 4
     kill_at = steps_per_epoch + steps_per_epoch // 2  # half-way through the second epoch
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    result = _run(
+    result = run_script(
         "train.py",
         [
             *args,
@@ -129,7 +128,7 @@ def test_sigkill_mid_epoch_then_resume_ends_as_a_run_that_never_stopped(tiny_vox
     assert (
         load_checkpoint(killed / "checkpoints" / "last.ckpt")["epoch"] == 0
     )  # the first epoch's checkpoint
-    result = _run("train.py", [*args, f"resume={killed}"], tmp_path)
+    result = run_script("train.py", [*args, f"resume={killed}"], tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     resumed = json.loads((killed / "metrics.json").read_text())
     assert resumed["resumed_from"] == "checkpoints/last.ckpt"
@@ -146,7 +145,7 @@ def test_two_process_ddp_training_validates_as_one_process_does(tiny_voxceleb, t
     and the validation EER it logs is computed from the embeddings of both ranks, so it equals what
     one process computes on the whole validation list with the same weights."""
     run_dir = tmp_path / "ddp"
-    result = _run(
+    result = run_script(
         "train.py",
         [
             *tiny_overrides(tiny_voxceleb),
@@ -170,7 +169,7 @@ def test_two_process_ddp_training_validates_as_one_process_does(tiny_voxceleb, t
     ]
     logged = {key: float(rows[-1][key]) for key in ("val/eer", "val/min_dcf_0.01")}
     one = tmp_path / "one_process"
-    result = _run(
+    result = run_script(
         "evaluate.py",
         [
             f"run_dir={run_dir}",

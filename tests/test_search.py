@@ -14,8 +14,7 @@ from omegaconf import OmegaConf
 from sonolab.search import metric_direction, objective
 from sonolab.utils.errors import ConfigValueError
 
-from .conftest import ROOT, tiny_overrides
-from .test_train_evaluate import _run
+from .conftest import ROOT, run_script, tiny_overrides
 
 
 def _hydra(overrides: list[str]):
@@ -102,7 +101,7 @@ def test_launcher_configs_compose():
 @pytest.mark.slow  # two tiny trainings: ~30 s
 def test_a_two_trial_optuna_search_on_tiny_data(tiny_voxceleb, tmp_path):
     sweep = tmp_path / "search"
-    result = _run(
+    result = run_script(
         "train.py",
         [
             "-m",

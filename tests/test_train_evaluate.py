@@ -4,9 +4,6 @@ agreement."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +12,7 @@ from omegaconf import OmegaConf
 
 from sonolab.run import train
 
-from .conftest import ROOT, compose, tagging_overrides, tiny_overrides
+from .conftest import ROOT, compose, run_script, tagging_overrides, tiny_overrides
 
 MODELS = ["ecapa_small", "xvector_small", "ecapa_c512", "ecapa_c1024", "xvector"]
 LOSSES = ["ce", "am", "aam"]
@@ -34,23 +31,9 @@ def test_fast_dev_run_every_model_and_loss(model, loss, tiny_voxceleb, tmp_path)
     assert summary["train_metrics"]["train/loss"] > 0
 
 
-def _run(
-    script: str, args: list[str], cwd: Path, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess:
-    env = {**(env or os.environ), "SONOLAB_ROOT": str(ROOT), "PYTHONUNBUFFERED": "1"}
-    return subprocess.run(
-        [sys.executable, str(ROOT / script), *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-
-
 def test_train_checkpoint_then_evaluate_gives_the_same_eer(tiny_voxceleb, tmp_path):
     run_dir = tmp_path / "run"
-    result = _run(
+    result = run_script(
         "train.py",
         tiny_overrides(tiny_voxceleb)
         + [
@@ -92,7 +75,7 @@ def test_train_checkpoint_then_evaluate_gives_the_same_eer(tiny_voxceleb, tmp_pa
     )  # the tested checkpoint's cohort embeddings, reused by evaluate.py below
 
     eval_dir = tmp_path / "eval"
-    result = _run(
+    result = run_script(
         "evaluate.py",
         [f"run_dir={run_dir}", f"hydra.run.dir={eval_dir}", "trainer.enable_progress_bar=false"],
         tmp_path,
@@ -123,7 +106,7 @@ def test_train_checkpoint_then_evaluate_gives_the_same_eer(tiny_voxceleb, tmp_pa
 
     # Two-process DDP evaluation (CPU, gloo) gathers embeddings from both ranks: same EER.
     ddp_dir = tmp_path / "eval_ddp"
-    result = _run(
+    result = run_script(
         "evaluate.py",
         [
             f"run_dir={run_dir}",
@@ -143,7 +126,7 @@ def test_train_checkpoint_then_evaluate_gives_the_same_eer(tiny_voxceleb, tmp_pa
 
     # The same checkpoint on an explicitly given list (here the validation list).
     other = tmp_path / "eval_val"
-    result = _run(
+    result = run_script(
         "evaluate.py",
         [
             f"run_dir={run_dir}",
@@ -179,7 +162,7 @@ def test_every_experiment_smoke_runs_on_tiny_data(
         "trainer.precision=32-true",
     ]
     if _family(experiment) == "DiarizationTask":
-        from .test_diarization import ami_overrides, corpus_overrides, diarization_overrides
+        from .tasks.test_diarization import ami_overrides, corpus_overrides, diarization_overrides
 
         if compose("train", [f"experiment={experiment}"], tmp_path).data.get("simulation"):
             overrides = [

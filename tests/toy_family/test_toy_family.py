@@ -11,7 +11,7 @@ import pytest
 
 from sonolab.search import metric_direction
 
-from ..test_train_evaluate import _run
+from ..conftest import run_script
 
 HERE = Path(__file__).resolve().parent
 TASK = "tests.toy_family.family.ToneTask"
@@ -36,7 +36,7 @@ def _overrides(tmp_path: Path) -> list[str]:
 
 def test_toy_family_trains_and_evaluates_with_its_own_argument(tmp_path):
     run_dir = tmp_path / "run"
-    trained = _run("train.py", [*_overrides(tmp_path), f"hydra.run.dir={run_dir}"], tmp_path)
+    trained = run_script("train.py", [*_overrides(tmp_path), f"hydra.run.dir={run_dir}"], tmp_path)
     assert trained.returncode == 0, trained.stderr[-3000:]
     metrics = json.loads((run_dir / "metrics.json").read_text())
     result = metrics["test"]["test"]
@@ -46,7 +46,7 @@ def test_toy_family_trains_and_evaluates_with_its_own_argument(tmp_path):
 
     search = f"hydra.searchpath=[file://{HERE}/configs]"
     out = tmp_path / "eval"
-    evaluated = _run(
+    evaluated = run_script(
         "evaluate.py",
         [search, f"run_dir={run_dir}", "test_split=val", f"hydra.run.dir={out}"],
         tmp_path,
@@ -54,7 +54,7 @@ def test_toy_family_trains_and_evaluates_with_its_own_argument(tmp_path):
     assert evaluated.returncode == 0, evaluated.stderr[-3000:]
     assert json.loads((out / "metrics.json").read_text())["test"]["val"]["clips"] == 12
 
-    refused = _run("evaluate.py", [f"run_dir={run_dir}", "trials=x.txt"], tmp_path)
+    refused = run_script("evaluate.py", [f"run_dir={run_dir}", "trials=x.txt"], tmp_path)
     assert refused.returncode != 0
     assert (
         "trials: expected an argument of this run's datamodule ToneDataModule (test_split) "
@@ -71,7 +71,7 @@ def test_toy_family_metric_directions_come_from_its_task():
 @pytest.mark.slow
 def test_toy_family_sweep_writes_its_ablation_table(tmp_path):
     sweep = tmp_path / "sweep"
-    swept = _run(
+    swept = run_script(
         "train.py",
         ["-m", *_overrides(tmp_path), "seed=1,2", f"hydra.sweep.dir={sweep}"],
         tmp_path,

@@ -13,7 +13,7 @@ from sonolab.models.pretrained import load_into_htsat
 from sonolab.run import train
 from sonolab.utils.errors import ConfigValueError, DataFormatError
 
-from .conftest import ROOT, compose, tagging_overrides
+from ..conftest import ROOT, compose, tagging_overrides
 
 SMALL = dict(
     n_mels=16,

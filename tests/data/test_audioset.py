@@ -14,7 +14,7 @@ from sonolab.data.tagging import AudioSetDataModule, BalancedSampler, balanced_w
 from sonolab.run import evaluate, train
 from sonolab.utils.errors import DataFormatError
 
-from .conftest import ROOT, SHARED_DATA, compose, tagging_overrides
+from ..conftest import ROOT, SHARED_DATA, compose, tagging_overrides
 
 
 def test_synthetic_audioset_files_read_with_the_official_readers(tiny_audioset):
@@ -154,7 +154,7 @@ def test_two_process_ddp_training_scores_each_clip_once(tiny_audioset, tmp_path)
     checkpoint."""
     import csv
 
-    from .test_train_evaluate import _run
+    from ..conftest import run_script
 
     lines = (tiny_audioset / "eval_segments.csv").read_text().splitlines()
     header = [line for line in lines if line.startswith("#")]
@@ -164,7 +164,7 @@ def test_two_process_ddp_training_scores_each_clip_once(tiny_audioset, tmp_path)
         listings[name] = tmp_path / f"{name}_segments.csv"
         listings[name].write_text("\n".join(header + rows[:5]) + "\n")
     run_dir = tmp_path / "ddp"
-    result = _run(
+    result = run_script(
         "train.py",
         [
             "experiment=synth_audioset_ast",
@@ -193,7 +193,7 @@ def test_two_process_ddp_training_scores_each_clip_once(tiny_audioset, tmp_path)
     ddp = json.loads((run_dir / "metrics.json").read_text())
     assert ddp["checkpoint_reason"] == "best by val/score" and ddp["test"]["eval"]["clips"] == 5
     one = tmp_path / "one_process"
-    result = _run(
+    result = run_script(
         "evaluate.py",
         [f"run_dir={run_dir}", f"hydra.run.dir={one}", "trainer.enable_progress_bar=false"],
         tmp_path,

@@ -19,7 +19,7 @@ from pyannote.metrics.diarization import DiarizationErrorRate
 from sonolab.data.readers import read_rttm, read_uem, read_uri_list
 from sonolab.metrics.der import SETUPS, diarization_error_rates, frame_der, frame_error_counts
 
-from .conftest import SHARED_DATA
+from ..conftest import SHARED_DATA
 
 CLI = Path(sys.executable).parent / "pyannote-metrics"
 

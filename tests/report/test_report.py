@@ -11,7 +11,7 @@ from sonolab.report.ablation import main as report_main
 from sonolab.report.ablation import write_ablation
 from sonolab.utils.errors import DataFormatError
 
-from .conftest import ROOT, compose, tiny_overrides
+from ..conftest import ROOT, compose, tiny_overrides
 
 
 def _job(folder, overrides, seed, eer=None, error=None, expected=None):
@@ -171,7 +171,7 @@ def test_runs_leave_a_record_whether_they_complete_or_fail(tiny_voxceleb, tmp_pa
 def test_a_real_sweep_gives_the_table_with_a_failed_run_listed(tiny_voxceleb, tmp_path):
     """2 losses x 2 models x 2 seeds of train.py -m on tiny data, and a failing job in the same
     sweep folder."""
-    from .test_train_evaluate import _run
+    from ..conftest import run_script
 
     sweep = tmp_path / "sweep"
     common = [
@@ -181,13 +181,13 @@ def test_a_real_sweep_gives_the_table_with_a_failed_run_listed(tiny_voxceleb, tm
         "~callbacks.progress_bar",
         f"hydra.sweep.dir={sweep}",
     ]
-    result = _run(
+    result = run_script(
         "train.py",
         ["-m", "loss=ce,aam", "model=ecapa_small,xvector_small", "seed=1,2", *common],
         tmp_path,
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    failing = _run(
+    failing = run_script(
         "train.py",
         [
             "-m",

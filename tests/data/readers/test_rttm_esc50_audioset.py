@@ -18,7 +18,7 @@ from sonolab.data.readers import (
 )
 from sonolab.utils.errors import DataFormatError
 
-from .conftest import SHARED_DATA
+from ...conftest import SHARED_DATA
 
 
 def _need(path):

@@ -15,7 +15,7 @@ from sonolab.data.pack import pack_clips
 from sonolab.data.tagging import AudioSetDataModule, Esc50DataModule
 from sonolab.utils.errors import DataFormatError
 
-from .conftest import tagging_overrides
+from ..conftest import tagging_overrides
 
 
 def _audioset(root, **kwargs) -> AudioSetDataModule:
@@ -113,7 +113,7 @@ def test_pack_command_and_a_training_run_from_the_pack(
 ):
     from sonolab.run import train
 
-    from .conftest import ROOT, compose
+    from ..conftest import ROOT, compose
 
     monkeypatch.chdir(ROOT)
     overrides = ["experiment=synth_audioset_ast", *tagging_overrides(tiny_audioset, 2.0)]

@@ -13,7 +13,7 @@ from sonolab.data.synth.__main__ import main as synth_main
 from sonolab.data.synth.voice import SpeakerProfile, synthesize_utterance
 from sonolab.data.synth.voxceleb import VoxCelebSynthConfig, generate_voxceleb
 
-from .conftest import TINY_SYNTH
+from ...conftest import TINY_SYNTH
 
 
 def _digest(root):

@@ -27,7 +27,7 @@ from sonolab.metrics.der import diarization_error_rates
 from sonolab.run import evaluate, train
 from sonolab.utils.errors import ConfigValueError, DataFormatError
 
-from .conftest import ROOT, SHARED_DATA, compose
+from ..conftest import ROOT, SHARED_DATA, compose
 
 
 def diarization_overrides(tiny_voxceleb: Path, root: Path) -> list[str]:
@@ -507,10 +507,10 @@ def test_two_process_ddp_training_and_test_gather_every_recording_once(tiny_voxc
     error
     counts summed over ranks, and the test hypotheses of both ranks gathered: every recording scored
     once, the same DER as re-scoring the run's checkpoint in one process."""
-    from .test_train_evaluate import _run
+    from ..conftest import run_script
 
     run_dir = tmp_path / "ddp_run"
-    result = _run(
+    result = run_script(
         "train.py",
         [
             "experiment=synth_eend_eda",
@@ -530,7 +530,7 @@ def test_two_process_ddp_training_and_test_gather_every_recording_once(tiny_voxc
     trained = json.loads((run_dir / "metrics.json").read_text())["test"]["sim_test"]
     assert set(trained["system"]["collar0"]["files"]) == {f"sim_test_{i:06d}" for i in range(3)}
     eval_dir = tmp_path / "eval_one_process"
-    result = _run(
+    result = run_script(
         "evaluate.py",
         [f"run_dir={run_dir}", f"hydra.run.dir={eval_dir}", "trainer.enable_progress_bar=false"],
         tmp_path,

@@ -22,7 +22,7 @@ from sonolab.models.ast import patch_grid
 from sonolab.run import evaluate, train
 from sonolab.utils.errors import ConfigValueError, DataFormatError
 
-from .conftest import ROOT, SHARED_DATA, TINY_ESC50, compose, tagging_overrides
+from ..conftest import ROOT, SHARED_DATA, TINY_ESC50, compose, tagging_overrides
 
 
 def test_synthetic_esc50_layout_and_determinism(tiny_esc50, tmp_path):
@@ -481,10 +481,10 @@ def test_a_test_fold_sweep_writes_the_fold_summary(tiny_esc50, tmp_path):
     each in its own process, land in one sweep folder, then folds.md in it (Hydra callback). (Each
     process once named the sweep folder after its own start time, so the jobs and the summary went
     to three folders.)"""
-    from .test_train_evaluate import _run
+    from ..conftest import run_script
 
     logs = tmp_path / "logs"
-    result = _run(
+    result = run_script(
         "train.py",
         [
             "-m",

@@ -1,0 +1,57 @@
+"""Helpers of the bad-input tests (tones, truncated files, a private datamodule, scripts)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from sonolab.data.verification import VoxCelebDataModule
+
+from .conftest import ROOT
+
+SR = 16000
+
+
+def tone(seconds: float = 1.0, rate: int = SR) -> np.ndarray:
+    t = np.arange(int(seconds * rate)) / rate
+    return (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
+
+
+def truncate(path: Path) -> Path:
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    return path
+
+
+def dm(root: Path, **kw) -> VoxCelebDataModule:
+    args = dict(
+        root=str(root),
+        train_speakers="train_speakers.txt",
+        val_trials="val_trials.txt",
+        test_trials={"synth": "trials.txt"},
+        batch_size=4,
+        crop_seconds=1.0,
+        num_workers=0,
+    )
+    return VoxCelebDataModule(**{**args, **kw})
+
+
+def script(script: str, args: list[str], cwd: Path, **popen) -> subprocess.Popen:
+    env = {**os.environ, "SONOLAB_ROOT": str(ROOT), "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen(
+        [
+            sys.executable,
+            *([str(ROOT / script)] if script.endswith(".py") else ["-m", script]),
+            *args,
+        ],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **popen,
+    )
