@@ -195,7 +195,25 @@ class ClassesDataInfo(DataInfo):
 class ClipDataModule(AudioDataModule):
     """What the tagging datamodules share: the split into ``self.parts`` (train / val / test clip
     lists, made once by the subclass's ``_read``), ``info``, the loaders and the statistics
-    clips."""
+    clips, and these settings.
+
+    Args:
+        root: dataset folder.
+        sample_rate: the front-end's rate (clips at other rates are resampled).
+        clip_seconds: clips are cut or zero-padded to this length.
+        batch_size / num_workers / pin_memory: the loaders' (batch per device).
+        require_all_audio: a listed clip without its audio file is an error (else counted and left
+            out).
+        verify_audio / on_bad_audio: pre-scan every clip at start-up (cached); a bad one is an error
+            or skipped.
+        synth: fields of the subclass's synthetic-set config; when given, the synthetic dataset is
+            generated into ``root`` first.
+        seed: the training samplers' seed.
+        cache_audio: keep decoded, resampled clips in memory across epochs (small sets such as
+            ESC-50; each loading process holds its share).
+        packed: a clip pack (``python -m sonolab.data.pack``) to read the clips from instead of
+            their audio files; the metadata still lists them.
+    """
 
     multi_label = False
     no_augment_reason = (
@@ -204,16 +222,29 @@ class ClipDataModule(AudioDataModule):
 
     def __init__(
         self,
-        sample_rate: int,
-        clip_seconds: float,
-        batch_size: int,
-        num_workers: int,
-        pin_memory: bool,
-        seed: int,
+        root: str,
+        sample_rate: int = 16000,
+        clip_seconds: float = 5.0,
+        batch_size: int = 16,
+        num_workers: int = 2,
+        require_all_audio: bool = False,
+        verify_audio: bool = True,
+        on_bad_audio: str = "error",
+        synth: dict | None = None,
+        pin_memory: bool = False,
+        seed: int = 0,
         cache_audio: bool = False,
         packed: str | None = None,
     ):
         super().__init__()
+        check_settings(
+            "data",
+            SETTING_RULES,
+            clip_seconds=clip_seconds,
+            batch_size=batch_size,
+            on_bad_audio=on_bad_audio,
+        )
+        self.root = Path(root)
         self.packed = packed
         self.pack: PackedClips | None = None
         self.cache_audio = cache_audio
@@ -226,11 +257,31 @@ class ClipDataModule(AudioDataModule):
         self.num_workers = num_workers
         self.pin_memory = pin_memory
         self.seed = seed
+        self.require_all_audio = require_all_audio
+        self.verify_audio = verify_audio
+        self.on_bad_audio = on_bad_audio
+        self.synth = dict(synth) if synth else None
         self.class_names: list[str] = []
         self.parts: dict[str, list[TaggedClip]] | None = None
 
     def _read(self) -> dict[str, list[TaggedClip]]:
         raise NotImplementedError
+
+    def _readable(self, clips: list[TaggedClip], listing: Path, label: str) -> list[bool]:
+        """Which of ``clips`` (listed in ``listing``) can be used, by :func:`readable_clips` under
+        this datamodule's settings."""
+        return readable_clips(
+            clips,
+            listing,
+            self.root,
+            self.sample_rate,
+            self.require_all_audio,
+            self.verify_audio,
+            self.on_bad_audio,
+            self.skipped,
+            label,
+            self.pack,
+        )
 
     def setup(self, stage: str | None = None) -> None:
         """Read the metadata and split it (once)."""
@@ -323,17 +374,8 @@ class Esc50DataModule(ClipDataModule):
         val_fold: a training fold held out for validation and checkpoint selection (null: none;
             then the last checkpoint is tested after a fixed number of epochs).
         esc10: keep only the ESC-10 rows, re-indexed 0..9 in the order of their ESC-50 targets.
-        sample_rate: the front-end's rate (clips at other rates are resampled).
-        clip_seconds: clips are cut or zero-padded to this length (ESC-50: 5 s).
-        require_all_audio: a row without its audio file is an error (else counted and left out).
-        verify_audio / on_bad_audio: pre-scan every clip at start-up (cached); a bad one is an error
-        or skipped.
-        cache_audio: keep decoded, resampled clips in memory across epochs (small sets such as
-            ESC-50; each loading process holds its share).
-        packed: a clip pack (``python -m sonolab.data.pack``) to read the clips from instead of
-            their audio files; the metadata still lists them.
-        synth: parameters of :class:`~sonolab.data.synth.esc50.Esc50SynthConfig`; when given, the
-            synthetic dataset is generated into ``root`` first.
+        clip_settings: :class:`ClipDataModule`'s (clips of 5 s by default; ``synth``:
+            :class:`~sonolab.data.synth.esc50.Esc50SynthConfig` fields).
     """
 
     evaluate_arguments = {"test_fold": "test this fold instead of the run's data.test_fold"}
@@ -352,53 +394,21 @@ class Esc50DataModule(ClipDataModule):
         test_fold: int = 5,
         val_fold: int | None = None,
         esc10: bool = False,
-        sample_rate: int = 16000,
-        clip_seconds: float = 5.0,
-        batch_size: int = 16,
-        num_workers: int = 2,
-        require_all_audio: bool = False,
-        verify_audio: bool = True,
-        on_bad_audio: str = "error",
-        synth: dict | None = None,
-        pin_memory: bool = False,
-        seed: int = 0,
-        cache_audio: bool = False,
-        packed: str | None = None,
+        **clip_settings,
     ):
-        super().__init__(
-            sample_rate,
-            clip_seconds,
-            batch_size,
-            num_workers,
-            pin_memory,
-            seed,
-            cache_audio,
-            packed,
-        )
-        check_settings(
-            "data",
-            SETTING_RULES,
-            test_fold=test_fold,
-            clip_seconds=clip_seconds,
-            batch_size=batch_size,
-            on_bad_audio=on_bad_audio,
-        )
+        super().__init__(root, **clip_settings)
+        check_settings("data", SETTING_RULES, test_fold=test_fold)
         if val_fold is not None and (val_fold == test_fold or not 1 <= val_fold <= 5):
             raise ConfigValueError(
                 "data.val_fold",
                 f"null or a training fold (1..5 but not the test fold {test_fold})",
                 val_fold,
             )
-        self.root = Path(root)
         self.meta = meta
         self.audio_dir = audio_dir
         self.test_fold = test_fold
         self.val_fold = val_fold
         self.esc10 = esc10
-        self.require_all_audio = require_all_audio
-        self.verify_audio = verify_audio
-        self.on_bad_audio = on_bad_audio
-        self.synth = dict(synth) if synth else None
 
     @staticmethod
     def evaluation_config(data: dict, args: dict) -> dict:
@@ -422,17 +432,8 @@ class Esc50DataModule(ClipDataModule):
         names = {r.target: r.category for r in rows}
         self.class_names = [names[t] for t in targets]
         audio = under_root(self.root, self.audio_dir)
-        readable = readable_clips(
-            [TaggedClip(audio / r.filename, index[r.target]) for r in rows],
-            meta,
-            self.root,
-            self.sample_rate,
-            self.require_all_audio,
-            self.verify_audio,
-            self.on_bad_audio,
-            self.skipped,
-            "esc50",
-            self.pack,
+        readable = self._readable(
+            [TaggedClip(audio / r.filename, index[r.target]) for r in rows], meta, "esc50"
         )
         rows = [r for r, keep in zip(rows, readable) if keep]
         self.skipped.report(log, "ESC-50 metadata")
@@ -501,9 +502,8 @@ class AudioSetDataModule(ClipDataModule):
         audio_dir / audio_pattern: where a segment's audio is: ``{ytid}``, ``{start}`` / ``{end}``
             (seconds, 3 decimals) are filled in, e.g. ``{ytid}.wav`` or ``Y{ytid}.wav`` (PANNs).
         balanced: draw training clips by AST's balanced weights (sum of 1 / label count).
-        sample_rate / clip_seconds: front-end rate; clips cut / zero-padded (AudioSet: 10 s).
-        require_all_audio / verify_audio / on_bad_audio / cache_audio / packed / synth: as for
-            ESC-50 (``synth``: :class:`~sonolab.data.synth.audioset.AudioSetSynthConfig` fields).
+        clip_settings: :class:`ClipDataModule`'s (clips of 10 s and batches of 12 by default;
+            ``synth``: :class:`~sonolab.data.synth.audioset.AudioSetSynthConfig` fields).
     """
 
     multi_label = True
@@ -522,46 +522,14 @@ class AudioSetDataModule(ClipDataModule):
         audio_dir: str = "audio",
         audio_pattern: str = "{ytid}.wav",
         balanced: bool = True,
-        sample_rate: int = 16000,
-        clip_seconds: float = 10.0,
-        batch_size: int = 12,
-        num_workers: int = 2,
-        require_all_audio: bool = False,
-        verify_audio: bool = True,
-        on_bad_audio: str = "error",
-        synth: dict | None = None,
-        pin_memory: bool = False,
-        seed: int = 0,
-        cache_audio: bool = False,
-        packed: str | None = None,
+        **clip_settings,
     ):
-        super().__init__(
-            sample_rate,
-            clip_seconds,
-            batch_size,
-            num_workers,
-            pin_memory,
-            seed,
-            cache_audio,
-            packed,
-        )
-        check_settings(
-            "data",
-            {k: SETTING_RULES[k] for k in ("clip_seconds", "batch_size", "on_bad_audio")},
-            clip_seconds=clip_seconds,
-            batch_size=batch_size,
-            on_bad_audio=on_bad_audio,
-        )
-        self.root = Path(root)
+        super().__init__(root, **{"clip_seconds": 10.0, "batch_size": 12, **clip_settings})
         self.class_labels = class_labels
         self.listings = {"train": train, "val": val, "test": test}
         self.audio_dir = audio_dir
         self.audio_pattern = audio_pattern
         self.balanced = balanced
-        self.require_all_audio = require_all_audio
-        self.verify_audio = verify_audio
-        self.on_bad_audio = on_bad_audio
-        self.synth = dict(synth) if synth else None
 
     test_name = "eval"
 
@@ -607,18 +575,7 @@ class AudioSetDataModule(ClipDataModule):
                 continue
             listing = under_root(self.root, name)
             clips = self._clips(listing, labels)
-            keep = readable_clips(
-                clips,
-                listing,
-                self.root,
-                self.sample_rate,
-                self.require_all_audio,
-                self.verify_audio,
-                self.on_bad_audio,
-                self.skipped,
-                f"audioset_{part}",
-                self.pack,
-            )
+            keep = self._readable(clips, listing, f"audioset_{part}")
             parts[part] = [c for c, k in zip(clips, keep) if k]
             if part != "val" and not parts[part]:
                 raise DataFormatError(listing, f"{part} clips with audio", found="none")

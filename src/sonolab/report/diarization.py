@@ -3,7 +3,6 @@ recording."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +13,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from pyannote.core import Annotation  # noqa: E402
 
 from ..data.readers.rttm import write_rttm  # noqa: E402
-from ..utils.io import write_text_atomic  # noqa: E402
+from .files import save_figure, write_metrics_and_table  # noqa: E402
 
 
 def _row(name: str, system: str, entry: dict) -> str:
@@ -90,9 +89,7 @@ def plot_timeline(
     ax.set_xlabel("time (s)")
     ax.set_title(title, fontsize=9)
     ax.grid(axis="x", alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def write_diarization_report(
@@ -112,8 +109,7 @@ def write_diarization_report(
     content = {"test": results}
     if extra:
         content.update(extra)
-    write_text_atomic(out / "metrics.json", json.dumps(content, indent=2) + "\n")
-    write_text_atomic(out / "results.md", markdown_tables(results))
+    write_metrics_and_table(out, content, markdown_tables(results))
     for name, hyps in hypotheses.items():
         (out / "rttm" / name).mkdir(parents=True, exist_ok=True)
         for uri, h in hyps.items():

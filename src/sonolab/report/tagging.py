@@ -3,7 +3,6 @@ best and worst classes' average precision (multi-label)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +12,7 @@ matplotlib.use("Agg")  # headless: runs on servers without a display
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from ..utils.io import write_text_atomic  # noqa: E402
+from .files import save_figure, write_metrics_and_table  # noqa: E402
 
 
 def markdown_table(results: dict[str, dict], labels: list[str]) -> str:
@@ -77,9 +76,7 @@ def plot_confusion(confusion: list[list[int]], labels: list[str], path: Path, ti
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     ax.set_title(title, fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def plot_class_ap(
@@ -104,9 +101,7 @@ def plot_class_ap(
     ax.set_xlim(0, 1)
     ax.set_xlabel("average precision")
     ax.set_title(title, fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def write_tagging_report(
@@ -121,8 +116,7 @@ def write_tagging_report(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     content = {"test": results, "labels": labels, **(extra or {})}
-    write_text_atomic(out / "metrics.json", json.dumps(content, indent=2) + "\n")
-    write_text_atomic(out / "results.md", markdown_table(results, labels))
+    write_metrics_and_table(out, content, markdown_table(results, labels))
     for name, r in results.items():
         if "per_class_ap" in r:
             plot_class_ap(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +14,7 @@ from scipy.stats import norm  # noqa: E402
 
 from ..metrics.eer import DetectionCost, error_rates  # noqa: E402
 from ..utils.io import write_text_atomic  # noqa: E402
+from .files import save_figure, write_metrics_and_table  # noqa: E402
 
 DET_TICKS = [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.4]
 
@@ -58,9 +58,7 @@ def plot_det(results: dict[str, dict[str, Any]], path: Path) -> None:
     ax.set_ylabel("miss rate (%)")
     ax.grid(alpha=0.3)
     ax.legend(loc="upper right", fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save_figure(fig, path, dpi=100)
 
 
 def plot_histogram(name: str, scores: np.ndarray, labels: np.ndarray, path: Path) -> None:
@@ -72,9 +70,7 @@ def plot_histogram(name: str, scores: np.ndarray, labels: np.ndarray, path: Path
     ax.set_xlabel("score")
     ax.set_title(name)
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save_figure(fig, path, dpi=100)
 
 
 def write_score_file(
@@ -110,8 +106,7 @@ def write_verification_report(
         content["min_dcf_operating_points"] = {c.key(): c.label() for c in costs}
     if extra:
         content.update(extra)
-    write_text_atomic(out / "metrics.json", json.dumps(content, indent=2) + "\n")
-    write_text_atomic(out / "results.md", markdown_table(results, costs))
+    write_metrics_and_table(out, content, markdown_table(results, costs))
     plot_det(results, out / "det.png")
     for name, r in results.items():
         plot_histogram(name, r["scores"], r["labels"], out / f"scores_{name}.png")

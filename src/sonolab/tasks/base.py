@@ -111,6 +111,12 @@ class Task(L.LightningModule):
         raise NotImplementedError(f"{type(self).__name__} must define report")
 
     # -- shared ---------------------------------------------------------------------------------
+    def log_train_loss(self, loss: torch.Tensor, batch_size: int) -> None:
+        """``train/loss`` per step and per epoch, on the progress bar."""
+        self.log(
+            "train/loss", loss, prog_bar=True, on_step=True, on_epoch=True, batch_size=batch_size
+        )
+
     def configure_optimizers(self):
         return configure_optimization(self, self.optimizer_factory, self.scheduler_cfg)
 

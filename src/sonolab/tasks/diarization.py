@@ -102,14 +102,7 @@ class DiarizationTask(Task):
         loss = self.loss(
             out["activities"], targets, frame_mask, speaker_mask, existence_logits=out["existence"]
         )
-        self.log(
-            "train/loss",
-            loss,
-            prog_bar=True,
-            on_step=True,
-            on_epoch=True,
-            batch_size=targets.shape[0],
-        )
+        self.log_train_loss(loss, targets.shape[0])
         return loss
 
     # -- validation: chunk loss and frame-level DER -------------------------------------------

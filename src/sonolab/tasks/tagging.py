@@ -179,14 +179,7 @@ class TaggingTask(Task):
                 self._hot(targets, classes), self._hot(partner["label"], classes), partner["lam"]
             )
         loss = self.loss(logits, targets)
-        self.log(
-            "train/loss",
-            loss,
-            prog_bar=True,
-            on_step=True,
-            on_epoch=True,
-            batch_size=logits.shape[0],
-        )
+        self.log_train_loss(loss, logits.shape[0])
         return loss
 
     # -- evaluation: clip scores gathered from every process, metrics computed once ---------------

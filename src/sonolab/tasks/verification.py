@@ -104,7 +104,7 @@ class VerificationTask(Task):
         with torch.no_grad():
             accuracy = (self.loss.logits(embeddings).argmax(dim=1) == batch["label"]).float().mean()
         size = batch["wave"].shape[0]
-        self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=True, batch_size=size)
+        self.log_train_loss(loss, size)
         self.log(
             "train/acc", accuracy, prog_bar=True, on_step=False, on_epoch=True, batch_size=size
         )
