@@ -379,7 +379,8 @@ def _evaluation_config(train_cfg: DictConfig, cfg: DictConfig) -> DictConfig:
 
 def evaluate(cfg: DictConfig, config_dir: str | Path) -> dict[str, Any]:
     """Test a trained checkpoint on its run's test sets or on those evaluate.py's arguments give
-    (trial lists, recordings); writes the task's report (metrics JSON, tables, plots)."""
+    (the arguments its datamodule declares); writes the task's report (metrics JSON, tables,
+    plots)."""
     if not cfg.get("run_dir") and cfg.get("ckpt_path") in (None, "best", "last"):
         raise ConfigValueError(
             "run_dir", "a training run folder (or ckpt_path=<file.ckpt>)", cfg.get("run_dir")
@@ -417,7 +418,7 @@ def evaluate(cfg: DictConfig, config_dir: str | Path) -> dict[str, Any]:
     )  # evaluate.py's trainer: no loggers or callbacks
     datamodule.tested_checkpoint = (
         None if average else str(ckpt_path)
-    )  # averaged weights: no cohort cache
+    )  # averaged weights: nothing is cached per checkpoint
     trainer.test(task, datamodule=datamodule)
     if not trainer.is_global_zero:  # every rank holds the gathered results; one writes them
         return {}

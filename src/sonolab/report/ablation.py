@@ -86,8 +86,7 @@ def read_run(job: Path) -> dict[str, Any]:
     )
     status = record.get("status") or ("completed" if metrics_file.is_file() else "failed")
     error = record.get("error") or (None if status == "completed" else last_log_line(job))
-    # run.json holds the resolved config (an expected metric may interpolate, e.g.
-    # fold${data.test_fold})
+    # run.json holds the resolved config (an expected metric's name may interpolate a data key)
     expected = (record.get("config") or config).get("expected") or []
     expected = [expected] if isinstance(expected, dict) else list(expected)
     return {
@@ -199,8 +198,16 @@ def summarise(
     return {"swept": swept, "columns": columns, "published": published, "rows": rows}
 
 
-def _short(metric: str) -> str:
-    return metric.removeprefix("test/").replace("/system/", "/").replace("/corpus/", "/")
+def _labels(metrics: list[str]) -> dict[str, str]:
+    """Column labels: ``<set>/.../<metric>`` without the ``test/`` prefix and without the middle
+    path parts that every nested metric of the table shares (they tell no column apart)."""
+    parts = {m: m.removeprefix("test/").split("/") for m in metrics}
+    middles = [set(p[1:-1]) for p in parts.values() if len(p) > 2]
+    shared = set.intersection(*middles) if middles else set()
+    return {
+        m: "/".join([p[0], *[x for x in p[1:-1] if x not in shared], p[-1]] if len(p) > 2 else p)
+        for m, p in parts.items()
+    }
 
 
 def _cell(cell: dict[str, Any]) -> str:
@@ -210,10 +217,11 @@ def _cell(cell: dict[str, Any]) -> str:
 
 
 def _table_rows(table: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    label = _labels([*table["columns"], *table["published"]])
     header = [
         *(table["swept"] or ["configuration"]),
-        *[_short(m) for m in table["columns"]],
-        *[f"{_short(m)} published" for m in table["published"]],
+        *[label[m] for m in table["columns"]],
+        *[f"{label[m]} published" for m in table["published"]],
         "seeds",
         "failed",
     ]

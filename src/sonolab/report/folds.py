@@ -78,7 +78,7 @@ def collect_folds(folders: list[Path], metric: str = "auto") -> list[dict[str, A
     """One row per configuration (the job's overrides other than its fold's): ``{"config",
     "folds": {fold: value}, "metric", "failed": [(job folder, last error line)]}``. A job without
     ``metrics.json`` is failed. ``metric``: the per-fold test metric, or ``auto`` for the first
-    headline metric of the job's task (accuracy for a single-label classifier)."""
+    headline metric of the job's task."""
     groups: dict[str, dict[str, Any]] = {}
     for job in _job_dirs(folders):
         overrides = yaml.safe_load((job / ".hydra" / "overrides.yaml").read_text()) or []

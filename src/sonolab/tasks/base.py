@@ -37,8 +37,8 @@ class Task(L.LightningModule):
         loss_inputs: the prediction types of the losses it trains with (:class:`Prediction`).
         info_type: the :class:`DataInfo` subclass its data must give.
         monitor: ``(validation metric, min | max)`` that ``monitor: auto`` checkpointing follows.
-        metric_directions: ``{pattern: min | max}`` over a logged metric's last part (``eer``,
-            ``min_dcf_*``): which way each metric it logs is better.
+        metric_directions: ``{pattern: min | max}`` over a logged metric's last part (``error``,
+            ``top*``): which way each metric it logs is better.
         headline_metrics: patterns of its ``metrics.json`` test results under ``<set>/``, the
             columns of ablation and fold tables.
         evaluate_sections: ``task.<section>`` blocks that ``evaluate.py section={...}`` overrides.
@@ -128,7 +128,8 @@ class Task(L.LightningModule):
 
     @classmethod
     def metric_direction(cls, metric: str) -> str:
-        """``min`` or ``max`` for a metric this task logs (``val/eer``, ``test/x/accuracy``)."""
+        """``min`` or ``max`` for a metric this task logs (``val/<name>``,
+        ``test/<set>/<name>``)."""
         name = metric.rsplit("/", 1)[-1]
         for pattern, direction in {**Task.metric_directions, **cls.metric_directions}.items():
             if fnmatch.fnmatchcase(name, pattern):
