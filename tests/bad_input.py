@@ -9,9 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sonolab.data.verification import VoxCelebDataModule
-
-from .conftest import ROOT
+from .conftest import ROOT, voxceleb_datamodule
 
 SR = 16000
 
@@ -27,17 +25,7 @@ def truncate(path: Path) -> Path:
     return path
 
 
-def dm(root: Path, **kw) -> VoxCelebDataModule:
-    args = dict(
-        root=str(root),
-        train_speakers="train_speakers.txt",
-        val_trials="val_trials.txt",
-        test_trials={"synth": "trials.txt"},
-        batch_size=4,
-        crop_seconds=1.0,
-        num_workers=0,
-    )
-    return VoxCelebDataModule(**{**args, **kw})
+dm = voxceleb_datamodule  # the tests here damage copies of the tiny set read by it
 
 
 def script(script: str, args: list[str], cwd: Path, **popen) -> subprocess.Popen:

@@ -192,3 +192,20 @@ def tiny_copy(tiny_voxceleb, tmp_path) -> Path:
 
     shutil.copytree(tiny_voxceleb, root, ignore=shutil.ignore_patterns(".sonolab"))
     return root
+
+
+def voxceleb_datamodule(root: Path, **kw):
+    """The VoxCeleb datamodule over a tiny synthetic tree (its lists), small and single-process;
+    ``kw`` overrides any argument."""
+    from sonolab.data.verification import VoxCelebDataModule
+
+    args = dict(
+        root=str(root),
+        train_speakers="train_speakers.txt",
+        val_trials="val_trials.txt",
+        test_trials={"synth": "trials.txt"},
+        batch_size=4,
+        crop_seconds=1.0,
+        num_workers=0,
+    )
+    return VoxCelebDataModule(**{**args, **kw})

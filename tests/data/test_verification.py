@@ -12,19 +12,9 @@ from sonolab.data.augment import DEFAULT_SNR, WaveformAugment
 from sonolab.data.verification import SPEEDS, SpeakerBalancedSampler, VoxCelebDataModule
 from sonolab.utils.errors import DataFormatError
 
+from ..conftest import voxceleb_datamodule
 
-def _dm(root, **kw) -> VoxCelebDataModule:
-    args = dict(
-        root=str(root),
-        train_speakers="train_speakers.txt",
-        val_trials="val_trials.txt",
-        test_trials={"synth": "trials.txt"},
-        batch_size=4,
-        crop_seconds=1.0,
-        num_workers=0,
-    )
-    args.update(kw)
-    return VoxCelebDataModule(**args)
+_dm = voxceleb_datamodule
 
 
 def test_training_crops_and_eval_sets(tiny_voxceleb):
