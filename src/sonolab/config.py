@@ -12,6 +12,7 @@ from omegaconf import DictConfig, OmegaConf
 from .search import metric_direction
 from .tasks.base import Task, loss_input, model_output
 from .utils.errors import IncompatibleConfigError
+from .utils.targets import declared_class
 
 _RUN_ID: str | None = None
 
@@ -43,7 +44,7 @@ if not OmegaConf.has_resolver(
     OmegaConf.register_new_resolver("metric_direction", metric_direction)
 
 
-def _choice(group: str) -> str:
+def chosen(group: str) -> str:
     """The option picked for ``group`` (``model=ecapa_small``), or the group name outside Hydra."""
     try:
         from hydra.core.hydra_config import HydraConfig
@@ -69,12 +70,7 @@ def _options(config_dir: Path, group: str, accept) -> list[str]:
 
 def task_class(cfg: DictConfig) -> type[Task]:
     """The configured task class; an error naming ``task._target_`` when it is no sonolab Task."""
-    cls = get_class(cfg.task._target_)
-    if not (isinstance(cls, type) and issubclass(cls, Task)):
-        raise IncompatibleConfigError(
-            f"task._target_={cfg.task._target_} is not a subclass of sonolab.tasks.base.Task"
-        )
-    return cls
+    return declared_class(cfg.task._target_, Task, "task._target_")
 
 
 def check_compatibility(cfg: DictConfig, config_dir: str | Path, command: str = "train") -> None:
@@ -89,15 +85,15 @@ def check_compatibility(cfg: DictConfig, config_dir: str | Path, command: str = 
     if model_output(model_cls) not in task_cls.model_outputs:
         valid = _options(config_dir, "model", lambda c: model_output(c) in task_cls.model_outputs)
         raise IncompatibleConfigError(
-            f"model={_choice('model')} ({model_cls.__name__}) outputs {model_output(model_cls)!r} "
-            f"but task={_choice('task')} ({task_cls.__name__}) reads "
+            f"model={chosen('model')} ({model_cls.__name__}) outputs {model_output(model_cls)!r} "
+            f"but task={chosen('task')} ({task_cls.__name__}) reads "
             f"{'/'.join(task_cls.model_outputs)}; valid choices: model={'|'.join(valid)}"
         )
     if loss_input(loss_cls) not in task_cls.loss_inputs:
         valid = _options(config_dir, "loss", lambda c: loss_input(c) in task_cls.loss_inputs)
         raise IncompatibleConfigError(
-            f"loss={_choice('loss')} ({loss_cls.__name__}) consumes {loss_input(loss_cls)!r} but "
-            f"task={_choice('task')} ({task_cls.__name__}) trains on "
+            f"loss={chosen('loss')} ({loss_cls.__name__}) consumes {loss_input(loss_cls)!r} but "
+            f"task={chosen('task')} ({task_cls.__name__}) trains on "
             f"{'/'.join(task_cls.loss_inputs)}; valid choices: loss={'|'.join(valid)}"
         )
     task_cls.check_config(cfg, command)

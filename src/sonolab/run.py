@@ -28,7 +28,7 @@ from .checkpoints import (
     load_task_state,
     resumed_epoch,
 )
-from .config import _choice, check_compatibility, task_class
+from .config import check_compatibility, chosen, task_class
 from .data.base import AudioDataModule
 from .data.info import DataInfo
 from .report.record import recorded_run
@@ -36,6 +36,7 @@ from .tasks.base import Task
 from .utils.allocator import retain_freed_memory
 from .utils.errors import ConfigValueError, DataFormatError, IncompatibleConfigError
 from .utils.io import from_cwd
+from .utils.targets import declared_class
 
 log = logging.getLogger(__name__)
 
@@ -72,17 +73,12 @@ def _instantiate_all(group: DictConfig | None) -> list:
 def build_datamodule(cfg: DictConfig) -> AudioDataModule:
     """The configured datamodule, given the waveform augmentation when it declares that it takes
     one (``takes_augment``); a non-empty ``augment`` for one that does not is refused."""
-    data_cls = get_class(cfg.data._target_)
-    if not (isinstance(data_cls, type) and issubclass(data_cls, AudioDataModule)):
-        raise IncompatibleConfigError(
-            f"data._target_={cfg.data._target_} is not a subclass of "
-            "sonolab.data.base.AudioDataModule"
-        )
+    data_cls = declared_class(cfg.data._target_, AudioDataModule, "data._target_")
     augment = _instantiate(cfg.augment) if cfg.get("augment") else None
     if not data_cls.takes_augment:
         if augment:
             raise IncompatibleConfigError(
-                f"data={_choice('data')} ({data_cls.__name__}) takes no waveform augmentation: "
+                f"data={chosen('data')} ({data_cls.__name__}) takes no waveform augmentation: "
                 f"{data_cls.no_augment_reason}; use augment=none"
             )
         return _instantiate(cfg.data, _recursive_=False)

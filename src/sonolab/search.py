@@ -7,21 +7,15 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from hydra.utils import get_class
 from omegaconf import DictConfig
 
+from .tasks.base import Task
 from .utils.errors import ConfigValueError
+from .utils.targets import declared_class
 
 
-def _task(task_target: str):
-    from .tasks.base import Task  # imported late: the config module (resolvers) imports this one
-
-    cls = get_class(task_target)
-    if not (isinstance(cls, type) and issubclass(cls, Task)):
-        raise ConfigValueError(
-            "task._target_", "a subclass of sonolab.tasks.base.Task", task_target
-        )
-    return cls
+def _task(task_target: str) -> type[Task]:
+    return declared_class(task_target, Task, "task._target_")
 
 
 def task_monitor(task_target: str) -> tuple[str, str]:

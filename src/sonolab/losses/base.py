@@ -11,14 +11,14 @@ from torch import nn
 class Prediction:
     """The prediction types losses consume (what a task hands them)."""
 
-    EMBEDDING = (
-        "embedding"  # embeddings + class indices; the loss owns its classifier (margin softmax)
-    )
-    CLASS_LOGITS = "class_logits"  # one label per example: logits + class indices or distributions
-    MULTILABEL_LOGITS = (
-        "multilabel_logits"  # several labels per example: logits + multi-hot targets
-    )
-    FRAME_ACTIVITIES = "frame_activities"  # per-frame, per-speaker logits + activity targets
+    # embeddings + class indices; the loss owns its classifier (margin softmax)
+    EMBEDDING = "embedding"
+    # one label per example: logits + class indices or distributions
+    CLASS_LOGITS = "class_logits"
+    # several labels per example: logits + multi-hot targets
+    MULTILABEL_LOGITS = "multilabel_logits"
+    # per-frame, per-speaker logits + activity targets
+    FRAME_ACTIVITIES = "frame_activities"
 
 
 class Loss(nn.Module):

@@ -42,15 +42,3 @@ class AudioModel(nn.Module):
 def count_parameters(module: nn.Module) -> int:
     """Number of trainable parameters (what the config comments quote)."""
     return sum(p.numel() for p in module.parameters() if p.requires_grad)
-
-
-def named_outputs(outputs: dict[str, torch.Tensor], model: nn.Module) -> dict[str, torch.Tensor]:
-    """``outputs`` checked to hold the model's declared output (a clear error for a model that
-    breaks the contract, instead of a KeyError deep in a task)."""
-    if not isinstance(outputs, dict) or model.output_type not in outputs:
-        kind = type(outputs).__name__
-        raise TypeError(
-            f"{type(model).__name__}.forward must return a dict holding {model.output_type!r}, "
-            f"returned a {kind}"
-        )
-    return outputs

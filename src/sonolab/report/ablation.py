@@ -29,9 +29,9 @@ from typing import Any
 
 import numpy as np
 import yaml
-from hydra.utils import get_class
 
 from ..utils.io import write_text_atomic
+from ..utils.targets import declared_class_or_none
 from .record import RECORD, flatten_metrics
 
 log = logging.getLogger(__name__)
@@ -107,14 +107,8 @@ def headline_patterns(task_config: dict) -> tuple[str, ...]:
     imported (a run of code that has since changed) or declares none."""
     from ..tasks.base import Task  # imported late: the report CLI starts without torch otherwise
 
-    try:
-        task_cls = get_class(str(task_config.get("_target_")))
-    except Exception:  # noqa: BLE001 - any import failure: the run still gets a table row
-        return ("test/*",)
-    if (
-        not (isinstance(task_cls, type) and issubclass(task_cls, Task))
-        or not task_cls.headline_metrics
-    ):
+    task_cls = declared_class_or_none(task_config.get("_target_"), Task)
+    if task_cls is None or not task_cls.headline_metrics:
         return ("test/*",)
     return tuple(f"test/*/{pattern}" for pattern in task_cls.headline_metrics)
 

@@ -20,9 +20,9 @@ from typing import Any
 
 import numpy as np
 import yaml
-from hydra.utils import get_class
 
 from ..utils.io import write_text_atomic
+from ..utils.targets import declared_class_or_none
 from .ablation import headline_patterns, last_log_line
 
 log = logging.getLogger(__name__)
@@ -36,19 +36,14 @@ def _job_config(job: Path) -> dict[str, Any]:
     return (yaml.safe_load(path.read_text()) or {}) if path.is_file() else {}
 
 
-def _fold_override(job: Path) -> re.Pattern | None:
-    """The override that picks the job's test fold: ``data.<fold_key>=`` of its datamodule class
-    (:attr:`~sonolab.data.base.AudioDataModule.fold_key`), None when it declares none."""
+def _fold_override(config: dict[str, Any]) -> re.Pattern | None:
+    """The override that picks a job's test fold: ``data.<fold_key>=`` of the datamodule class in
+    its ``config`` (:attr:`~sonolab.data.base.AudioDataModule.fold_key`), None when it declares
+    none or can no longer be imported."""
     from ..data.base import AudioDataModule  # imported late: the CLI starts without torch otherwise
 
-    config = _job_config(job)
-    try:
-        data_cls = get_class(str((config.get("data") or {}).get("_target_")))
-    except Exception:  # a run of code that has since changed: no fold key to drop
-        return None
-    if not (isinstance(data_cls, type) and issubclass(data_cls, AudioDataModule)):
-        return None
-    key = data_cls.fold_key
+    data_cls = declared_class_or_none((config.get("data") or {}).get("_target_"), AudioDataModule)
+    key = data_cls.fold_key if data_cls is not None else None
     return re.compile(rf"^\+*data\.{re.escape(key)}=") if key else None
 
 
@@ -61,12 +56,12 @@ def _job_dirs(folders: list[Path]) -> list[Path]:
     return sorted(set(jobs))
 
 
-def _fold_metric(metric: str, job: Path, result: dict[str, Any]) -> str | None:
-    """The key of ``result`` to read: ``metric``, or with ``auto`` the first headline metric that
-    the job's task declares (:attr:`~sonolab.tasks.base.Task.headline_metrics`) found in it."""
+def _fold_metric(metric: str, headline: tuple[str, ...], result: dict[str, Any]) -> str | None:
+    """The key of ``result`` to read: ``metric``, or with ``auto`` the first of the job's task's
+    ``headline`` patterns (:func:`~sonolab.report.ablation.headline_patterns`) found in it."""
     if metric != "auto":
         return metric if metric in result else None
-    for pattern in headline_patterns(_job_config(job).get("task") or {}):
+    for pattern in headline:
         relative = pattern.removeprefix("test/*/")
         found = [key for key in result if fnmatch.fnmatchcase(key, relative)]
         if found:
@@ -82,16 +77,19 @@ def collect_folds(folders: list[Path], metric: str = "auto") -> list[dict[str, A
     groups: dict[str, dict[str, Any]] = {}
     for job in _job_dirs(folders):
         overrides = yaml.safe_load((job / ".hydra" / "overrides.yaml").read_text()) or []
-        fold = _fold_override(job)
+        # read once: the fold key and the headline metrics come from it
+        job_config = _job_config(job)
+        fold = _fold_override(job_config)
         config = " ".join(o for o in overrides if not (fold and fold.match(o))) or "(defaults)"
         row = groups.setdefault(config, {"config": config, "folds": {}, "failed": []})
         metrics_file = job / "metrics.json"
         if not metrics_file.is_file():
             row["failed"].append((str(job), last_log_line(job)))
             continue
+        headline = headline_patterns(job_config.get("task") or {}) if metric == "auto" else ()
         for name, result in json.loads(metrics_file.read_text()).get("test", {}).items():
             match = FOLD_SET.match(name)
-            key = _fold_metric(metric, job, result) if match else None
+            key = _fold_metric(metric, headline, result) if match else None
             if key is not None:
                 row["folds"][int(match.group(1))] = float(result[key])
                 row["metric"] = key

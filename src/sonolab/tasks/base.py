@@ -26,8 +26,6 @@ from ..models.base import AudioModel
 from ..utils.errors import ConfigValueError, IncompatibleConfigError
 from .schedules import configure_optimization
 
-DIRECTIONS = ("min", "max")
-
 
 class Task(L.LightningModule):
     """Model, features and loss joined for one family's training, validation and test.
