@@ -1,9 +1,9 @@
 #!/usr/bin/env python
 """Evaluate a checkpoint: `python evaluate.py run_dir=logs/train/runs/<time> [argument=value ...]`.
 
-Besides configs/eval.yaml's keys it takes the arguments of the run's datamodule and the sections of
-its task (trial lists, recordings, a fold, scoring or decoding overrides); one the run does not take
-is an error naming those it does. Writes metrics.json, results.md and the task's plots into its own
+Besides configs/eval.yaml's keys it takes the arguments the run's datamodule declares (other test
+sets) and overrides of the task sections it declares; one the run does not take is an error naming
+those it does. Writes metrics.json, results.md and the task's plots into its own
 run folder.
 """
 
