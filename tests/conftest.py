@@ -109,7 +109,7 @@ def tiny_overrides(root: Path) -> list[str]:
         "data.synth=null",
         "data.num_workers=0",
         "data.batch_size=4",
-        "data.crop_seconds=1.0",
+        "data.crops.seconds=1.0",
         "trainer.max_epochs=1",
     ]
 
@@ -196,16 +196,18 @@ def tiny_copy(tiny_voxceleb, tmp_path) -> Path:
 
 def voxceleb_datamodule(root: Path, **kw):
     """The VoxCeleb datamodule over a tiny synthetic tree (its lists), small and single-process;
-    ``kw`` overrides any argument."""
+    ``kw`` overrides any argument, and a group's keys (``lists={...}``) one by one."""
     from sonolab.data.verification import VoxCelebDataModule
 
     args = dict(
         root=str(root),
         train_speakers="train_speakers.txt",
-        val_trials="val_trials.txt",
-        test_trials={"synth": "trials.txt"},
+        lists={"val_trials": "val_trials.txt", "test_trials": {"synth": "trials.txt"}},
+        crops={"seconds": 1.0},
         batch_size=4,
-        crop_seconds=1.0,
         num_workers=0,
     )
-    return VoxCelebDataModule(**{**args, **kw})
+    for key, value in kw.items():
+        grouped = isinstance(value, dict) and isinstance(args.get(key), dict)
+        args[key] = {**args[key], **value} if grouped else value
+    return VoxCelebDataModule(**args)

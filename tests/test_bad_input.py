@@ -113,6 +113,39 @@ def _evaluate(tmp_path: Path, *overrides: str) -> dict:
     return json.loads((out / "metrics.json").read_text())
 
 
+def test_a_run_saved_before_the_data_keys_were_grouped_still_evaluates(
+    trained_run, tiny_voxceleb, tmp_path
+):
+    from omegaconf import OmegaConf
+
+    from sonolab.data.verification_settings import MOVED_KEYS
+
+    old = tmp_path / "old"
+    shutil.copytree(trained_run, old)
+    saved = OmegaConf.load(old / ".hydra" / "config.yaml")
+    data = OmegaConf.to_container(saved.data)
+    for key, place in MOVED_KEYS.items():  # back to the flat layout of earlier runs
+        group, name = place.split(".")
+        data[key] = data[group].pop(name)
+    for group in ("crops", "lists", "cohort", "audio"):
+        assert not data.pop(group)
+    saved.data = data
+    OmegaConf.save(saved, old / ".hydra" / "config.yaml")
+    new = _evaluate(tmp_path, f"run_dir={trained_run}")["test"]
+    assert _evaluate(tmp_path, f"run_dir={old}")["test"] == new
+    # evaluate.py's arguments land in their groups: the cohort the mean subtraction needs, the list
+    normalised = _evaluate(
+        tmp_path,
+        f"run_dir={old}",
+        "cohort_utts_per_speaker=1",
+        "scoring={mean_subtraction: true}",
+        f"trials=[{tiny_voxceleb / 'trials.txt'}]",
+    )["test"]
+    assert list(normalised) == ["trials"] and normalised["trials"]["trials"] == 40
+    cached = torch.load(next((old / "cohort").glob("*.pt")), weights_only=True)
+    assert len(cached["speakers"]) == 8  # one utterance per training speaker
+
+
 def test_a_moved_run_scores_its_own_best_checkpoint(trained_run, tmp_path, caplog):
     moved = tmp_path / "moved"
     shutil.copytree(trained_run, moved)
@@ -218,10 +251,10 @@ def test_bad_checkpoints_are_named_in_plain_words(trained_run, tiny_voxceleb, tm
 def test_settings_that_used_to_fail_deep_inside_a_library(tiny_voxceleb, tmp_path, caplog):
     with pytest.raises(
         ConfigValueError,
-        match=r"data.crop_seconds: expected a positive crop length in seconds, found 0",
+        match=r"data.crops.seconds: expected a positive crop length in seconds, found 0",
     ):
         train(
-            compose("train", tiny_overrides(tiny_voxceleb) + ["data.crop_seconds=0"], tmp_path),
+            compose("train", tiny_overrides(tiny_voxceleb) + ["data.crops.seconds=0"], tmp_path),
             ROOT / "configs",
         )
     cfg = compose(

@@ -178,8 +178,8 @@ def test_selection_on_a_tested_list_is_refused(tmp_path):
         [
             "data=voxceleb",
             "data.root=/any",
-            "data.val_holdout=null",
-            "data.val_trials=vox1/veri_test2.txt",
+            "data.lists.val_holdout=null",
+            "data.lists.val_trials=vox1/veri_test2.txt",
         ],
     ):
         cfg = compose("train", overrides, tmp_path)
@@ -196,7 +196,7 @@ def _reported_metrics(cfg, datamodule) -> set[str]:
         from sonolab.metrics.eer import DetectionCost
 
         keys = ["eer", "trials", *(DetectionCost(**c).key() for c in cfg.task.dcf)]
-        return {f"test/{name}/{k}" for name in datamodule.test_trials for k in keys}
+        return {f"test/{name}/{k}" for name in datamodule.lists.test_trials for k in keys}
     if family == "TaggingTask":
         keys = ["mAP", "mean_auc", "d_prime"] if datamodule.multi_label else ["accuracy", "top5"]
         return {f"test/{datamodule.test_name}/{k}" for k in keys}
@@ -253,9 +253,9 @@ def test_incompatible_model_output_is_refused(tmp_path):
 
 def test_normalised_scoring_requires_a_cohort(tmp_path):
     cfg = compose("train", ["task.scoring.as_norm=true"], tmp_path)
-    with pytest.raises(IncompatibleConfigError, match="cohort_utts_per_speaker"):
+    with pytest.raises(IncompatibleConfigError, match="data.cohort.utts_per_speaker"):
         check_compatibility(cfg, CONFIGS)
     check_compatibility(
-        compose("train", ["task.scoring.as_norm=true", "data.cohort_utts_per_speaker=2"], tmp_path),
+        compose("train", ["task.scoring.as_norm=true", "data.cohort.utts_per_speaker=2"], tmp_path),
         CONFIGS,
     )

@@ -46,7 +46,7 @@ def _overrides(tiny_voxceleb: Path, *extra: str) -> list[str]:
     return [
         *tiny_overrides(tiny_voxceleb),
         "trainer.max_epochs=3",
-        "data.speed_perturb=true",
+        "data.crops.speed_perturb=true",
         "augment=musan_rir",
         "trainer.enable_progress_bar=false",
         "~callbacks.progress_bar",

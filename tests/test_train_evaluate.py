@@ -40,8 +40,8 @@ def test_train_checkpoint_then_evaluate_gives_the_same_eer(tiny_voxceleb, tmp_pa
             "trainer.max_epochs=2",
             "trainer.limit_train_batches=4",
             "augment=musan_rir",
-            "data.speed_perturb=true",
-            "data.cohort_utts_per_speaker=1",
+            "data.crops.speed_perturb=true",
+            "data.cohort.utts_per_speaker=1",
             "task.scoring.as_norm=true",
             "task.scoring.mean_subtraction=true",
             "task.scoring.as_norm_top_n=4",
@@ -207,28 +207,28 @@ def test_every_experiment_smoke_runs_on_tiny_data(
             *common,
         ]
     else:
-        holdout = compose("train", [f"experiment={experiment}", "data.root=/any"]).data.get(
+        holdout = compose("train", [f"experiment={experiment}", "data.root=/any"]).data.lists.get(
             "val_holdout"
         )
         validation = (
-            ["data.val_holdout.speakers=3", "data.val_holdout.trials=16"]
+            ["data.lists.val_holdout.speakers=3", "data.lists.val_holdout.trials=16"]
             if holdout  # held-out speakers
-            else ["data.val_trials=val_trials.txt"]
+            else ["data.lists.val_trials=val_trials.txt"]
         )
         overrides = [
             f"experiment={experiment}",
             *tiny_overrides(tiny_voxceleb),
             *common,
             "data.train_dir=wav",
-            "data.trial_dir=wav",
+            "data.lists.trial_dir=wav",
             "data.train_speakers=train_speakers.txt",
             *validation,
-            "~data.test_trials",
-            "+data.test_trials={synth: trials.txt}",
+            "~data.lists.test_trials",
+            "+data.lists.test_trials={synth: trials.txt}",
             f"augment.musan_root={tiny_voxceleb / 'musan'}",
             f"augment.rir_root={tiny_voxceleb / 'rirs'}",
             "data.batch_size=4",
-            "data.extensions=[wav]",
+            "data.audio.extensions=[wav]",
         ]
     cfg = compose("train", overrides, tmp_path)
     if OmegaConf.is_missing(
@@ -262,8 +262,8 @@ def test_real_voxceleb_config_on_a_tree_in_its_layout(tiny_voxceleb, tmp_path):
             "data.pin_memory=false",
             "trainer.max_epochs=1",
             "trainer.limit_train_batches=2",
-            "data.val_holdout.speakers=2",
-            "data.val_holdout.trials=12",
+            "data.lists.val_holdout.speakers=2",
+            "data.lists.val_holdout.trials=12",
             "callbacks=none",
             "trainer.enable_progress_bar=false",
         ],

@@ -360,9 +360,8 @@ def _evaluation_config(train_cfg: DictConfig, cfg: DictConfig) -> DictConfig:
                 given[key],
             )
     args = {k: _plain(v) for k, v in given.items() if k in accepted}
-    if args:
-        data = data_cls.evaluation_config(OmegaConf.to_container(train_cfg.data), args)
-        train_cfg.data = OmegaConf.create(data)
+    data = data_cls.evaluation_config(OmegaConf.to_container(train_cfg.data), args)
+    train_cfg.data = OmegaConf.create(data)
     if cfg.get("root") is not None:
         train_cfg.data.root = from_cwd(cfg.root)
     if cfg.get("num_workers") is not None:

@@ -99,15 +99,15 @@ def test_the_datamodule_applies_the_channel_setting(tiny_copy):
     sf.write(utt, np.stack([np.zeros_like(mono), mono], axis=1), rate, subtype="FLOAT")
     rel = str(utt.relative_to(tiny_copy / "wav"))
     for channel, expected in ((None, mono / 2), (1, mono)):
-        dm = _dm(tiny_copy, channel=channel)
+        dm = _dm(tiny_copy, audio={"channel": channel})
         dm.setup("test")
         dataset = dm.test_dataloader()[0].dataset
         dataset.paths = [rel]
         np.testing.assert_allclose(dataset[0]["wave"].numpy(), expected, atol=1e-4)
     with pytest.raises(
-        ConfigValueError, match=r"data.channel: expected null \(average the channels\)"
+        ConfigValueError, match=r"data.audio.channel: expected null \(average the channels\)"
     ):
-        _dm(tiny_copy, channel=-1)
+        _dm(tiny_copy, audio={"channel": -1})
 
 
 def test_hidden_entries_and_other_extensions_are_ignored_and_counted(tiny_copy):
@@ -126,12 +126,13 @@ def test_hidden_entries_and_other_extensions_are_ignored_and_counted(tiny_copy):
     assert ".git" not in {u.speaker for u in utts} and not any("._" in u.path for u in utts)
     counts = skips.as_dict()
     assert counts["hidden file or folder ignored"]["count"] == 2
-    assert counts["audio file with an extension not in data.extensions (.m4a)"]["count"] == 2
-    assert counts["speaker left out: no file with an extension in data.extensions"]["examples"] == [
-        "id19999 (1 .m4a)"
-    ]
+    assert counts["audio file with an extension not in data.audio.extensions (.m4a)"]["count"] == 2
+    assert counts["speaker left out: no file with an extension in data.audio.extensions"][
+        "examples"
+    ] == ["id19999 (1 .m4a)"]
     with pytest.raises(
-        DataFormatError, match=r"id19999 \(only \.m4a files; add the extension to data.extensions"
+        DataFormatError,
+        match=r"id19999 \(only \.m4a files; add the extension to data.audio.extensions",
     ):
         scan_speaker_tree(wav, ("wav",), speakers=[speaker.name, "id19999"])
 
@@ -147,7 +148,7 @@ def test_audio_pre_scan_lists_bad_files_or_skips_and_counts_them(tiny_copy, monk
         r"train\), found '2 bad files' \(all listed in .*bad_audio_train.txt; "
         r"data.on_bad_audio=skip leaves them out\)",
     ) as err:
-        _dm(tiny_copy, verify_audio=True, resample=False).setup("fit")
+        _dm(tiny_copy, verify_audio=True, audio={"resample": False}).setup("fit")
     assert [d.split(": expected")[0] for d in err.value.details] == [str(files[0]), str(files[1])]
     assert "found '8000 Hz'" in err.value.details[1] and "truncated" in err.value.details[0]
     listing = (
@@ -168,7 +169,7 @@ def test_audio_pre_scan_lists_bad_files_or_skips_and_counts_them(tiny_copy, monk
     monkeypatch.setattr(
         verify, "audio_problem", lambda *a, **k: calls.append(Path(a[0])) or real(*a, **k)
     )
-    dm = _dm(tiny_copy, verify_audio=True, resample=False, on_bad_audio="skip")
+    dm = _dm(tiny_copy, verify_audio=True, audio={"resample": False}, on_bad_audio="skip")
     dm.setup("fit")
     assert not [c for c in calls if c.parts[-3] in train_speakers]  # training files: from the cache
     assert len(dm.train_set) == 8 * 4 - 2
@@ -177,7 +178,7 @@ def test_audio_pre_scan_lists_bad_files_or_skips_and_counts_them(tiny_copy, monk
     assert "hidden file or folder ignored" not in dm.skipped.as_dict()
     calls.clear()
     files[2].write_bytes(b"not audio")  # only a changed file is checked again
-    dm = _dm(tiny_copy, verify_audio=True, resample=False, on_bad_audio="skip")
+    dm = _dm(tiny_copy, verify_audio=True, audio={"resample": False}, on_bad_audio="skip")
     dm.setup("fit")
     assert calls == [files[2]] and len(dm.train_set) == 8 * 4 - 3
 

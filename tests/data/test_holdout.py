@@ -1,5 +1,5 @@
-"""Validation on held-out training speakers (command and data.val_holdout) and crops counted in
-frames."""
+"""Validation on held-out training speakers (command and data.lists.val_holdout) and crops counted
+in frames."""
 
 from __future__ import annotations
 
@@ -8,20 +8,10 @@ import torch
 
 from sonolab.data.holdout import main as holdout_main
 from sonolab.data.readers import read_trial_list
-from sonolab.data.verification import VoxCelebDataModule, frames_to_samples
+from sonolab.data.verification_settings import frames_to_samples
 from sonolab.features import KaldiFbank
 
-
-def _datamodule(root, **kwargs) -> VoxCelebDataModule:
-    return VoxCelebDataModule(
-        root=str(root),
-        train_speakers="train_speakers.txt",
-        test_trials={"synth": "trials.txt"},
-        num_workers=0,
-        batch_size=4,
-        crop_seconds=1.0,
-        **kwargs,
-    )
+from ..conftest import voxceleb_datamodule as _datamodule
 
 
 def test_holdout_command_writes_disjoint_speakers_and_trials(tiny_voxceleb, tmp_path, capsys):
@@ -67,15 +57,16 @@ def test_holdout_command_writes_disjoint_speakers_and_trials(tiny_voxceleb, tmp_
 
 
 def test_val_holdout_validates_on_speakers_it_takes_out_of_training(tiny_voxceleb):
-    full = _datamodule(tiny_voxceleb, val_trials="val_trials.txt")
+    full = _datamodule(tiny_voxceleb)
     full.setup("fit")
-    dm = _datamodule(tiny_voxceleb, val_holdout={"speakers": 3, "trials": 16, "seed": 0})
+    holdout = {"val_trials": None, "val_holdout": {"speakers": 3, "trials": 16, "seed": 0}}
+    dm = _datamodule(tiny_voxceleb, lists=holdout)
     dm.setup("fit")
     val = dm.eval_sets["val"]
     assert len(dm.speakers) == len(full.speakers) - 3 and set(val.speakers) <= set(full.speakers)
     assert not set(val.speakers) & set(dm.speakers) and len(val.labels) == 16
     assert not dm.validation_is_tested() and ".sonolab" in str(val.list_path)
-    again = _datamodule(tiny_voxceleb, val_holdout={"speakers": 3, "trials": 16, "seed": 0})
+    again = _datamodule(tiny_voxceleb, lists=holdout)
     again.setup("fit")
     assert (
         again.eval_sets["val"].list_path == val.list_path and again.speakers == dm.speakers
@@ -85,7 +76,7 @@ def test_val_holdout_validates_on_speakers_it_takes_out_of_training(tiny_voxcele
 
 def test_crop_in_frames_gives_that_many_fbank_frames(tiny_voxceleb):
     assert frames_to_samples(200, 16000) == 32240  # WeSpeaker's num_frms 200
-    dm = _datamodule(tiny_voxceleb, val_trials="val_trials.txt", crop_frames=100)
+    dm = _datamodule(tiny_voxceleb, crops={"frames": 100})
     dm.setup("fit")
     wave = dm.train_dataloader().dataset[0]["wave"]
     feats, frames = KaldiFbank(n_mels=80)(wave[None], torch.tensor([wave.numel()]))

@@ -10,7 +10,7 @@ import torch
 
 from sonolab.data.augment import DEFAULT_SNR, WaveformAugment
 from sonolab.data.verification import SPEEDS, SpeakerBalancedSampler, VoxCelebDataModule
-from sonolab.utils.errors import DataFormatError
+from sonolab.utils.errors import ConfigValueError, DataFormatError
 
 from ..conftest import voxceleb_datamodule
 
@@ -18,7 +18,7 @@ _dm = voxceleb_datamodule
 
 
 def test_training_crops_and_eval_sets(tiny_voxceleb):
-    dm = _dm(tiny_voxceleb, cohort_utts_per_speaker=1)
+    dm = _dm(tiny_voxceleb, cohort={"utts_per_speaker": 1})
     dm.setup("fit")
     batch = next(iter(dm.train_dataloader()))
     assert batch["wave"].shape == (4, 16000) and batch["label"].max() < 8
@@ -34,7 +34,7 @@ def test_training_crops_and_eval_sets(tiny_voxceleb):
 
 
 def test_speed_perturbation_triples_the_labels(tiny_voxceleb):
-    dm = _dm(tiny_voxceleb, speed_perturb=True)
+    dm = _dm(tiny_voxceleb, crops={"speed_perturb": True})
     dm.setup("fit")
     assert dm.num_classes == 8 * len(SPEEDS)
     labels = [dm.train_set[i]["label"] for i in range(len(dm.train_set)) for _ in range(3)]
@@ -144,7 +144,7 @@ def test_missing_trial_audio_is_reported_with_list_and_line(tiny_voxceleb, tmp_p
     bad = tmp_path / "bad_trials.txt"
     first = (tiny_voxceleb / "trials.txt").read_text().splitlines()[0]
     bad.write_text(first + "\n1 id19999/none/00001.wav id19999/none/00002.wav\n")
-    dm = _dm(tiny_voxceleb, val_trials=str(bad))
+    dm = _dm(tiny_voxceleb, lists={"val_trials": str(bad)})
     with pytest.raises(
         DataFormatError, match=r"bad_trials.txt:2: expected an audio file .*id19999/none/00001.wav"
     ):
@@ -155,9 +155,8 @@ def test_real_speechocean_slice(speechocean_root):
     dm = VoxCelebDataModule(
         root=str(speechocean_root),
         train_speakers="train_speakers.txt",
-        val_trials="trials.txt",
-        test_trials={"speechocean": "trials.txt"},
-        extensions=("flac",),
+        lists={"val_trials": "trials.txt", "test_trials": {"speechocean": "trials.txt"}},
+        audio={"extensions": ("flac",)},
         batch_size=4,
         num_workers=0,
     )
@@ -168,3 +167,26 @@ def test_real_speechocean_slice(speechocean_root):
     assert len(ev.speakers) == 25 and not set(ev.speakers) & set(dm.speakers)
     batch = next(iter(dm.train_dataloader()))
     assert batch["wave"].shape == (4, 32000) and batch["wave"].abs().max() > 0
+
+
+def test_settings_are_grouped_and_old_or_unknown_keys_are_named(tiny_voxceleb):
+    dm = _dm(tiny_voxceleb, crops={"frames": 200}, lists={"eval_max_seconds": 3.0})
+    assert dm.crop_samples == 32240 and dm.lists.eval_max_seconds == 3.0
+    assert dm.lists.test_trials == {"synth": "trials.txt"}  # the helper's other list keys kept
+    with pytest.raises(
+        ConfigValueError,
+        match=r"data.crop_seconds: expected data.crops.seconds \(the key moved there\), found 1.0",
+    ):
+        _dm(tiny_voxceleb, crop_seconds=1.0)
+    with pytest.raises(
+        ConfigValueError,
+        match=r"data.crops.second: expected a key of data.crops \(seconds, frames, speed_perturb, "
+        r"speaker_balanced\)",
+    ):
+        _dm(tiny_voxceleb, crops={"second": 1.0})
+    with pytest.raises(ConfigValueError, match=r"data.cohort.utts_per_speaker: expected 0"):
+        _dm(tiny_voxceleb, cohort={"utts_per_speaker": -2})
+    with pytest.raises(ConfigValueError, match=r"data.lists.val_holdout: expected null when"):
+        _dm(tiny_voxceleb, lists={"val_holdout": {"speakers": 2}})
+    with pytest.raises(ConfigValueError, match=r"data.lists.val_holdout.speaker: expected a key"):
+        _dm(tiny_voxceleb, lists={"val_trials": None, "val_holdout": {"speaker": 2}})

@@ -75,7 +75,7 @@ def _check_header(
     if channel is not None and not 0 <= channel < f.channels:
         raise DataFormatError(
             path,
-            f"a channel {channel} (data.channel counts from 0)",
+            f"a channel {channel} (data.audio.channel counts from 0)",
             found=f"{f.channels} channel(s)",
         )
     log = f.extra_info

@@ -26,7 +26,6 @@ SETTING_RULES = {
     "batch_size": (lambda v: v >= 1, "at least 1"),
     "num_workers": (lambda v: v >= 0, "0 or more"),
     "on_bad_audio": (lambda v: v in ("error", "skip"), "error or skip"),
-    "min_audio_seconds": (lambda v: v >= 0, "0 or more seconds"),
 }
 
 
@@ -98,5 +97,7 @@ class AudioDataModule(L.LightningDataModule):
     @staticmethod
     def evaluation_config(data: dict[str, Any], args: dict[str, Any]) -> dict[str, Any]:
         """The run's ``data`` config with ``evaluate.py``'s arguments (of
-        :attr:`evaluate_arguments`) applied; by default each replaces the key of the same name."""
+        :attr:`evaluate_arguments`; none may be given) applied; by default each replaces the key of
+        the same name. Every evaluation passes through it, so a datamodule whose keys changed can
+        also bring a saved run's config up to date here."""
         return {**data, **args}

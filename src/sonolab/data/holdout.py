@@ -4,12 +4,11 @@ list.
 ``python -m sonolab.data.holdout --root /data/voxceleb --train-dir vox2_dev/wav --speakers 100
 --trials 20000`` picks ``--speakers`` speakers of the training tree at random (seeded), writes the
 others to ``<out>/train_speakers.txt`` (``data.train_speakers``) and a trial list over the held-out
-ones to ``<out>/val_trials.txt`` (``data.val_trials``, its paths relative to the training tree:
-``data.val_trial_dir``): half target pairs across sessions, half non-target, each pair once.
-``--out`` defaults to the training tree's parent folder (``vox2_dev/`` above). Existing files are
-not overwritten.
-``data.val_holdout={speakers, trials, seed}`` does the same at start-up without the command (the
-list is written to the data folder's ``.sonolab/`` cache).
+ones to ``<out>/val_trials.txt`` (``data.lists.val_trials``, its paths relative to the training
+tree: ``data.lists.val_trial_dir``): half target pairs across sessions, half non-target, each pair
+once. ``--out`` defaults to the training tree's parent folder (``vox2_dev/`` above). Existing files
+are not overwritten. ``data.lists.val_holdout={speakers, trials, seed}`` does the same at start-up
+without the command (the list is written to the data folder's ``.sonolab/`` cache).
 """
 
 from __future__ import annotations

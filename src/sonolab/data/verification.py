@@ -20,8 +20,9 @@ import torchaudio.functional as AF
 from torch.utils.data import DataLoader, Dataset
 
 from ..utils.errors import ConfigValueError, DataFormatError, check_settings
+from ..utils.groups import config_group, moved_keys_error, nest_moved_keys
 from ..utils.io import from_cwd, under_root
-from .audio import AUDIO_EXTENSIONS, load_audio, load_random_crop
+from .audio import load_audio, load_random_crop
 from .augment import WaveformAugment
 from .base import SETTING_RULES as COMMON_SETTING_RULES
 from .base import AudioDataModule
@@ -29,7 +30,6 @@ from .cohort import cohort_cache_file, draw_cohort
 from .holdout import hold_out
 from .info import DataInfo
 from .readers.voxceleb import (
-    DUPLICATE_POLICIES,
     Trial,
     Utterance,
     check_trial_audio,
@@ -39,6 +39,13 @@ from .readers.voxceleb import (
 )
 from .samplers import Draw, EpochSeededSampler, ShuffleSampler, draw_rng, start_at_epoch
 from .skips import SkipLog
+from .verification_settings import (
+    MOVED_KEYS,
+    AudioReadSettings,
+    CohortSettings,
+    CropSettings,
+    TrialListSettings,
+)
 from .verify import cache_file, screen_audio
 
 log = logging.getLogger(__name__)
@@ -88,21 +95,7 @@ class SpeakerDataInfo(DataInfo):
     num_speakers: int | None = None
 
 
-SETTING_RULES = {  # data.<key>: what the datamodule accepts
-    **COMMON_SETTING_RULES,
-    "crop_seconds": (lambda v: v > 0, "a positive crop length in seconds"),
-    "eval_batch_size": (lambda v: v >= 1, "at least 1"),
-    "eval_max_seconds": (lambda v: v is None or v > 0, "null or a positive number of seconds"),
-    "cohort_utts_per_speaker": (
-        lambda v: v >= -1,
-        "0 (no cohort), a count, or -1 (every training utterance)",
-    ),
-    "channel": (
-        lambda v: v is None or v >= 0,
-        "null (average the channels) or a channel index from 0",
-    ),
-    "duplicate_trials": (lambda v: v in DUPLICATE_POLICIES, " or ".join(DUPLICATE_POLICIES)),
-}
+SETTING_RULES = COMMON_SETTING_RULES  # data.<key> besides the groups, each checked by its dataclass
 
 
 class TrainCrops(Dataset):
@@ -275,64 +268,35 @@ def trial_lists_argument(trials) -> dict[str, str]:
     return {str(name): from_cwd(path) for name, path in value.items()}
 
 
-def frames_to_samples(
-    frames: int, sample_rate: int, window_ms: float = 25.0, shift_ms: float = 10.0
-) -> int:
-    """Samples that give exactly ``frames`` analysis frames: (frames - 1) shifts plus one window."""
-    if frames < 1:
-        raise ConfigValueError("data.crop_frames", "at least 1 frame", frames)
-    return (frames - 1) * int(round(sample_rate * shift_ms / 1000)) + int(
-        round(sample_rate * window_ms / 1000)
-    )
-
-
 class VoxCelebDataModule(AudioDataModule):
     """Speaker-verification data in the VoxCeleb layout.
 
     Args:
         root: dataset folder; relative paths below are resolved against it.
         train_dir: training tree (``<speaker>/<session>/<utt>.<ext>``), e.g. ``wav`` or
-        ``vox2_dev/wav``.
+            ``vox2_dev/wav``.
         train_speakers: optional file listing training speakers (default: every speaker in the
-        tree).
-        trial_dir: folder the trial lists' paths are relative to (VoxCeleb1's ``wav``).
-        val_trials: trial list scored every epoch (``val/eer``); null = the first test list. For
-            checkpoint selection it must not be a test list (:meth:`validation_is_tested`): hold out
-            training speakers with ``python -m sonolab.data.holdout``.
-        val_trial_dir: folder the validation list's paths are relative to (null: ``trial_dir``; the
-            training tree for a held-out speakers' list).
-        val_holdout: ``{speakers, trials, seed}``: hold that many training speakers out at start-up
-            and validate on trials over them (written to the data folder's ``.sonolab/`` cache), in
-            place of
-            ``val_trials``.
-        test_trials: ``{name: trial list}`` scored after training (e.g. vox1_O, vox1_E, vox1_H).
-        extensions: audio extensions accepted in the tree; other files are left out and counted.
-        sample_rate: model rate; files at other rates are resampled if ``resample`` else rejected.
-        channel: multi-channel files: null averages the channels, an index (from 0) picks one.
-        crop_seconds: training crop length.
-        crop_frames: the crop length in 25 ms / 10 ms fbank frames instead, as WeSpeaker counts it
-            (``num_frms: 200`` = 32,240 samples at 16 kHz); overrides ``crop_seconds`` when given.
+            tree).
+        sample_rate: model rate; files at other rates are resampled if ``audio.resample`` else
+            rejected.
         batch_size: training crops per batch (per device).
-        eval_batch_size: utterances per evaluation batch (1 = no padding, exact full-length
-        embeddings).
-        eval_max_seconds: truncate evaluation utterances (null = full length).
-        speed_perturb: 0.9 / 1.0 / 1.1 speed with tripled speaker labels.
-        speaker_balanced: draw speakers uniformly instead of utterances.
-        cohort_utts_per_speaker: training utterances per speaker embedded as the score-normalisation
-            cohort and for the mean embedding (0 = none; needed for mean subtraction and AS-norm):
-            drawn at
-            random (seeded) and spread over the speaker's sessions; -1 = every training utterance
-            (WeSpeaker's cohort and mean: all of VoxCeleb2 dev).
+        crops: :class:`~sonolab.data.verification_settings.CropSettings` (length, speed
+            perturbation, speaker-balanced draws).
+        lists: :class:`~sonolab.data.verification_settings.TrialListSettings` (validation and test
+            trial lists, the held-out validation speakers, evaluation batching).
+        cohort: :class:`~sonolab.data.verification_settings.CohortSettings` (the score-normalisation
+            cohort).
+        audio: :class:`~sonolab.data.verification_settings.AudioReadSettings` (extensions,
+            resampling, channel, shortest file).
         verify_audio: check every file's header, rate, channels, length and last sample before use
             (cached per file in ``<root>/.sonolab/``, or the user cache if the data is read-only).
         on_bad_audio: what the check does with a bad file: ``error`` (list them and stop) or
             ``skip`` (leave the file out, and the trials that name it; counted in metrics.json).
-        min_audio_seconds: shorter files count as bad in the check (one 25 ms analysis frame by
-        default).
-        duplicate_trials: a pair listed twice in a trial list: ``error`` or ``drop`` (scored once,
-        counted).
         synth: parameters of :class:`~sonolab.data.synth.voxceleb.VoxCelebSynthConfig`; when given,
             the synthetic dataset is generated into ``root`` on first use.
+
+    A key of the former flat layout (``crop_seconds``, ``val_trials``, ...) is refused naming the
+    group it moved to (:data:`~sonolab.data.verification_settings.MOVED_KEYS`).
     """
 
     def __init__(
@@ -340,83 +304,48 @@ class VoxCelebDataModule(AudioDataModule):
         root: str,
         train_dir: str = "wav",
         train_speakers: str | None = None,
-        trial_dir: str = "wav",
-        val_trials: str | None = None,
-        test_trials: dict[str, str] | None = None,
-        val_trial_dir: str | None = None,
-        val_holdout: dict | None = None,
-        extensions: tuple[str, ...] = AUDIO_EXTENSIONS,
         sample_rate: int = 16000,
-        resample: bool = True,
-        channel: int | None = None,
-        crop_seconds: float = 2.0,
-        crop_frames: int | None = None,
         batch_size: int = 64,
-        eval_batch_size: int = 1,
-        eval_max_seconds: float | None = None,
         num_workers: int = 2,
-        speed_perturb: bool = False,
-        speaker_balanced: bool = False,
-        cohort_utts_per_speaker: int = 0,
+        crops: CropSettings | dict | None = None,
+        lists: TrialListSettings | dict | None = None,
+        cohort: CohortSettings | dict | None = None,
+        audio: AudioReadSettings | dict | None = None,
         verify_audio: bool = False,
         on_bad_audio: str = "error",
-        min_audio_seconds: float = 0.025,
-        duplicate_trials: str = "error",
         augment: WaveformAugment | None = None,
         synth: dict | None = None,
         seed: int = 0,
         pin_memory: bool = False,
+        **moved,
     ):
         super().__init__()
+        moved_keys_error(moved, MOVED_KEYS, "data")
         check_settings(
             "data",
             SETTING_RULES,
             sample_rate=sample_rate,
-            crop_seconds=crop_seconds,
             batch_size=batch_size,
-            eval_batch_size=eval_batch_size,
-            eval_max_seconds=eval_max_seconds,
             num_workers=num_workers,
-            cohort_utts_per_speaker=cohort_utts_per_speaker,
-            channel=channel,
             on_bad_audio=on_bad_audio,
-            duplicate_trials=duplicate_trials,
-            min_audio_seconds=min_audio_seconds,
         )
         self.root = Path(root)
         self.train_dir = train_dir
         self.train_speakers = train_speakers
-        self.trial_dir = trial_dir
-        self.val_trials = val_trials
-        self.val_trial_dir = val_trial_dir
-        self.val_holdout = dict(val_holdout) if val_holdout else None
-        if self.val_holdout and val_trials is not None:
-            raise ConfigValueError(
-                "data.val_holdout",
-                "null when data.val_trials is given (one validation list)",
-                self.val_holdout,
-            )
-        self.test_trials = dict(test_trials or {})
-        self.extensions = tuple(extensions)
+        self.crops = config_group(CropSettings, crops, "data.crops")
+        self.lists = config_group(TrialListSettings, lists, "data.lists")
+        self.cohort = config_group(CohortSettings, cohort, "data.cohort")
+        self.audio = config_group(AudioReadSettings, audio, "data.audio")
+        # The validation list in use: the configured one, or the held-out speakers' list once
+        # written (see _hold_out).
+        self.val_trials = self.lists.val_trials
+        self.val_trial_dir = self.lists.val_trial_dir
         self.sample_rate = sample_rate
-        self.resample = resample
-        self.channel = channel
-        self.crop_samples = (
-            frames_to_samples(crop_frames, sample_rate)
-            if crop_frames
-            else int(crop_seconds * sample_rate)
-        )
+        self.crop_samples = self.crops.samples(sample_rate)
         self.batch_size = batch_size
-        self.eval_batch_size = eval_batch_size
-        self.eval_max_seconds = eval_max_seconds
         self.num_workers = num_workers
-        self.speed_perturb = speed_perturb
-        self.speaker_balanced = speaker_balanced
-        self.cohort_utts_per_speaker = cohort_utts_per_speaker
         self.verify_audio = verify_audio
         self.on_bad_audio = on_bad_audio
-        self.min_audio_seconds = min_audio_seconds
-        self.duplicate_trials = duplicate_trials
         self.augment = augment
         self.synth = dict(synth) if synth else None
         self.seed = seed
@@ -435,7 +364,7 @@ class VoxCelebDataModule(AudioDataModule):
         """Classifier outputs: speakers, tripled under speed perturbation."""
         if not self.speakers:
             self._setup_train()
-        return len(self.speakers) * (len(SPEEDS) if self.speed_perturb else 1)
+        return len(self.speakers) * (len(SPEEDS) if self.crops.speed_perturb else 1)
 
     takes_augment = True
     synth_generator = (
@@ -443,31 +372,38 @@ class VoxCelebDataModule(AudioDataModule):
         "sonolab.data.synth.voxceleb.generate_voxceleb",
     )
     evaluate_arguments = {
-        "trials": "lists to score instead of the run's data.test_trials: {name: file}, a file, "
-        "or [files]",
+        "trials": "lists to score instead of the run's data.lists.test_trials: {name: file}, a "
+        "file, or [files]",
         "trial_dir": "folder the trial lists' paths are relative to (default: the run's "
-        "data.trial_dir)",
-        "cohort_utts_per_speaker": "training utterances per speaker for the AS-norm / mean cohort",
+        "data.lists.trial_dir)",
+        "cohort_utts_per_speaker": "training utterances per speaker for the AS-norm / mean cohort "
+        "(the run's data.cohort.utts_per_speaker)",
         "eval_max_seconds": "truncate utterances to this length (null = full length)",
     }
+    # evaluate.py argument -> (group, key) of the data config it sets
+    _ARGUMENT_PLACES = {
+        "trials": ("lists", "test_trials"),
+        "trial_dir": ("lists", "trial_dir"),
+        "cohort_utts_per_speaker": ("cohort", "utts_per_speaker"),
+        "eval_max_seconds": ("lists", "eval_max_seconds"),
+    }
     held_out_hint = (
-        "validate on held-out training speakers (data.val_holdout={speakers: 100, trials: 20000}, "
-        "or python -m sonolab.data.holdout and data.val_trials / data.val_trial_dir)"
+        "validate on held-out training speakers (data.lists.val_holdout={speakers: 100, trials: "
+        "20000}, or python -m sonolab.data.holdout and data.lists.val_trials / "
+        "data.lists.val_trial_dir)"
     )
 
-    @staticmethod
-    def evaluation_config(data: dict, args: dict) -> dict:
-        """The run's ``data`` config with evaluate.py's arguments applied: ``trials`` (lists scored
-        instead of the run's test lists), ``trial_dir``, ``cohort_utts_per_speaker``,
-        ``eval_max_seconds``."""
-        data = dict(data)
-        if args.get("trials") is not None:
-            data["test_trials"] = trial_lists_argument(args["trials"])
-        if args.get("trial_dir") is not None:
-            data["trial_dir"] = from_cwd(args["trial_dir"])
-        for key in ("cohort_utts_per_speaker", "eval_max_seconds"):
-            if args.get(key) is not None:
-                data[key] = args[key]
+    @classmethod
+    def evaluation_config(cls, data: dict, args: dict) -> dict:
+        """The run's ``data`` config (a run saved before the keys were grouped is read too) with
+        evaluate.py's arguments applied: ``trials`` (lists scored instead of the run's test lists),
+        ``trial_dir``, ``cohort_utts_per_speaker``, ``eval_max_seconds``."""
+        data = nest_moved_keys(data, MOVED_KEYS)
+        converters = {"trials": trial_lists_argument, "trial_dir": from_cwd}
+        for argument, (group, key) in cls._ARGUMENT_PLACES.items():
+            if args.get(argument) is not None:
+                value = converters.get(argument, lambda v: v)(args[argument])
+                data[group] = {**(data.get(group) or {}), key: value}
         return data
 
     @property
@@ -494,9 +430,9 @@ class VoxCelebDataModule(AudioDataModule):
             f"audio the loaders can read ({len(files)} files checked for {label})",
             self.on_bad_audio,
             self.sample_rate,
-            self.resample,
-            self.channel,
-            self.min_audio_seconds,
+            self.audio.resample,
+            self.audio.channel,
+            self.audio.min_audio_seconds,
             cache_root=self.root,
             label=label,
         )
@@ -508,7 +444,7 @@ class VoxCelebDataModule(AudioDataModule):
             read_speaker_list(self._path(self.train_speakers)) if self.train_speakers else None
         )
         train_root = self._path(self.train_dir)
-        utterances = scan_speaker_tree(train_root, self.extensions, speakers, skips=skips)
+        utterances = scan_speaker_tree(train_root, self.audio.extensions, speakers, skips=skips)
         bad = self._bad_audio(train_root, [u.path for u in utterances], "train")
         if bad:
             for utt in utterances:
@@ -531,7 +467,7 @@ class VoxCelebDataModule(AudioDataModule):
                 "readable audio for every listed training speaker",
                 found=f"none left for {', '.join(lost[:5])} after data.on_bad_audio=skip",
             )
-        if self.val_holdout:
+        if self.lists.val_holdout:
             utterances = self._hold_out(utterances, train_root)
             self.speakers = sorted({u.speaker for u in utterances})
         index = {s: i for i, s in enumerate(self.speakers)}
@@ -541,31 +477,27 @@ class VoxCelebDataModule(AudioDataModule):
             index,
             self.crop_samples,
             self.sample_rate,
-            self.resample,
-            self.speed_perturb,
+            self.audio.resample,
+            self.crops.speed_perturb,
             self.augment,
             self.seed,
-            self.channel,
+            self.audio.channel,
         )
 
     def validation_is_tested(self) -> bool:
         """Whether the validation list is also a test list (then choosing a checkpoint on it would
         choose on the test): the same file, or no validation list (the first test list is used)."""
-        if self.val_holdout:
+        if self.lists.val_holdout:
             return False
         if self.val_trials is None:
-            return bool(self.test_trials)
+            return bool(self.lists.test_trials)
         val = self._path(self.val_trials).resolve()
-        return any(self._path(p).resolve() == val for p in self.test_trials.values())
+        return any(self._path(p).resolve() == val for p in self.lists.test_trials.values())
 
     def _hold_out(self, utterances: list[Utterance], train_root: Path) -> list[Utterance]:
         """Take ``val_holdout`` speakers out of training; their trial list becomes the validation
         list."""
-        spec = {
-            "speakers": int(self.val_holdout.get("speakers", 100)),
-            "trials": int(self.val_holdout.get("trials", 20000)),
-            "seed": int(self.val_holdout.get("seed", 0)),
-        }
+        spec = {key: int(value) for key, value in self.lists.val_holdout.items()}
         held, trials = hold_out(
             utterances, spec["speakers"], spec["trials"], spec["seed"], str(train_root)
         )
@@ -593,8 +525,8 @@ class VoxCelebDataModule(AudioDataModule):
     def _load_eval_set(self, name: str, list_path: str, trial_dir: str | None = None) -> EvalSet:
         path = self._path(list_path)
         skips = SkipLog()
-        trials = read_trial_list(path, duplicates=self.duplicate_trials, skips=skips)
-        audio_root = self._path(trial_dir or self.trial_dir)
+        trials = read_trial_list(path, duplicates=self.lists.duplicate_trials, skips=skips)
+        audio_root = self._path(trial_dir or self.lists.trial_dir)
         check_trial_audio(trials, audio_root, path)
         bad = self._bad_audio(
             audio_root, sorted({t.enroll for t in trials} | {t.test for t in trials}), name
@@ -626,11 +558,12 @@ class VoxCelebDataModule(AudioDataModule):
         if stage in (None, "fit") and self.train_set is None:
             self._setup_train()
         if stage in (None, "fit", "test"):
-            if not self.test_trials and self.val_trials is None:
+            if not self.lists.test_trials and self.val_trials is None:
                 raise DataFormatError(
-                    self.root, "at least one trial list (data.val_trials or data.test_trials)"
+                    self.root,
+                    "at least one trial list (data.lists.val_trials or data.lists.test_trials)",
                 )
-            for name, list_path in self.test_trials.items():
+            for name, list_path in self.lists.test_trials.items():
                 if name not in self.eval_sets:
                     self.eval_sets[name] = self._load_eval_set(name, list_path)
         if stage in (None, "fit", "validate") and "val" not in self.eval_sets:
@@ -638,15 +571,15 @@ class VoxCelebDataModule(AudioDataModule):
                 self.eval_sets["val"] = self._load_eval_set(
                     "val", self.val_trials, self.val_trial_dir
                 )
-            elif self.test_trials:
-                first = next(iter(self.test_trials))
-                log.warning("no data.val_trials: validating on the test list %r", first)
+            elif self.lists.test_trials:
+                first = next(iter(self.lists.test_trials))
+                log.warning("no data.lists.val_trials: validating on the test list %r", first)
                 self.eval_sets["val"] = self.eval_sets.get(first) or self._load_eval_set(
-                    first, self.test_trials[first]
+                    first, self.lists.test_trials[first]
                 )
             else:
                 raise DataFormatError(
-                    self.root, "a validation list (data.val_trials or data.test_trials)"
+                    self.root, "a validation list (data.lists.val_trials or data.lists.test_trials)"
                 )
         if self.train_set is not None and "val" in self.eval_sets:
             overlap = set(self.speakers) & set(self.eval_sets["val"].speakers)
@@ -663,13 +596,13 @@ class VoxCelebDataModule(AudioDataModule):
             Path(root),
             paths,
             self.sample_rate,
-            self.resample,
-            self.eval_max_seconds,
-            self.channel,
+            self.audio.resample,
+            self.lists.eval_max_seconds,
+            self.audio.channel,
         )
         return DataLoader(
             dataset,
-            batch_size=self.eval_batch_size,
+            batch_size=self.lists.eval_batch_size,
             shuffle=False,
             num_workers=self.num_workers,
             collate_fn=collate_padded,
@@ -680,7 +613,7 @@ class VoxCelebDataModule(AudioDataModule):
         """Shuffled (or speaker-balanced) crops; the crop randomness changes every epoch."""
         sampler = (
             SpeakerBalancedSampler(self.train_set.labels, self.seed)
-            if self.speaker_balanced
+            if self.crops.speaker_balanced
             else ShuffleSampler(len(self.train_set), self.seed)
         )
         return DataLoader(
@@ -705,11 +638,11 @@ class VoxCelebDataModule(AudioDataModule):
         sessions."""
         if self.train_set is None:
             self._setup_train()
-        if self.cohort_utts_per_speaker < 0:
+        if self.cohort.utts_per_speaker < 0:
             return sorted(self.train_set.utterances, key=lambda u: u.path)
         if self._cohort_cache is None:
             self._cohort_cache = draw_cohort(
-                self.train_set.utterances, self.cohort_utts_per_speaker, self.seed
+                self.train_set.utterances, self.cohort.utts_per_speaker, self.seed
             )
         return self._cohort_cache
 
@@ -717,7 +650,7 @@ class VoxCelebDataModule(AudioDataModule):
         """One loader per test list, plus the normalisation cohort first when configured."""
         loaders = []
         self.cached_cohort = None
-        if self.cohort_utts_per_speaker != 0:
+        if self.cohort.utts_per_speaker != 0:
             paths = [u.path for u in self._cohort()]
             cache = self.cohort_cache_file()
             if cache is not None and cache.is_file():
@@ -727,7 +660,7 @@ class VoxCelebDataModule(AudioDataModule):
                 log.info("cohort embeddings of this checkpoint read from %s", cache)
             else:
                 loaders.append(self._eval_loader("cohort", self._path(self.train_dir), paths))
-        for name in self.test_trials:
+        for name in self.lists.test_trials:
             ev = self.eval_sets[name]
             loaders.append(self._eval_loader(name, ev.audio_root, ev.utterances))
         return loaders
@@ -736,7 +669,7 @@ class VoxCelebDataModule(AudioDataModule):
         """Where the cohort embeddings of the checkpoint under test are kept (``<run>/cohort/``);
         None when no checkpoint file is tested (weights in memory)."""
         settings = {
-            "eval_max_seconds": self.eval_max_seconds,
+            "eval_max_seconds": self.lists.eval_max_seconds,
             "sample_rate": self.sample_rate,
             "train_dir": str(self._path(self.train_dir).resolve()),
         }

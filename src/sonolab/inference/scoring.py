@@ -89,8 +89,8 @@ def score_trials(
     emb = embeddings.double()
     if config.needs_cohort and (cohort is None or cohort_speakers is None):
         raise ValueError(
-            "mean subtraction / AS-norm need cohort embeddings (set data.cohort_utts_per_speaker > "
-            "0)"
+            "mean subtraction / AS-norm need cohort embeddings "
+            "(set data.cohort.utts_per_speaker > 0)"
         )
     if config.mean_subtraction:
         mean = cohort.double().mean(dim=0, keepdim=True)

@@ -73,13 +73,12 @@ class VerificationTask(Task):
     def check_config(cls, cfg: DictConfig, command: str) -> None:
         """Mean subtraction and AS-norm need a cohort of training embeddings."""
         scoring = cfg.task.get("scoring") or {}
-        if (scoring.get("mean_subtraction") or scoring.get("as_norm")) and not cfg.data.get(
-            "cohort_utts_per_speaker"
-        ):
+        cohort = (cfg.data.get("cohort") or {}).get("utts_per_speaker")
+        if (scoring.get("mean_subtraction") or scoring.get("as_norm")) and not cohort:
             key = (
                 "cohort_utts_per_speaker"
                 if command == "evaluate"
-                else "data.cohort_utts_per_speaker"
+                else "data.cohort.utts_per_speaker"
             )
             raise IncompatibleConfigError(
                 "task.scoring.mean_subtraction / as_norm need a cohort of training embeddings: "
@@ -215,7 +214,7 @@ class VerificationTask(Task):
             return dm.cached_cohort, speakers
         if "cohort" not in self._collected:
             raise IncompatibleConfigError(
-                "task.scoring needs a cohort: set data.cohort_utts_per_speaker > 0 (or -1)"
+                "task.scoring needs a cohort: set data.cohort.utts_per_speaker > 0 (or -1)"
             )
         cohort, seen = self._gathered("cohort", len(speakers))
         if not bool(seen.all()):
@@ -238,11 +237,11 @@ class VerificationTask(Task):
         # alone.
         gathered = {
             name: self._gathered(name, len(dm.eval_sets[name].utterances))
-            for name in dm.test_trials
+            for name in dm.lists.test_trials
         }
         if not self.trainer.is_global_zero:
             return
-        for name in dm.test_trials:
+        for name in dm.lists.test_trials:
             scores, labels, metrics = self._score(
                 name, self.scoring, cohort, speakers, gathered=gathered[name]
             )

@@ -33,7 +33,7 @@ from ...conftest import SHARED_DATA
         (
             "1 a/s/1.wav b/s/2.wav\n0 a/s/3.wav b/s/4.wav\n1 a/s/1.wav b/s/2.wav\n",
             r"t.txt:3: expected each pair once \(line 1 has the same pair; "
-            r"data.duplicate_trials=drop",
+            r"data.lists.duplicate_trials=drop",
         ),
         ("1 a/s/1.wav a/s/1.wav\n", r"t.txt:1: expected two different files per trial"),
         (

@@ -106,7 +106,7 @@ def scan_speaker_tree(
                 is_audio = suffix.lstrip(".") in OTHER_AUDIO_EXTENSIONS
                 skips.add(
                     f"{'audio' if is_audio else 'other'} file with an extension not in "
-                    "data.extensions "
+                    "data.audio.extensions "
                     f"({suffix})",
                     str(audio),
                 )
@@ -116,7 +116,7 @@ def scan_speaker_tree(
                 f"{n} {ext}" for ext, n in sorted(other_ext[speaker_dir.name].items())
             )
             skips.add(
-                "speaker left out: no file with an extension in data.extensions",
+                "speaker left out: no file with an extension in data.audio.extensions",
                 f"{speaker_dir.name} ({counts})",
             )
     if own_log:
@@ -134,7 +134,7 @@ def scan_speaker_tree(
         if missing:
             detail = [
                 f"{spk} (only {', '.join(sorted(other_ext[spk]))} files; add the extension to "
-                "data.extensions "
+                "data.audio.extensions "
                 "or convert them)"
                 if spk in other_ext
                 else f"{spk} (no folder)"
@@ -195,7 +195,7 @@ def read_trial_list(
                 raise DataFormatError(
                     path,
                     f"each pair once (line {earlier.line} has the same pair; "
-                    "data.duplicate_trials=drop scores it once)",
+                    "data.lists.duplicate_trials=drop scores it once)",
                     line=number,
                     found=raw,
                 )
