@@ -1,5 +1,6 @@
-"""Diarization family: datamodule, chunk targets, AMI layouts (real data when present), chunked
-inference with speaker linking, the one-speaker floor, and a tiny train -> test -> report run."""
+"""Diarization family: datamodule, chunk targets, AMI layouts (real data when present), whole and
+windowed inference (speakers joined across windows), the one-speaker floor, and a tiny train ->
+test -> report run."""
 
 from __future__ import annotations
 
@@ -292,23 +293,32 @@ class _BandEnergies(torch.nn.Module):
 
 class _ShufflingOracle(torch.nn.Module):
     """Activities from the band energies, its speaker columns rotated on every call (as EEND-EDA's
-    attractor order is arbitrary per window); existence says two speakers."""
+    attractor order is arbitrary per window); existence says which tones the window holds."""
 
     subsampling = 10
 
     def __init__(self):
         super().__init__()
         self.calls = 0
+        self.noise = torch.Generator().manual_seed(0)
 
     def forward(self, feats, frames, num_speakers=None):
         pooled = feats[:, : feats.shape[1] // 10 * 10].reshape(feats.shape[0], -1, 10, 2).mean(2)
         logits = 20 * (pooled / (pooled.max() + 1e-9) - 0.1)
+        # each tone's attractor: a fixed direction plus noise (as a model's would vary per window)
+        attractors = torch.eye(2)[None] + 0.2 * torch.randn(1, 2, 2, generator=self.noise)
         self.calls += 1
         if self.calls % 2:
-            logits = logits.flip(-1)
+            logits, attractors = logits.flip(-1), attractors.flip(1)
+        # as EEND-EDA: the speakers present in the window come first, and only they exist
+        present = (logits[0] > 0).any(0)
+        order = torch.cat([torch.nonzero(present)[:, 0], torch.nonzero(~present)[:, 0]])
+        existence = torch.full((1, len(TONES) + 1), -9.0)
+        existence[0, : int(present.sum())] = 9.0
         return {
-            "activities": logits,
-            "existence": torch.tensor([[9.0, 9.0, -9.0]]),
+            "activities": logits[..., order],
+            "existence": existence,
+            "attractors": attractors[:, order],
             "frames": frames // 10,
         }
 
@@ -317,32 +327,52 @@ class _ShufflingOracle(torch.nn.Module):
         return (torch.sigmoid(existence) >= threshold).int().cumprod(1).sum(1)
 
 
-def test_chunked_inference_links_speakers_across_windows(tmp_path):
-    rng = np.random.default_rng(0)
-    duration = 95.0
-    reference = Annotation(uri="long")
+def _tone_recording(path: Path, turns: list[tuple[float, float, int]], duration: float):
+    """A recording of tone 'speakers' (start, end, tone index) and its reference."""
+    reference = Annotation(uri=path.stem)
     wave = np.zeros(int(duration * RATE), dtype=np.float32)
-    t = 0.0
-    while t < duration - 2:  # alternating turns, sometimes overlapping, short pauses
-        for k, freq in enumerate(TONES):
-            length = float(rng.uniform(1.0, 3.0))
-            start, end = t, min(t + length, duration)
-            samples = np.arange(int(start * RATE), int(end * RATE))
-            wave[samples] += 0.3 * np.sin(2 * np.pi * freq * samples / RATE)
-            reference[Segment(start, end)] = f"tone{k}"
-            t = end - float(rng.uniform(0, 0.5)) + float(rng.uniform(0, 0.6))
-    path = tmp_path / "long.wav"
+    for start, end, k in turns:
+        samples = np.arange(int(start * RATE), int(end * RATE))
+        wave[samples] += 0.3 * np.sin(2 * np.pi * TONES[k] * samples / RATE)
+        reference[Segment(start, end)] = f"tone{k}"
     sf.write(path, wave, RATE)
+    return reference
+
+
+def _diarize(path: Path, reference: Annotation, config: DecodingConfig) -> tuple[dict, np.ndarray]:
     model = _ShufflingOracle()
-    probs, step = diarize_recording(
-        model, _BandEnergies(), path, RATE, DecodingConfig(window_seconds=20, hop_seconds=10)
+    probs, step = diarize_recording(model, _BandEnergies(), path, RATE, config)
+    hypothesis = activities_to_annotation(probs, step, path.stem, median_frames=1)
+    uri = path.stem
+    return diarization_error_rates({uri: reference}, {uri: hypothesis})["collar0.25"]["corpus"], (
+        probs
     )
-    assert model.calls == 9 and probs.shape == (950, 2) and step == pytest.approx(0.1)
-    hypothesis = activities_to_annotation(probs, step, "long", median_frames=1)
-    der = diarization_error_rates({"long": reference}, {"long": hypothesis})
-    assert (
-        der["collar0.25"]["corpus"]["der"] < 3.0 and der["collar0.25"]["corpus"]["confusion"] < 0.5
-    )
+
+
+def test_windowed_inference_joins_speakers_across_windows(tmp_path):
+    rng = np.random.default_rng(0)
+    duration, turns, t = 95.0, [], 0.0
+    while t < duration - 2:  # alternating turns, sometimes overlapping, short pauses
+        for k in range(len(TONES)):
+            end = min(t + float(rng.uniform(1.0, 3.0)), duration)
+            turns.append((t, end, k))
+            t = end - float(rng.uniform(0, 0.5)) + float(rng.uniform(0, 0.6))
+    reference = _tone_recording(tmp_path / "long.wav", turns, duration)
+    windowed = DecodingConfig(window_seconds=20, hop_seconds=10)
+    der, probs = _diarize(tmp_path / "long.wav", reference, windowed)
+    assert probs.shape == (950, 2) and der["der"] < 3.0 and der["confusion"] < 0.5
+    whole, probs = _diarize(tmp_path / "long.wav", reference, DecodingConfig())  # one pass
+    assert probs.shape == (950, 2) and whole["der"] < 3.0
+
+
+def test_a_speaker_silent_longer_than_the_overlap_keeps_one_label(tmp_path):
+    # tone 1 speaks at the start and again after 50 s of silence, far beyond a 10 s overlap
+    turns = [(t, t + 2.0, 0) for t in np.arange(0.0, 90.0, 3.0)]
+    turns += [(t + 1.0, t + 2.5, 1) for t in (0.0, 6.0, 12.0, 70.0, 76.0, 82.0)]
+    reference = _tone_recording(tmp_path / "gap.wav", turns, 90.0)
+    windowed = DecodingConfig(window_seconds=20, hop_seconds=10)
+    der, probs = _diarize(tmp_path / "gap.wav", reference, windowed)
+    assert probs.shape[1] == 2 and der["confusion"] < 0.5 and der["der"] < 5.0
 
 
 def test_one_speaker_floor():

@@ -1,74 +1,110 @@
-"""Diarizing whole recordings of any length with an end-to-end model, in bounded memory.
+"""Diarizing whole recordings of any length with an end-to-end model.
 
-Scheme (chosen because EEND-EDA attends over its whole input, so memory and time grow with the
-square of the input length): the recording is read window by window (``window_seconds``, hop
-``hop_seconds``; only one window of audio is in memory), each window is diarized on its own (speaker
-count from the attractor existence probabilities, or given), and each window's speakers are linked
-to the speakers found so far by their activity in the part that overlaps the earlier windows: the
-pairing that maximises the summed product of activities (Hungarian algorithm), accepted when the
-normalised agreement exceeds ``link_threshold``; an unlinked speaker becomes a new one. Activities
-of a speaker are averaged where windows overlap, then thresholded and median-filtered.
-
-Failure modes: a speaker who is silent in an overlap cannot be linked there, so one who comes back
-after a silence longer than the overlap is split into two labels (costing confusion); two speakers
-who talk at once through a whole overlap can be swapped. Larger overlaps reduce both, at more cost.
+By default a recording is diarized in one pass, as the EEND / EEND-EDA code does: the speakers are
+then the model's own across the whole recording. Self-attention makes memory and time grow with
+the square of the length (the encoder's attention runs through PyTorch's
+``scaled_dot_product_attention``, whose fused kernels keep memory far below the full attention
+matrix; docs/benchmarks.md gives the peak memory of a one-hour recording). Where that does not fit,
+``window_seconds`` diarizes window by window (hop ``hop_seconds``; one window of audio in memory at
+a time) and the window-local speakers are joined into the recording's speakers by clustering their
+embeddings across all windows with a cannot-link constraint inside each window
+(:mod:`sonolab.inference.stitching`); a speaker's activity is averaged where windows overlap, then
+thresholded and median-filtered.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 from pyannote.core import Annotation, Segment
 from scipy.ndimage import median_filter
-from scipy.optimize import linear_sum_assignment
 
 from ..data.audio import audio_duration, load_segment
+from .stitching import ClusteringConfig, WindowSpeakers, cluster_window_speakers, stitch
 
 
 @dataclass
 class DecodingConfig:
     """How activities become turns (every field is a ``task.decoding.*`` config key).
 
-    window_seconds / hop_seconds: inference windows; hop < window gives the overlap used for
-    linking.
+    window_seconds: null diarizes each recording in one pass; a length diarizes it window by window
+        (for recordings too long for memory) and joins the windows' speakers by clustering.
+    hop_seconds: the windows' hop (null: half the window).
     threshold: activity probability above which a speaker is active.
     median_frames: median filter length in output frames (odd; 1 = none); EEND uses 11 (1.1 s).
     existence_threshold: attractor existence probability that counts a speaker.
-    link_threshold: agreement (0-1) in the overlap above which a window's speaker is an earlier one.
+    clustering: :class:`~sonolab.inference.stitching.ClusteringConfig` fields (windowed decoding).
     tune: before testing, pick ``threshold`` and ``median_frames`` from the grids by the DER
         (``tune_setup``) of the validation recordings (the development set only, never a test set).
     """
 
-    window_seconds: float = 30.0
-    hop_seconds: float = 15.0
+    window_seconds: float | None = None
+    hop_seconds: float | None = None
     threshold: float = 0.5
     median_frames: int = 11
     existence_threshold: float = 0.5
-    link_threshold: float = 0.3
+    clustering: ClusteringConfig = field(default_factory=ClusteringConfig)
     tune: bool = True
     threshold_grid: tuple[float, ...] = (0.3, 0.4, 0.5, 0.6, 0.7)
     median_grid: tuple[int, ...] = (1, 5, 11, 21)
     tune_setup: str = "collar0"
 
-
-def _link(window: np.ndarray, earlier: np.ndarray, threshold: float) -> list[int | None]:
-    """For each column of ``window`` (overlap frames x speakers), the matching column of
-    ``earlier``, or None."""
-    if window.shape[1] == 0 or earlier.shape[1] == 0 or window.shape[0] == 0:
-        return [None] * window.shape[1]
-    product = window.T @ earlier  # (window speakers, earlier speakers)
-    norms = np.sqrt(np.outer((window**2).sum(0), (earlier**2).sum(0))) + 1e-9
-    rows, cols = linear_sum_assignment(-product)
-    links: list[int | None] = [None] * window.shape[1]
-    for r, c in zip(rows, cols):
-        if product[r, c] / norms[r, c] > threshold:
-            links[r] = int(c)
-    return links
+    def __post_init__(self) -> None:
+        if not isinstance(self.clustering, ClusteringConfig):
+            self.clustering = ClusteringConfig(**(self.clustering or {}))
 
 
 @torch.no_grad()
+def diarize_windows(
+    model: torch.nn.Module,
+    features: torch.nn.Module,
+    path,
+    sample_rate: int,
+    config: DecodingConfig,
+    num_speakers: int | None = None,
+    device: torch.device | str = "cpu",
+) -> tuple[list[WindowSpeakers], float, int]:
+    """Each window's local activities and attractors (one window: the whole recording), the
+    seconds per output frame and the recording's output frames."""
+    step = model.subsampling * features.frame_shift_ms / 1000.0
+    duration = audio_duration(path)
+    total = int(np.ceil(duration / step))
+    window = config.window_seconds
+    if window is not None and window >= duration:
+        window = None
+    hop = (
+        max(step, round((config.hop_seconds or window / 2) / step) * step) if window else duration
+    )  # windows start on output frames
+    windows: list[WindowSpeakers] = []
+    start = 0.0
+    while True:
+        wave = load_segment(path, sample_rate, start, window).to(device)
+        length = torch.tensor([wave.numel()], device=device)
+        if features.num_frames(length).item() < 1:
+            break
+        feats, frames = features(wave[None], length)
+        out = model(feats, frames, num_speakers=num_speakers)
+        count = (
+            num_speakers
+            if num_speakers is not None
+            else int(model.count_speakers(out["existence"], config.existence_threshold)[0])
+        )
+        logits = out["activities"][0, : int(out["frames"][0]), :count]
+        windows.append(
+            WindowSpeakers(
+                first=int(round(start / step)),
+                activities=torch.sigmoid(logits).float().cpu().numpy(),
+                embeddings=out["attractors"][0, :count].float().cpu().numpy(),
+            )
+        )
+        if window is None or start + window >= duration:
+            break
+        start += hop
+    return windows, step, total
+
+
 def diarize_recording(
     model: torch.nn.Module,
     features: torch.nn.Module,
@@ -82,50 +118,18 @@ def diarize_recording(
     (s).
 
     ``model`` follows the EEND-EDA interface (``subsampling``, ``forward(features, frames,
-    num_speakers)`` returning ``activities`` / ``existence`` / ``frames``, ``count_speakers``).
-    ``num_speakers`` (oracle) fixes the count in every window; otherwise it is estimated per window.
+    num_speakers)`` returning ``activities`` / ``existence`` / ``attractors`` / ``frames``,
+    ``count_speakers``). ``num_speakers`` (oracle) fixes the count; otherwise it is estimated (per
+    window, then by the clustering).
     """
-    step = model.subsampling * features.frame_shift_ms / 1000.0
-    duration = audio_duration(path)
-    total = int(np.ceil(duration / step))
-    hop = max(step, round(config.hop_seconds / step) * step)  # windows start on output frames
-    sums = np.zeros((total, 0), dtype=np.float64)
-    weight = np.zeros(total, dtype=np.float64)
-    start = 0.0
-    while True:
-        wave = load_segment(path, sample_rate, start, config.window_seconds).to(device)
-        length = torch.tensor([wave.numel()], device=device)
-        if features.num_frames(length).item() < 1:
-            break
-        feats, frames = features(wave[None], length)
-        out = model(feats, frames, num_speakers=num_speakers)
-        count = (
-            num_speakers
-            if num_speakers is not None
-            else int(model.count_speakers(out["existence"], config.existence_threshold)[0])
-        )
-        probs = (
-            torch.sigmoid(out["activities"][0, : int(out["frames"][0]), :count])
-            .float()
-            .cpu()
-            .numpy()
-        )
-        first = int(round(start / step))
-        probs = probs[: total - first]
-        span = slice(first, first + probs.shape[0])
-        covered = weight[span] > 0
-        earlier = sums[span][covered] / weight[span][covered, None]
-        links = _link(probs[covered], earlier, config.link_threshold)
-        for k, link in enumerate(links):
-            if link is None:
-                sums = np.concatenate([sums, np.zeros((total, 1))], axis=1)
-                link = sums.shape[1] - 1
-            sums[span, link] += probs[:, k]
-        weight[span] += 1
-        if start + config.window_seconds >= duration:
-            break
-        start += hop
-    return sums / np.maximum(weight, 1)[:, None], step
+    windows, step, total = diarize_windows(
+        model, features, path, sample_rate, config, num_speakers, device
+    )
+    if len(windows) == 1:
+        labels = [np.arange(windows[0].activities.shape[1])]
+    else:
+        labels = cluster_window_speakers(windows, step, config.clustering, num_speakers)
+    return stitch(windows, labels, total), step
 
 
 def activities_to_annotation(

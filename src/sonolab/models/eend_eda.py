@@ -3,12 +3,13 @@
 
 Features ``(batch, frames, dim)`` at 100 frames/s -> context splicing (+-``context`` frames) and
 subsampling by ``subsampling`` (10 -> 10 output frames/s) -> linear projection -> Transformer
-encoder (self-attention without positional encoding, pre-norm blocks, as SA-EEND) -> frame
-embeddings. The EDA: an LSTM encodes the frame embeddings in a shuffled order, an LSTM decoder fed
-zeros from the encoder's final state emits attractors, and a linear layer gives each attractor's
-existence logit. Activities are the sigmoid of frame-embedding x attractor products; the model
-returns their logits. Written here because no maintained library ships EEND-EDA as a module
-(pyannote.audio's and NeMo's diarization models are other architectures).
+encoder (self-attention without positional encoding; pre-norm blocks by default, post-norm as in the
+EEND reference with ``norm_first=false``; attention through ``scaled_dot_product_attention``, so a
+whole recording fits in memory) -> frame embeddings. The EDA: an LSTM encodes the frame embeddings
+in a shuffled order, an LSTM decoder fed zeros from the encoder's final state emits attractors, and
+a linear layer gives each attractor's existence logit. Activities are the sigmoid of frame-embedding
+x attractor products; the model returns their logits. Written here because no maintained library
+ships EEND-EDA as a module (pyannote.audio's and NeMo's diarization models are other architectures).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
 from .base import AudioModel
+from .transformer import TransformerEncoder
 
 
 def splice_and_subsample(features: torch.Tensor, context: int, subsampling: int) -> torch.Tensor:
@@ -91,10 +93,16 @@ class EendEda(AudioModel):
         max_speakers: attractors decoded at inference when the speaker count is not given.
         shuffle_inference: shuffle frames before the EDA at inference too (with a fixed seed, so
             the output is reproducible); training always shuffles.
+        norm_first: layer norm before each encoder sublayer (pre-norm); false: the EEND
+            reference's encoder (hitachi-speech/EEND ``eend/chainer_backend/transformer.py``),
+            which normalises the stream before each sublayer and adds the sublayer's output to the
+            normalised tensor (post-norm; see :class:`~sonolab.models.transformer.EncoderLayer`).
 
     ``forward(features, frames, num_speakers)`` returns a dict of tensors:
     ``activities`` ``(B, T', S)`` logits for ``S = num_speakers`` (or ``max_speakers``),
-    ``existence`` ``(B, S + 1)`` logits (the last attractor should not exist), ``frames`` ``(B,)``.
+    ``existence`` ``(B, S + 1)`` logits (the last attractor should not exist), ``attractors``
+    ``(B, S, d_model)`` (each speaker's vector, for joining speakers across windows), ``frames``
+    ``(B,)``.
     """
 
     output_type = "activities"
@@ -111,20 +119,21 @@ class EendEda(AudioModel):
         dropout: float = 0.1,
         max_speakers: int = 4,
         shuffle_inference: bool = True,
+        norm_first: bool = True,
     ):
         super().__init__()
         self.context = context
         self.subsampling = subsampling
         self.max_speakers = max_speakers
         self.shuffle_inference = shuffle_inference
+        # The reference feeds the projection straight to the first layer's norm (its lnorm_in is
+        # defined but unused, transformer.py:130/149); pre-norm blocks need the norm here.
         self.input = nn.Sequential(
-            nn.Linear(input_size * (2 * context + 1), d_model), nn.LayerNorm(d_model)
+            nn.Linear(input_size * (2 * context + 1), d_model),
+            nn.LayerNorm(d_model) if norm_first else nn.Identity(),
         )
-        layer = nn.TransformerEncoderLayer(
-            d_model, num_heads, ff_dim, dropout, batch_first=True, norm_first=True
-        )
-        self.encoder = nn.TransformerEncoder(
-            layer, num_layers, norm=nn.LayerNorm(d_model), enable_nested_tensor=False
+        self.encoder = TransformerEncoder(
+            d_model, num_heads, ff_dim, dropout, num_layers, norm_first=norm_first
         )
         self.eda = EncoderDecoderAttractors(d_model)
 
@@ -139,7 +148,7 @@ class EendEda(AudioModel):
         x = self.input(splice_and_subsample(features, self.context, self.subsampling))
         lengths = self.output_frames(frames).clamp(max=x.shape[1])
         padding = torch.arange(x.shape[1], device=x.device)[None] >= lengths[:, None]
-        return self.encoder(x, src_key_padding_mask=padding), lengths
+        return self.encoder(x, padding), lengths
 
     def forward(
         self, features: torch.Tensor, frames: torch.Tensor, num_speakers: int | None = None
@@ -150,7 +159,12 @@ class EendEda(AudioModel):
         seed = None if self.training else 0  # inference is reproducible
         attractors, existence = self.eda(embeddings, lengths, speakers + 1, shuffle, seed)
         activities = embeddings @ attractors[:, :speakers].transpose(1, 2)
-        return {"activities": activities, "existence": existence, "frames": lengths}
+        return {
+            "activities": activities,
+            "existence": existence,
+            "attractors": attractors[:, :speakers],
+            "frames": lengths,
+        }
 
     @staticmethod
     def count_speakers(existence: torch.Tensor, threshold: float = 0.5) -> torch.Tensor:
