@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         path, _ = checkpoint_for_run(args.run_dir)
         load_task_state(task, load_checkpoint(path), path)
     task = task.to(args.device).eval()
-    decoding = DecodingConfig(**OmegaConf.to_container(cfg.task.decoding))
+    decoding = DecodingConfig.from_config(OmegaConf.to_container(cfg.task.decoding))
     if args.window:
         decoding.window_seconds = args.window
     with tempfile.TemporaryDirectory() as tmp:

@@ -23,12 +23,11 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from .checkpoints import checkpoint_for_run, load_checkpoint, load_task_state
+from .checkpoints import checkpoint_for_run
 from .data.audio import AUDIO_EXTENSIONS
 from .data.verification import EvalUtterances, collate_padded
-from .run import _run_config, build_task
-from .tasks.verification import VerificationTask
-from .utils.errors import ConfigValueError, DataFormatError, IncompatibleConfigError
+from .inference.embedding import load_verification_task
+from .utils.errors import ConfigValueError, DataFormatError
 
 log = logging.getLogger(__name__)
 FORMATS = ("npz", "ark")
@@ -139,17 +138,8 @@ def main(argv: list[str] | None = None) -> int:
     if fmt not in FORMATS:
         raise ConfigValueError("format", " or ".join(FORMATS), fmt)
     run_dir = Path(args["run_dir"])
-    ckpt_path, reason = checkpoint_for_run(run_dir, args.get("ckpt_path"))
-    cfg = _run_config(run_dir)
-    checkpoint = load_checkpoint(ckpt_path)
-    task = build_task(cfg, checkpoint["hyper_parameters"]["data_info"])
-    if not isinstance(task, VerificationTask):
-        raise IncompatibleConfigError(
-            f"{run_dir} is a {type(task).__name__} run: embeddings come from "
-            "verification runs (VerificationTask)"
-        )
-    load_task_state(task, checkpoint, ckpt_path)
-    del checkpoint
+    ckpt_path, _ = checkpoint_for_run(run_dir, args.get("ckpt_path"))
+    task = load_verification_task(run_dir, args.get("ckpt_path"))
     device = args.get("device", "auto")
     device = torch.device(
         "cuda"
@@ -164,14 +154,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.get("max_seconds", "null") in ("null", "None", "")
         else float(args["max_seconds"])
     )
-    log.info(
-        "embedding %d files under %s with %s (%s) on %s", len(keys), root, ckpt_path, reason, device
-    )
+    log.info("embedding %d files under %s on %s", len(keys), root, device)
     embeddings = embed_files(
         task,
         root,
         keys,
-        int(cfg.data.sample_rate),
+        int(task.data_info.sample_rate),
         max_seconds,
         device,
         int(args.get("num_workers", 0)),

@@ -186,19 +186,24 @@ def test_simulated_training_mixtures_are_new_every_epoch_unless_configured(tiny_
     def epochs(**simulation):
         dm = _datamodule(tiny_voxceleb, tmp_path, simulated_sets={}, val=None, test=[])
         dm.simulation.update(simulation)
+        dm.chunk_seconds = 2.0  # shorter than the mixtures: where the crop starts matters
         dm.setup("fit")
         loader = dm.train_dataloader()
         seen = []
         for epoch in range(2):
             loader.sampler.set_epoch(epoch)  # what Lightning does before each epoch
-            seen.append(sorted(uri for batch in loader for uri in batch["uri"]))
-        return seen
+            seen.append(
+                sorted((u, s) for batch in loader for u, s in zip(batch["uri"], batch["start"]))
+            )
+        return [[uri for uri, _ in epoch] for epoch in seen], [dict(epoch) for epoch in seen]
 
-    fresh = epochs()
+    fresh, _ = epochs()
     assert len(fresh[0]) == 6 and not set(fresh[0]) & set(fresh[1])  # 2 x 6 different conversations
-    assert fresh == epochs()  # a function of the seeds
-    same = epochs(new_each_epoch=False)
-    assert same[0] == same[1]
+    assert fresh == epochs()[0]  # a function of the seeds
+    same, starts = epochs(new_each_epoch=False)
+    # the same mixtures, cropped anew: over the epochs every part of each is trained on
+    assert same[0] == same[1] and starts[0] != starts[1]
+    assert starts == epochs(new_each_epoch=False)[1]
 
 
 def test_chunks_with_more_speakers_than_the_maximum_keep_the_most_active(tmp_path):
@@ -572,3 +577,10 @@ def test_two_process_ddp_training_and_test_gather_every_recording_once(tiny_voxc
         assert again["system"][key]["corpus"]["speech"] == pytest.approx(
             trained["floor"][key]["corpus"]["speech"]
         )
+
+
+def test_a_saved_run_s_retired_decoding_key_is_dropped_with_a_warning(caplog):
+    with caplog.at_level("WARNING", logger="sonolab.inference.diarization"):
+        config = DecodingConfig.from_config({"window_seconds": 30.0, "link_threshold": 0.3})
+    assert config.window_seconds == 30.0
+    assert "task.decoding.link_threshold is no longer used" in caplog.text

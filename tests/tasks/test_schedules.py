@@ -128,3 +128,13 @@ def test_cosine_schedule_warms_up_then_follows_the_half_cosine_to_the_final_rati
             0.2 * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * progress)))
         )
     assert lrs[30] == pytest.approx(0.2 * 0.505)  # half-way down at the middle of the decay
+
+
+def test_noam_warm_up_is_stated_against_the_run_s_steps(caplog):
+    task = _Task(gpus=1, batch=64, steps_per_epoch=250, epochs=4)
+    scheduler = {"type": "noam", "warmup_steps": 25000, "d_model": 256}
+    with caplog.at_level("INFO", logger="sonolab.tasks.schedules"):
+        curve = _curve(task, scheduler, lr0=1.0)
+    assert "warm-up: 25000 steps = 100.0 epochs of 250 steps (1000 steps in the run)" in caplog.text
+    assert "longer than the run (1000 steps): the learning rate never reaches" in caplog.text
+    assert curve == sorted(curve)  # still rising at the last step

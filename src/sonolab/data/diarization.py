@@ -227,28 +227,41 @@ class RecordingChunks(Dataset):
 
 
 class SimulatedChunks(Dataset):
-    """Mixtures of a seeded simulator, each cropped to at most ``chunk_seconds`` at a start that
-    depends on the mixture index only. ``len`` is the mixtures per epoch (``count``); any index
-    ``>= 0`` is a valid mixture, so :class:`EpochMixtureSampler` can give every epoch new ones."""
+    """Mixtures of a seeded simulator, each cropped to at most ``chunk_seconds``. ``len`` is the
+    mixtures per epoch (``count``); any index ``>= 0`` is a valid mixture, so
+    :class:`EpochMixtureSampler` can give every epoch new ones.
+
+    The crop's start is drawn from the mixture index and, with ``recrop_each_epoch`` (a fixed set
+    of mixtures seen every epoch), the epoch too: over the epochs every part of every mixture is
+    trained on, where one crop per index would leave the rest of each long mixture unused.
+    """
 
     def __init__(
-        self, simulator, count: int, chunk_seconds: float, max_speakers: int, skips: SkipLog
+        self,
+        simulator,
+        count: int,
+        chunk_seconds: float,
+        max_speakers: int,
+        skips: SkipLog,
+        recrop_each_epoch: bool = False,
     ):
         self.simulator = simulator
         self.count = count
         self.chunk_seconds = chunk_seconds
         self.max_speakers = max_speakers
         self.skips = skips
+        self.recrop_each_epoch = recrop_each_epoch
 
     def __len__(self) -> int:
         return self.count
 
     def __getitem__(self, key: int | Draw) -> dict:
-        index = draw_index(key)  # the mixture index alone seeds the mixture and its crop
+        index = draw_index(key)  # the mixture index alone seeds the mixture
         mixture = self.simulator(index)
         start = 0.0
         if mixture.duration > self.chunk_seconds:
-            rng = np.random.default_rng([self.simulator.seed, index, 1])
+            epoch = [key.epoch] if self.recrop_each_epoch and isinstance(key, Draw) else []
+            rng = np.random.default_rng([self.simulator.seed, index, 1, *epoch])
             start = round(float(rng.uniform(0, mixture.duration - self.chunk_seconds)), 2)
         end = min(mixture.duration, start + self.chunk_seconds)
         reference = Annotation(uri=mixture.uri)
@@ -594,6 +607,7 @@ class DiarizationDataModule(AudioDataModule):
                     self.chunk_seconds,
                     self.max_speakers,
                     self.skipped,
+                    recrop_each_epoch=not self._new_each_epoch,
                 )
             else:
                 self.train_set = RecordingChunks(
@@ -620,14 +634,16 @@ class DiarizationDataModule(AudioDataModule):
             drop_last=sampler is not None,
         )
 
+    @property
+    def _new_each_epoch(self) -> bool:
+        return bool(self.simulation.get("new_each_epoch", True))
+
     def train_dataloader(self) -> DataLoader:
         """Shuffled training chunks; simulated ones new every epoch
         (``simulation.new_each_epoch``)."""
         sampler: EpochSeededSampler = ShuffleSampler(len(self.train_set), self.seed)
         if isinstance(self.train_set, SimulatedChunks):
-            sampler = EpochMixtureSampler(
-                len(self.train_set), self.seed, bool(self.simulation.get("new_each_epoch", True))
-            )
+            sampler = EpochMixtureSampler(len(self.train_set), self.seed, self._new_each_epoch)
         return self._loader(self.train_set, sampler=sampler)
 
     def val_dataloader(self) -> DataLoader | list:

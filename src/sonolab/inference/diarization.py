@@ -14,15 +14,27 @@ thresholded and median-filtered.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
+import torchaudio.functional as AF
 from pyannote.core import Annotation, Segment
 from scipy.ndimage import median_filter
 
 from ..data.audio import audio_duration, load_segment
+from .embedding import SpeakerEmbedder, window_embeddings
 from .stitching import ClusteringConfig, WindowSpeakers, cluster_window_speakers, stitch
+
+log = logging.getLogger(__name__)
+
+# task.decoding keys of earlier runs' configs: why they are gone
+RETIRED_KEYS = {
+    "link_threshold": "window speakers are joined by clustering (task.decoding.clustering)",
+}
 
 
 @dataclass
@@ -35,7 +47,11 @@ class DecodingConfig:
     threshold: activity probability above which a speaker is active.
     median_frames: median filter length in output frames (odd; 1 = none); EEND uses 11 (1.1 s).
     existence_threshold: attractor existence probability that counts a speaker.
+    max_speakers: attractors decoded when the count is estimated (null: the model's
+        ``max_speakers``; the EEND-EDA reference decodes 15, independent of training's count).
     clustering: :class:`~sonolab.inference.stitching.ClusteringConfig` fields (windowed decoding).
+    embedding_run: a trained verification run whose embeddings of each window-speaker's own audio
+        are clustered (windowed decoding); null clusters the EDA attractors.
     tune: before testing, pick ``threshold`` and ``median_frames`` from the grids by the DER
         (``tune_setup``) of the validation recordings (the development set only, never a test set).
     """
@@ -45,7 +61,9 @@ class DecodingConfig:
     threshold: float = 0.5
     median_frames: int = 11
     existence_threshold: float = 0.5
+    max_speakers: int | None = None
     clustering: ClusteringConfig = field(default_factory=ClusteringConfig)
+    embedding_run: str | None = None
     tune: bool = True
     threshold_grid: tuple[float, ...] = (0.3, 0.4, 0.5, 0.6, 0.7)
     median_grid: tuple[int, ...] = (1, 5, 11, 21)
@@ -54,6 +72,17 @@ class DecodingConfig:
     def __post_init__(self) -> None:
         if not isinstance(self.clustering, ClusteringConfig):
             self.clustering = ClusteringConfig(**(self.clustering or {}))
+
+    @classmethod
+    def from_config(cls, decoding: Mapping[str, Any] | None) -> DecodingConfig:
+        """From a ``task.decoding`` block; a key that earlier runs saved and that no longer exists
+        is dropped with a warning (so a saved run still evaluates)."""
+        decoding = dict(decoding or {})
+        for key, why in RETIRED_KEYS.items():
+            if key in decoding:
+                log.warning("task.decoding.%s is no longer used: %s", key, why)
+                decoding.pop(key)
+        return cls(**decoding)
 
 
 @torch.no_grad()
@@ -65,9 +94,12 @@ def diarize_windows(
     config: DecodingConfig,
     num_speakers: int | None = None,
     device: torch.device | str = "cpu",
+    embedder: SpeakerEmbedder | None = None,
 ) -> tuple[list[WindowSpeakers], float, int]:
-    """Each window's local activities and attractors (one window: the whole recording), the
-    seconds per output frame and the recording's output frames."""
+    """Each window's local activities and its speakers' embeddings (one window: the whole
+    recording), the seconds per output frame and the recording's output frames. The embeddings are
+    the EDA attractors or, with ``embedder`` and several windows, speaker embeddings of each
+    speaker's own audio in the window."""
     step = model.subsampling * features.frame_shift_ms / 1000.0
     duration = audio_duration(path)
     total = int(np.ceil(duration / step))
@@ -85,18 +117,28 @@ def diarize_windows(
         if features.num_frames(length).item() < 1:
             break
         feats, frames = features(wave[None], length)
-        out = model(feats, frames, num_speakers=num_speakers)
+        decoded = num_speakers if num_speakers is not None else config.max_speakers
+        out = model(feats, frames, num_speakers=decoded)
         count = (
             num_speakers
             if num_speakers is not None
             else int(model.count_speakers(out["existence"], config.existence_threshold)[0])
         )
         logits = out["activities"][0, : int(out["frames"][0]), :count]
+        activities = torch.sigmoid(logits).float().cpu().numpy()
+        if embedder is not None and window is not None:
+            audio = wave.cpu()
+            if embedder.sample_rate != sample_rate:
+                audio = AF.resample(audio, sample_rate, embedder.sample_rate)
+            rule = config.clustering
+            embeddings = window_embeddings(
+                embedder, audio, activities, step, rule.activity_threshold, rule.min_active_seconds
+            )
+        else:
+            embeddings = out["attractors"][0, :count].float().cpu().numpy()
         windows.append(
             WindowSpeakers(
-                first=int(round(start / step)),
-                activities=torch.sigmoid(logits).float().cpu().numpy(),
-                embeddings=out["attractors"][0, :count].float().cpu().numpy(),
+                first=int(round(start / step)), activities=activities, embeddings=embeddings
             )
         )
         if window is None or start + window >= duration:
@@ -113,6 +155,7 @@ def diarize_recording(
     config: DecodingConfig,
     num_speakers: int | None = None,
     device: torch.device | str = "cpu",
+    embedder: SpeakerEmbedder | None = None,
 ) -> tuple[np.ndarray, float]:
     """Speaker activity probabilities ``(frames, speakers)`` of a whole recording and the frame step
     (s).
@@ -120,10 +163,10 @@ def diarize_recording(
     ``model`` follows the EEND-EDA interface (``subsampling``, ``forward(features, frames,
     num_speakers)`` returning ``activities`` / ``existence`` / ``attractors`` / ``frames``,
     ``count_speakers``). ``num_speakers`` (oracle) fixes the count; otherwise it is estimated (per
-    window, then by the clustering).
+    window, then by the clustering). ``embedder``: see :func:`diarize_windows`.
     """
     windows, step, total = diarize_windows(
-        model, features, path, sample_rate, config, num_speakers, device
+        model, features, path, sample_rate, config, num_speakers, device, embedder
     )
     if len(windows) == 1:
         labels = [np.arange(windows[0].activities.shape[1])]

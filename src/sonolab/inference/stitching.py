@@ -16,6 +16,7 @@ a speaker silent through an overlap gets a new label there.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
@@ -74,7 +75,8 @@ def cluster_window_speakers(
     """Per window, the recording-level speaker of each local speaker (-1: left out).
 
     ``step`` is the seconds per output frame; ``num_speakers`` (oracle) fixes the count, otherwise
-    it is the number of clusters at ``config.threshold``, kept within the configured bounds.
+    it is the number of clusters at ``config.threshold``, kept within the configured bounds and
+    never below the most speakers one window holds (they are that many people).
     """
     keys, vectors = [], []
     for w, window in enumerate(windows):
@@ -97,8 +99,10 @@ def cluster_window_speakers(
         else:
             clusters = fcluster(tree, t=config.threshold, criterion="distance") - 1
             found = len(set(clusters))
-            if found < config.min_speakers:
-                clusters = _cluster_count(tree, config.min_speakers)
+            per_window = max(Counter(w for w, _ in keys).values())
+            fewest = max(config.min_speakers, per_window)
+            if found < fewest:
+                clusters = _cluster_count(tree, fewest)
             elif config.max_speakers is not None and found > config.max_speakers:
                 clusters = _cluster_count(tree, config.max_speakers)
     count = int(clusters.max()) + 1

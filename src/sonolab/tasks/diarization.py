@@ -19,6 +19,7 @@ from ..inference.diarization import (
     one_speaker_baseline,
     tune_decoding,
 )
+from ..inference.embedding import SpeakerEmbedder
 from ..losses.base import Prediction
 from ..metrics.der import diarization_error_rates, frame_der, frame_error_counts
 from ..report.diarization import write_diarization_report
@@ -71,7 +72,8 @@ class DiarizationTask(Task):
     ):
         super().__init__(model, features, loss, data_info, optimizer, scheduler)
         self.sample_rate = int(self.data_info.sample_rate)
-        self.decoding = DecodingConfig(**(decoding or {}))
+        self.decoding = DecodingConfig.from_config(decoding)
+        self._embedder: SpeakerEmbedder | None = None
         self._val_counts: dict[str, float] = {}
         self._hypotheses: list[tuple[str, str, Any]] = []
         self.tuning: dict | None = None
@@ -135,6 +137,21 @@ class DiarizationTask(Task):
         )
 
     # -- test: whole recordings, DER against references ----------------------------------------
+    def _diarize(self, path) -> tuple[Any, float]:
+        """A recording's activities and frame step under the task's decoding; the verification
+        run of ``decoding.embedding_run`` is loaded once, when windowed decoding first needs it."""
+        if self.decoding.embedding_run and self.decoding.window_seconds and self._embedder is None:
+            self._embedder = SpeakerEmbedder(self.decoding.embedding_run, device=self.device)
+        return diarize_recording(
+            self.model,
+            self.features,
+            path,
+            self.sample_rate,
+            self.decoding,
+            device=self.device,
+            embedder=self._embedder,
+        )
+
     def on_test_start(self) -> None:
         """Tune the threshold and median filter on the validation recordings (never on a test
         set)."""
@@ -143,17 +160,7 @@ class DiarizationTask(Task):
         if not self.decoding.tune or not datamodule.val_name:
             return
         recordings = datamodule.recordings(datamodule.val_name)
-        probabilities = {
-            uri: diarize_recording(
-                self.model,
-                self.features,
-                recordings.audio[uri],
-                self.sample_rate,
-                self.decoding,
-                device=self.device,
-            )
-            for uri in recordings.uris
-        }
+        probabilities = {uri: self._diarize(recordings.audio[uri]) for uri in recordings.uris}
         threshold, median, der = tune_decoding(
             probabilities, recordings.references, recordings.uems, self.decoding
         )
@@ -167,14 +174,7 @@ class DiarizationTask(Task):
 
     def test_step(self, item: dict, batch_idx: int, dataloader_idx: int = 0) -> None:
         recordings = self.trainer.datamodule.recordings(item["set"])
-        probs, step = diarize_recording(
-            self.model,
-            self.features,
-            recordings.audio[item["uri"]],
-            self.sample_rate,
-            self.decoding,
-            device=self.device,
-        )
+        probs, step = self._diarize(recordings.audio[item["uri"]])
         hypothesis = activities_to_annotation(
             probs, step, item["uri"], self.decoding.threshold, self.decoding.median_frames
         )

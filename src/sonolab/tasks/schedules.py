@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable
 from functools import partial
@@ -11,6 +12,8 @@ import torch
 
 from ..data.base import AudioDataModule
 from ..utils.errors import ConfigValueError, IncompatibleConfigError
+
+log = logging.getLogger(__name__)
 
 
 def warmup_exponential_decay(
@@ -100,6 +103,28 @@ def lr_scale(trainer: L.Trainer, scheduler: dict) -> float:
     )
 
 
+def log_warmup_span(task: L.LightningModule, warmup_steps: int) -> None:
+    """Say how the warm-up compares with this run's steps per epoch and in all (a warm-up set in
+    steps, as Noam's, is easily longer than a short run: its learning rate then never peaks)."""
+    total = int(task.trainer.estimated_stepping_batches)
+    epochs = max(1, task.trainer.max_epochs or 1)
+    per_epoch = max(1, total // epochs)
+    log.info(
+        "warm-up: %d steps = %.1f epochs of %d steps (%d steps in the run)",
+        warmup_steps,
+        warmup_steps / per_epoch,
+        per_epoch,
+        total,
+    )
+    if warmup_steps > total:
+        log.warning(
+            "the warm-up (%d steps) is longer than the run (%d steps): the learning rate never "
+            "reaches its peak",
+            warmup_steps,
+            total,
+        )
+
+
 def configure_optimization(
     task: L.LightningModule, optimizer: Callable[..., torch.optim.Optimizer], scheduler: dict | None
 ):
@@ -116,9 +141,9 @@ def configure_optimization(
     if kind not in SCHEDULER_TYPES:
         raise ConfigValueError("task.scheduler.type", f"one of {', '.join(SCHEDULER_TYPES)}", kind)
     if kind == "noam":
-        schedule = partial(
-            noam, warmup_steps=int(scheduler["warmup_steps"]), d_model=int(scheduler["d_model"])
-        )
+        warmup = int(scheduler["warmup_steps"])
+        schedule = partial(noam, warmup_steps=warmup, d_model=int(scheduler["d_model"]))
+        log_warmup_span(task, warmup)
     else:
         total = int(task.trainer.estimated_stepping_batches)
         epochs = max(1, task.trainer.max_epochs or 1)
