@@ -81,7 +81,8 @@ def check_compatibility(cfg: DictConfig, config_dir: str | Path, command: str = 
     config_dir = Path(config_dir)
     task_cls = task_class(cfg)
     model_cls = get_class(cfg.model._target_)
-    loss_cls = get_class(cfg.loss._target_)
+    # a task that trains nothing (a pipeline) takes loss=none
+    loss_cls = get_class(cfg.loss._target_) if cfg.get("loss") else type(None)
     if model_output(model_cls) not in task_cls.model_outputs:
         valid = _options(config_dir, "model", lambda c: model_output(c) in task_cls.model_outputs)
         raise IncompatibleConfigError(

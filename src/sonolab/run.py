@@ -304,6 +304,12 @@ def _train(cfg: DictConfig, config_dir: str | Path) -> dict[str, Any]:
         log.info("testing %s (%s)", ckpt or "the weights in memory", reason)
         datamodule.tested_checkpoint = ckpt
         trainer.test(task, datamodule=datamodule, ckpt_path=ckpt, weights_only=False)
+        if ckpt is None and not cfg.get("train", True):
+            # weights tested as built (a pipeline, a pretrained file): saved, so evaluate.py can
+            # score this run again
+            ckpt = str(output_dir / "checkpoints" / "tested.ckpt")
+            trainer.save_checkpoint(ckpt)
+            reason = f"{reason}, saved after the test as checkpoints/tested.ckpt"
         summary["checkpoint"] = _run_relative(ckpt, output_dir)
         summary["checkpoint_reason"] = reason
         summary.update(_data_summary(datamodule))

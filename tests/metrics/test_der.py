@@ -65,7 +65,13 @@ def _perturbed(rng: np.random.Generator, reference: Annotation) -> Annotation:
 
 
 def _cli_der(
-    tmp: Path, uris: list[str], ref_rttm: Path, uem: Path, hyp_rttm: Path, collar: float
+    tmp: Path,
+    uris: list[str],
+    ref_rttm: Path,
+    uem: Path,
+    hyp_rttm: Path,
+    collar: float,
+    skip_overlap: bool = False,
 ) -> dict[str, float]:
     """DER (%) per URI and TOTAL as printed by ``pyannote-metrics diarization`` (2 decimals)."""
     (tmp / "files.lst").write_text("".join(u + "\n" for u in uris), encoding="utf-8")
@@ -82,6 +88,7 @@ def _cli_der(
             "diarization",
             "--subset=test",
             f"--collar={collar}",
+            *(["--skip-overlap"] if skip_overlap else []),
             "Check.SpeakerDiarization.Files",
             str(hyp_rttm),
         ],
@@ -107,7 +114,13 @@ def _compare_with_cli(
     ours = diarization_error_rates(read_rttm(ref_path), read_rttm(hyp_path), read_uem(uem_path))
     for setup in SETUPS:
         cli = _cli_der(
-            tmp, sorted(references), ref_path, uem_path, hyp_path, 2 * setup.collar_each_side
+            tmp,
+            sorted(references),
+            ref_path,
+            uem_path,
+            hyp_path,
+            2 * setup.collar_each_side,
+            setup.skip_overlap,
         )
         assert set(cli) == set(references) | {"TOTAL"}, cli
         assert ours[setup.key]["corpus"]["der"] == pytest.approx(cli["TOTAL"], abs=0.006), setup.key
@@ -220,3 +233,26 @@ def test_frame_der_matches_pyannote_on_the_same_frames():
     # A relabelled perfect prediction has no error.
     perfect = frame_error_counts(ref[..., [2, 0, 1]], ref, mask)
     assert frame_der(perfect) == 0.0 and perfect["speech"] > 0
+
+
+def test_jer_and_speaker_count_on_a_worked_example():
+    """JER by hand: speaker a matched exactly (error 0); b = [3, 6] against y = [4, 6]: 1 - 2/3;
+    the mean over the two reference speakers is 1/6. A third hypothesis speaker is a count error of
+    one (and, unmatched, adds nothing to JER, which is over reference speakers)."""
+    reference = Annotation(uri="r")
+    reference[Segment(0, 4)] = "a"
+    reference[Segment(3, 6)] = "b"
+    hypothesis = Annotation(uri="r")
+    hypothesis[Segment(0, 4)] = "x"
+    hypothesis[Segment(4, 6)] = "y"
+    result = diarization_error_rates({"r": reference}, {"r": hypothesis})["collar0"]
+    assert result["files"]["r"]["jer"] == pytest.approx(100 / 6)
+    assert result["corpus"]["jer"] == pytest.approx(100 / 6)
+    assert result["corpus"]["count_error"] == 0 and result["corpus"]["count_exact"] == 1
+    hypothesis[Segment(7, 8)] = "z"
+    counted = diarization_error_rates({"r": reference}, {"r": hypothesis})["collar0"]
+    assert counted["files"]["r"]["hypothesis_speakers"] == 3
+    assert counted["corpus"]["count_error"] == 1 and counted["corpus"]["count_exact"] == 0
+    # overlap not scored: the 1 s where a and b overlap leaves the scored speech
+    skipped = diarization_error_rates({"r": reference}, {"r": hypothesis})["collar0.25_nooverlap"]
+    assert skipped["corpus"]["speech"] < result["corpus"]["speech"] - 1.0 + 1e-6

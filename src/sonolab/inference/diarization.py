@@ -49,6 +49,8 @@ class DecodingConfig:
     existence_threshold: attractor existence probability that counts a speaker.
     max_speakers: attractors decoded when the count is estimated (null: the model's
         ``max_speakers``; the EEND-EDA reference decodes 15, independent of training's count).
+    oracle_count: each recording's speaker count from its reference (oracle-count scoring) in
+        place of the attractors' existence estimate.
     clustering: :class:`~sonolab.inference.stitching.ClusteringConfig` fields (windowed decoding).
     embedding_run: a trained verification run whose embeddings of each window-speaker's own audio
         are clustered (windowed decoding); null clusters the EDA attractors.
@@ -62,6 +64,7 @@ class DecodingConfig:
     median_frames: int = 11
     existence_threshold: float = 0.5
     max_speakers: int | None = None
+    oracle_count: bool = False
     clustering: ClusteringConfig = field(default_factory=ClusteringConfig)
     embedding_run: str | None = None
     tune: bool = True

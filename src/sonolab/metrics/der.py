@@ -3,6 +3,14 @@
 * ``collar0``: no collar, overlapped speech scored (DIHARD / AMI "full" scoring);
 * ``collar0.25``: 0.25 s forgiven on each side of every reference boundary, overlap scored (the
   EEND / CALLHOME convention). pyannote's ``collar`` argument is the *total* window, so it is 0.5.
+* ``collar0.25_nooverlap``: the same collar, overlapped speech not scored (the NIST RT / early
+  x-vector clustering convention, for systems that give one speaker at a time).
+
+Each setup also gives the Jaccard error rate (``jer``, pyannote.metrics' JaccardErrorRate: per
+file the mean over reference speakers of 1 - their intersection over union with the mapped
+hypothesis speaker; corpus: over all reference speakers) and the speaker count of each file
+(reference and hypothesis speakers inside the scored regions; corpus: the mean absolute count error
+and the share of files counted exactly).
 
 Scoring is restricted to the UEM regions when UEMs are given, with references cropped to them as
 pyannote.database does (so the numbers equal ``pyannote-metrics diarization``'s). Corpus DER is the
@@ -17,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from pyannote.core import Annotation, Timeline
-from pyannote.metrics.diarization import DiarizationErrorRate
+from pyannote.metrics.diarization import DiarizationErrorRate, JaccardErrorRate
 from scipy.optimize import linear_sum_assignment
 
 from ..utils.errors import DataFormatError
@@ -36,6 +44,7 @@ class DerSetup:
 SETUPS = (
     DerSetup("collar0", "collar 0 s, overlap scored", 0.0),
     DerSetup("collar0.25", "collar 0.25 s each side, overlap scored", 0.25),
+    DerSetup("collar0.25_nooverlap", "collar 0.25 s each side, overlap not scored", 0.25, True),
 )
 COMPONENTS = {
     "false alarm": "false_alarm",
@@ -85,9 +94,8 @@ def diarization_error_rates(
             )
     results = {}
     for setup in setups:
-        metric = DiarizationErrorRate(
-            collar=2 * setup.collar_each_side, skip_overlap=setup.skip_overlap
-        )
+        arguments = {"collar": 2 * setup.collar_each_side, "skip_overlap": setup.skip_overlap}
+        metric, jaccard = DiarizationErrorRate(**arguments), JaccardErrorRate(**arguments)
         files = {}
         for uri in sorted(references):
             hypothesis = hypotheses.get(uri, Annotation(uri=uri))
@@ -99,7 +107,15 @@ def diarization_error_rates(
                 uem = uems[uri]
                 reference = reference.crop(uem, mode="intersection")
             files[uri] = _entry(metric(reference, hypothesis, uem=uem, detailed=True))
+            files[uri]["jer"] = 100.0 * jaccard(reference, hypothesis, uem=uem)
+            scored = hypothesis.crop(uem, mode="intersection") if uem is not None else hypothesis
+            files[uri]["speakers"] = len(reference.labels())
+            files[uri]["hypothesis_speakers"] = len(scored.labels())
         corpus = _entry({name: metric.accumulated_[name] for name in COMPONENTS})
+        corpus["jer"] = 100.0 * abs(jaccard) if files else 0.0
+        counted = [abs(f["hypothesis_speakers"] - f["speakers"]) for f in files.values()]
+        corpus["count_error"] = float(np.mean(counted)) if counted else 0.0
+        corpus["count_exact"] = float(np.mean([c == 0 for c in counted])) if counted else 0.0
         results[setup.key] = {
             "label": setup.label,
             "corpus": corpus,

@@ -6,6 +6,7 @@ from .cnn import LogMelCnn
 from .ecapa import EcapaTdnn
 from .eend_eda import EendEda
 from .htsat import HtsAt
+from .run_embedder import VerificationRunEmbedder
 from .xvector import TwoSegmentXVector, XVector
 
 __all__ = [
@@ -15,5 +16,6 @@ __all__ = [
     "HtsAt",
     "LogMelCnn",
     "TwoSegmentXVector",
+    "VerificationRunEmbedder",
     "XVector",
 ]

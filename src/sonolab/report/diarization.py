@@ -21,7 +21,8 @@ def _row(name: str, system: str, entry: dict) -> str:
         f"| {name} | {system} | {entry['der']:.2f} | "
         f"{100 * entry['false_alarm'] / max(entry['speech'], 1e-9):.2f} | "
         f"{100 * entry['missed'] / max(entry['speech'], 1e-9):.2f} | "
-        f"{100 * entry['confusion'] / max(entry['speech'], 1e-9):.2f} | {entry['speech']:.1f} |"
+        f"{100 * entry['confusion'] / max(entry['speech'], 1e-9):.2f} | {entry['speech']:.1f} | "
+        f"{entry['jer']:.2f} | {entry['count_error']:.2f} |"
     )
 
 
@@ -38,8 +39,8 @@ def markdown_tables(results: dict[str, dict]) -> str:
                 f"### DER, {first['label']}",
                 "",
                 "| set | system | DER (%) | false alarm (%) | missed (%) | confusion (%) | scored "
-                "speech (s) |",
-                "|---|---|---|---|---|---|---|",
+                "speech (s) | JER (%) | speaker count error (mean per file) |",
+                "|---|---|---|---|---|---|---|---|---|",
             ]
             for name, r in scored.items():
                 lines.append(_row(name, "model", r["system"][key]["corpus"]))
@@ -49,14 +50,15 @@ def markdown_tables(results: dict[str, dict]) -> str:
         lines += [
             f"Per recording ({setups[first_key]['label']}):",
             "",
-            "| set | recording | DER (%) | floor DER (%) |",
-            "|---|---|---|---|",
+            "| set | recording | DER (%) | floor DER (%) | JER (%) | speakers (reference / found) |",
+            "|---|---|---|---|---|---|",
         ]
         for name, r in scored.items():
             for uri, entry in r["system"][first_key]["files"].items():
                 lines.append(
                     f"| {name} | {uri} | {entry['der']:.2f} | "
-                    f"{r['floor'][first_key]['files'][uri]['der']:.2f} |"
+                    f"{r['floor'][first_key]['files'][uri]['der']:.2f} | {entry['jer']:.2f} | "
+                    f"{entry['speakers']} / {entry['hypothesis_speakers']} |"
                 )
         lines.append("")
     for name, r in results.items():

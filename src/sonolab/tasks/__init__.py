@@ -1,7 +1,8 @@
 """LightningModules: the only place where model, loss, features and metrics meet."""
 
+from .clustering_diarization import ClusteringDiarizationTask
 from .diarization import DiarizationTask
 from .tagging import TaggingTask
 from .verification import VerificationTask
 
-__all__ = ["DiarizationTask", "TaggingTask", "VerificationTask"]
+__all__ = ["ClusteringDiarizationTask", "DiarizationTask", "TaggingTask", "VerificationTask"]

@@ -9,9 +9,10 @@ from typing import Any
 
 import torch
 import torch.distributed as dist
+from pyannote.core import Annotation
 from torch import nn
 
-from ..data.diarization import DiarizationDataInfo
+from ..data.diarization import DiarizationDataInfo, RecordingSet
 from ..inference.diarization import (
     DecodingConfig,
     activities_to_annotation,
@@ -137,17 +138,22 @@ class DiarizationTask(Task):
         )
 
     # -- test: whole recordings, DER against references ----------------------------------------
-    def _diarize(self, path) -> tuple[Any, float]:
-        """A recording's activities and frame step under the task's decoding; the verification
-        run of ``decoding.embedding_run`` is loaded once, when windowed decoding first needs it."""
+    def _diarize(self, recordings: RecordingSet, uri: str) -> tuple[Any, float]:
+        """A recording's activities and frame step under the task's decoding (with
+        ``decoding.oracle_count``, its reference's speaker count); the verification run of
+        ``decoding.embedding_run`` is loaded once, when windowed decoding first needs it."""
         if self.decoding.embedding_run and self.decoding.window_seconds and self._embedder is None:
             self._embedder = SpeakerEmbedder(self.decoding.embedding_run, device=self.device)
+        count = (
+            max(1, len(recordings.references[uri].labels())) if self.decoding.oracle_count else None
+        )
         return diarize_recording(
             self.model,
             self.features,
-            path,
+            recordings.audio[uri],
             self.sample_rate,
             self.decoding,
+            num_speakers=count,
             device=self.device,
             embedder=self._embedder,
         )
@@ -160,7 +166,7 @@ class DiarizationTask(Task):
         if not self.decoding.tune or not datamodule.val_name:
             return
         recordings = datamodule.recordings(datamodule.val_name)
-        probabilities = {uri: self._diarize(recordings.audio[uri]) for uri in recordings.uris}
+        probabilities = {uri: self._diarize(recordings, uri) for uri in recordings.uris}
         threshold, median, der = tune_decoding(
             probabilities, recordings.references, recordings.uems, self.decoding
         )
@@ -172,13 +178,18 @@ class DiarizationTask(Task):
             f"der_{self.decoding.tune_setup}": der,
         }
 
+    def hypothesis(self, recordings: RecordingSet, uri: str) -> Annotation:
+        """The diarization of one recording of a set (a pipeline task overrides it)."""
+        probs, step = self._diarize(recordings, uri)
+        return activities_to_annotation(
+            probs, step, uri, self.decoding.threshold, self.decoding.median_frames
+        )
+
     def test_step(self, item: dict, batch_idx: int, dataloader_idx: int = 0) -> None:
         recordings = self.trainer.datamodule.recordings(item["set"])
-        probs, step = self._diarize(recordings.audio[item["uri"]])
-        hypothesis = activities_to_annotation(
-            probs, step, item["uri"], self.decoding.threshold, self.decoding.median_frames
+        self._hypotheses.append(
+            (item["set"], item["uri"], self.hypothesis(recordings, item["uri"]))
         )
-        self._hypotheses.append((item["set"], item["uri"], hypothesis))
 
     def on_test_epoch_end(self) -> None:
         found = self._hypotheses
@@ -207,13 +218,19 @@ class DiarizationTask(Task):
             for key, entry in system.items():
                 self.log(f"test/{name}/der_{key}", entry["corpus"]["der"], sync_dist=False)
 
+    def decoding_summary(self) -> dict[str, Any]:
+        """How the reported turns were decoded (for metrics.json), tuned values included."""
+        return {
+            "decoding": {
+                "threshold": self.decoding.threshold,
+                "median_frames": self.decoding.median_frames,
+                "tuned_on": self.tuning,
+            }
+        }
+
     def report(self, out_dir: Path, extra: dict[str, Any]) -> dict[str, Any]:
         """metrics.json, results.md, RTTMs and timelines of the last test run."""
-        extra["decoding"] = {
-            "threshold": self.decoding.threshold,
-            "median_frames": self.decoding.median_frames,
-            "tuned_on": self.tuning,
-        }
+        extra.update(self.decoding_summary())
         return write_diarization_report(
             out_dir, self.test_results, self.test_hypotheses, self.test_references, extra
         )

@@ -1,0 +1,118 @@
+"""Speaker diarization by clustering: speech activity, sliding-window speaker embeddings from a
+trained verification run, and agglomerative or spectral clustering (the x-vector + clustering
+system); scored like the end-to-end model, with the one-speaker floor beside it."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig
+from pyannote.core import Annotation
+from torch import nn
+
+from ..data.diarization import DiarizationDataInfo, RecordingSet
+from ..inference.clustering import (
+    PipelineConfig,
+    RecordingEmbeddings,
+    diarize_embedded,
+    embed_recording,
+    tune_pipeline,
+)
+from ..models.run_embedder import VerificationRunEmbedder
+from ..utils.errors import IncompatibleConfigError
+from .diarization import DiarizationTask
+
+
+class ClusteringDiarizationTask(DiarizationTask):
+    """The clustering diarization pipeline as a task: nothing is trained (``train=false``); at test
+    the method's parameter is tuned on the validation recordings, then every test recording is
+    diarized and scored by DER in both setups beside the one-speaker floor.
+
+    Args:
+        model: a :class:`~sonolab.models.VerificationRunEmbedder` (a trained verification run).
+        features: null (the run's own front-end is inside the model).
+        loss: null (nothing is trained).
+        data_info: the datamodule's ``info``.
+        optimizer / scheduler: unused (null).
+        pipeline: :class:`~sonolab.inference.clustering.PipelineConfig` fields.
+    """
+
+    model_outputs = ("embedding",)
+    loss_inputs = (None,)  # trains nothing: loss=none
+    evaluate_sections = ("pipeline",)
+
+    def __init__(
+        self,
+        model: nn.Module,
+        features: nn.Module | None,
+        loss: nn.Module | None,
+        data_info: DiarizationDataInfo | dict,
+        optimizer=None,
+        scheduler: dict | None = None,
+        pipeline: dict | None = None,
+    ):
+        if not isinstance(model, VerificationRunEmbedder):
+            raise IncompatibleConfigError(
+                f"{type(self).__name__} embeds with a trained verification run: "
+                f"model=verification_run (found {type(model).__name__})"
+            )
+        super().__init__(model, features, loss, data_info, optimizer, scheduler, {"tune": False})
+        self.pipeline = PipelineConfig.from_config(pipeline)
+        self._embedded: dict[tuple[str, str], RecordingEmbeddings] = {}
+
+    @classmethod
+    def check_config(cls, cfg: DictConfig, command: str) -> None:
+        if command == "train" and cfg.get("train", True):
+            raise IncompatibleConfigError(
+                f"{cls.__name__} trains nothing (its parameter is tuned on the validation "
+                "recordings at test): run it with train=false"
+            )
+
+    def _config_for(self, recordings: RecordingSet, uri: str) -> PipelineConfig:
+        if not self.pipeline.oracle_count:
+            return self.pipeline
+        count = len(recordings.references[uri].labels())
+        return dataclasses.replace(self.pipeline, num_speakers=max(1, count))
+
+    def _embedding(self, recordings: RecordingSet, uri: str) -> RecordingEmbeddings:
+        key = (recordings.name, uri)
+        if key not in self._embedded:
+            self._embedded[key] = embed_recording(
+                self.model,
+                recordings.audio[uri],
+                self.pipeline,
+                recordings.references.get(uri),
+                recordings.uems.get(uri),
+            )
+        return self._embedded[key]
+
+    def on_test_start(self) -> None:
+        """Tune the method's parameter on the validation recordings (never on a test set)."""
+        datamodule = self.trainer.datamodule
+        self.tuning = None
+        self._embedded.clear()
+        if not self.pipeline.tune or not datamodule.val_name:
+            return
+        recordings = datamodule.recordings(datamodule.val_name)
+        embedded = {uri: self._embedding(recordings, uri) for uri in recordings.uris}
+        value, der = tune_pipeline(embedded, recordings.references, recordings.uems, self.pipeline)
+        setattr(self.pipeline, self.pipeline.tuned_key, value)
+        self.tuning = {
+            "set": recordings.name,
+            self.pipeline.tuned_key: value,
+            f"der_{self.pipeline.tune_setup}": der,
+        }
+
+    def hypothesis(self, recordings: RecordingSet, uri: str) -> Annotation:
+        return diarize_embedded(
+            self._embedding(recordings, uri), uri, self._config_for(recordings, uri)
+        )
+
+    def decoding_summary(self) -> dict[str, Any]:
+        return {"pipeline": {**dataclasses.asdict(self.pipeline), "tuned_on": self.tuning}}
+
+    def report(self, out_dir: Path, extra: dict[str, Any]) -> dict[str, Any]:
+        self._embedded.clear()
+        return super().report(out_dir, extra)

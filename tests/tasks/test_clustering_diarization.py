@@ -1,0 +1,187 @@
+"""The clustering diarization pipeline: window making, clustering against known structure, and the
+pipeline as a train=false run scored and re-scored by evaluate.py."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from omegaconf import OmegaConf
+from pyannote.core import Annotation, Segment, Timeline
+from sklearn.metrics import adjusted_rand_score
+
+from sonolab.inference.clustering import (
+    PipelineConfig,
+    RecordingEmbeddings,
+    ahc_labels,
+    cluster_embeddings,
+    oracle_speech,
+    sliding_windows,
+    spectral_labels,
+    window_activities,
+)
+from sonolab.run import evaluate, train
+from sonolab.utils.errors import ConfigValueError, IncompatibleConfigError
+
+from ..conftest import ROOT, compose
+from .test_diarization import diarization_overrides
+
+
+def _speakers(count: int, per_speaker: int, noise: float, seed: int = 0):
+    """Unit embeddings of ``count`` speakers (192-d), ``per_speaker`` noisy draws each."""
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((count, 192))
+    labels = np.repeat(np.arange(count), per_speaker)
+    points = centres[labels] + noise * rng.standard_normal((len(labels), 192))
+    return points / np.linalg.norm(points, axis=1, keepdims=True), labels
+
+
+def test_windows_cover_each_region_and_end_at_its_end():
+    speech = Timeline([Segment(0.0, 4.0), Segment(5.0, 6.0)])
+    windows = sliding_windows(speech, 1.5, 0.75)
+    assert windows.tolist() == [
+        [0.0, 1.5],
+        [0.75, 2.25],
+        [1.5, 3.0],
+        [2.25, 3.75],
+        [2.5, 4.0],
+        [5.0, 6.0],
+    ]
+
+
+@pytest.mark.parametrize("method", ["ahc", "spectral"])
+def test_clustering_finds_the_speakers_and_their_count(method):
+    embeddings, truth = _speakers(4, 30, noise=0.8)
+    config = PipelineConfig(method=method, ahc_threshold=0.7, spectral_pruning=0.2)
+    cluster = ahc_labels if method == "ahc" else spectral_labels
+    labels = cluster(embeddings, getattr(config, config.tuned_key), config)
+    assert labels.max() + 1 == 4
+    assert adjusted_rand_score(truth, labels) == pytest.approx(1.0)
+    # a given count is obeyed, and the bounds hold an estimate in
+    fixed = cluster(embeddings, 0.7, PipelineConfig(method=method, num_speakers=2))
+    assert fixed.max() + 1 == 2
+    capped = cluster(embeddings, 0.7, PipelineConfig(method=method, max_speakers=3))
+    assert capped.max() + 1 == 3
+
+
+def test_short_windows_join_the_nearest_cluster_and_frames_take_the_nearest_window():
+    embeddings, truth = _speakers(2, 6, noise=0.5)
+    windows = np.array([[i * 1.0, i * 1.0 + 1.5] for i in range(12)])
+    windows[5] = [5.0, 5.2]  # too short to be clustered: placed by its centroid
+    recording = RecordingEmbeddings(windows, embeddings, duration=13.0)
+    labels = cluster_embeddings(recording, PipelineConfig(ahc_threshold=0.7))
+    assert adjusted_rand_score(truth, labels) == pytest.approx(1.0)
+    activities = window_activities(recording, labels)
+    assert activities.shape == (1300, 2) and activities.sum(axis=1).max() == 1
+    # frame 1.1 s lies in windows 0 ([0, 1.5]) and 1 ([1, 2.5]): window 0's centre (0.75) is nearer
+    assert activities[110, labels[0]] == 1
+    # nothing after the last window's end
+    assert activities[1260:].sum() == 0
+
+
+def test_oracle_speech_is_the_reference_inside_the_uem():
+    reference = Annotation(uri="r")
+    reference[Segment(0, 4)] = "a"
+    reference[Segment(3, 6)] = "b"
+    speech = oracle_speech(reference, Timeline([Segment(1, 5)]))
+    assert list(speech) == [Segment(1, 5)]
+
+
+def test_unknown_or_wrong_pipeline_settings_are_named():
+    with pytest.raises(ConfigValueError, match="task.pipeline.windows"):
+        PipelineConfig.from_config({"windows": 3})
+    with pytest.raises(ConfigValueError, match="task.pipeline.method"):
+        PipelineConfig(method="kmeans")
+
+
+def _pipeline_overrides(tiny_voxceleb, root, trained_run) -> list[str]:
+    return [
+        "experiment=synth_clustering",
+        f"embedding_run={trained_run}",
+        *[o for o in diarization_overrides(tiny_voxceleb, root) if "task.decoding" not in o],
+        "logger=csv",
+    ]
+
+
+def test_the_pipeline_runs_as_a_run_and_evaluate_py_scores_it_again(
+    tiny_voxceleb, trained_run, tmp_path
+):
+    out = tmp_path / "run"
+    cfg = compose("train", _pipeline_overrides(tiny_voxceleb, tmp_path / "mix", trained_run), out)
+    (out / ".hydra").mkdir(parents=True)
+    OmegaConf.save(cfg, out / ".hydra" / "config.yaml")
+    train(cfg, ROOT / "configs")
+    metrics = json.loads((out / "metrics.json").read_text())
+    result = metrics["test"]["sim_test"]
+    system, floor = result["system"]["collar0"]["corpus"], result["floor"]["collar0"]["corpus"]
+    assert system["speech"] == floor["speech"] > 0
+    # oracle speech activity: no false alarm beyond the 10 ms frames' rounding at turn edges
+    assert system["false_alarm"] < 0.005 * system["speech"]
+    assert metrics["pipeline"]["tuned_on"]["set"] == "sim_val"
+    assert metrics["checkpoint"] == "checkpoints/tested.ckpt"
+    eval_dir = tmp_path / "eval"
+    evaluate(
+        compose("eval", [f"run_dir={out}", "trainer.enable_progress_bar=false"], eval_dir),
+        ROOT / "configs",
+    )
+    again = json.loads((eval_dir / "metrics.json").read_text())["test"]["sim_test"]
+    assert again["system"]["collar0"]["corpus"]["der"] == pytest.approx(system["der"], abs=1e-9)
+    # a given count is what every recording gets; the oracle count is each reference's (fewer
+    # only where the speech holds fewer windows than speakers)
+    for name, argument in (
+        ("one", "pipeline={num_speakers: 1}"),
+        ("oracle", "pipeline={oracle_count: true}"),
+    ):
+        evaluate(
+            compose(
+                "eval",
+                [f"run_dir={out}", argument, "trainer.enable_progress_bar=false"],
+                tmp_path / name,
+            ),
+            ROOT / "configs",
+        )
+    one, oracle = (
+        json.loads((tmp_path / name / "metrics.json").read_text())["test"]["sim_test"]["system"]
+        for name in ("one", "oracle")
+    )
+    assert {f["hypothesis_speakers"] for f in one["collar0"]["files"].values()} == {1}
+    files = oracle["collar0"]["files"].values()
+    assert all(0 < f["hypothesis_speakers"] <= f["speakers"] for f in files)
+    assert sum(f["hypothesis_speakers"] for f in files) > len(files)
+    assert "| JER (%) |" in (tmp_path / "oracle" / "results.md").read_text()
+
+
+def test_the_pipeline_refuses_training(tiny_voxceleb, trained_run, tmp_path):
+    overrides = _pipeline_overrides(tiny_voxceleb, tmp_path / "mix", trained_run)
+    with pytest.raises(IncompatibleConfigError, match="trains nothing.*train=false"):
+        train(compose("train", [*overrides, "train=true"], tmp_path / "a"), ROOT / "configs")
+
+
+def test_silero_finds_the_speech_of_real_meeting_audio():
+    """silero-vad on the real AMI development excerpts, against their references (pyannote's
+    detection error rate): most speech found, next to no false alarm."""
+    from pyannote.metrics.detection import DetectionErrorRate
+
+    from sonolab.data.audio import load_audio
+    from sonolab.data.readers.rttm import read_rttm, read_uem
+    from sonolab.inference.clustering import silero_speech
+
+    from ..conftest import SHARED_DATA
+
+    root = SHARED_DATA / "ami-excerpts"
+    if not (root / "development.rttm").is_file():
+        pytest.skip(f"real data not present: {root} (see ../shared/data/README.md)")
+    references, uems = read_rttm(root / "development.rttm"), read_uem(root / "development.uem")
+    metric = DetectionErrorRate()
+    for uri, reference in references.items():
+        speech = silero_speech(
+            load_audio(root / "audio" / f"{uri}.flac", 16000), 16000, PipelineConfig()
+        )
+        hypothesis = Annotation(uri=uri)
+        for segment in speech:
+            hypothesis[segment] = "speech"
+        metric(reference, hypothesis, uem=uems[uri])
+    # measured: 25.7 % (miss 10.9 s, false alarm 0.03 s of 42.6 s); marking all 60 s as speech gives 41 %
+    assert abs(metric) < 0.35
+    assert metric["false alarm"] < 0.02 * metric["total"]
