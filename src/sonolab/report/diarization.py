@@ -50,7 +50,8 @@ def markdown_tables(results: dict[str, dict]) -> str:
         lines += [
             f"Per recording ({setups[first_key]['label']}):",
             "",
-            "| set | recording | DER (%) | floor DER (%) | JER (%) | speakers (reference / found) |",
+            "| set | recording | DER (%) | floor DER (%) | JER (%) | speakers (reference / "
+            "found) |",
             "|---|---|---|---|---|---|",
         ]
         for name, r in scored.items():
