@@ -203,12 +203,12 @@ def _reported_metrics(cfg, datamodule) -> set[str]:
     if family == "TaggingTask":
         keys = ["mAP", "mean_auc", "d_prime"] if datamodule.multi_label else ["accuracy", "top5"]
         return {f"test/{datamodule.test_name}/{k}" for k in keys}
-    assert family == "DiarizationTask", family
+    assert family in ("DiarizationTask", "ClusteringDiarizationTask"), family
     return {
         f"test/{name}/{system}/{setup}/corpus/der"
         for name in datamodule.test_names
         for system in ("system", "floor")
-        for setup in ("collar0", "collar0.25")
+        for setup in ("collar0", "collar0.25", "collar0.25_nooverlap")
     }
 
 
