@@ -38,20 +38,23 @@ def load_verification_task(run_dir: str | Path, ckpt_path: str | None = None):
 
 
 class SpeakerEmbedder:
-    """Embeds waveforms with a verification run's front-end and model (the run's sample rate)."""
+    """Embeds single waveforms with a verification run's front-end and model (the run's sample
+    rate), for code outside a task (windowed EEND-EDA decoding)."""
 
     def __init__(self, run_dir: str | Path, device: torch.device | str = "cpu"):
-        self.task = load_verification_task(run_dir).to(device)
+        from ..models.run_embedder import VerificationRunEmbedder
+
+        self.model = VerificationRunEmbedder(run_dir).to(device)
         self.device = torch.device(device)
-        self.sample_rate = int(self.task.data_info.sample_rate)
-        self.dim = int(self.task.model.embedding_dim)
+        self.sample_rate = self.model.sample_rate
+        self.dim = self.model.embedding_dim
 
     @torch.inference_mode()
     def __call__(self, wave: torch.Tensor) -> np.ndarray:
         """The embedding ``(dim,)`` of one waveform ``(samples,)`` at :attr:`sample_rate`."""
         wave = wave.to(self.device)[None]
         length = torch.tensor([wave.shape[1]], device=self.device)
-        return self.task.embed(wave, length)[0].float().cpu().numpy()
+        return self.model.embed(wave, length)[0].float().cpu().numpy()
 
 
 def speaker_audio(
