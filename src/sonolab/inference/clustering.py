@@ -14,12 +14,15 @@ from typing import Any
 
 import numpy as np
 import torch
+import torchaudio.functional as AF
 from omegaconf import DictConfig, OmegaConf
-from pyannote.core import Annotation, Timeline
+from pyannote.core import Annotation, Segment, Timeline
 from scipy.cluster.hierarchy import fcluster, linkage
 from scipy.linalg import eigh
+from silero_vad import get_speech_timestamps, load_silero_vad
 
 from ..data.audio import load_audio
+from ..metrics.der import SETUPS, diarization_error_rates
 from ..utils.errors import ConfigValueError
 from .diarization import activities_to_annotation
 
@@ -125,13 +128,9 @@ _SILERO_MODEL = None
 def silero_speech(wave: torch.Tensor, sample_rate: int, config: PipelineConfig) -> Timeline:
     """Speech regions of a waveform by silero-vad (its model ships in the package: no download)."""
     global _SILERO_MODEL
-    from silero_vad import get_speech_timestamps, load_silero_vad
-
     if _SILERO_MODEL is None:
         _SILERO_MODEL = load_silero_vad()
     if sample_rate != SILERO_RATE:
-        import torchaudio.functional as AF
-
         wave = AF.resample(wave, sample_rate, SILERO_RATE)
     stamps = get_speech_timestamps(
         wave,
@@ -142,8 +141,6 @@ def silero_speech(wave: torch.Tensor, sample_rate: int, config: PipelineConfig) 
         min_silence_duration_ms=int(config.vad_min_silence_seconds * 1000),
         return_seconds=True,
     )
-    from pyannote.core import Segment
-
     return Timeline([Segment(s["start"], s["end"]) for s in stamps]).support()
 
 
@@ -258,6 +255,7 @@ def spectral_labels(embeddings: np.ndarray, pruning: float, config: PipelineConf
     Written here because no maintained package estimates the count by the eigengap; the pruning
     follows Park et al. 2019 ("Auto-tuning spectral clustering for speaker diarization").
     """
+    # imported here: scikit-learn's cluster module adds about half a second to every run's start-up
     from sklearn.cluster import KMeans
 
     n = len(embeddings)
@@ -354,8 +352,6 @@ def tune_pipeline(
 ) -> tuple[float, float]:
     """The value of the method's parameter (:attr:`PipelineConfig.tuned_key`) from its grid with
     the lowest corpus DER on these recordings, and that DER."""
-    from ..metrics.der import SETUPS, diarization_error_rates
-
     setup = tuple(s for s in SETUPS if s.key == config.tune_setup)
     if not setup:
         raise ConfigValueError(
