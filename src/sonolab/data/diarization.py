@@ -99,6 +99,10 @@ class RecordingSet:
         keep = match_uris(sources, skip=on_missing == "skip", skips=skips)
         return RecordingSet(name, uris, audio_paths, references, uems).restricted(keep)
 
+    def speaker_count(self, uri: str) -> int:
+        """The number of speakers in a recording's reference (oracle-count scoring); at least 1."""
+        return max(1, len(self.references[uri].labels()))
+
     def restricted(self, keep: set[str]) -> RecordingSet:
         """The same set with only the URIs in ``keep`` (in their order here)."""
         kept = [u for u in self.uris if u in keep]

@@ -73,8 +73,7 @@ class ClusteringDiarizationTask(DiarizationTask):
     def _config_for(self, recordings: RecordingSet, uri: str) -> PipelineConfig:
         if not self.pipeline.oracle_count:
             return self.pipeline
-        count = len(recordings.references[uri].labels())
-        return dataclasses.replace(self.pipeline, num_speakers=max(1, count))
+        return dataclasses.replace(self.pipeline, num_speakers=recordings.speaker_count(uri))
 
     def _embedding(self, recordings: RecordingSet, uri: str) -> RecordingEmbeddings:
         key = (recordings.name, uri)

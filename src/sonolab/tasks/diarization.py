@@ -144,9 +144,7 @@ class DiarizationTask(Task):
         ``decoding.embedding_run`` is loaded once, when windowed decoding first needs it."""
         if self.decoding.embedding_run and self.decoding.window_seconds and self._embedder is None:
             self._embedder = SpeakerEmbedder(self.decoding.embedding_run, device=self.device)
-        count = (
-            max(1, len(recordings.references[uri].labels())) if self.decoding.oracle_count else None
-        )
+        count = recordings.speaker_count(uri) if self.decoding.oracle_count else None
         return diarize_recording(
             self.model,
             self.features,
