@@ -4,14 +4,15 @@ targets."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from pyannote.core import Annotation, Segment, Timeline
 
 from sonolab.data.mixtures import (
     MixtureConfig,
-    mixture_statistics,
     simulator_from_tree,
     speech_regions,
     turns_to_activity,
@@ -19,6 +20,8 @@ from sonolab.data.mixtures import (
 from sonolab.data.readers import read_rttm, read_uem, read_uri_list
 from sonolab.data.synth.__main__ import main as synth_main
 from sonolab.data.synth.mixtures import write_mixture_set
+from sonolab.data.turn_statistics import main as turn_statistics_main
+from sonolab.data.turn_statistics import mixture_statistics, reference_activities
 
 
 def _simulator(root, **config):
@@ -155,3 +158,67 @@ def test_cli_writes_the_ami_layout_and_prints_statistics(tiny_voxceleb, tmp_path
                 "2:one",
             ]
         )
+
+
+def test_segment_sources_place_whole_speech_segments_of_the_minimum_length(tiny_voxceleb):
+    low, high = 3, 5
+    sim = _simulator(
+        tiny_voxceleb,
+        utterances_per_speaker=(low, high),
+        sources="segments",
+        min_segment_seconds=0.6,
+    )
+    for index in range(4):
+        mixture = sim(index)
+        per_speaker = {s: [t for t in mixture.turns if t[0] == s] for s in mixture.speakers}
+        for turns in per_speaker.values():
+            # one turn per segment: the piece is labelled speech from end to end
+            assert low <= len(turns) <= high
+            assert all(end - start >= 0.6 - 0.002 for _, start, end in turns)
+    # the same pieces as whole utterances hold their silences inside the turns' gaps instead
+    whole = _simulator(tiny_voxceleb, utterances_per_speaker=(low, high))(0)
+    assert whole.turns != sim(0).turns
+    with pytest.raises(
+        ValueError, match=r"speaker \S+: none of its \d+ files holds a speech segment"
+    ):
+        _simulator(tiny_voxceleb, sources="segments", min_segment_seconds=60.0)(0)
+    with pytest.raises(ValueError, match="simulation.sources must be one of"):
+        MixtureConfig(sources="sentences")
+
+
+def test_silero_segments_of_real_speech():
+    tree = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "speechocean762-vox"
+    if not tree.is_dir():
+        pytest.skip(f"real speech ({tree}) is absent: the silero-vad segmenter is tried on it")
+    config = MixtureConfig(
+        utterances_per_speaker=(2, 3), sources="segments", segmenter="silero", snr_db=()
+    )
+    mixture = simulator_from_tree(tree / "wav", config, seed=1)(0)
+    assert len(mixture.speakers) == 2
+    assert all(end - start >= 1.5 - 0.002 for _, start, end in mixture.turns)
+
+
+def test_reference_statistics_crop_to_the_scored_regions_and_match_the_written_set(
+    tiny_voxceleb, tmp_path, capsys
+):
+    reference = Annotation(uri="r")
+    reference[Segment(0, 4)] = "a"
+    reference[Segment(3, 6)] = "b"
+    scored = Timeline([Segment(2, 8)], uri="r")
+    (activity,) = reference_activities({"r": reference}, {"r": scored})
+    stats = mixture_statistics([activity])
+    # inside [2, 8]: speech 2-6 (4 s), overlap 3-4 (1 s), silence 6-8 (2 s)
+    assert stats["overlap_ratio"] == pytest.approx(0.25) and stats[
+        "silence_ratio"
+    ] == pytest.approx(2 / 6)
+    sim = _simulator(tiny_voxceleb, speakers={2: 1.0})
+    content = write_mixture_set(tmp_path / "set", sim, count=4, subset="test")
+    assert (
+        turn_statistics_main(
+            [str(tmp_path / "set" / "test.rttm"), "--uem", str(tmp_path / "set" / "test.uem")]
+        )
+        == 0
+    )
+    printed = json.loads(capsys.readouterr().out)
+    for key, value in content["statistics"].items():
+        assert printed[key] == pytest.approx(value, rel=0.02), key

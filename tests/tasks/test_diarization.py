@@ -206,6 +206,23 @@ def test_simulated_training_mixtures_are_new_every_epoch_unless_configured(tiny_
     assert starts == epochs(new_each_epoch=False)[1]
 
 
+def test_training_logs_the_corpus_statistics_beside_the_declared_overlap(
+    tiny_voxceleb, tmp_path, caplog
+):
+    dm = _datamodule(tiny_voxceleb, tmp_path, simulated_sets={}, val=None, test=[])
+    dm.simulation["expected_overlap_ratio"] = 0.344
+    with caplog.at_level("INFO", logger="sonolab.data.diarization"):
+        dm.setup("fit")
+    line = next(r.getMessage() for r in caplog.records if "training mixtures" in r.getMessage())
+    assert "the first 6" in line and "(declared 0.344)" in line and "silence ratio" in line
+    # a recording set trained on (AMI adaptation) states its references' statistics
+    dm = _datamodule(tiny_voxceleb, tmp_path / "set", train="dev", val=None, test=[])
+    dm.prepare_data()
+    with caplog.at_level("INFO", logger="sonolab.data.diarization"):
+        dm.setup("fit")
+    assert "training set dev: overlap ratio" in caplog.text
+
+
 def test_chunks_with_more_speakers_than_the_maximum_keep_the_most_active(tmp_path):
     reference = Annotation(uri="m")
     for k, (start, end) in enumerate([(0, 1), (0, 5), (2, 3), (1, 4)]):

@@ -36,6 +36,7 @@ from .readers.rttm import find_recordings, match_uris, read_rttm, read_uem, read
 from .samplers import Draw, EpochSeededSampler, ShuffleSampler, draw_index, start_at_epoch
 from .skips import SkipLog
 from .synth.mixtures import write_mixture_set
+from .turn_statistics import describe, mixture_statistics, reference_activities
 from .verify import screen_audio
 
 log = logging.getLogger(__name__)
@@ -57,7 +58,9 @@ SIMULATOR_KEYS = {
     "seed",
     "subset",
     "new_each_epoch",
+    "expected_overlap_ratio",
 }
+STATISTICS_MIXTURES = 32  # training mixtures simulated at start-up to log the corpus statistics
 
 
 @dataclass
@@ -86,8 +89,8 @@ class RecordingSet:
         ``root``."""
         lst, rttm, uem, audio = (str(under_root(root, p)) for p in (lst, rttm, uem, audio))
         uris = read_uri_list(lst)
-        references = _per_uri(rttm, uris, read_rttm)
-        uems = _per_uri(uem, uris, read_uem)
+        references = per_uri(rttm, uris, read_rttm)
+        uems = per_uri(uem, uris, read_uem)
         audio_paths = {u: Path(audio.format(uri=u)) for u in uris}
         found_audio = {u for u, p in audio_paths.items() if p.is_file()}
         sources = {
@@ -133,10 +136,10 @@ class RecordingSet:
             if uem is not None:
                 raise ConfigValueError("uem", "scored regions only with references (rttm=...)", uem)
             return RecordingSet(name, uris, audio, {}, {}, scored=False)
-        references = _per_uri(rttm, uris, read_rttm)
+        references = per_uri(rttm, uris, read_rttm)
         sources = {"recordings": (recordings, set(uris)), "rttm": (rttm, set(references))}
         if uem is not None:
-            uems = _per_uri(uem, uris, read_uem)
+            uems = per_uri(uem, uris, read_uem)
             sources["uem"] = (uem, set(uems))
         else:
             uems = {u: Timeline([Segment(0.0, audio_duration(audio[u]))], uri=u) for u in uris}
@@ -144,7 +147,7 @@ class RecordingSet:
         return RecordingSet(name, uris, audio, references, uems).restricted(keep)
 
 
-def _per_uri(template: str, uris: list[str], reader) -> dict:
+def per_uri(template: str, uris: list[str], reader) -> dict:
     """One file for all URIs, or one per URI through a ``{uri}`` template (missing files are simply
     absent)."""
     if "{uri}" not in template:
@@ -542,7 +545,11 @@ class DiarizationDataModule(AudioDataModule):
                 int(spec.get("count", 20)),
                 spec.get("subset", "test"),
             )
-            log.info("simulated set %s: %s", name, stats["statistics"])
+            log.info(
+                "simulated set %s: %s",
+                name,
+                describe(stats["statistics"], spec.get("expected_overlap_ratio")),
+            )
 
     def recordings(self, name: str) -> RecordingSet:
         """The recording set ``name``, read on first use (URI matching, skips counted)."""
@@ -613,6 +620,15 @@ class DiarizationDataModule(AudioDataModule):
                     self.skipped,
                     recrop_each_epoch=not self._new_each_epoch,
                 )
+                sample = min(STATISTICS_MIXTURES, len(self.train_set))
+                statistics = mixture_statistics(
+                    [self.train_set.simulator(i).activity() for i in range(sample)]
+                )
+                log.info(
+                    "training mixtures (the first %d): %s",
+                    sample,
+                    describe(statistics, self.simulation.get("expected_overlap_ratio")),
+                )
             else:
                 self.train_set = RecordingChunks(
                     self.recordings(self.train_source),
@@ -621,6 +637,9 @@ class DiarizationDataModule(AudioDataModule):
                     self.max_speakers,
                     self.skipped,
                 )
+                train = self.recordings(self.train_source)
+                statistics = mixture_statistics(reference_activities(train.references, train.uems))
+                log.info("training set %s: %s", self.train_source, describe(statistics))
         if stage in (None, "fit", "validate") and self.val_name:
             self.recordings(self.val_name)
         if stage in (None, "fit", "test"):

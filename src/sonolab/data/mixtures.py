@@ -8,8 +8,11 @@ tracks; optionally reverberate; add noise at an SNR drawn from a set. Everything
 of (seed, index), so training mixtures are generated on the fly with no storage and are the same in
 every run and worker.
 
-Reference turns are the speech regions inside each placed utterance, found by an energy detector,
-so the leading / trailing silence of real recordings is not labelled as speech.
+Two kinds of source piece (``sources``): whole utterances, whose reference turns are the speech
+regions found inside them by an energy detector (so the leading / trailing silence of real
+recordings is not labelled as speech); or, as the EEND recipe does, speech segments of
+``min_segment_seconds`` and more cut out of the utterances by a speech detector (energy or
+silero-vad), each segment placed alone and labelled as speech from end to end.
 """
 
 from __future__ import annotations
@@ -25,11 +28,14 @@ import torchaudio.functional as AF
 from .audio import AUDIO_EXTENSIONS, load_audio
 from .augment import audio_files
 from .readers.voxceleb import read_speaker_list, scan_speaker_tree
+from .speech_activity import silero_regions
 
 # The EEND-EDA papers' simulated sets: Sim1spk beta=2, Sim2spk beta=2 (also 3, 5), Sim3spk beta=5,
 # Sim4spk beta=9.
 DEFAULT_BETA = {1: 2.0, 2: 2.0, 3: 5.0, 4: 9.0}
 LABEL_RATE = 100  # frames per second of the activity labels (the 10 ms feature hop)
+SOURCES = ("utterances", "segments")
+SEGMENTERS = ("energy", "silero")
 
 
 @dataclass
@@ -38,7 +44,8 @@ class MixtureConfig:
 
     speakers: probability of each speaker count, e.g. ``{1: 0.25, 2: 0.25, 3: 0.25, 4: 0.25}``.
     beta: mean silence (s) between one speaker's utterances, per speaker count.
-    utterances_per_speaker: inclusive range of utterances each speaker says (EEND: 10-20).
+    utterances_per_speaker: inclusive range of pieces (utterances or segments) each speaker says
+        (EEND: 10-20).
     snr_db: SNRs (dB) of the added noise, one drawn per mixture (EEND: 5, 10, 15, 20); empty = no
     noise.
     reverb_prob: probability that each speaker's track is convolved with a room impulse response.
@@ -48,6 +55,13 @@ class MixtureConfig:
         utterances (pitch and tempo change together, as Kaldi's speed perturbation): each factor
         makes the corpus's speakers sound like other ones, for corpora with few speakers. Empty =
         off (the EEND recipe).
+    sources: ``utterances`` (each piece a whole file, its turns the speech inside it) or
+        ``segments`` (each piece one speech segment of ``min_segment_seconds`` or more, as the
+        recipe's SAD segments: hitachi-speech/EEND egs/callhome/v1/run_prepare_shared.sh:147 keeps
+        segments longer than 1.5 s). A speaker's segments are taken in file order from a random
+        file on, cycling, as random_mixture.py walks a speaker's segment list from a random start.
+    segmenter: what finds the speech in a source file (an utterance's turns, or the segments
+        cut): ``energy`` (the detector set by ``vad_threshold_db``) or ``silero`` (silero-vad).
     """
 
     speakers: dict[int, float] = field(default_factory=lambda: {2: 1.0})
@@ -58,6 +72,9 @@ class MixtureConfig:
     sample_rate: int = 16000
     vad_threshold_db: float = 30.0
     speed_perturb: tuple[float, ...] = ()
+    sources: str = "utterances"
+    min_segment_seconds: float = 1.5
+    segmenter: str = "energy"
 
     def __post_init__(self):
         self.speakers = {int(k): float(v) for k, v in dict(self.speakers).items()}
@@ -82,6 +99,16 @@ class MixtureConfig:
         if missing:
             raise ValueError(
                 f"simulation.beta has no value for {missing} speakers (keys: {sorted(self.beta)})"
+            )
+        if self.sources not in SOURCES:
+            raise ValueError(f"simulation.sources must be one of {SOURCES}, found {self.sources!r}")
+        if self.segmenter not in SEGMENTERS:
+            raise ValueError(
+                f"simulation.segmenter must be one of {SEGMENTERS}, found {self.segmenter!r}"
+            )
+        if self.min_segment_seconds < 0:
+            raise ValueError(
+                f"simulation.min_segment_seconds must be >= 0, found {self.min_segment_seconds}"
             )
         low, high = self.utterances_per_speaker
         if not 1 <= low <= high:
@@ -195,15 +222,50 @@ class MixtureSimulator:
         self._regions: dict[Path, list[tuple[float, float]]] = {}
 
     def _load(self, path: Path, speed: float = 1.0) -> tuple[np.ndarray, list[tuple[float, float]]]:
+        """A source file at the simulation rate, played ``speed`` times faster, and its speech
+        regions (seconds, found once per file by the configured segmenter)."""
         sr = self.config.sample_rate
         wave = load_audio(path, sr)
         if path not in self._regions:
-            self._regions[path] = speech_regions(wave.numpy(), sr, self.config.vad_threshold_db)
+            if self.config.segmenter == "silero":
+                self._regions[path] = silero_regions(wave, sr)
+            else:
+                self._regions[path] = speech_regions(wave.numpy(), sr, self.config.vad_threshold_db)
         if speed == 1.0:
             return wave.numpy(), self._regions[path]
         # played `speed` times faster: read as if sampled at sr * speed, brought back to sr
         faster = AF.resample(wave, int(round(sr * speed)), sr).numpy()
         return faster, [(s / speed, e / speed) for s, e in self._regions[path]]
+
+    def _utterances(
+        self, files: list[Path], picks: np.ndarray, speed: float
+    ) -> list[tuple[np.ndarray, list[tuple[float, float]]]]:
+        """Whole files as pieces, each with its speech regions as turns."""
+        return [self._load(files[int(i)], speed) for i in picks]
+
+    def _segments(
+        self, speaker: str, first: int, count: int, speed: float
+    ) -> list[tuple[np.ndarray, list[tuple[float, float]]]]:
+        """``count`` speech segments of ``min_segment_seconds`` or more, cut from the speaker's
+        files in order from file ``first`` on (cycling), each a piece that is speech throughout."""
+        files, sr = self.utterances[speaker], self.config.sample_rate
+        pieces: list[tuple[np.ndarray, list[tuple[float, float]]]] = []
+        # every pass over the files adds at least one segment, so `count` passes are enough
+        for step in range(len(files) * count):
+            wave, regions = self._load(files[(first + step) % len(files)], speed)
+            for start, end in regions:
+                if end - start >= self.config.min_segment_seconds:
+                    piece = wave[int(round(start * sr)) : int(round(end * sr))]
+                    pieces.append((piece, [(0.0, piece.size / sr)]))
+                    if len(pieces) == count:
+                        return pieces
+            if step == len(files) - 1 and not pieces:
+                raise ValueError(
+                    f"speaker {speaker}: none of its {len(files)} files holds a speech segment of "
+                    f"{self.config.min_segment_seconds} s or more (simulation.min_segment_seconds, "
+                    f"segmenter {self.config.segmenter}); first file: {files[0]}"
+                )
+        return pieces
 
     def _reverberate(self, track: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         rir = load_audio(self.rirs[int(rng.integers(len(self.rirs)))], self.config.sample_rate)
@@ -224,16 +286,23 @@ class MixtureSimulator:
             count = int(
                 rng.integers(cfg.utterances_per_speaker[0], cfg.utterances_per_speaker[1] + 1)
             )
-            picks = rng.choice(len(files), count, replace=count > len(files))
+            if cfg.sources == "segments":
+                first = int(rng.integers(len(files)))
+            else:
+                picks = rng.choice(len(files), count, replace=count > len(files))
             # drawn only when configured, so mixtures without it stay what they were
             speed = (
                 float(cfg.speed_perturb[int(rng.integers(len(cfg.speed_perturb)))])
                 if cfg.speed_perturb
                 else 1.0
             )
+            sources = (
+                self._segments(speaker, first, count, speed)
+                if cfg.sources == "segments"
+                else self._utterances(files, picks, speed)
+            )
             pieces, position = [], 0
-            for i in picks:
-                wave, regions = self._load(files[int(i)], speed)
+            for wave, regions in sources:
                 silence = int(round(rng.exponential(cfg.beta[n]) * sr))
                 pieces += [np.zeros(silence, dtype=np.float32), wave]
                 onset = (position + silence) / sr
@@ -270,32 +339,6 @@ class MixtureSimulator:
         return (
             mixture + noise * math.sqrt(power(mixture) / (power(noise) * 10 ** (snr / 10)))
         ).astype(np.float32)
-
-
-def mixture_statistics(activities: list[torch.Tensor], rate: int = LABEL_RATE) -> dict[str, float]:
-    """Corpus statistics to compare with a target corpus: overlap ratio (overlapped / total speech
-    time), silence ratio, speakers per recording, mean turn length (s) and mean duration (s)."""
-    speech = overlap = silence = frames = 0.0
-    turn_lengths, speakers = [], []
-    for act in activities:
-        active = act.sum(dim=1)
-        speech += float((active >= 1).sum())
-        overlap += float((active >= 2).sum())
-        silence += float((active == 0).sum())
-        frames += act.shape[0]
-        speakers.append(int((act.sum(dim=0) > 0).sum()))
-        for k in range(act.shape[1]):
-            edges = torch.diff(torch.cat([torch.zeros(1), act[:, k], torch.zeros(1)]))
-            starts, ends = torch.nonzero(edges == 1).flatten(), torch.nonzero(edges == -1).flatten()
-            turn_lengths += ((ends - starts).float() / rate).tolist()
-    return {
-        "recordings": len(activities),
-        "overlap_ratio": overlap / max(speech, 1.0),
-        "silence_ratio": silence / max(frames, 1.0),
-        "speakers_per_recording": float(np.mean(speakers)),
-        "mean_turn_seconds": float(np.mean(turn_lengths)) if turn_lengths else 0.0,
-        "mean_duration_seconds": frames / rate / max(len(activities), 1),
-    }
 
 
 def simulator_from_tree(

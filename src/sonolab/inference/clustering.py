@@ -14,14 +14,13 @@ from typing import Any
 
 import numpy as np
 import torch
-import torchaudio.functional as AF
 from omegaconf import DictConfig, OmegaConf
 from pyannote.core import Annotation, Segment, Timeline
 from scipy.cluster.hierarchy import fcluster, linkage
 from scipy.linalg import eigh
-from silero_vad import get_speech_timestamps, load_silero_vad
 
 from ..data.audio import load_audio
+from ..data.speech_activity import silero_regions
 from ..metrics.der import SETUPS, diarization_error_rates
 from ..utils.errors import ConfigValueError
 from .diarization import activities_to_annotation
@@ -29,7 +28,6 @@ from .diarization import activities_to_annotation
 SPEECH_ACTIVITY = ("silero", "oracle")
 METHODS = ("ahc", "spectral")
 FRAME_STEP = 0.01  # seconds per output frame (the references' 10 ms resolution)
-SILERO_RATE = 16000  # the rate silero-vad's model reads (8 kHz is its other)
 
 
 @dataclass
@@ -122,26 +120,16 @@ class PipelineConfig:
 
 
 # -- speech activity -------------------------------------------------------------------------------
-_SILERO_MODEL = None
-
-
 def silero_speech(wave: torch.Tensor, sample_rate: int, config: PipelineConfig) -> Timeline:
     """Speech regions of a waveform by silero-vad (its model ships in the package: no download)."""
-    global _SILERO_MODEL
-    if _SILERO_MODEL is None:
-        _SILERO_MODEL = load_silero_vad()
-    if sample_rate != SILERO_RATE:
-        wave = AF.resample(wave, sample_rate, SILERO_RATE)
-    stamps = get_speech_timestamps(
+    regions = silero_regions(
         wave,
-        _SILERO_MODEL,
-        threshold=config.vad_threshold,
-        sampling_rate=SILERO_RATE,
-        min_speech_duration_ms=int(config.vad_min_speech_seconds * 1000),
-        min_silence_duration_ms=int(config.vad_min_silence_seconds * 1000),
-        return_seconds=True,
+        sample_rate,
+        config.vad_threshold,
+        config.vad_min_speech_seconds,
+        config.vad_min_silence_seconds,
     )
-    return Timeline([Segment(s["start"], s["end"]) for s in stamps]).support()
+    return Timeline([Segment(s, e) for s, e in regions]).support()
 
 
 def oracle_speech(reference: Annotation, uem: Timeline | None) -> Timeline:

@@ -17,7 +17,8 @@ import json
 import sys
 import time
 
-from ..mixtures import MixtureConfig, simulator_from_tree
+from ..mixtures import SEGMENTERS, SOURCES, MixtureConfig, simulator_from_tree
+from ..turn_statistics import describe
 from .audioset import AudioSetSynthConfig, generate_audioset
 from .esc50 import Esc50SynthConfig, generate_esc50
 from .mixtures import write_mixture_set
@@ -130,6 +131,30 @@ def _add_mixtures(sub) -> argparse.ArgumentParser:
     )
     mix.add_argument("--rir-dir", default=None, help="room impulse responses for reverberation")
     mix.add_argument("--reverb-prob", type=float, default=default.reverb_prob)
+    mix.add_argument(
+        "--sources",
+        choices=SOURCES,
+        default=default.sources,
+        help="pieces placed per speaker: whole utterances, or speech segments as the EEND recipe",
+    )
+    mix.add_argument(
+        "--min-segment-seconds",
+        type=float,
+        default=default.min_segment_seconds,
+        help="shortest segment kept with --sources segments (the recipe: 1.5)",
+    )
+    mix.add_argument(
+        "--segmenter",
+        choices=SEGMENTERS,
+        default=default.segmenter,
+        help="speech detector for the turns / segments",
+    )
+    mix.add_argument(
+        "--expected-overlap-ratio",
+        type=float,
+        default=None,
+        help="the overlap ratio the set should have (printed beside the measured one)",
+    )
     mix.add_argument("--sample-rate", type=int, default=default.sample_rate)
     return mix
 
@@ -188,12 +213,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.dataset == "mixtures":
         try:
             config = MixtureConfig(
-                args.speakers,
-                args.beta,
-                args.utterances_per_speaker,
-                args.snr_db,
-                args.reverb_prob,
-                args.sample_rate,
+                speakers=args.speakers,
+                beta=args.beta,
+                utterances_per_speaker=args.utterances_per_speaker,
+                snr_db=args.snr_db,
+                reverb_prob=args.reverb_prob,
+                sample_rate=args.sample_rate,
+                sources=args.sources,
+                min_segment_seconds=args.min_segment_seconds,
+                segmenter=args.segmenter,
             )
             simulator = simulator_from_tree(
                 args.source,
@@ -208,6 +236,7 @@ def main(argv: list[str] | None = None) -> int:
             mix.error(str(err))
         content = write_mixture_set(args.out, simulator, args.count, args.subset, args.first_index)
         print(json.dumps(content["statistics"], indent=2))
+        print(describe(content["statistics"], args.expected_overlap_ratio), file=sys.stderr)
         print(
             f"wrote {args.count} mixtures to {args.out} in {time.time() - start:.1f}s",
             file=sys.stderr,

@@ -19,8 +19,9 @@ from pathlib import Path
 
 import soundfile as sf
 
-from ..mixtures import MixtureSimulator, mixture_statistics
+from ..mixtures import MixtureSimulator
 from ..readers.rttm import write_rttm, write_uem
+from ..turn_statistics import mixture_statistics
 from .staging import write_once
 
 MARKER = "mixtures.json"
