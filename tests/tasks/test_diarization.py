@@ -25,6 +25,7 @@ from sonolab.inference.diarization import (
     one_speaker_baseline,
 )
 from sonolab.metrics.der import diarization_error_rates
+from sonolab.models.base import AudioModel
 from sonolab.run import evaluate, train
 from sonolab.utils.errors import ConfigValueError, DataFormatError
 
@@ -313,10 +314,11 @@ class _BandEnergies(torch.nn.Module):
         return torch.stack(bands, dim=-1), self.num_frames(lengths)
 
 
-class _ShufflingOracle(torch.nn.Module):
+class _ShufflingOracle(AudioModel):
     """Activities from the band energies, its speaker columns rotated on every call (as EEND-EDA's
     attractor order is arbitrary per window); existence says which tones the window holds."""
 
+    output_type = "activities"
     subsampling = 10
 
     def __init__(self):
@@ -397,6 +399,55 @@ def test_a_speaker_silent_longer_than_the_overlap_keeps_one_label(tmp_path):
     assert probs.shape[1] == 2 and der["confusion"] < 0.5 and der["der"] < 5.0
 
 
+class _OneSpeakerCount(_ShufflingOracle):
+    """The stand-in with an existence head that always counts one speaker."""
+
+    def forward(self, feats, frames, num_speakers=None):
+        out = super().forward(feats, frames, num_speakers)
+        out["existence"] = torch.tensor([[9.0, -9.0, -9.0]]).expand(feats.shape[0], -1)
+        return out
+
+
+class _Run:
+    """What the task reads of its trainer at the end of a validation epoch."""
+
+    world_size, sanity_checking = 1, False
+
+
+@pytest.mark.parametrize("model, estimated", [(_ShufflingOracle, 0.0), (_OneSpeakerCount, 50.0)])
+def test_validation_scores_the_estimated_count_beside_the_oracle_one(model, estimated):
+    from sonolab.losses.pit import PermutationInvariantBCE
+    from sonolab.tasks.diarization import DiarizationTask
+
+    # two tones, one after the other (1 s each): with one counted speaker, half the speech is missed
+    t = np.arange(RATE) / RATE
+    wave = np.concatenate([0.3 * np.sin(2 * np.pi * f * t) for f in TONES]).astype(np.float32)
+    labels = torch.zeros(1, 200, 2)
+    labels[0, :100, 0] = labels[0, 100:, 1] = 1
+    batch = {
+        "wave": torch.from_numpy(wave)[None],
+        "length": torch.tensor([wave.size]),
+        "labels": labels,
+        "label_frames": torch.tensor([200]),
+        "num_speakers": torch.tensor([2]),
+    }
+    task = DiarizationTask(
+        model(),
+        _BandEnergies(),
+        PermutationInvariantBCE(),
+        {"sample_rate": RATE, "max_speakers": 2},
+        torch.optim.Adam,
+    )
+    logged = {}
+    task.log = lambda name, value, **kw: logged.__setitem__(name, float(value))
+    task.trainer = _Run()
+    task.validation_step(batch, 0)
+    task.on_validation_epoch_end()
+    assert logged["val/der"] == pytest.approx(0.0, abs=1.0)
+    assert logged["val/der_estimated"] == pytest.approx(estimated, abs=2.0)
+    assert logged["val/count_exact"] == (1.0 if estimated == 0 else 0.0)
+
+
 def test_one_speaker_floor():
     reference = Annotation(uri="r")
     reference[Segment(0, 4)] = "a"
@@ -426,6 +477,7 @@ def test_tiny_training_run_writes_the_diarization_report(tiny_voxceleb, tmp_path
     OmegaConf.save(cfg, out / ".hydra" / "config.yaml")  # as train.py's Hydra run leaves it
     summary = train(cfg, ROOT / "configs")
     assert summary["train_metrics"]["train/loss"] > 0
+    assert {"val/der", "val/der_estimated", "val/count_exact"} <= set(summary["train_metrics"])
     metrics = json.loads((out / "metrics.json").read_text())
     result = metrics["test"]["sim_test"]
     for key in ("collar0", "collar0.25"):

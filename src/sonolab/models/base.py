@@ -22,6 +22,8 @@ class AudioModel(nn.Module):
     What tasks read besides the outputs:
         embedding_dim: size of the ``embedding`` output (embedding models).
         subsampling: input frames per output frame (frame-level models; 1 otherwise).
+        count_speakers(existence, threshold): speakers per recording from the ``existence``
+            logits (activity models that estimate their count).
         reset_classifier(num_classes): size the classification head for the data (classifiers).
         pretrained_frontend: front-end weights read from a pretrained file with the model's own
             (HTS-AT's mel BatchNorm), for the task to hand to the features; empty otherwise.

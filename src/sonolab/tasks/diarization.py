@@ -31,8 +31,11 @@ class DiarizationTask(Task):
     """Frame-level speaker activities from an end-to-end model (EEND-EDA).
 
     Training: chunks with activity targets; the targets (100 frames/s) are subsampled to the model's
-    rate. Validation: loss and frame-level DER (``val/der``, oracle speaker count, threshold
-    ``decoding.threshold``) over the validation chunks. Test: every test recording is diarized
+    rate. Validation: loss and frame-level DER over the validation chunks at threshold
+    ``decoding.threshold``, with the oracle speaker count (``val/der``) and with the count the
+    existence head estimates (``val/der_estimated``, and ``val/count_exact``: the share of chunks
+    whose count it gets right); the checkpoint callback follows ``val/der`` unless its monitor says
+    otherwise. Test: every test recording is diarized
     whole (chunked inference, estimated speaker count) and scored by DER in both setups, next to
     the one-speaker floor (all reference speech as one speaker).
 
@@ -57,6 +60,8 @@ class DiarizationTask(Task):
         "missed*": "min",
         "false_alarm*": "min",
         "confusion*": "min",
+        "count_error*": "min",
+        "count_exact*": "max",
     }
     headline_metrics = ("system/collar*/corpus/der",)
     evaluate_sections = ("decoding",)
@@ -118,23 +123,44 @@ class DiarizationTask(Task):
         predicted = (torch.sigmoid(out["activities"]) > self.decoding.threshold) & speaker_mask[
             :, None, :
         ]
-        for key, value in frame_error_counts(predicted, targets, frame_mask).items():
-            self._val_counts[key] = self._val_counts.get(key, 0.0) + value
+        self._count_errors("", frame_error_counts(predicted, targets, frame_mask))
+        # the same chunks with the count the model estimates (decoding.max_speakers attractors,
+        # existence above decoding.existence_threshold), so that model selection can see the
+        # existence head (callbacks.model_checkpoint.monitor=val/der_estimated)
+        feats, frames = self.features(batch["wave"], batch["length"])
+        estimated = self.model(feats, frames, num_speakers=self.decoding.max_speakers)
+        count = self.model.count_speakers(estimated["existence"], self.decoding.existence_threshold)
+        slots = torch.arange(estimated["activities"].shape[2], device=count.device)
+        kept = (slots[None] < count[:, None])[:, None, :]
+        predicted = (torch.sigmoid(estimated["activities"]) > self.decoding.threshold) & kept
+        errors = frame_error_counts(predicted, targets, frame_mask)
+        errors["count_exact"] = float((count.cpu() == batch["num_speakers"].cpu()).sum())
+        errors["chunks"] = float(count.numel())
+        self._count_errors("estimated_", errors)
+
+    def _count_errors(self, prefix: str, errors: dict[str, float]) -> None:
+        for key, value in errors.items():
+            self._val_counts[prefix + key] = self._val_counts.get(prefix + key, 0.0) + value
 
     def on_validation_epoch_end(self) -> None:
-        keys = ("speech", "missed", "false_alarm", "confusion")
+        errors = ("speech", "missed", "false_alarm", "confusion")
+        keys = [*errors, *(f"estimated_{k}" for k in (*errors, "count_exact", "chunks"))]
         counts = torch.tensor(
             [self._val_counts.get(k, 0.0) for k in keys], dtype=torch.float64, device=self.device
         )
-        if (
-            self.trainer.world_size > 1
-        ):  # errors and speech summed over ranks, the DER computed once
+        if self.trainer.world_size > 1:  # errors and speech summed over ranks, the DER once
             counts = self.all_gather(counts).sum(dim=0)
         self._val_counts.clear()
         if self.trainer.sanity_checking or counts[0] <= 0:
             return
+        total = dict(zip(keys, counts.tolist()))
+        estimated = {k: total[f"estimated_{k}"] for k in errors}
+        self.log("val/der", frame_der(total), prog_bar=True, sync_dist=False)
+        self.log("val/der_estimated", frame_der(estimated), prog_bar=True, sync_dist=False)
         self.log(
-            "val/der", frame_der(dict(zip(keys, counts.tolist()))), prog_bar=True, sync_dist=False
+            "val/count_exact",
+            total["estimated_count_exact"] / max(total["estimated_chunks"], 1.0),
+            sync_dist=False,
         )
 
     # -- test: whole recordings, DER against references ----------------------------------------
