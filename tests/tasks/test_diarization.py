@@ -13,7 +13,7 @@ import pytest
 import soundfile as sf
 import torch
 from omegaconf import OmegaConf
-from pyannote.core import Annotation, Segment
+from pyannote.core import Annotation, Segment, Timeline
 
 from sonolab.data.diarization import DiarizationDataModule, RecordingSet, chunk_targets
 from sonolab.data.readers import read_rttm, read_uri_list
@@ -448,6 +448,26 @@ def test_validation_scores_the_estimated_count_beside_the_oracle_one(model, esti
     assert logged["val/count_exact"] == (1.0 if estimated == 0 else 0.0)
 
 
+def test_oracle_speech_activity_cuts_turns_to_the_reference_and_fills_its_speech():
+    # 10 frames of 0.1 s: speaker 0 sure in 0-0.3 s, nobody sure in 0.5-0.8 s (speaker 1 likelier)
+    probs = np.zeros((10, 2))
+    probs[0:3, 0] = 0.9
+    probs[5:8, 1] = 0.3
+    probs[5:8, 0] = 0.1
+    speech = Timeline([Segment(0.1, 0.25), Segment(0.52, 0.7)])
+    found = activities_to_annotation(probs, 0.1, "r", 0.5, 1, speech=speech)
+    turns = sorted(
+        (label, round(s.start, 3), round(s.end, 3))
+        for s, _, label in found.itertracks(yield_label=True)
+    )
+    assert turns == [("spk00", 0.1, 0.25), ("spk01", 0.52, 0.7)]
+    plain = activities_to_annotation(probs, 0.1, "r", 0.5, 1)
+    (only,) = plain.get_timeline().support()  # without oracle speech: speaker 0's 0-0.3 s alone
+    assert (only.start, only.end) == pytest.approx((0.0, 0.3))
+    with pytest.raises(ConfigValueError, match="task.decoding.speech_activity"):
+        DecodingConfig(speech_activity="silero")
+
+
 def test_one_speaker_floor():
     reference = Annotation(uri="r")
     reference[Segment(0, 4)] = "a"
@@ -513,6 +533,29 @@ def test_tiny_training_run_writes_the_diarization_report(tiny_voxceleb, tmp_path
     )
     assert (
         given["test"]["audio"]["system"]["collar0"]["files"] == result["system"]["collar0"]["files"]
+    )
+    # oracle modes: the reference's count and speech; the turns then cover exactly its speech
+    oracle = _evaluate_recordings(
+        tmp_path,
+        out,
+        f"recordings={sim_dir / 'audio'}",
+        f"rttm={sim_dir / 'test.rttm'}",
+        f"uem={sim_dir / 'test.uem'}",
+        "decoding={speech_activity: oracle, oracle_count: true}",
+    )
+    oracle_dir = tmp_path / f"eval{len(list(tmp_path.glob('eval*'))) - 1}"
+    references = read_rttm(sim_dir / "test.rttm")
+    for uri, reference in references.items():
+        found = read_rttm(oracle_dir / "rttm" / "audio" / f"{uri}.rttm")[uri]
+        mismatch = found.get_timeline().support().gaps(reference.get_timeline().support())
+        assert found.get_timeline().support().duration() == pytest.approx(
+            reference.get_timeline().support().duration(), abs=0.01
+        ), uri
+        assert len(found.labels()) <= len(reference.labels()) and mismatch.duration() < 0.01
+    corpus = oracle["test"]["audio"]["system"]["collar0"]["corpus"]
+    assert (
+        corpus["false_alarm"]
+        <= given["test"]["audio"]["system"]["collar0"]["corpus"]["false_alarm"]
     )
     # ... and as a list of audio files without references: RTTMs and timelines, no score
     listing = tmp_path / "two.lst"

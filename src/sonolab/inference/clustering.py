@@ -23,7 +23,7 @@ from ..data.audio import load_audio
 from ..data.speech_activity import silero_regions
 from ..metrics.der import SETUPS, diarization_error_rates
 from ..utils.errors import ConfigValueError
-from .diarization import activities_to_annotation
+from .diarization import activities_to_annotation, oracle_speech
 
 SPEECH_ACTIVITY = ("silero", "oracle")
 METHODS = ("ahc", "spectral")
@@ -130,12 +130,6 @@ def silero_speech(wave: torch.Tensor, sample_rate: int, config: PipelineConfig) 
         config.vad_min_silence_seconds,
     )
     return Timeline([Segment(s, e) for s, e in regions]).support()
-
-
-def oracle_speech(reference: Annotation, uem: Timeline | None) -> Timeline:
-    """The reference's speech (inside the scored regions when a UEM is given)."""
-    speech = reference.get_timeline().support()
-    return speech.crop(uem, mode="intersection").support() if uem else speech
 
 
 # -- windows and embeddings ------------------------------------------------------------------------

@@ -22,10 +22,11 @@ from typing import Any
 import numpy as np
 import torch
 import torchaudio.functional as AF
-from pyannote.core import Annotation, Segment
+from pyannote.core import Annotation, Segment, Timeline
 from scipy.ndimage import median_filter
 
 from ..data.audio import audio_duration, load_segment
+from ..utils.errors import ConfigValueError
 from .embedding import SpeakerEmbedder, window_embeddings
 from .stitching import ClusteringConfig, WindowSpeakers, cluster_window_speakers, stitch
 
@@ -35,6 +36,9 @@ log = logging.getLogger(__name__)
 RETIRED_KEYS = {
     "link_threshold": "window speakers are joined by clustering (task.decoding.clustering)",
 }
+
+
+SPEECH_ACTIVITY = ("model", "oracle")
 
 
 @dataclass
@@ -51,6 +55,9 @@ class DecodingConfig:
         ``max_speakers``; the EEND-EDA reference decodes 15, independent of training's count).
     oracle_count: each recording's speaker count from its reference (oracle-count scoring) in
         place of the attractors' existence estimate.
+    speech_activity: ``model`` (the activities alone say where speech is) or ``oracle``
+        (oracle-VAD scoring: nothing outside the reference's speech inside the UEM, and a speech
+        frame where no speaker passes the threshold goes to the most probable one).
     clustering: :class:`~sonolab.inference.stitching.ClusteringConfig` fields (windowed decoding).
     embedding_run: a trained verification run whose embeddings of each window-speaker's own audio
         are clustered (windowed decoding); null clusters the EDA attractors.
@@ -65,6 +72,7 @@ class DecodingConfig:
     existence_threshold: float = 0.5
     max_speakers: int | None = None
     oracle_count: bool = False
+    speech_activity: str = "model"
     clustering: ClusteringConfig = field(default_factory=ClusteringConfig)
     embedding_run: str | None = None
     tune: bool = True
@@ -73,6 +81,10 @@ class DecodingConfig:
     tune_setup: str = "collar0"
 
     def __post_init__(self) -> None:
+        if self.speech_activity not in SPEECH_ACTIVITY:
+            raise ConfigValueError(
+                "task.decoding.speech_activity", f"one of {SPEECH_ACTIVITY}", self.speech_activity
+            )
         if not isinstance(self.clustering, ClusteringConfig):
             self.clustering = ClusteringConfig(**(self.clustering or {}))
 
@@ -185,22 +197,47 @@ def activities_to_annotation(
     threshold: float = 0.5,
     median_frames: int = 1,
     labels: list[str] | None = None,
+    speech: Timeline | None = None,
 ) -> Annotation:
     """Threshold (then median-filter) ``(frames, speakers)`` probabilities into turns; frame ``t``
-    covers ``[t * step, (t + 1) * step)``."""
+    covers ``[t * step, (t + 1) * step)``.
+
+    With ``speech`` (oracle speech activity) the turns are cut to it, and a frame inside it where
+    no speaker is active goes to the speaker of highest probability there.
+    """
     annotation = Annotation(uri=uri)
     active = probs > threshold
     if median_frames > 1 and active.shape[0]:
         active = median_filter(
             active.astype(np.uint8), size=(median_frames, 1), mode="nearest"
         ).astype(bool)
+    if speech is not None and active.shape[1]:
+        inside = frames_touching(speech, active.shape[0], step)
+        active &= inside[:, None]
+        silent = inside & ~active.any(axis=1)
+        active[np.flatnonzero(silent), probs[silent].argmax(axis=1)] = True
     for k in range(active.shape[1]):
         edges = np.diff(np.concatenate([[0], active[:, k].astype(np.int8), [0]]))
         for s, e in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)):
             annotation[Segment(s * step, e * step), len(annotation)] = (
                 labels[k] if labels else f"spk{k:02d}"
             )
-    return annotation
+    return annotation if speech is None else annotation.crop(speech, mode="intersection")
+
+
+def frames_touching(timeline: Timeline, num_frames: int, step: float) -> np.ndarray:
+    """``(num_frames,)`` bool: frames ``[t * step, (t + 1) * step)`` that overlap ``timeline``."""
+    inside = np.zeros(num_frames, dtype=bool)
+    for segment in timeline:
+        first = max(0, int(np.floor(segment.start / step)))
+        inside[first : min(num_frames, int(np.ceil(segment.end / step)))] = True
+    return inside
+
+
+def oracle_speech(reference: Annotation, uem: Timeline | None) -> Timeline:
+    """The reference's speech (inside the scored regions when a UEM is given)."""
+    speech = reference.get_timeline().support()
+    return speech.crop(uem, mode="intersection").support() if uem else speech
 
 
 def one_speaker_baseline(reference: Annotation) -> Annotation:
@@ -231,11 +268,18 @@ def tune_decoding(
             f"task.decoding.tune_setup must be one of {[s.key for s in SETUPS]}, found "
             f"{config.tune_setup!r}"
         )
+    speech = (
+        {uri: oracle_speech(references[uri], uems.get(uri)) for uri in probabilities}
+        if config.speech_activity == "oracle"
+        else {}
+    )
     best = (config.threshold, config.median_frames, float("inf"))
     for threshold in config.threshold_grid:
         for median in config.median_grid:
             hypotheses = {
-                uri: activities_to_annotation(p, step, uri, threshold, median)
+                uri: activities_to_annotation(
+                    p, step, uri, threshold, median, speech=speech.get(uri)
+                )
                 for uri, (p, step) in probabilities.items()
             }
             der = diarization_error_rates(references, hypotheses, uems, setup)[config.tune_setup][

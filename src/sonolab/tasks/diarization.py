@@ -18,12 +18,14 @@ from ..inference.diarization import (
     activities_to_annotation,
     diarize_recording,
     one_speaker_baseline,
+    oracle_speech,
     tune_decoding,
 )
 from ..inference.embedding import SpeakerEmbedder
 from ..losses.base import Prediction
 from ..metrics.der import diarization_error_rates, frame_der, frame_error_counts
 from ..report.diarization import write_diarization_report
+from ..utils.errors import ConfigValueError
 from .base import Task
 
 
@@ -203,10 +205,21 @@ class DiarizationTask(Task):
         }
 
     def hypothesis(self, recordings: RecordingSet, uri: str) -> Annotation:
-        """The diarization of one recording of a set (a pipeline task overrides it)."""
+        """The diarization of one recording of a set (a pipeline task overrides it); with
+        ``decoding.speech_activity=oracle``, inside the reference's speech."""
+        speech = None
+        if self.decoding.speech_activity == "oracle":
+            if not recordings.scored:
+                raise ConfigValueError(
+                    "task.decoding.speech_activity",
+                    f"model for recordings without references (set {recordings.name}), or "
+                    "rttm=<references> for oracle speech",
+                    "oracle",
+                )
+            speech = oracle_speech(recordings.references[uri], recordings.uems.get(uri))
         probs, step = self._diarize(recordings, uri)
         return activities_to_annotation(
-            probs, step, uri, self.decoding.threshold, self.decoding.median_frames
+            probs, step, uri, self.decoding.threshold, self.decoding.median_frames, speech=speech
         )
 
     def test_step(self, item: dict, batch_idx: int, dataloader_idx: int = 0) -> None:
