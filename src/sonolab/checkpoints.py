@@ -8,6 +8,7 @@ Shared by every task family: train.py (resume), evaluate.py (scoring a run) and 
 from __future__ import annotations
 
 import json
+import logging
 import pickle
 import re
 import zipfile
@@ -19,8 +20,10 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO
 from torch import nn
 
 from .models.base import count_parameters
-from .utils.errors import DataFormatError
+from .utils.errors import DataFormatError, IncompatibleConfigError
 from .utils.io import atomic_file
+
+log = logging.getLogger(__name__)
 
 EXPECTED = "a checkpoint written by sonolab's train.py (Lightning, with hyper_parameters.data_info)"
 
@@ -285,3 +288,24 @@ def average_checkpoints(paths: list[Path]) -> dict[str, Any]:
         for k, v in total.items()
     }
     return checkpoint
+
+
+def load_trained_task(
+    run_dir: str | Path, task_class: type, purpose: str, ckpt_path: str | None = None
+):
+    """The trained task of a run folder (its recorded checkpoint, or ``ckpt_path``: best / last /
+    a file), in eval mode; a run whose task is no ``task_class`` is refused, naming ``purpose``."""
+    from .run import _run_config, build_task  # run.py imports this module
+
+    run_dir = Path(run_dir)
+    path, reason = checkpoint_for_run(run_dir, ckpt_path)
+    checkpoint = load_checkpoint(path)
+    task = build_task(_run_config(run_dir), checkpoint["hyper_parameters"]["data_info"])
+    if not isinstance(task, task_class):
+        raise IncompatibleConfigError(
+            f"{run_dir} is a {type(task).__name__} run: {purpose} come from "
+            f"{task_class.__name__} runs"
+        )
+    load_task_state(task, checkpoint, path)
+    log.info("%s from %s (%s)", purpose, path, reason)
+    return task.eval()

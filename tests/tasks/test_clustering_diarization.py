@@ -21,6 +21,7 @@ from sonolab.inference.clustering import (
     spectral_labels,
     window_activities,
 )
+from sonolab.inference.eend_activity import FrameActivity, assign_overlap
 from sonolab.run import evaluate, train
 from sonolab.utils.errors import ConfigValueError, IncompatibleConfigError
 
@@ -185,3 +186,87 @@ def test_silero_finds_the_speech_of_real_meeting_audio():
     # measured: 25.7 % (miss 10.9 s, false alarm 0.03 s of 42.6 s); all 60 s as speech: 41 %
     assert abs(metric) < 0.35
     assert metric["false alarm"] < 0.02 * metric["total"]
+
+
+def test_overlap_takes_its_second_speaker_from_the_eend_activities():
+    hypothesis = Annotation(uri="u")
+    hypothesis[Segment(0.0, 5.02)] = "A"
+    hypothesis[Segment(5.02, 10.0)] = "B"
+    # EEND: speaker 0 in 0-6 s, speaker 1 in 4.5-9 s (overlap 4.5-6 s), nothing after 9 s
+    active = np.zeros((120, 2), dtype=bool)
+    active[0:60, 0] = True
+    active[45:90, 1] = True
+    eend = FrameActivity(active, 0.1)
+    found = assign_overlap(hypothesis, eend)
+    turns = sorted((label, s.start, s.end) for s, _, label in found.itertracks(yield_label=True))
+    assert [label for label, *_ in turns] == ["A", "B"]
+    assert turns[0][1:] == pytest.approx((0.0, 6.0)) and turns[1][1:] == pytest.approx((4.5, 10.0))
+    assert list(eend.speech()) == [Segment(0.0, 9.0)]
+    # one EEND speaker, or one cluster: nothing to add
+    assert assign_overlap(hypothesis, FrameActivity(active[:, :1], 0.1)) == hypothesis
+    lone = Annotation(uri="u")
+    lone[Segment(0.0, 10.0)] = "A"
+    assert [(s, label) for s, _, label in assign_overlap(lone, eend).itertracks(True)] == [
+        (Segment(0.0, 10.0), "A")
+    ]
+    with pytest.raises(ConfigValueError, match="task.pipeline.eend_run"):
+        PipelineConfig(overlap=True)
+
+
+@pytest.fixture(scope="module")
+def eend_run(tiny_voxceleb, tmp_path_factory):
+    """A tiny EEND-EDA run (one epoch on the simulated mixtures)."""
+    from .test_diarization import diarization_overrides as overrides
+
+    root = tmp_path_factory.mktemp("eend")
+    out = root / "run"
+    cfg = compose(
+        "train",
+        [
+            "experiment=synth_eend_eda",
+            *overrides(tiny_voxceleb, root / "mix"),
+            "trainer.max_epochs=1",
+            "logger=csv",
+        ],
+        out,
+    )
+    (out / ".hydra").mkdir(parents=True)
+    OmegaConf.save(cfg, out / ".hydra" / "config.yaml")
+    train(cfg, ROOT / "configs")
+    return out
+
+
+def test_the_pipeline_reads_an_eend_run_for_speech_and_overlap(
+    tiny_voxceleb, trained_run, eend_run, tmp_path
+):
+    from sonolab.inference.eend_activity import EendActivity
+
+    overrides = _pipeline_overrides(tiny_voxceleb, tmp_path / "mix", trained_run)
+    pipeline = f"task.pipeline.eend_run={eend_run}"
+    out = tmp_path / "run"
+    cfg = compose(
+        "train",
+        [*overrides, pipeline, "task.pipeline.speech_activity=eend", "task.pipeline.overlap=true"],
+        out,
+    )
+    (out / ".hydra").mkdir(parents=True)
+    OmegaConf.save(cfg, out / ".hydra" / "config.yaml")
+    train(cfg, ROOT / "configs")
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["pipeline"]["speech_activity"] == "eend"
+    # every hypothesis turn lies inside the speech the EEND run finds in that recording
+    activity = EendActivity(eend_run)
+    sim_dir = next((tmp_path / "mix").glob("sim_test_*"))
+    checked = 0
+    for rttm in (out / "rttm" / "sim_test").glob("*.rttm"):
+        speech = activity(sim_dir / "audio" / f"{rttm.stem}.wav").speech()
+        text = rttm.read_text().split("\n")
+        for line in filter(None, text):
+            start, duration = map(float, line.split()[3:5])
+            assert speech.crop(Segment(start, start + duration)).duration() == pytest.approx(
+                duration, abs=0.02
+            )
+            checked += 1
+    assert checked > 0  # the tiny EEND run finds speech, so the pipeline has turns to place
+    with pytest.raises(IncompatibleConfigError, match="speaker activities come from"):
+        EendActivity(trained_run)

@@ -24,8 +24,9 @@ from ..data.speech_activity import silero_regions
 from ..metrics.der import SETUPS, diarization_error_rates
 from ..utils.errors import ConfigValueError
 from .diarization import activities_to_annotation, oracle_speech
+from .eend_activity import FrameActivity, assign_overlap
 
-SPEECH_ACTIVITY = ("silero", "oracle")
+SPEECH_ACTIVITY = ("silero", "oracle", "eend")
 METHODS = ("ahc", "spectral")
 FRAME_STEP = 0.01  # seconds per output frame (the references' 10 ms resolution)
 
@@ -34,8 +35,12 @@ FRAME_STEP = 0.01  # seconds per output frame (the references' 10 ms resolution)
 class PipelineConfig:
     """The clustering pipeline's settings (every field is a ``task.pipeline.*`` config key).
 
-    speech_activity: ``silero`` (the silero-vad package's model) or ``oracle`` (the reference's
-        speech inside the scored regions: oracle-VAD scoring).
+    speech_activity: ``silero`` (the silero-vad package's model), ``oracle`` (the reference's
+        speech inside the scored regions: oracle-VAD scoring) or ``eend`` (where the EEND-EDA run
+        ``eend_run`` finds any speaker).
+    eend_run: a trained EEND-EDA run folder, for ``speech_activity=eend`` and ``overlap``.
+    overlap: give overlapped speech its second speaker from ``eend_run``'s activities (each EEND
+        speaker matched to the cluster it shares most frames with).
     vad_threshold / vad_min_speech_seconds / vad_min_silence_seconds: silero-vad's speech
         probability threshold and its shortest speech and silence.
     window_seconds / hop_seconds: the sliding windows embedded inside each speech region (a region
@@ -53,6 +58,8 @@ class PipelineConfig:
     """
 
     speech_activity: str = "silero"
+    eend_run: str | None = None
+    overlap: bool = False
     vad_threshold: float = 0.5
     vad_min_speech_seconds: float = 0.25
     vad_min_silence_seconds: float = 0.1
@@ -81,6 +88,12 @@ class PipelineConfig:
         ):
             if value not in allowed:
                 raise ConfigValueError(f"task.pipeline.{key}", " | ".join(allowed), value)
+        if (self.speech_activity == "eend" or self.overlap) and not self.eend_run:
+            raise ConfigValueError(
+                "task.pipeline.eend_run",
+                "a trained EEND-EDA run folder (speech_activity=eend and overlap=true read it)",
+                self.eend_run,
+            )
         if not 0 < self.hop_seconds <= self.window_seconds:
             raise ConfigValueError(
                 "task.pipeline.hop_seconds",
@@ -185,8 +198,10 @@ def embed_recording(
     config: PipelineConfig,
     reference: Annotation | None = None,
     uem: Timeline | None = None,
+    eend: FrameActivity | None = None,
 ) -> RecordingEmbeddings:
-    """A recording's speech regions (by ``config.speech_activity``), windows and embeddings."""
+    """A recording's speech regions (by ``config.speech_activity``; ``eend``: the EEND run's
+    activities of it), windows and embeddings."""
     wave = load_audio(path, embedder.sample_rate)
     duration = wave.numel() / embedder.sample_rate
     if config.speech_activity == "oracle":
@@ -197,6 +212,8 @@ def embed_recording(
                 "oracle",
             )
         speech = oracle_speech(reference, uem)
+    elif config.speech_activity == "eend":
+        speech = eend.speech()
     else:
         speech = silero_speech(wave, embedder.sample_rate, config)
     windows = sliding_windows(speech, config.window_seconds, config.hop_seconds)
@@ -319,11 +336,13 @@ def diarize_embedded(
     uri: str,
     config: PipelineConfig,
     parameter: float | None = None,
+    eend: FrameActivity | None = None,
 ) -> Annotation:
     """The turns of an embedded recording under the config (``parameter``: the tuned key's value
-    in place of the config's)."""
+    in place of the config's; ``eend``: the EEND run's activities, for ``config.overlap``)."""
     labels = cluster_embeddings(recording, config, parameter)
-    return activities_to_annotation(window_activities(recording, labels), FRAME_STEP, uri)
+    turns = activities_to_annotation(window_activities(recording, labels), FRAME_STEP, uri)
+    return assign_overlap(turns, eend) if config.overlap else turns
 
 
 def tune_pipeline(
@@ -331,6 +350,7 @@ def tune_pipeline(
     references: dict[str, Annotation],
     uems: dict[str, Any],
     config: PipelineConfig,
+    eend: dict[str, FrameActivity] | None = None,
 ) -> tuple[float, float]:
     """The value of the method's parameter (:attr:`PipelineConfig.tuned_key`) from its grid with
     the lowest corpus DER on these recordings, and that DER."""
@@ -341,7 +361,10 @@ def tune_pipeline(
         )
     best = (getattr(config, config.tuned_key), float("inf"))
     for value in config.tuned_grid:
-        hypotheses = {uri: diarize_embedded(r, uri, config, value) for uri, r in recordings.items()}
+        hypotheses = {
+            uri: diarize_embedded(r, uri, config, value, (eend or {}).get(uri))
+            for uri, r in recordings.items()
+        }
         der = diarization_error_rates(references, hypotheses, uems, setup)[config.tune_setup][
             "corpus"
         ]["der"]

@@ -4,37 +4,21 @@ speaker talks."""
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from ..checkpoints import checkpoint_for_run, load_checkpoint, load_task_state
-from ..utils.errors import IncompatibleConfigError
-
-log = logging.getLogger(__name__)
+from ..checkpoints import load_trained_task
 
 
 def load_verification_task(run_dir: str | Path, ckpt_path: str | None = None):
     """The trained :class:`~sonolab.tasks.verification.VerificationTask` of a run folder (its
     recorded checkpoint, or ``ckpt_path``: best / last / a file), in eval mode; any other family's
     run is refused naming it."""
-    from ..run import _run_config, build_task
     from ..tasks.verification import VerificationTask
 
-    run_dir = Path(run_dir)
-    path, reason = checkpoint_for_run(run_dir, ckpt_path)
-    checkpoint = load_checkpoint(path)
-    task = build_task(_run_config(run_dir), checkpoint["hyper_parameters"]["data_info"])
-    if not isinstance(task, VerificationTask):
-        raise IncompatibleConfigError(
-            f"{run_dir} is a {type(task).__name__} run: speaker embeddings come from "
-            "verification runs (VerificationTask)"
-        )
-    load_task_state(task, checkpoint, path)
-    log.info("speaker embeddings from %s (%s)", path, reason)
-    return task.eval()
+    return load_trained_task(run_dir, VerificationTask, "speaker embeddings", ckpt_path)
 
 
 class SpeakerEmbedder:

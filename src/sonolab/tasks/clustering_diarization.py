@@ -20,6 +20,7 @@ from ..inference.clustering import (
     embed_recording,
     tune_pipeline,
 )
+from ..inference.eend_activity import EendActivity, FrameActivity
 from ..models.run_embedder import VerificationRunEmbedder
 from ..utils.errors import IncompatibleConfigError
 from .diarization import DiarizationTask
@@ -61,6 +62,10 @@ class ClusteringDiarizationTask(DiarizationTask):
         super().__init__(model, features, loss, data_info, optimizer, scheduler, {"tune": False})
         self.pipeline = PipelineConfig.from_config(pipeline)
         self._embedded: dict[tuple[str, str], RecordingEmbeddings] = {}
+        # the EEND-EDA run (pipeline.eend_run) is read from its folder when first needed, not
+        # saved with this task: a re-scored run reads it again from there
+        self._eend: EendActivity | None = None
+        self._activities: dict[tuple[str, str], FrameActivity] = {}
 
     @classmethod
     def check_config(cls, cfg: DictConfig, command: str) -> None:
@@ -75,6 +80,17 @@ class ClusteringDiarizationTask(DiarizationTask):
             return self.pipeline
         return dataclasses.replace(self.pipeline, num_speakers=recordings.speaker_count(uri))
 
+    def _activity(self, recordings: RecordingSet, uri: str) -> FrameActivity | None:
+        """The EEND run's activities of a recording, when the pipeline reads them."""
+        if self.pipeline.speech_activity != "eend" and not self.pipeline.overlap:
+            return None
+        if self._eend is None:
+            self._eend = EendActivity(self.pipeline.eend_run, device=self.device)
+        key = (recordings.name, uri)
+        if key not in self._activities:
+            self._activities[key] = self._eend(recordings.audio[uri])
+        return self._activities[key]
+
     def _embedding(self, recordings: RecordingSet, uri: str) -> RecordingEmbeddings:
         key = (recordings.name, uri)
         if key not in self._embedded:
@@ -84,6 +100,7 @@ class ClusteringDiarizationTask(DiarizationTask):
                 self.pipeline,
                 recordings.references.get(uri),
                 recordings.uems.get(uri),
+                self._activity(recordings, uri),
             )
         return self._embedded[key]
 
@@ -92,11 +109,15 @@ class ClusteringDiarizationTask(DiarizationTask):
         datamodule = self.trainer.datamodule
         self.tuning = None
         self._embedded.clear()
+        self._activities.clear()
         if not self.pipeline.tune or not datamodule.val_name:
             return
         recordings = datamodule.recordings(datamodule.val_name)
         embedded = {uri: self._embedding(recordings, uri) for uri in recordings.uris}
-        value, der = tune_pipeline(embedded, recordings.references, recordings.uems, self.pipeline)
+        activities = {uri: self._activity(recordings, uri) for uri in recordings.uris}
+        value, der = tune_pipeline(
+            embedded, recordings.references, recordings.uems, self.pipeline, activities
+        )
         setattr(self.pipeline, self.pipeline.tuned_key, value)
         self.tuning = {
             "set": recordings.name,
@@ -106,7 +127,10 @@ class ClusteringDiarizationTask(DiarizationTask):
 
     def hypothesis(self, recordings: RecordingSet, uri: str) -> Annotation:
         return diarize_embedded(
-            self._embedding(recordings, uri), uri, self._config_for(recordings, uri)
+            self._embedding(recordings, uri),
+            uri,
+            self._config_for(recordings, uri),
+            eend=self._activity(recordings, uri),
         )
 
     def decoding_summary(self) -> dict[str, Any]:
@@ -114,4 +138,5 @@ class ClusteringDiarizationTask(DiarizationTask):
 
     def report(self, out_dir: Path, extra: dict[str, Any]) -> dict[str, Any]:
         self._embedded.clear()
+        self._activities.clear()
         return super().report(out_dir, extra)
