@@ -138,8 +138,9 @@ def main(argv: list[str] | None = None) -> int:
     if fmt not in FORMATS:
         raise ConfigValueError("format", " or ".join(FORMATS), fmt)
     run_dir = Path(args["run_dir"])
-    ckpt_path, _ = checkpoint_for_run(run_dir, args.get("ckpt_path"))
-    task = load_verification_task(run_dir, args.get("ckpt_path"))
+    ckpt_path, reason = checkpoint_for_run(run_dir, args.get("ckpt_path"))
+    log.info("checkpoint %s (%s)", ckpt_path, reason)
+    task = load_verification_task(run_dir, str(ckpt_path))  # resolved once, here
     device = args.get("device", "auto")
     device = torch.device(
         "cuda"

@@ -93,6 +93,13 @@ def test_the_written_rttm_matches_the_frame_targets(tiny_voxceleb, tmp_path):
     )  # same parameters: no-op
     with pytest.raises(FileExistsError, match="other parameters"):
         write_mixture_set(tmp_path / "set", sim, count=6, subset="dev")
+    # keys added to the simulation later are recorded only when changed: sets written before
+    # they existed are still the same sets
+    assert "sources" not in content["parameters"]["simulation"]
+    segmented = _simulator(tiny_voxceleb, sources="segments", min_segment_seconds=0.3)
+    recorded = write_mixture_set(tmp_path / "seg", segmented, count=1)["parameters"]["simulation"]
+    assert recorded["sources"] == "segments" and recorded["min_segment_seconds"] == 0.3
+    assert "segmenter" not in recorded
 
 
 def test_speech_regions_skip_leading_and_trailing_silence():

@@ -614,7 +614,7 @@ def test_decoding_is_tuned_on_the_dev_recordings():
     config = DecodingConfig(threshold_grid=(0.5, 0.6, 0.7), median_grid=(1, 5))
     threshold, median, der = tune_decoding({"d": (probs, 0.1)}, {"d": reference}, None, config)
     assert threshold == 0.7 and der == pytest.approx(0.0, abs=1e-6) and median in (1, 5)
-    with pytest.raises(ValueError, match="tune_setup must be one of"):
+    with pytest.raises(ConfigValueError, match="task.decoding.tune_setup: expected collar0"):
         tune_decoding(
             {"d": (probs, 0.1)}, {"d": reference}, None, DecodingConfig(tune_setup="collar9")
         )

@@ -21,7 +21,7 @@ from scipy.linalg import eigh
 
 from ..data.audio import load_audio
 from ..data.speech_activity import silero_regions
-from ..metrics.der import SETUPS, diarization_error_rates
+from ..metrics.der import corpus_der
 from ..utils.errors import ConfigValueError
 from .diarization import activities_to_annotation, oracle_speech
 from .eend_activity import FrameActivity, assign_overlap
@@ -354,20 +354,15 @@ def tune_pipeline(
 ) -> tuple[float, float]:
     """The value of the method's parameter (:attr:`PipelineConfig.tuned_key`) from its grid with
     the lowest corpus DER on these recordings, and that DER."""
-    setup = tuple(s for s in SETUPS if s.key == config.tune_setup)
-    if not setup:
-        raise ConfigValueError(
-            "task.pipeline.tune_setup", " | ".join(s.key for s in SETUPS), config.tune_setup
-        )
     best = (getattr(config, config.tuned_key), float("inf"))
     for value in config.tuned_grid:
         hypotheses = {
             uri: diarize_embedded(r, uri, config, value, (eend or {}).get(uri))
             for uri, r in recordings.items()
         }
-        der = diarization_error_rates(references, hypotheses, uems, setup)[config.tune_setup][
-            "corpus"
-        ]["der"]
+        der = corpus_der(
+            references, hypotheses, uems, config.tune_setup, "task.pipeline.tune_setup"
+        )
         if der < best[1]:
             best = (float(value), der)
     return best

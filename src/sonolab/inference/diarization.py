@@ -260,14 +260,8 @@ def tune_decoding(
     ``probabilities`` are :func:`diarize_recording` outputs: the expensive part is done once, the
     grid only re-thresholds.
     """
-    from ..metrics.der import SETUPS, diarization_error_rates
+    from ..metrics.der import corpus_der
 
-    setup = tuple(s for s in SETUPS if s.key == config.tune_setup)
-    if not setup:
-        raise ValueError(
-            f"task.decoding.tune_setup must be one of {[s.key for s in SETUPS]}, found "
-            f"{config.tune_setup!r}"
-        )
     speech = (
         {uri: oracle_speech(references[uri], uems.get(uri)) for uri in probabilities}
         if config.speech_activity == "oracle"
@@ -282,9 +276,9 @@ def tune_decoding(
                 )
                 for uri, (p, step) in probabilities.items()
             }
-            der = diarization_error_rates(references, hypotheses, uems, setup)[config.tune_setup][
-                "corpus"
-            ]["der"]
+            der = corpus_der(
+                references, hypotheses, uems, config.tune_setup, "task.decoding.tune_setup"
+            )
             if der < best[2]:
                 best = (float(threshold), int(median), der)
     return best

@@ -28,7 +28,7 @@ from pyannote.core import Annotation, Timeline
 from pyannote.metrics.diarization import DiarizationErrorRate, JaccardErrorRate
 from scipy.optimize import linear_sum_assignment
 
-from ..utils.errors import DataFormatError
+from ..utils.errors import ConfigValueError, DataFormatError
 
 
 @dataclass(frozen=True)
@@ -123,6 +123,21 @@ def diarization_error_rates(
             "no_hypothesis": sorted(set(references) - set(hypotheses)),
         }
     return results
+
+
+def corpus_der(
+    references: dict[str, Annotation],
+    hypotheses: dict[str, Annotation],
+    uems: dict[str, Timeline] | None,
+    setup: str,
+    key: str = "tune_setup",
+) -> float:
+    """The corpus DER (%) of one setup (``collar0`` ...), for the tuning loops; an unknown setup is
+    a :class:`ConfigValueError` naming the config ``key`` that chose it."""
+    chosen = tuple(s for s in SETUPS if s.key == setup)
+    if not chosen:
+        raise ConfigValueError(key, " | ".join(s.key for s in SETUPS), setup)
+    return diarization_error_rates(references, hypotheses, uems, chosen)[setup]["corpus"]["der"]
 
 
 def frame_error_counts(

@@ -19,12 +19,21 @@ from pathlib import Path
 
 import soundfile as sf
 
-from ..mixtures import MixtureSimulator
+from ..mixtures import MixtureConfig, MixtureSimulator
 from ..readers.rttm import write_rttm, write_uem
 from ..turn_statistics import mixture_statistics
 from .staging import write_once
 
 MARKER = "mixtures.json"
+# MixtureConfig fields added after sets were first written: recorded only when they differ from
+# their defaults, so a set written before they existed is still recognised as the same set.
+ADDED_LATER = ("sources", "min_segment_seconds", "segmenter")
+
+
+def recorded_simulation(config: MixtureConfig) -> dict:
+    """The simulation parameters a set records (:data:`ADDED_LATER` fields only when changed)."""
+    fields, defaults = asdict(config), asdict(MixtureConfig())
+    return {k: v for k, v in fields.items() if k not in ADDED_LATER or v != defaults[k]}
 
 
 def write_mixture_set(
@@ -43,7 +52,7 @@ def write_mixture_set(
         "first_index": first_index,
         "seed": simulator.seed,
         "speakers_in_corpus": len(simulator.speaker_ids),
-        "simulation": asdict(simulator.config),
+        "simulation": recorded_simulation(simulator.config),
     }
 
     def write(tmp: Path) -> dict:
