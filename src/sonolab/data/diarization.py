@@ -99,7 +99,7 @@ class RecordingSet:
             "rttm": (rttm, set(references)),
             "uem": (uem, set(uems)),
         }
-        keep = match_uris(sources, skip=on_missing == "skip", skips=skips)
+        keep = match_uris(sources, skip=on_missing == "skip", skips=skips, selection="list")
         return RecordingSet(name, uris, audio_paths, references, uems).restricted(keep)
 
     def speaker_count(self, uri: str) -> int:
@@ -143,7 +143,7 @@ class RecordingSet:
             sources["uem"] = (uem, set(uems))
         else:
             uems = {u: Timeline([Segment(0.0, audio_duration(audio[u]))], uri=u) for u in uris}
-        keep = match_uris(sources, skip=on_missing == "skip", skips=skips)
+        keep = match_uris(sources, skip=on_missing == "skip", skips=skips, selection="recordings")
         return RecordingSet(name, uris, audio, references, uems).restricted(keep)
 
 

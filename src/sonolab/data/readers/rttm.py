@@ -133,8 +133,13 @@ def match_uris(
     sources: dict[str, tuple[str | Path, set[str]]],
     skip: bool = False,
     skips: SkipLog | None = None,
+    selection: str | None = None,
 ) -> set[str]:
     """The URIs found in every source (list, audio, RTTM, UEM, ...); the others are reported.
+
+    With ``selection`` (a source's name: the list) only that source's URIs are wanted: a URI that
+    the other sources hold besides (one RTTM file for many subsets) is no problem, though it still
+    serves as a look-alike hint.
 
     ``sources`` maps a name to ``(where it was read, its URIs)``. A URI missing from some source
     is an error naming it and where it was and was not found, with a look-alike URI from the
@@ -144,6 +149,8 @@ def match_uris(
     names = list(sources)
     every = set.intersection(*(uris for _, uris in sources.values())) if sources else set()
     partial = sorted(set.union(*(uris for _, uris in sources.values())) - every) if sources else []
+    if selection is not None:
+        partial = [uri for uri in partial if uri in sources[selection][1]]
     if not partial:
         return every
     problems = []
