@@ -270,3 +270,32 @@ def test_the_pipeline_reads_an_eend_run_for_speech_and_overlap(
     assert checked > 0  # the tiny EEND run finds speech, so the pipeline has turns to place
     with pytest.raises(IncompatibleConfigError, match="speaker activities come from"):
         EendActivity(trained_run)
+
+
+def test_tuning_chooses_the_overlap_threshold_on_the_development_recordings():
+    from sonolab.inference.clustering import tune_pipeline
+
+    reference = Annotation(uri="d")
+    reference[Segment(0.0, 5.0)] = "a"
+    reference[Segment(4.0, 10.0)] = "b"
+    # 1.5 s windows every 0.75 s; the first speaker's until 4.5 s, then the second's
+    starts = np.arange(0.0, 8.6, 0.75)
+    windows = np.stack([starts, starts + 1.5], axis=1)
+    embeddings = np.where((windows.mean(1) < 4.5)[:, None], [1.0, 0.0], [0.0, 1.0])
+    recording = RecordingEmbeddings(windows, embeddings, 10.0)
+    # EEND: both speakers sure where they talk; the second one also at 0.7 in 1-3 s (a spurious
+    # overlap that only a threshold of 0.7 or more leaves out)
+    probs = np.zeros((100, 2))
+    probs[0:50, 0] = 0.95
+    probs[40:100, 1] = 0.95
+    probs[10:30, 1] = 0.7
+    eend = {"d": FrameActivity(probs, 0.1)}
+    config = PipelineConfig(
+        speech_activity="eend", eend_run="run", overlap=True, ahc_threshold_grid=[0.5]
+    )
+    chosen, der = tune_pipeline({"d": recording}, {"d": reference}, None, config, eend)
+    assert chosen["ahc_threshold"] == 0.5 and chosen["overlap_threshold"] >= 0.7
+    plain, without = tune_pipeline(
+        {"d": recording}, {"d": reference}, None, PipelineConfig(ahc_threshold_grid=[0.5])
+    )
+    assert "overlap_threshold" not in plain and der < without - 5  # the 1 s overlap is found

@@ -41,6 +41,8 @@ class PipelineConfig:
     eend_run: a trained EEND-EDA run folder, for ``speech_activity=eend`` and ``overlap``.
     overlap: give overlapped speech its second speaker from ``eend_run``'s activities (each EEND
         speaker matched to the cluster it shares most frames with).
+    overlap_threshold: the activity probability at which the EEND speakers count as overlapping
+        (null: the run's own threshold); tuned from ``overlap_threshold_grid`` with ``tune``.
     vad_threshold / vad_min_speech_seconds / vad_min_silence_seconds: silero-vad's speech
         probability threshold and its shortest speech and silence.
     window_seconds / hop_seconds: the sliding windows embedded inside each speech region (a region
@@ -60,6 +62,8 @@ class PipelineConfig:
     speech_activity: str = "silero"
     eend_run: str | None = None
     overlap: bool = False
+    overlap_threshold: float | None = None
+    overlap_threshold_grid: list[float] = field(default_factory=lambda: [0.5, 0.6, 0.7, 0.8, 0.9])
     vad_threshold: float = 0.5
     vad_min_speech_seconds: float = 0.25
     vad_min_silence_seconds: float = 0.1
@@ -331,18 +335,25 @@ def window_activities(recording: RecordingEmbeddings, labels: np.ndarray) -> np.
     return activities
 
 
+def cluster_turns(
+    recording: RecordingEmbeddings, uri: str, config: PipelineConfig, parameter: float | None = None
+) -> Annotation:
+    """One speaker per frame: the windows' clusters (``parameter``: the tuned key's value in place
+    of the config's)."""
+    labels = cluster_embeddings(recording, config, parameter)
+    return activities_to_annotation(window_activities(recording, labels), FRAME_STEP, uri)
+
+
 def diarize_embedded(
     recording: RecordingEmbeddings,
     uri: str,
     config: PipelineConfig,
-    parameter: float | None = None,
     eend: FrameActivity | None = None,
 ) -> Annotation:
-    """The turns of an embedded recording under the config (``parameter``: the tuned key's value
-    in place of the config's; ``eend``: the EEND run's activities, for ``config.overlap``)."""
-    labels = cluster_embeddings(recording, config, parameter)
-    turns = activities_to_annotation(window_activities(recording, labels), FRAME_STEP, uri)
-    return assign_overlap(turns, eend) if config.overlap else turns
+    """The turns of an embedded recording under the config (``eend``: the EEND run's activities,
+    for ``config.overlap``)."""
+    turns = cluster_turns(recording, uri, config)
+    return assign_overlap(turns, eend, config.overlap_threshold) if config.overlap else turns
 
 
 def tune_pipeline(
@@ -351,18 +362,25 @@ def tune_pipeline(
     uems: dict[str, Any],
     config: PipelineConfig,
     eend: dict[str, FrameActivity] | None = None,
-) -> tuple[float, float]:
-    """The value of the method's parameter (:attr:`PipelineConfig.tuned_key`) from its grid with
-    the lowest corpus DER on these recordings, and that DER."""
-    best = (getattr(config, config.tuned_key), float("inf"))
+) -> tuple[dict[str, float], float]:
+    """The values of the tuned parameters (:attr:`PipelineConfig.tuned_key`, and with ``overlap``
+    the ``overlap_threshold``) from their grids with the lowest corpus DER on these recordings,
+    and that DER."""
+    overlap_grid = list(config.overlap_threshold_grid) if config.overlap else [None]
+    best: tuple[dict[str, float], float] = ({}, float("inf"))
     for value in config.tuned_grid:
-        hypotheses = {
-            uri: diarize_embedded(r, uri, config, value, (eend or {}).get(uri))
-            for uri, r in recordings.items()
-        }
-        der = corpus_der(
-            references, hypotheses, uems, config.tune_setup, "task.pipeline.tune_setup"
-        )
-        if der < best[1]:
-            best = (float(value), der)
+        turns = {uri: cluster_turns(r, uri, config, value) for uri, r in recordings.items()}
+        for overlap in overlap_grid:
+            hypotheses = {
+                uri: assign_overlap(t, eend[uri], overlap) if overlap is not None else t
+                for uri, t in turns.items()
+            }
+            der = corpus_der(
+                references, hypotheses, uems, config.tune_setup, "task.pipeline.tune_setup"
+            )
+            if der < best[1]:
+                chosen = {config.tuned_key: float(value)}
+                if overlap is not None:
+                    chosen["overlap_threshold"] = float(overlap)
+                best = (chosen, der)
     return best

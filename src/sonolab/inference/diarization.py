@@ -206,11 +206,7 @@ def activities_to_annotation(
     no speaker is active goes to the speaker of highest probability there.
     """
     annotation = Annotation(uri=uri)
-    active = probs > threshold
-    if median_frames > 1 and active.shape[0]:
-        active = median_filter(
-            active.astype(np.uint8), size=(median_frames, 1), mode="nearest"
-        ).astype(bool)
+    active = binarize(probs, threshold, median_frames)
     if speech is not None and active.shape[1]:
         inside = frames_touching(speech, active.shape[0], step)
         active &= inside[:, None]
@@ -223,6 +219,17 @@ def activities_to_annotation(
                 labels[k] if labels else f"spk{k:02d}"
             )
     return annotation if speech is None else annotation.crop(speech, mode="intersection")
+
+
+def binarize(probs: np.ndarray, threshold: float, median_frames: int = 1) -> np.ndarray:
+    """``(frames, speakers)`` bool: probabilities above ``threshold``, then median-filtered over
+    ``median_frames`` frames per speaker."""
+    active = probs > threshold
+    if median_frames > 1 and active.shape[0]:
+        active = median_filter(
+            active.astype(np.uint8), size=(median_frames, 1), mode="nearest"
+        ).astype(bool)
+    return active
 
 
 def frames_touching(timeline: Timeline, num_frames: int, step: float) -> np.ndarray:

@@ -20,27 +20,34 @@ from pyannote.core import Annotation, Timeline
 from scipy.optimize import linear_sum_assignment
 
 from ..checkpoints import load_trained_task
-from .diarization import activities_to_annotation, diarize_recording, frames_touching
+from .diarization import activities_to_annotation, binarize, diarize_recording, frames_touching
 
 
 @dataclass
 class FrameActivity:
-    """``(frames, speakers)`` 0/1 activities of one recording, frame ``t`` covering
-    ``[t * step, (t + 1) * step)``."""
+    """``(frames, speakers)`` activity probabilities of one recording (frame ``t`` covering
+    ``[t * step, (t + 1) * step)``) and how they are made binary."""
 
-    active: np.ndarray
+    probs: np.ndarray
     step: float
+    threshold: float = 0.5
+    median_frames: int = 1
+
+    def active(self, threshold: float | None = None) -> np.ndarray:
+        """``(frames, speakers)`` bool at ``threshold`` (None: :attr:`threshold`)."""
+        chosen = self.threshold if threshold is None else threshold
+        return binarize(self.probs, chosen, self.median_frames)
 
     def speech(self) -> Timeline:
         """Where any speaker is active."""
-        speaking = self.active.any(axis=1).astype(np.float32)[:, None]
+        speaking = self.active().any(axis=1).astype(np.float32)[:, None]
         return activities_to_annotation(speaking, self.step, "speech").get_timeline().support()
 
 
 class EendActivity:
-    """Thresholded activities of a trained EEND-EDA run (``run_dir``), decoded as that run decodes
-    (its ``task.decoding``, with the threshold and median filter its test tuned on its development
-    set when its metrics.json records them)."""
+    """Activities of a trained EEND-EDA run (``run_dir``), decoded as that run decodes (its
+    ``task.decoding``, with the threshold and median filter its test tuned on its development set
+    when its metrics.json records them)."""
 
     def __init__(self, run_dir: str | Path, device: torch.device | str = "cpu"):
         from ..tasks.diarization import DiarizationTask  # tasks import the inference modules
@@ -65,11 +72,7 @@ class EendActivity:
             self.decoding,
             device=self.device,
         )
-        found = activities_to_annotation(
-            probs, step, "eend", self.decoding.threshold, self.decoding.median_frames
-        )
-        labels = sorted(found.labels())
-        return FrameActivity(rasterize(found, labels, probs.shape[0], step), step)
+        return FrameActivity(probs, step, self.decoding.threshold, self.decoding.median_frames)
 
 
 def rasterize(annotation: Annotation, labels: list[str], frames: int, step: float) -> np.ndarray:
@@ -80,22 +83,25 @@ def rasterize(annotation: Annotation, labels: list[str], frames: int, step: floa
     return out
 
 
-def assign_overlap(hypothesis: Annotation, eend: FrameActivity) -> Annotation:
+def assign_overlap(
+    hypothesis: Annotation, eend: FrameActivity, threshold: float | None = None
+) -> Annotation:
     """``hypothesis`` (one speaker per frame) with a second (third ...) speaker wherever the EEND
-    activities hold two or more: each EEND speaker takes the hypothesis label it shares the most
-    frames with, and in those overlapped frames every active EEND speaker's label is active.
-    Frames the hypothesis leaves silent stay silent."""
+    activities at ``threshold`` (None: the run's) hold two or more: each EEND speaker takes the
+    hypothesis label it shares the most frames with, and in those overlapped frames every active
+    EEND speaker's label is active. Frames the hypothesis leaves silent stay silent."""
     labels = sorted(hypothesis.labels())
-    if not labels or eend.active.shape[1] < 2:
+    if not labels or eend.probs.shape[1] < 2:
         return hypothesis
-    found = rasterize(hypothesis, labels, eend.active.shape[0], eend.step)
-    shared = eend.active.T.astype(np.int64) @ found.astype(np.int64)  # (EEND speakers, labels)
+    found = rasterize(hypothesis, labels, eend.probs.shape[0], eend.step)
+    shared = eend.active().T.astype(np.int64) @ found.astype(np.int64)  # (EEND speakers, labels)
     rows, cols = linear_sum_assignment(-shared)
-    overlapped = eend.active.sum(axis=1) >= 2
+    overlap = eend.active(threshold)
+    overlapped = overlap.sum(axis=1) >= 2
     added = np.zeros_like(found)
     for k, label in zip(rows, cols):
         if shared[k, label] > 0:
-            added[:, label] |= overlapped & eend.active[:, k]
+            added[:, label] |= overlapped & overlap[:, k]
     # the hypothesis keeps its own (finer) turns; the additions stay inside its speech
     extra = activities_to_annotation(
         added.astype(np.float32), eend.step, hypothesis.uri, labels=labels

@@ -115,15 +115,12 @@ class ClusteringDiarizationTask(DiarizationTask):
         recordings = datamodule.recordings(datamodule.val_name)
         embedded = {uri: self._embedding(recordings, uri) for uri in recordings.uris}
         activities = {uri: self._activity(recordings, uri) for uri in recordings.uris}
-        value, der = tune_pipeline(
+        chosen, der = tune_pipeline(
             embedded, recordings.references, recordings.uems, self.pipeline, activities
         )
-        setattr(self.pipeline, self.pipeline.tuned_key, value)
-        self.tuning = {
-            "set": recordings.name,
-            self.pipeline.tuned_key: value,
-            f"der_{self.pipeline.tune_setup}": der,
-        }
+        for key, value in chosen.items():
+            setattr(self.pipeline, key, value)
+        self.tuning = {"set": recordings.name, **chosen, f"der_{self.pipeline.tune_setup}": der}
 
     def hypothesis(self, recordings: RecordingSet, uri: str) -> Annotation:
         return diarize_embedded(
