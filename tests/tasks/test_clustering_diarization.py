@@ -299,3 +299,24 @@ def test_tuning_chooses_the_overlap_threshold_on_the_development_recordings():
         {"d": recording}, {"d": reference}, None, PipelineConfig(ahc_threshold_grid=[0.5])
     )
     assert "overlap_threshold" not in plain and der < without - 5  # the 1 s overlap is found
+
+
+def test_eend_speech_past_the_audio_end_or_too_short_to_embed_is_left_out(trained_run, tmp_path):
+    import soundfile as sf
+
+    from sonolab.inference.clustering import embed_recording
+    from sonolab.models.run_embedder import VerificationRunEmbedder
+
+    embedder = VerificationRunEmbedder(trained_run)
+    rate = embedder.sample_rate
+    noise = np.random.default_rng(0).normal(0, 0.1, int(2.03 * rate)).astype(np.float32)
+    sf.write(tmp_path / "r.wav", noise, rate)
+    probs = np.zeros((21, 1))
+    probs[2:12, 0] = probs[20, 0] = 0.9  # 0.2-1.2 s, and the last frame: 2.0-2.1 s, past the end
+    config = PipelineConfig(speech_activity="eend", eend_run="run")
+    recording = embed_recording(
+        embedder, tmp_path / "r.wav", config, eend=FrameActivity(probs, 0.1)
+    )
+    assert len(recording.windows) and recording.windows.max() <= 2.03
+    assert (recording.windows[:, 1] - recording.windows[:, 0]).min() >= 0.1
+    assert recording.windows.min() >= 0.2 - 1e-9 and recording.windows[:, 1].max() <= 1.2 + 1e-9

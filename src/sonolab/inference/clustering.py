@@ -29,6 +29,9 @@ from .eend_activity import FrameActivity, assign_overlap
 SPEECH_ACTIVITY = ("silero", "oracle", "eend")
 METHODS = ("ahc", "spectral")
 FRAME_STEP = 0.01  # seconds per output frame (the references' 10 ms resolution)
+# Windows shorter than this are not embedded: a few feature frames are less than the embedding
+# models' dilated convolutions pad (ECAPA needs more than 4), and hold too little speech to place.
+SHORTEST_WINDOW_SECONDS = 0.1
 
 
 @dataclass
@@ -220,9 +223,11 @@ def embed_recording(
         speech = eend.speech()
     else:
         speech = silero_speech(wave, embedder.sample_rate, config)
+    # activities on a coarser grid (EEND's 100 ms frames) may run past the audio's end
+    speech = speech.crop(Segment(0.0, duration), mode="intersection")
     windows = sliding_windows(speech, config.window_seconds, config.hop_seconds)
-    windows = windows[(windows[:, 1] - windows[:, 0]) * embedder.sample_rate >= 1]
     windows[:, 1] = np.minimum(windows[:, 1], duration)
+    windows = windows[windows[:, 1] - windows[:, 0] >= SHORTEST_WINDOW_SECONDS]
     embeddings = embed_windows(embedder, wave, windows, config.batch_size)
     return RecordingEmbeddings(windows, embeddings, duration)
 
