@@ -152,21 +152,24 @@ def trained_run(tiny_voxceleb, tmp_path_factory) -> Path:
     """A tiny trained verification run folder as train.py leaves it (config, checkpoints,
     metrics.json);
     shared by the session: tests copy it before changing anything in it."""
+
+    run = tmp_path_factory.mktemp("runs") / "run"
+    overrides = ["trainer.limit_train_batches=2", "logger=csv", "trainer.enable_progress_bar=false"]
+    train_run(tiny_overrides(tiny_voxceleb) + overrides, run)
+    return run
+
+
+def train_run(overrides: list[str], out: Path) -> dict:
+    """train.py's work in-process: the composed config saved in ``out/.hydra`` as Hydra leaves it,
+    then training and test into ``out``; returns the run's summary."""
     from omegaconf import OmegaConf
 
     from sonolab.run import train
 
-    run = tmp_path_factory.mktemp("runs") / "run"
-    cfg = compose(
-        "train",
-        tiny_overrides(tiny_voxceleb)
-        + ["trainer.limit_train_batches=2", "logger=csv", "trainer.enable_progress_bar=false"],
-        run,
-    )
-    (run / ".hydra").mkdir(parents=True)
-    OmegaConf.save(cfg, run / ".hydra" / "config.yaml")
-    train(cfg, ROOT / "configs")
-    return run
+    cfg = compose("train", overrides, out)
+    (out / ".hydra").mkdir(parents=True)
+    OmegaConf.save(cfg, out / ".hydra" / "config.yaml")
+    return train(cfg, ROOT / "configs")
 
 
 def run_script(

@@ -7,14 +7,13 @@ import json
 
 import numpy as np
 import pytest
-from omegaconf import OmegaConf
 
 from sonolab.data.readers import read_class_labels, read_segments
 from sonolab.data.tagging import AudioSetDataModule, BalancedSampler, balanced_weights
-from sonolab.run import evaluate, train
+from sonolab.run import evaluate
 from sonolab.utils.errors import DataFormatError
 
-from ..conftest import ROOT, SHARED_DATA, compose, tagging_overrides
+from ..conftest import ROOT, SHARED_DATA, compose, tagging_overrides, train_run
 
 
 def test_synthetic_audioset_files_read_with_the_official_readers(tiny_audioset):
@@ -111,19 +110,10 @@ def test_real_audioset_listings_without_audio_are_counted_missing(tmp_path):
 
 def test_tiny_multi_label_run_reports_map_auc_and_d_prime(tiny_audioset, tmp_path):
     out = tmp_path / "run"
-    cfg = compose(
-        "train",
-        [
-            "experiment=synth_audioset_ast",
-            *tagging_overrides(tiny_audioset, 2.0),
-            "trainer.max_epochs=1",
-            "logger=csv",
-        ],
-        out,
+    overrides = ["trainer.max_epochs=1", "logger=csv"]
+    train_run(
+        ["experiment=synth_audioset_ast", *tagging_overrides(tiny_audioset, 2.0), *overrides], out
     )
-    (out / ".hydra").mkdir(parents=True)
-    OmegaConf.save(cfg, out / ".hydra" / "config.yaml")
-    train(cfg, ROOT / "configs")
     metrics = json.loads((out / "metrics.json").read_text())
     result = metrics["test"]["eval"]
     assert (

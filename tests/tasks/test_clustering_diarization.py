@@ -7,7 +7,6 @@ import json
 
 import numpy as np
 import pytest
-from omegaconf import OmegaConf
 from pyannote.core import Annotation, Segment, Timeline
 from sklearn.metrics import adjusted_rand_score
 
@@ -25,8 +24,8 @@ from sonolab.inference.eend_activity import FrameActivity, assign_overlap
 from sonolab.run import evaluate, train
 from sonolab.utils.errors import ConfigValueError, IncompatibleConfigError
 
-from ..conftest import ROOT, compose
-from .test_diarization import diarization_overrides
+from ..conftest import ROOT, compose, train_run
+from .test_diarization import diarization_overrides, tiny_eend_overrides
 
 
 def _speakers(count: int, per_speaker: int, noise: float, seed: int = 0):
@@ -109,10 +108,7 @@ def test_the_pipeline_runs_as_a_run_and_evaluate_py_scores_it_again(
     tiny_voxceleb, trained_run, tmp_path
 ):
     out = tmp_path / "run"
-    cfg = compose("train", _pipeline_overrides(tiny_voxceleb, tmp_path / "mix", trained_run), out)
-    (out / ".hydra").mkdir(parents=True)
-    OmegaConf.save(cfg, out / ".hydra" / "config.yaml")
-    train(cfg, ROOT / "configs")
+    train_run(_pipeline_overrides(tiny_voxceleb, tmp_path / "mix", trained_run), out)
     metrics = json.loads((out / "metrics.json").read_text())
     result = metrics["test"]["sim_test"]
     system, floor = result["system"]["collar0"]["corpus"], result["floor"]["collar0"]["corpus"]
@@ -216,24 +212,9 @@ def test_overlap_takes_its_second_speaker_from_the_eend_activities():
 @pytest.fixture(scope="module")
 def eend_run(tiny_voxceleb, tmp_path_factory):
     """A tiny EEND-EDA run (one epoch on the simulated mixtures)."""
-    from .test_diarization import diarization_overrides as overrides
-
     root = tmp_path_factory.mktemp("eend")
-    out = root / "run"
-    cfg = compose(
-        "train",
-        [
-            "experiment=synth_eend_eda",
-            *overrides(tiny_voxceleb, root / "mix"),
-            "trainer.max_epochs=1",
-            "logger=csv",
-        ],
-        out,
-    )
-    (out / ".hydra").mkdir(parents=True)
-    OmegaConf.save(cfg, out / ".hydra" / "config.yaml")
-    train(cfg, ROOT / "configs")
-    return out
+    train_run(tiny_eend_overrides(tiny_voxceleb, root / "mix"), root / "run")
+    return root / "run"
 
 
 def test_the_pipeline_reads_an_eend_run_for_speech_and_overlap(
@@ -244,14 +225,8 @@ def test_the_pipeline_reads_an_eend_run_for_speech_and_overlap(
     overrides = _pipeline_overrides(tiny_voxceleb, tmp_path / "mix", trained_run)
     pipeline = f"task.pipeline.eend_run={eend_run}"
     out = tmp_path / "run"
-    cfg = compose(
-        "train",
-        [*overrides, pipeline, "task.pipeline.speech_activity=eend", "task.pipeline.overlap=true"],
-        out,
-    )
-    (out / ".hydra").mkdir(parents=True)
-    OmegaConf.save(cfg, out / ".hydra" / "config.yaml")
-    train(cfg, ROOT / "configs")
+    eend = [pipeline, "task.pipeline.speech_activity=eend", "task.pipeline.overlap=true"]
+    train_run([*overrides, *eend], out)
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["pipeline"]["speech_activity"] == "eend"
     # every hypothesis turn lies inside the speech the EEND run finds in that recording

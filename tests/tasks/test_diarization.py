@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-from omegaconf import OmegaConf
 from pyannote.core import Annotation, Segment, Timeline
 
 from sonolab.data.diarization import DiarizationDataModule, RecordingSet, chunk_targets
@@ -26,10 +25,10 @@ from sonolab.inference.diarization import (
 )
 from sonolab.metrics.der import diarization_error_rates
 from sonolab.models.base import AudioModel
-from sonolab.run import evaluate, train
+from sonolab.run import evaluate
 from sonolab.utils.errors import ConfigValueError, DataFormatError
 
-from ..conftest import ROOT, SHARED_DATA, compose
+from ..conftest import ROOT, SHARED_DATA, compose, train_run
 
 
 def diarization_overrides(tiny_voxceleb: Path, root: Path) -> list[str]:
@@ -51,6 +50,16 @@ def diarization_overrides(tiny_voxceleb: Path, root: Path) -> list[str]:
         "task.decoding.window_seconds=6",
         "task.decoding.hop_seconds=3",
         "trainer.enable_progress_bar=false",
+    ]
+
+
+def tiny_eend_overrides(tiny_voxceleb: Path, root: Path) -> list[str]:
+    """A one-epoch synth_eend_eda run on the tiny corpus's mixtures."""
+    return [
+        "experiment=synth_eend_eda",
+        *diarization_overrides(tiny_voxceleb, root),
+        "trainer.max_epochs=1",
+        "logger=csv",
     ]
 
 
@@ -504,19 +513,7 @@ def test_one_speaker_floor():
 
 def test_tiny_training_run_writes_the_diarization_report(tiny_voxceleb, tmp_path):
     out = tmp_path / "run"
-    cfg = compose(
-        "train",
-        [
-            "experiment=synth_eend_eda",
-            *diarization_overrides(tiny_voxceleb, tmp_path / "mix"),
-            "trainer.max_epochs=1",
-            "logger=csv",
-        ],
-        out,
-    )
-    (out / ".hydra").mkdir(parents=True)
-    OmegaConf.save(cfg, out / ".hydra" / "config.yaml")  # as train.py's Hydra run leaves it
-    summary = train(cfg, ROOT / "configs")
+    summary = train_run(tiny_eend_overrides(tiny_voxceleb, tmp_path / "mix"), out)
     assert summary["train_metrics"]["train/loss"] > 0
     assert {"val/der", "val/der_estimated", "val/count_exact"} <= set(summary["train_metrics"])
     metrics = json.loads((out / "metrics.json").read_text())

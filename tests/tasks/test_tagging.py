@@ -22,7 +22,7 @@ from sonolab.models.ast import patch_grid
 from sonolab.run import evaluate, train
 from sonolab.utils.errors import ConfigValueError, DataFormatError
 
-from ..conftest import ROOT, SHARED_DATA, TINY_ESC50, compose, tagging_overrides
+from ..conftest import ROOT, SHARED_DATA, TINY_ESC50, compose, tagging_overrides, train_run
 
 
 def test_synthetic_esc50_layout_and_determinism(tiny_esc50, tmp_path):
@@ -208,23 +208,10 @@ def test_spec_augment_masks_bands_and_frames_in_training_only():
 
 def test_tiny_training_run_writes_the_tagging_report(tiny_esc50, tmp_path):
     out = tmp_path / "run"
-    cfg = compose(
-        "train",
-        [
-            "experiment=synth_esc50_ast",
-            *tagging_overrides(tiny_esc50),
-            "trainer.max_epochs=2",
-            "logger=csv",
-            "data.val_fold=4",
-            "data.test_fold=5",
-        ],
-        out,
+    overrides = ["trainer.max_epochs=2", "logger=csv", "data.val_fold=4", "data.test_fold=5"]
+    summary = train_run(
+        ["experiment=synth_esc50_ast", *tagging_overrides(tiny_esc50), *overrides], out
     )
-    (out / ".hydra").mkdir(parents=True)
-    from omegaconf import OmegaConf
-
-    OmegaConf.save(cfg, out / ".hydra" / "config.yaml")
-    summary = train(cfg, ROOT / "configs")
     assert summary["train_metrics"]["train/loss"] > 0
     metrics = json.loads((out / "metrics.json").read_text())
     result = metrics["test"]["fold5"]
