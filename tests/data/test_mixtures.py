@@ -229,3 +229,20 @@ def test_reference_statistics_crop_to_the_scored_regions_and_match_the_written_s
     printed = json.loads(capsys.readouterr().out)
     for key, value in content["statistics"].items():
         assert printed[key] == pytest.approx(value, rel=0.02), key
+
+
+def test_silero_vad_leaves_torch_threads_as_they_were():
+    # silero-vad's import sets torch's threads to 1 for the whole process; a fresh interpreter shows
+    # whether importing sonolab's modules and running the detector still does
+    import subprocess
+    import sys
+
+    code = (
+        "import torch; torch.set_num_threads(3)\n"
+        "import sonolab.tasks, sonolab.inference.clustering, sonolab.data.mixtures\n"
+        "from sonolab.data.speech_activity import silero_regions\n"
+        "silero_regions(torch.zeros(16000), 16000)\n"
+        "print(torch.get_num_threads())\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "3"

@@ -6,10 +6,23 @@ from __future__ import annotations
 
 import torch
 import torchaudio.functional as AF
-from silero_vad import get_speech_timestamps, load_silero_vad
 
 SILERO_RATE = 16000  # the rate silero-vad's model reads (8 kHz is its other)
 _MODEL = None  # loaded once per process (each dataloader worker loads its own)
+
+
+def _silero():
+    """silero-vad's model and its timestamp function, imported on first use: importing the package
+    sets torch's intra-op threads to 1 for the whole process (silero_vad/model.py:3), which would
+    slow and change every run that merely imports sonolab; the thread count is put back."""
+    global _MODEL
+    threads = torch.get_num_threads()
+    from silero_vad import get_speech_timestamps, load_silero_vad
+
+    torch.set_num_threads(threads)
+    if _MODEL is None:
+        _MODEL = load_silero_vad()
+    return _MODEL, get_speech_timestamps
 
 
 def silero_regions(
@@ -22,14 +35,12 @@ def silero_regions(
     """``(start, end)`` seconds of the speech silero-vad finds in a mono waveform: frames whose
     speech probability passes ``threshold``, regions shorter than ``min_speech_seconds`` dropped,
     gaps shorter than ``min_silence_seconds`` bridged."""
-    global _MODEL
-    if _MODEL is None:
-        _MODEL = load_silero_vad()
+    model, get_speech_timestamps = _silero()
     if sample_rate != SILERO_RATE:
         wave = AF.resample(wave, sample_rate, SILERO_RATE)
     stamps = get_speech_timestamps(
         wave,
-        _MODEL,
+        model,
         threshold=threshold,
         sampling_rate=SILERO_RATE,
         min_speech_duration_ms=int(min_speech_seconds * 1000),
