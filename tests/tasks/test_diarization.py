@@ -65,8 +65,8 @@ def tiny_eend_overrides(tiny_voxceleb: Path, root: Path) -> list[str]:
 
 def corpus_overrides(tiny_voxceleb: Path) -> list[str]:
     """The single-speaker corpus, noise and RIR paths of the simulation, for configs that point at
-    real
-    corpora (the recipe stages: LibriSpeech / MUSAN / RIRs)."""
+    real corpora (the recipe stages: LibriSpeech / MUSAN / RIRs), and a segmenter that finds the
+    synthetic speech."""
     return [
         f"data.simulation.tree={tiny_voxceleb / 'wav'}",
         f"data.simulation.speakers_file={tiny_voxceleb / 'train_speakers.txt'}",
@@ -80,6 +80,12 @@ def corpus_overrides(tiny_voxceleb: Path) -> list[str]:
                 ("exclude_file", tiny_voxceleb / "train_speakers.txt"),
                 ("noise_dir", tiny_voxceleb / "musan" / "noise"),
             )
+        ],
+        # the synthetic voices are no speech to silero-vad, and their utterances are short
+        *[
+            f"++data.{where}.{key}={value}"
+            for where in ("simulation", "simulated_sets.sim_val", "simulated_sets.sim_test")
+            for key, value in (("segmenter", "energy"), ("min_segment_seconds", 0.5))
         ],
     ]
 
