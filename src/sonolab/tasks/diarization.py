@@ -88,9 +88,11 @@ class DiarizationTask(Task):
         self.test_hypotheses: dict[str, dict] = {}
         self.test_references: dict[str, dict] = {}
 
-    def _forward(self, batch: dict) -> tuple[dict, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Model outputs, targets at the model's frame rate, and the frame / speaker masks."""
-        feats, frames = self.features(batch["wave"], batch["length"])
+    def _forward(
+        self, batch: dict, feats: torch.Tensor, frames: torch.Tensor
+    ) -> tuple[dict, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Model outputs for the batch's features, targets at the model's frame rate, and the
+        frame / speaker masks."""
         speakers = max(1, int(batch["num_speakers"].max()))
         out = self.model(feats, frames, num_speakers=speakers)
         step = self.model.subsampling
@@ -108,7 +110,8 @@ class DiarizationTask(Task):
         return out, targets, frame_mask, speaker_mask
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
-        out, targets, frame_mask, speaker_mask = self._forward(batch)
+        feats, frames = self.features(batch["wave"], batch["length"])
+        out, targets, frame_mask, speaker_mask = self._forward(batch, feats, frames)
         loss = self.loss(
             out["activities"], targets, frame_mask, speaker_mask, existence_logits=out["existence"]
         )
@@ -117,7 +120,8 @@ class DiarizationTask(Task):
 
     # -- validation: chunk loss and frame-level DER -------------------------------------------
     def validation_step(self, batch: dict, batch_idx: int) -> None:
-        out, targets, frame_mask, speaker_mask = self._forward(batch)
+        feats, frames = self.features(batch["wave"], batch["length"])
+        out, targets, frame_mask, speaker_mask = self._forward(batch, feats, frames)
         loss = self.loss(
             out["activities"], targets, frame_mask, speaker_mask, existence_logits=out["existence"]
         )
@@ -129,7 +133,6 @@ class DiarizationTask(Task):
         # the same chunks with the count the model estimates (decoding.max_speakers attractors,
         # existence above decoding.existence_threshold), so that model selection can see the
         # existence head (callbacks.model_checkpoint.monitor=val/der_estimated)
-        feats, frames = self.features(batch["wave"], batch["length"])
         estimated = self.model(feats, frames, num_speakers=self.decoding.max_speakers)
         count = self.model.count_speakers(estimated["existence"], self.decoding.existence_threshold)
         slots = torch.arange(estimated["activities"].shape[2], device=count.device)
