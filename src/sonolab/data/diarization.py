@@ -622,7 +622,7 @@ class DiarizationDataModule(AudioDataModule):
                 )
                 sample = min(STATISTICS_MIXTURES, len(self.train_set))
                 statistics = mixture_statistics(
-                    [self.train_set.simulator(i).activity() for i in range(sample)]
+                    self.train_set.simulator(i).activity() for i in range(sample)
                 )
                 log.info(
                     "training mixtures (the first %d): %s",

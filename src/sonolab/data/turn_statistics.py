@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Iterable, Iterator
 
 import numpy as np
 import torch
@@ -22,10 +23,12 @@ from pyannote.core import Annotation, Timeline
 from .mixtures import LABEL_RATE, turns_to_activity
 
 
-def mixture_statistics(activities: list[torch.Tensor], rate: int = LABEL_RATE) -> dict[str, float]:
-    """Corpus statistics of ``(frames, speakers)`` 0/1 activities: overlap ratio (overlapped /
-    total speech time), silence ratio, speakers per recording, mean turn length (s) and mean
-    duration (s)."""
+def mixture_statistics(
+    activities: Iterable[torch.Tensor], rate: int = LABEL_RATE
+) -> dict[str, float]:
+    """Corpus statistics of ``(frames, speakers)`` 0/1 activities, read one at a time (a long corpus
+    is never held whole): overlap ratio (overlapped / total speech time), silence ratio, speakers
+    per recording, mean turn length (s) and mean duration (s)."""
     speech = overlap = silence = frames = 0.0
     turn_lengths, speakers = [], []
     for act in activities:
@@ -40,21 +43,20 @@ def mixture_statistics(activities: list[torch.Tensor], rate: int = LABEL_RATE) -
             starts, ends = torch.nonzero(edges == 1).flatten(), torch.nonzero(edges == -1).flatten()
             turn_lengths += ((ends - starts).float() / rate).tolist()
     return {
-        "recordings": len(activities),
+        "recordings": len(speakers),
         "overlap_ratio": overlap / max(speech, 1.0),
         "silence_ratio": silence / max(frames, 1.0),
         "speakers_per_recording": float(np.mean(speakers)) if speakers else 0.0,
         "mean_turn_seconds": float(np.mean(turn_lengths)) if turn_lengths else 0.0,
-        "mean_duration_seconds": frames / rate / max(len(activities), 1),
+        "mean_duration_seconds": frames / rate / max(len(speakers), 1),
     }
 
 
 def reference_activities(
     references: dict[str, Annotation], uems: dict[str, Timeline], rate: int = LABEL_RATE
-) -> list[torch.Tensor]:
-    """One activity per scored region of each recording (its reference cropped to the region);
-    a recording without a UEM is taken from 0 to its last turn's end."""
-    out = []
+) -> Iterator[torch.Tensor]:
+    """One activity per scored region of each recording (its reference cropped to the region),
+    made as they are read; a recording without a UEM is taken from 0 to its last turn's end."""
     for uri, reference in references.items():
         labels = sorted(reference.labels())
         regions = uems.get(uri) or Timeline([reference.get_timeline().extent()])
@@ -63,8 +65,7 @@ def reference_activities(
                 (label, seg.start - region.start, seg.end - region.start)
                 for seg, _, label in reference.crop(region).itertracks(yield_label=True)
             ]
-            out.append(turns_to_activity(turns, labels, int(round(region.duration * rate)), rate))
-    return out
+            yield turns_to_activity(turns, labels, int(round(region.duration * rate)), rate)
 
 
 def describe(statistics: dict[str, float], expected_overlap: float | None = None) -> str:
