@@ -28,8 +28,12 @@ def truncate(path: Path) -> Path:
 dm = voxceleb_datamodule  # the tests here damage copies of the tiny set read by it
 
 
-def script(script: str, args: list[str], cwd: Path, **popen) -> subprocess.Popen:
-    env = {**os.environ, "SONOLAB_ROOT": str(ROOT), "PYTHONUNBUFFERED": "1"}
+def script(
+    script: str, args: list[str], cwd: Path, env: dict | None = None, **popen
+) -> subprocess.Popen:
+    """Start a script of the checkout (``train.py``) or a module (``sonolab.embed``) as a user
+    would, with ``env`` (default: this process's) and the checkout as ``SONOLAB_ROOT``."""
+    env = {**(env or os.environ), "SONOLAB_ROOT": str(ROOT), "PYTHONUNBUFFERED": "1"}
     return subprocess.Popen(
         [
             sys.executable,

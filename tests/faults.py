@@ -20,3 +20,22 @@ class KillAtStep(L.Callback):
         """Kill the process once ``step`` optimizer steps are done."""
         if trainer.global_step >= self.step:
             os.kill(os.getpid(), signal.SIGKILL)
+
+
+class SignalAtStep(L.Callback):
+    """Sends ``signum`` (a real signal, as a scheduler would) to its own process when training step
+    ``step`` ends, or when the first test batch starts with ``step=0``."""
+
+    def __init__(self, step: int, signum: int = signal.SIGTERM):
+        self.step = step
+        self.signum = signum
+
+    def on_train_batch_end(self, trainer: L.Trainer, *args) -> None:
+        """Signal once ``step`` optimizer steps are done."""
+        if self.step and trainer.global_step >= self.step:
+            os.kill(os.getpid(), self.signum)
+
+    def on_test_batch_start(self, trainer: L.Trainer, *args) -> None:
+        """Signal at the first test batch (``step=0``)."""
+        if not self.step:
+            os.kill(os.getpid(), self.signum)

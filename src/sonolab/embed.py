@@ -27,6 +27,7 @@ from .checkpoints import checkpoint_for_run
 from .data.audio import AUDIO_EXTENSIONS
 from .data.verification import EvalUtterances, collate_padded
 from .inference.embedding import load_verification_task
+from .stopping import run_stoppable
 from .utils.errors import ConfigValueError, DataFormatError
 
 log = logging.getLogger(__name__)
@@ -173,4 +174,4 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     os.environ.setdefault("SONOLAB_ROOT", str(Path.cwd()))
-    sys.exit(main())
+    sys.exit(run_stoppable(main))

@@ -32,6 +32,7 @@ from .config import check_compatibility, chosen, task_class
 from .data.base import AudioDataModule
 from .data.info import DataInfo
 from .report.record import recorded_run
+from .stopping import stop_on_signals
 from .tasks.base import Task
 from .utils.allocator import retain_freed_memory
 from .utils.errors import ConfigValueError, DataFormatError, IncompatibleConfigError
@@ -252,7 +253,7 @@ def train(cfg: DictConfig, config_dir: str | Path) -> dict[str, Any]:
     """Train, then evaluate the chosen checkpoint on the test lists; writes the run folder's reports
     and, however it ends, its ``run.json`` record (status, error, overrides, resolved config, test
     metrics)."""
-    with recorded_run(Path(cfg.paths.output_dir), cfg, Path(config_dir)):
+    with stop_on_signals(), recorded_run(Path(cfg.paths.output_dir), cfg, Path(config_dir)):
         return _train(cfg, config_dir)
 
 
@@ -381,7 +382,12 @@ def _evaluation_config(train_cfg: DictConfig, cfg: DictConfig) -> DictConfig:
 def evaluate(cfg: DictConfig, config_dir: str | Path) -> dict[str, Any]:
     """Test a trained checkpoint on its run's test sets or on those evaluate.py's arguments give
     (the arguments its datamodule declares); writes the task's report (metrics JSON, tables,
-    plots)."""
+    plots) and, however it ends, the evaluation folder's ``run.json`` record."""
+    with stop_on_signals(), recorded_run(Path(cfg.paths.output_dir), cfg):
+        return _evaluate(cfg, config_dir)
+
+
+def _evaluate(cfg: DictConfig, config_dir: str | Path) -> dict[str, Any]:
     if not cfg.get("run_dir") and cfg.get("ckpt_path") in (None, "best", "last"):
         raise ConfigValueError(
             "run_dir", "a training run folder (or ckpt_path=<file.ckpt>)", cfg.get("run_dir")

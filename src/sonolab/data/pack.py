@@ -44,6 +44,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from ..paths import config_dir
+from ..stopping import run_stoppable
 from ..utils.errors import ConfigValueError, DataFormatError, IncompatibleConfigError
 from .synth.staging import write_once
 
@@ -308,4 +309,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_stoppable(main))

@@ -16,6 +16,7 @@ from typing import Any
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
+from ..stopping import StopRequested
 from ..utils.io import write_text_atomic
 from .summary import write_summary
 
@@ -57,6 +58,7 @@ def write_record(
     seconds: float,
     error: str | None = None,
     config_dir: Path | None = None,
+    signal_name: str | None = None,
 ) -> dict:
     """``run.json`` in ``out_dir``: status, error, overrides, resolved config and test metrics, and
     with
@@ -72,6 +74,7 @@ def write_record(
     record = {
         "status": status,
         "error": error,
+        **({"signal": signal_name} if signal_name else {}),
         "seconds": round(seconds, 1),
         "overrides": _overrides(cfg),
         "metrics": metrics,
@@ -89,12 +92,14 @@ def write_record(
 def recorded_run(out_dir: Path, cfg: DictConfig, config_dir: Path | None = None) -> Iterator[None]:
     """Write ``run.json`` (and, with ``config_dir``, ``summary.md``) when the block ends:
     ``completed``, or
-    ``failed`` with the error's last line (the error is raised again)."""
+    ``failed`` with the error's last line and, for a stop by signal, the signal's name (the error
+    is raised again)."""
     start = time.time()
     try:
         yield
     except BaseException as err:
         line = (traceback.format_exception_only(type(err), err)[-1]).strip()
-        write_record(out_dir, cfg, "failed", time.time() - start, line, config_dir)
+        signal_name = err.signal_name if isinstance(err, StopRequested) else None
+        write_record(out_dir, cfg, "failed", time.time() - start, line, config_dir, signal_name)
         raise
     write_record(out_dir, cfg, "completed", time.time() - start, config_dir=config_dir)

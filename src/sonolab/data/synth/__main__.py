@@ -17,6 +17,7 @@ import json
 import sys
 import time
 
+from ...stopping import run_stoppable
 from ..mixtures import SEGMENTERS, SOURCES, MixtureConfig, simulator_from_tree
 from ..turn_statistics import describe
 from .audioset import AudioSetSynthConfig, generate_audioset
@@ -258,4 +259,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_stoppable(main))
