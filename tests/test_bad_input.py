@@ -246,6 +246,29 @@ def test_bad_checkpoints_are_named_in_plain_words(trained_run, tiny_voxceleb, tm
         r"EcapaTdnn \(615,728 parameters\)",
     ):
         _evaluate(tmp_path, f"run_dir={trained_run}", f"ckpt_path={tmp_path / 'xvec.ckpt'}")
+    # Another family's checkpoint: named from what it records, before anything is built from it
+    # (files saved before the task class was recorded: from their data info).
+    cfg = compose("train", ["experiment=synth_esc50_ast", "model.depth=1"], tmp_path)
+    info = {"num_classes": 2, "labels": ["a", "b"], "multi_label": False, "sample_rate": SR}
+    tagger = build_task(cfg, info)
+    hparams = dict(tagger.hparams)
+    assert hparams["task_class"] == "sonolab.tasks.tagging.TaggingTask"
+    legacy = {k: v for k, v in hparams.items() if k != "task_class"}
+    for name, recorded, saved_by in [
+        ("tagger.ckpt", hparams, "a TaggingTask run"),
+        ("legacy_tagger.ckpt", legacy, "a run of another family"),
+    ]:
+        torch.save(
+            {"state_dict": tagger.state_dict(), "hyper_parameters": recorded}, tmp_path / name
+        )
+        with pytest.raises(
+            DataFormatError,
+            match=rf"{name}: expected a checkpoint of a VerificationTask run \(the task this "
+            rf"config builds\), found 'a checkpoint of {saved_by} with AudioSpectrogramTransformer "
+            r"\([\d,]+ parameters\) and data info "
+            r"\{labels, multi_label, num_classes, sample_rate\}",
+        ):
+            _evaluate(tmp_path, f"run_dir={trained_run}", f"ckpt_path={tmp_path / name}")
 
 
 def test_settings_that_used_to_fail_deep_inside_a_library(tiny_voxceleb, tmp_path, caplog):
@@ -399,3 +422,37 @@ def test_evaluate_averages_the_last_epoch_checkpoints(trained_run, tmp_path):
     assert result["checkpoint_reason"] == f"average of {first.name}, epoch007.ckpt (average_last=2)"
     with pytest.raises(DataFormatError, match=r"5 epoch checkpoints .*save_top_k=-1"):
         _evaluate(tmp_path, f"run_dir={run}", "average_last=5")
+
+
+def test_a_full_disk_while_checkpointing_is_named_and_the_previous_file_kept(tmp_path, monkeypatch):
+    import errno
+    import io
+
+    from sonolab.utils import io as sonolab_io
+    from sonolab.utils.io import DiskFullError
+
+    target = tmp_path / "last.ckpt"
+    checkpointer = AtomicCheckpointIO()
+    checkpointer.save_checkpoint({"step": 1, "w": torch.ones(10)}, target)
+
+    class FullDisk(io.FileIO):
+        """Writes fail as on a full filesystem once 1 kB is written (torch's zip writer wraps the
+        OSError in a RuntimeError about its stream)."""
+
+        written = 0
+
+        def write(self, data):
+            FullDisk.written += len(data)
+            if FullDisk.written > 1000:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return super().write(data)
+
+    monkeypatch.setattr(sonolab_io.os, "fdopen", lambda fd, mode, **kw: FullDisk(fd, "wb"))
+    with pytest.raises(
+        DiskFullError, match=r"disk full: no space left to write .*last.ckpt \("
+    ) as err:
+        checkpointer.save_checkpoint({"step": 2, "w": torch.zeros(100_000)}, target)
+    assert err.value.errno == errno.ENOSPC and "MiB free on the filesystem of" in str(err.value)
+    monkeypatch.undo()
+    assert load_checkpoint(target, require_lightning=False)["step"] == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["last.ckpt"]

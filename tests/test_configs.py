@@ -220,9 +220,10 @@ def test_every_experiment_declares_what_it_reproduces(experiment, tmp_path):
     reported = _reported_metrics(cfg, _datamodule(cfg))
     for entry in cfg.expected:
         assert (
-            set(entry) <= {"metric", "value", "source"}
+            set(entry) <= {"metric", "value", "source", "tolerance"}
             and isinstance(entry.value, (int, float))
             and entry.source
+            and (entry.get("tolerance") is None or entry.tolerance > 0)
         )
         assert entry.metric in reported, f"{entry.metric} is not among {sorted(reported)}"
 

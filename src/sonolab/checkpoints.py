@@ -7,6 +7,7 @@ Shared by every task family: train.py (resume), evaluate.py (scoring a run) and 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import pickle
@@ -141,6 +142,40 @@ def describe_model(model: nn.Module) -> dict[str, Any]:
 
 def _model_summary(info: dict[str, Any]) -> str:
     return f"{info['class'].rsplit('.', 1)[-1]} ({info['parameters']:,} parameters)"
+
+
+def check_checkpoint_family(checkpoint: dict[str, Any], path: str | Path, task_cls: type) -> None:
+    """DataFormatError naming ``path`` when it was saved by another family's task than
+    ``task_cls`` (the config's), read from what the checkpoint records (its task class, or for
+    older files its data info and model) before anything is built from it."""
+    hparams = checkpoint.get("hyper_parameters") or {}
+    recorded = str(hparams.get("task_class") or "")
+    info = hparams.get("data_info") or {}
+    if recorded:
+        fits = recorded.rsplit(".", 1)[-1] == task_cls.__name__
+        saved_by = f"a {recorded.rsplit('.', 1)[-1]} run"
+    else:  # saved before the task class was recorded: its data info must hold what ours reads
+        # and nothing another family's does
+        fields = dataclasses.fields(task_cls.info_type)
+        needed = {
+            f.name
+            for f in fields
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        }
+        fits = needed <= set(info) <= {f.name for f in fields}
+        saved_by = "a run of another family"
+    if fits:
+        return
+    model = hparams.get("model_info")
+    raise DataFormatError(
+        path,
+        f"a checkpoint of a {task_cls.__name__} run (the task this config builds)",
+        found=f"a checkpoint of {saved_by}"
+        + (f" with {_model_summary(model)}" if model else "")
+        + f" and data info {{{', '.join(sorted(info))}}}",
+        hint="give a run folder or checkpoint of this family, or the experiment= / task= of "
+        "the run that saved it",
+    )
 
 
 def check_task_state(task: nn.Module, checkpoint: dict[str, Any], path: str | Path) -> None:
@@ -295,12 +330,15 @@ def load_trained_task(
 ):
     """The trained task of a run folder (its recorded checkpoint, or ``ckpt_path``: best / last /
     a file), in eval mode; a run whose task is no ``task_class`` is refused, naming ``purpose``."""
+    from .config import task_class as config_task_class
     from .run import _run_config, build_task  # run.py imports this module
 
     run_dir = Path(run_dir)
     path, reason = checkpoint_for_run(run_dir, ckpt_path)
     checkpoint = load_checkpoint(path)
-    task = build_task(_run_config(run_dir), checkpoint["hyper_parameters"]["data_info"])
+    run_cfg = _run_config(run_dir)
+    check_checkpoint_family(checkpoint, path, config_task_class(run_cfg))
+    task = build_task(run_cfg, checkpoint["hyper_parameters"]["data_info"])
     if not isinstance(task, task_class):
         raise IncompatibleConfigError(
             f"{run_dir} is a {type(task).__name__} run: {purpose} come from "

@@ -21,6 +21,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from .callbacks import EpochSeed
 from .checkpoints import (
     average_checkpoints,
+    check_checkpoint_family,
     check_task_state,
     checkpoint_for_run,
     epoch_checkpoints,
@@ -224,7 +225,9 @@ def _initialise(task: L.LightningModule, source: Path) -> Path:
     """Load the weights of a run folder's recorded checkpoint (or of a .ckpt file) into ``task``."""
     path, reason = checkpoint_for_run(source) if source.is_dir() else (source, "given by init_from")
     log.info("initialising from %s (%s)", path, reason)
-    load_task_state(task, load_checkpoint(path), path)
+    checkpoint = load_checkpoint(path)
+    check_checkpoint_family(checkpoint, path, type(task))
+    load_task_state(task, checkpoint, path)
     return path
 
 
@@ -265,7 +268,9 @@ def _train(cfg: DictConfig, config_dir: str | Path) -> dict[str, Any]:
     resume = _resume_checkpoint(cfg)
     checkpoint = (
         load_checkpoint(resume) if resume else None
-    )  # a corrupt file fails before any data is read
+    )  # a corrupt file, or another family's, fails before any data is read
+    if checkpoint is not None:
+        check_checkpoint_family(checkpoint, resume, task_class(cfg))
     L.seed_everything(cfg.seed, workers=True)
     datamodule = build_datamodule(cfg)
     check_no_selection_on_test(cfg, datamodule)
@@ -414,6 +419,7 @@ def _evaluate(cfg: DictConfig, config_dir: str | Path) -> dict[str, Any]:
     log.info("scoring %s (%s)", ckpt_path, reason)
     train_cfg = _evaluation_config(_run_config(run_dir), cfg)
     check_compatibility(train_cfg, config_dir, command="evaluate")
+    check_checkpoint_family(checkpoint, ckpt_path, task_class(train_cfg))
     datamodule = build_datamodule(OmegaConf.merge(train_cfg, {"augment": None}))
     datamodule.prepare_data()
     datamodule.setup("test")

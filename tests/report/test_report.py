@@ -211,3 +211,36 @@ def test_a_real_sweep_gives_the_table_with_a_failed_run_listed(tiny_voxceleb, tm
     )
     assert all(" +- " in r for r in rows[:4])  # mean +- std over the two seeds
     assert "data.batch_size: expected at least 1, found 0" in table.split("Failed runs:")[1]
+
+
+def test_an_unreadable_run_is_listed_and_the_table_still_written(tmp_path):
+    from sonolab.report.folds import collect_folds
+
+    sweep = tmp_path / "sweep"
+    _job(sweep / "0", ["loss=ce"], 1, 2.0)
+    _job(sweep / "1", ["loss=aam"], 1, 3.0)
+    (sweep / "1" / "run.json").write_text('{"status": "comple')  # cut short by a kill
+    _job(sweep / "2", ["loss=am"], 1, 4.0)
+    (sweep / "2" / "metrics.json").write_text('{"test": ')
+    table = write_ablation([sweep], sweep)
+    assert "| ce | 2 | 0.2 | 1 | 0 |" in table
+    assert f"- {sweep / '1'}: unreadable run.json: JSONDecodeError: Unterminated string" in table
+    assert f"- {sweep / '2'}: unreadable metrics.json: JSONDecodeError: Expecting value" in table
+    assert (sweep / "ablation.csv").is_file()
+    rows = collect_folds([sweep])
+    assert [f[1].split(":")[0] for row in rows for f in row["failed"]] == [
+        "unreadable metrics.json"
+    ]
+
+
+def test_a_result_outside_the_expected_tolerance_is_marked(tmp_path):
+    sweep = tmp_path / "sweep"
+    expected = [{"metric": "test/vox1_O/eer", "value": 3.0, "source": "README", "tolerance": 0.5}]
+    for job, (loss, eer) in enumerate([("ce", 3.4), ("aam", 3.6)]):
+        _job(sweep / str(job), [f"loss={loss}"], 1, eer, expected=expected)
+    table = write_ablation([sweep], sweep)
+    assert "| ce | 3.4 | 0.34 | 3.0 +- 0.5 (README) |" in table
+    assert "| aam | 3.6 (outside tolerance) | 0.36 | 3.0 +- 0.5 (README) |" in table
+    rows = {r["loss"]: r for r in csv.DictReader((sweep / "ablation.csv").read_text().splitlines())}
+    assert rows["aam"]["test/vox1_O/eer outside tolerance"] == "1"
+    assert rows["ce"]["test/vox1_O/eer outside tolerance"] == "0"

@@ -6,7 +6,8 @@ grouped by their command-line overrides other than ``seed``; the overrides whose
 between the groups become the table's columns; each metric is the mean +- sample standard deviation
 over the group's completed runs, with their count. A run's published target (its experiment's
 ``expected``
-block: ``{metric, value, source}``) is shown beside the measured value. Runs that failed
+block: ``{metric, value, source, tolerance}``, the tolerance optional and absolute) is shown
+beside the measured value, and a mean outside ``value +- tolerance`` is marked. Runs that failed
 (``run.json`` status, or no ``metrics.json``) are counted per row and listed under the table with
 the last line of their error; nothing is dropped. Writes ``ablation.md``, ``ablation.csv`` and
 ``ablation.tex`` (booktabs) and prints the table. A Hydra callback writes them into every multirun's
@@ -24,6 +25,7 @@ import json
 import logging
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -67,25 +69,52 @@ def last_log_line(job: Path) -> str:
     return "no metrics.json and no log"
 
 
+class UnreadableRunFile(ValueError):
+    """A run's file (``run.json``, ``metrics.json``, its saved config) that cannot be parsed: cut
+    short by a kill or a full disk, or edited by hand."""
+
+
+def parse_run_file(path: Path, parse: Callable[[str], Any]) -> Any:
+    """``parse`` of the file's text; UnreadableRunFile ``unreadable <file>: <error's first line>``
+    when it cannot be read or parsed."""
+    try:
+        return parse(path.read_text(errors="replace"))
+    except (ValueError, yaml.YAMLError, OSError) as err:
+        first = str(err).splitlines()[0] if str(err) else ""
+        raise UnreadableRunFile(f"unreadable {path.name}: {type(err).__name__}: {first}") from err
+
+
 def read_run(job: Path) -> dict[str, Any]:
     """One run: overrides, seed, status, error line, flattened test metrics and ``expected``
-    targets."""
-    record = json.loads((job / RECORD).read_text()) if (job / RECORD).is_file() else {}
-    overrides_file = job / ".hydra" / "overrides.yaml"
+    targets. A run whose ``run.json``, ``metrics.json`` or saved config cannot be read (truncated
+    by a full disk or a kill) is ``unreadable``, with the file and the parser's complaint as its
+    error: listed under the table like a failed run, never a reason to lose the table."""
+    problems = []
+
+    def load(path: Path, parse) -> Any:
+        if not path.is_file():
+            return None
+        try:
+            return parse_run_file(path, parse)
+        except UnreadableRunFile as err:
+            problems.append(str(err))
+            return None
+
+    record = load(job / RECORD, json.loads)
+    record = record if isinstance(record, dict) else {}
     overrides = record.get("overrides")
     if overrides is None:
-        overrides = (
-            (yaml.safe_load(overrides_file.read_text()) or []) if overrides_file.is_file() else []
-        )
-    config = yaml.safe_load((job / ".hydra" / "config.yaml").read_text()) or {}
+        overrides = load(job / ".hydra" / "overrides.yaml", yaml.safe_load) or []
+    config = load(job / ".hydra" / "config.yaml", yaml.safe_load)
+    config = config if isinstance(config, dict) else {}
     metrics_file = job / "metrics.json"
-    metrics = (
-        flatten_metrics(json.loads(metrics_file.read_text()).get("test", {}))
-        if metrics_file.is_file()
-        else {}
-    )
-    status = record.get("status") or ("completed" if metrics_file.is_file() else "failed")
-    error = record.get("error") or (None if status == "completed" else last_log_line(job))
+    tree = load(metrics_file, json.loads)
+    metrics = flatten_metrics(tree.get("test", {})) if isinstance(tree, dict) else {}
+    if problems:
+        status, error = "unreadable", "; ".join(problems)
+    else:
+        status = record.get("status") or ("completed" if metrics_file.is_file() else "failed")
+        error = record.get("error") or (None if status == "completed" else last_log_line(job))
     # run.json holds the resolved config (an expected metric's name may interpolate a data key)
     expected = (record.get("config") or config).get("expected") or []
     expected = [expected] if isinstance(expected, dict) else list(expected)
@@ -210,6 +239,23 @@ def _cell(cell: dict[str, Any]) -> str:
     return f"{cell['mean']:.4g}" + (f" +- {cell['std']:.2g}" if cell["std"] is not None else "")
 
 
+def _published(entry: dict[str, Any]) -> str:
+    tolerance = f" +- {entry['tolerance']}" if entry.get("tolerance") is not None else ""
+    return f"{entry['value']}{tolerance} ({entry.get('source', '')})"
+
+
+def outside_tolerance(cell: dict[str, Any], entry: dict[str, Any] | None) -> bool:
+    """Whether a measured mean lies outside its ``expected`` entry's ``value +- tolerance`` (an
+    entry without a tolerance marks nothing)."""
+    if not entry or entry.get("tolerance") is None or cell["mean"] is None:
+        return False
+    return abs(cell["mean"] - float(entry["value"])) > float(entry["tolerance"])
+
+
+def _tolerance_mark(cell: dict[str, Any], entry: dict[str, Any] | None) -> str:
+    return " (outside tolerance)" if outside_tolerance(cell, entry) else ""
+
+
 def _table_rows(table: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     label = _labels([*table["columns"], *table["published"]])
     header = [
@@ -225,15 +271,17 @@ def _table_rows(table: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
             [row["setting"][k] for k in table["swept"]] if table["swept"] else ["(as configured)"]
         )
         published = [
-            f"{row['expected'][m]['value']} ({row['expected'][m].get('source', '')})"
-            if m in row["expected"]
-            else "-"
+            _published(row["expected"][m]) if m in row["expected"] else "-"
             for m in table["published"]
         ]
         body.append(
             [
                 *setting,
-                *[_cell(row["cells"][m]) for m in table["columns"]],
+                *[
+                    _cell(row["cells"][m])
+                    + _tolerance_mark(row["cells"][m], row["expected"].get(m))
+                    for m in table["columns"]
+                ],
                 *published,
                 str(row["completed"]),
                 str(len(row["failed"])),
@@ -262,7 +310,11 @@ def csv_text(table: dict[str, Any]) -> str:
         [
             *table["swept"],
             *[f"{m} {s}" for m in metrics for s in ("mean", "std", "n")],
-            *[f"{m} published" for m in table["published"]],
+            *[
+                f"{m} {s}"
+                for m in table["published"]
+                for s in ("published", "tolerance", "outside tolerance")
+            ],
             "seeds",
             "failed",
         ]
@@ -273,7 +325,15 @@ def csv_text(table: dict[str, Any]) -> str:
             for m in metrics
             for v in (row["cells"][m]["mean"], row["cells"][m]["std"], row["cells"][m]["n"])
         ]
-        published = [row["expected"].get(m, {}).get("value", "") for m in table["published"]]
+        published = [
+            value
+            for m in table["published"]
+            for value in (
+                row["expected"].get(m, {}).get("value", ""),
+                row["expected"].get(m, {}).get("tolerance", ""),
+                int(outside_tolerance(row["cells"][m], row["expected"].get(m))),
+            )
+        ]
         writer.writerow(
             [
                 *(row["setting"][k] for k in table["swept"]),

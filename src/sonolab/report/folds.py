@@ -23,7 +23,7 @@ import yaml
 
 from ..utils.io import write_text_atomic
 from ..utils.targets import declared_class_or_none
-from .ablation import headline_patterns, last_log_line
+from .ablation import UnreadableRunFile, headline_patterns, last_log_line, parse_run_file
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +33,7 @@ FOLD_SET = re.compile(r"^fold(\d+)$")
 def _job_config(job: Path) -> dict[str, Any]:
     """The job's saved config (empty when it has none)."""
     path = job / ".hydra" / "config.yaml"
-    return (yaml.safe_load(path.read_text()) or {}) if path.is_file() else {}
+    return (parse_run_file(path, yaml.safe_load) or {}) if path.is_file() else {}
 
 
 def _fold_override(config: dict[str, Any]) -> re.Pattern | None:
@@ -69,6 +69,21 @@ def _fold_metric(metric: str, headline: tuple[str, ...], result: dict[str, Any])
     return None
 
 
+def _read_job(job: Path, metric: str) -> tuple[str, dict[str, Any] | None, tuple[str, ...]]:
+    """A job's configuration (its overrides other than the fold's), its test results (None without
+    ``metrics.json``) and its task's headline patterns; a file that cannot be parsed raises."""
+    overrides = parse_run_file(job / ".hydra" / "overrides.yaml", yaml.safe_load) or []
+    # read once: the fold key and the headline metrics come from it
+    job_config = _job_config(job)
+    fold = _fold_override(job_config)
+    config = " ".join(o for o in overrides if not (fold and fold.match(o))) or "(defaults)"
+    metrics_file = job / "metrics.json"
+    if not metrics_file.is_file():
+        return config, None, ()
+    headline = headline_patterns(job_config.get("task") or {}) if metric == "auto" else ()
+    return config, parse_run_file(metrics_file, json.loads).get("test", {}), headline
+
+
 def collect_folds(folders: list[Path], metric: str = "auto") -> list[dict[str, Any]]:
     """One row per configuration (the job's overrides other than its fold's): ``{"config",
     "folds": {fold: value}, "metric", "failed": [(job folder, last error line)]}``. A job without
@@ -76,18 +91,17 @@ def collect_folds(folders: list[Path], metric: str = "auto") -> list[dict[str, A
     headline metric of the job's task."""
     groups: dict[str, dict[str, Any]] = {}
     for job in _job_dirs(folders):
-        overrides = yaml.safe_load((job / ".hydra" / "overrides.yaml").read_text()) or []
-        # read once: the fold key and the headline metrics come from it
-        job_config = _job_config(job)
-        fold = _fold_override(job_config)
-        config = " ".join(o for o in overrides if not (fold and fold.match(o))) or "(defaults)"
+        try:
+            config, results, headline = _read_job(job, metric)
+        except UnreadableRunFile as err:  # truncated by a kill or a full disk
+            row = groups.setdefault(str(job), {"config": str(job), "folds": {}, "failed": []})
+            row["failed"].append((str(job), str(err)))
+            continue
         row = groups.setdefault(config, {"config": config, "folds": {}, "failed": []})
-        metrics_file = job / "metrics.json"
-        if not metrics_file.is_file():
+        if results is None:
             row["failed"].append((str(job), last_log_line(job)))
             continue
-        headline = headline_patterns(job_config.get("task") or {}) if metric == "auto" else ()
-        for name, result in json.loads(metrics_file.read_text()).get("test", {}).items():
+        for name, result in results.items():
             match = FOLD_SET.match(name)
             key = _fold_metric(metric, headline, result) if match else None
             if key is not None:

@@ -6,6 +6,7 @@ it."""
 from __future__ import annotations
 
 import json
+import logging
 import time
 import traceback
 from collections.abc import Iterator
@@ -21,6 +22,7 @@ from ..utils.io import write_text_atomic
 from .summary import write_summary
 
 RECORD = "run.json"
+log = logging.getLogger(__name__)
 
 
 def flatten_metrics(tree: Any, prefix: str = "test") -> dict[str, float]:
@@ -100,6 +102,9 @@ def recorded_run(out_dir: Path, cfg: DictConfig, config_dir: Path | None = None)
     except BaseException as err:
         line = (traceback.format_exception_only(type(err), err)[-1]).strip()
         signal_name = err.signal_name if isinstance(err, StopRequested) else None
-        write_record(out_dir, cfg, "failed", time.time() - start, line, config_dir, signal_name)
+        try:
+            write_record(out_dir, cfg, "failed", time.time() - start, line, config_dir, signal_name)
+        except OSError as unwritten:  # a full disk: the run's own error is the one to raise
+            log.error("run.json could not be written: %s", unwritten)
         raise
     write_record(out_dir, cfg, "completed", time.time() - start, config_dir=config_dir)

@@ -76,9 +76,14 @@ class Task(L.LightningModule):
         info = self.info_type.coerce(data_info, type(self).__name__)
         self.data_info = info
         self.prepare_model(model, features, info)
-        # model_info lets a checkpoint loaded into the wrong model be named (class, size)
+        # model_info and task_class let a checkpoint loaded into the wrong model or family be
+        # named (class, size) before anything is built from it
         self.save_hyperparameters(
-            {"data_info": info.to_dict(), "model_info": describe_model(model)}
+            {
+                "data_info": info.to_dict(),
+                "model_info": describe_model(model),
+                "task_class": f"{type(self).__module__}.{type(self).__qualname__}",
+            }
         )
         self.model = model
         self.features = features

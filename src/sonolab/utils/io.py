@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,6 +19,8 @@ def atomic_file(path: str | Path, mode: str = "w") -> Iterator[IO]:
     It writes to a hidden temporary file in the same folder (so the final rename never crosses
     filesystems), flushes it to disk, then renames it over ``path``: a reader, or a run killed
     half-way, sees the old file or the new one, never a truncated mix.
+    A full disk is raised as :class:`DiskFullError` naming the file and the free space, whatever
+    the writer wrapped it in (torch's zip writer turns it into a ``RuntimeError``).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -27,9 +31,50 @@ def atomic_file(path: str | Path, mode: str = "w") -> Iterator[IO]:
             out.flush()
             os.fsync(out.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         Path(tmp).unlink(missing_ok=True)
+        if is_disk_full(err):
+            raise DiskFullError(path) from err
         raise
+
+
+DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
+
+
+def is_disk_full(err: BaseException) -> bool:
+    """Whether ``err`` or an error it wraps (its cause or context) is "no space left on device" or
+    "disk quota exceeded"."""
+    seen = set()
+    while err is not None and id(err) not in seen:
+        seen.add(id(err))
+        if isinstance(err, OSError) and err.errno in DISK_FULL_ERRNOS:
+            return True
+        if "No space left on device" in str(err) or "Disk quota exceeded" in str(err):
+            return True
+        err = err.__cause__ or err.__context__
+    return False
+
+
+class DiskFullError(OSError):
+    """No space left (or no quota) to write ``path``; says how much is free where, and that the
+    previous file at ``path`` (if any) is untouched."""
+
+    def __init__(self, path: str | Path):
+        path = Path(path)
+        try:
+            free = f"{shutil.disk_usage(path.parent).free / 2**20:,.1f} MiB free"
+        except OSError:
+            free = "free space unknown"
+        super().__init__(
+            errno.ENOSPC,
+            f"disk full: no space left to write {path} ({free} on the filesystem of "
+            f"{path.parent}); the previous file there, if any, is kept. Free some space (old "
+            "runs' checkpoints/, data caches) or point paths.log_dir / hydra.run.dir elsewhere",
+        )
+        self.path = str(path)
+
+    def __str__(self) -> str:
+        return self.strerror
 
 
 def write_text_atomic(path: str | Path, text: str) -> None:
