@@ -15,8 +15,8 @@ import lightning as L
 import torch
 from hydra.errors import InstantiationException
 from hydra.utils import get_class, instantiate
-from lightning.pytorch.callbacks import ProgressBar
-from omegaconf import DictConfig, ListConfig, OmegaConf
+from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar
+from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 
 from .callbacks import EpochSeed
 from .checkpoints import (
@@ -131,26 +131,47 @@ def _trainer_settings(cfg: DictConfig) -> DictConfig:
     return trainer_cfg
 
 
-def _resolve_monitor(cfg: DictConfig) -> DictConfig | None:
+def _resolve_monitor(cfg: DictConfig, validates: bool = True) -> DictConfig | None:
     """The callbacks config with ``monitor: auto`` / ``mode: auto`` replaced by the task's own
-    metric."""
+    metric. Without validation (``validates=False``) nothing can be monitored: checkpoint callbacks
+    keep the last epoch (``monitor: null``) and other monitoring callbacks (early stopping) are
+    left out, each with a warning."""
     callbacks = cfg.get("callbacks")
     if not callbacks or "task" not in cfg:
         return callbacks
     callbacks = callbacks.copy()
     metric, mode = task_class(cfg).monitor
-    for name, callback in callbacks.items():
-        if isinstance(callback, DictConfig) and callback.get("monitor") == "auto":
+    for name in list(callbacks):
+        callback = callbacks[name]
+        if not isinstance(callback, DictConfig) or callback.get("monitor") is None:
+            continue
+        if not validates:
+            if issubclass(get_class(callback._target_), ModelCheckpoint):
+                log.warning(
+                    "no validation data: callbacks.%s keeps the last epoch (monitor=null)", name
+                )
+                callbacks[name].monitor = None
+                if callback.get("mode") == "auto":
+                    callbacks[name].mode = mode
+            else:
+                log.warning(
+                    "no validation data: callbacks.%s (monitor=%s) left out", name, callback.monitor
+                )
+                with open_dict(callbacks):
+                    del callbacks[name]
+            continue
+        if callback.get("monitor") == "auto":
             callbacks[name].monitor = metric
-        if isinstance(callback, DictConfig) and callback.get("mode") == "auto":
+        if callback.get("mode") == "auto":
             callbacks[name].mode = mode
     return callbacks
 
 
-def build_trainer(cfg: DictConfig, output_dir: str) -> L.Trainer:
-    """Trainer with the configured loggers and callbacks (if any), writing into the run folder."""
+def build_trainer(cfg: DictConfig, output_dir: str, validates: bool = True) -> L.Trainer:
+    """Trainer with the configured loggers and callbacks (if any), writing into the run folder
+    (``validates``: whether the datamodule has validation data to monitor)."""
     trainer_cfg = _trainer_settings(cfg)
-    callbacks = _instantiate_all(_resolve_monitor(cfg))
+    callbacks = _instantiate_all(_resolve_monitor(cfg, validates))
     if (
         trainer_cfg.get("enable_progress_bar") is False
     ):  # Lightning refuses a progress-bar callback then
@@ -286,7 +307,7 @@ def _train(cfg: DictConfig, config_dir: str | Path) -> dict[str, Any]:
     summary: dict[str, Any] = {"tags": OmegaConf.to_container(cfg.get("tags") or [])}
     if cfg.get("init_from"):
         summary["init_from"] = str(_initialise(task, Path(cfg.init_from)))
-    trainer = build_trainer(cfg, str(output_dir))
+    trainer = build_trainer(cfg, str(output_dir), validates=datamodule.has_validation())
     if resume:
         summary["resumed_from"] = _run_relative(resume, output_dir)
         log.info("resuming from %s in %s", resume, output_dir)

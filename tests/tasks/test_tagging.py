@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -591,3 +592,24 @@ def test_log_mel_cnn_shapes_pooling_and_size():
     assert torch.allclose(model(early)["logits"], model(late)["logits"], atol=1e-5)
     with pytest.raises(RuntimeError, match="no classifier"):
         LogMelCnn(channels=(4,))(torch.randn(1, 8, 8))
+
+
+def test_a_recipe_without_validation_monitors_nothing(tiny_esc50, tmp_path, caplog):
+    out = tmp_path / "run"
+    overrides = [
+        "trainer.max_epochs=1",
+        "data.val_fold=null",
+        "data.test_fold=5",
+        "+callbacks.early_stopping._target_=lightning.pytorch.callbacks.EarlyStopping",
+        "+callbacks.early_stopping.monitor=val/score",
+    ]
+    with caplog.at_level(logging.WARNING):
+        train_run(["experiment=synth_esc50_ast", *tagging_overrides(tiny_esc50), *overrides], out)
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["checkpoint_reason"] == "last epoch (no monitored metric)"
+    assert "best_validation" not in metrics
+    assert "no validation data: callbacks.model_checkpoint keeps the last epoch" in caplog.text
+    assert (
+        "no validation data: callbacks.early_stopping (monitor=val/score) left out" in caplog.text
+    )
+    assert "val/score" not in caplog.text.replace("(monitor=val/score)", "")

@@ -89,6 +89,11 @@ class AudioDataModule(L.LightningDataModule):
         """Training examples per step on one device (the linear LR scaling reads it)."""
         return int(self.batch_size)
 
+    def has_validation(self) -> bool:
+        """Whether training validates at all (after ``setup("fit")``); without validation nothing
+        monitors a validation metric: checkpoints keep the last epoch."""
+        return True
+
     def validation_is_tested(self) -> bool:
         """Whether the validation data is also one of the test sets (then no checkpoint may be
         chosen on it)."""

@@ -669,6 +669,10 @@ class DiarizationDataModule(AudioDataModule):
             sampler = EpochMixtureSampler(len(self.train_set), self.seed, self._new_each_epoch)
         return self._loader(self.train_set, sampler=sampler)
 
+    def has_validation(self) -> bool:
+        """Whether a validation set is configured (``val``)."""
+        return bool(self.val_name)
+
     def val_dataloader(self) -> DataLoader | list:
         """Chunks of the validation set, in order (none when ``val`` is null)."""
         if not self.val_name:

@@ -356,6 +356,10 @@ class ClipDataModule(AudioDataModule):
         """Training clips, shuffled (or drawn by the subclass's sampler)."""
         return self._loader("train", sampler=self._train_sampler())
 
+    def has_validation(self) -> bool:
+        """Whether there are validation clips (a validation fold or split)."""
+        return bool(self.parts["val"])
+
     def val_dataloader(self) -> DataLoader | list:
         """The validation clips (none when there are none)."""
         return self._loader("val") if self.parts["val"] else []
