@@ -194,3 +194,19 @@ def test_two_process_ddp_training_scores_each_clip_once(tiny_audioset, tmp_path)
     for key in ("mAP", "mean_auc"):
         assert again[key] == pytest.approx(float(logged[f"val/{key}"]), abs=1e-5)
         assert again[key] == pytest.approx(ddp["test"]["eval"][key], abs=1e-6)
+
+
+def test_an_eval_clip_also_in_the_training_listing_is_a_leak(tiny_audioset, tmp_path):
+    train = (tiny_audioset / "balanced_train_segments.csv").read_text().splitlines()
+    evaluation = (tiny_audioset / "eval_segments.csv").read_text().splitlines()
+    leaked = [line for line in evaluation if line.strip() and not line.startswith(("#", "YTID"))]
+    listing = tmp_path / "train_with_eval.csv"
+    listing.write_text("\n".join([*train, leaked[0]]) + "\n")
+    with pytest.raises(
+        DataFormatError,
+        match=r"eval_segments.csv: expected test clips that are not in the training listing "
+        r".*train_with_eval.csv, found '1 shared clips'",
+    ):
+        AudioSetDataModule(
+            root=str(tiny_audioset), train=str(listing), num_workers=0, clip_seconds=2.0
+        ).setup()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 
 import numpy as np
@@ -190,3 +191,25 @@ def test_settings_are_grouped_and_old_or_unknown_keys_are_named(tiny_voxceleb):
         _dm(tiny_voxceleb, lists={"val_holdout": {"speakers": 2}})
     with pytest.raises(ConfigValueError, match=r"data.lists.val_holdout.speaker: expected a key"):
         _dm(tiny_voxceleb, lists={"val_trials": None, "val_holdout": {"speaker": 2}})
+
+
+def test_trial_lists_with_training_speakers_are_warned_with_counts(tiny_copy, caplog):
+    trained = sorted(
+        p.relative_to(tiny_copy / "wav").as_posix()
+        for p in (tiny_copy / "wav" / "id10000").rglob("*.wav")
+    )
+    other = sorted(
+        p.relative_to(tiny_copy / "wav").as_posix()
+        for p in (tiny_copy / "wav" / "id10001").rglob("*.wav")
+    )
+    (tiny_copy / "seen.txt").write_text(f"1 {trained[0]} {trained[1]}\n0 {trained[0]} {other[0]}\n")
+    dm = voxceleb_datamodule(
+        tiny_copy, lists={"test_trials": {"synth": "trials.txt", "seen": "seen.txt"}}
+    )
+    with caplog.at_level(logging.WARNING):
+        dm.setup("fit")
+    assert (
+        "trial list seen (" in caplog.text
+        and "2 of its 2 speakers are also training speakers (e.g. id10000, id10001)" in caplog.text
+    )
+    assert "trial list synth" not in caplog.text

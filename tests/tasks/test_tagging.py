@@ -228,14 +228,24 @@ def test_tiny_training_run_writes_the_tagging_report(tiny_esc50, tmp_path):
         ROOT / "configs",
     )
     assert json.loads((eval_dir / "metrics.json").read_text())["test"]["fold5"] == result
-    other = tmp_path / "eval_fold1"
+    other = tmp_path / "eval_fold4"
     evaluate(
         compose(
-            "eval", [f"run_dir={out}", "test_fold=1", "trainer.enable_progress_bar=false"], other
+            "eval", [f"run_dir={out}", "test_fold=4", "trainer.enable_progress_bar=false"], other
         ),
         ROOT / "configs",
     )
-    assert json.loads((other / "metrics.json").read_text())["test"]["fold1"]["clips"] == 4
+    assert json.loads((other / "metrics.json").read_text())["test"]["fold4"]["clips"] == 4
+    # a fold the run trained on is no test
+    with pytest.raises(
+        ConfigValueError,
+        match=r"test_fold: expected a fold this run did not train on: 5 \(its test fold\) or 4 "
+        r"\(its validation fold\); folds 1, 2, 3 trained it, found 1",
+    ):
+        evaluate(
+            compose("eval", [f"run_dir={out}", "test_fold=1"], tmp_path / "eval_fold1"),
+            ROOT / "configs",
+        )
 
 
 @pytest.mark.parametrize("model", ["ast_tiny", "ast_small", "ast_base"])

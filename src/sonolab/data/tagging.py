@@ -416,11 +416,31 @@ class Esc50DataModule(ClipDataModule):
 
     @staticmethod
     def evaluation_config(data: dict, args: dict) -> dict:
-        """evaluate.py's ``test_fold=``: test another fold with the run's model."""
-        return {
-            **data,
-            **({"test_fold": int(args["test_fold"])} if args.get("test_fold") is not None else {}),
-        }
+        """evaluate.py's ``test_fold=``: test another fold the run did not train on (its test fold
+        or its validation fold, the latter with a warning: its checkpoint was chosen there); a
+        training fold is refused."""
+        if args.get("test_fold") is None:
+            return dict(data)
+        fold = int(args["test_fold"])
+        own_test, val = int(data.get("test_fold", 5)), data.get("val_fold")
+        if fold != own_test and fold != val:
+            held_out = f"{own_test} (its test fold)" + (
+                f" or {val} (its validation fold)" if val is not None else ""
+            )
+            raise ConfigValueError(
+                "test_fold",
+                f"a fold this run did not train on: {held_out}; folds "
+                f"{', '.join(str(f) for f in range(1, 6) if f not in (own_test, val))} trained it",
+                fold,
+            )
+        if fold == val:
+            log.warning(
+                "test_fold=%d is the run's validation fold: its checkpoint was chosen on it, so "
+                "this is not a held-out test",
+                fold,
+            )
+        # the validation fold is not read by an evaluation: it may now be the tested one
+        return {**data, "test_fold": fold, "val_fold": None}
 
     def _read(self) -> dict[str, list[TaggedClip]]:
         meta = under_root(self.root, self.meta)
@@ -492,6 +512,23 @@ class BalancedSampler(EpochSeededSampler):
             .choice(len(self.probabilities), len(self.probabilities), p=self.probabilities)
             .tolist()
         )
+
+
+def _check_disjoint(listed: dict[str, tuple[Path, set[Path]]]) -> None:
+    """No clip of the training listing in an evaluation listing (a leak scores trained clips as
+    tested): DataFormatError naming both listings, the count and a few clips."""
+    if "train" not in listed:
+        return
+    train_listing, train = listed["train"]
+    for part, (listing, paths) in listed.items():
+        shared = sorted(train & paths) if part != "train" else []
+        if shared:
+            raise DataFormatError(
+                listing,
+                f"{part} clips that are not in the training listing {train_listing}",
+                found=f"{len(shared)} shared clips",
+                details=[str(p) for p in shared[:5]],
+            )
 
 
 class AudioSetDataModule(ClipDataModule):
@@ -574,11 +611,14 @@ class AudioSetDataModule(ClipDataModule):
         labels = read_class_labels(under_root(self.root, self.class_labels))
         self.class_names = [label.name for label in labels]
         parts: dict[str, list[TaggedClip]] = {"val": []}
+        listed: dict[str, tuple[Path, set[Path]]] = {}
         for part, name in self.listings.items():
             if name is None:
                 continue
             listing = under_root(self.root, name)
             clips = self._clips(listing, labels)
+            listed[part] = (listing, {c.path for c in clips})
+            _check_disjoint(listed)
             keep = self._readable(clips, listing, f"audioset_{part}")
             parts[part] = [c for c, k in zip(clips, keep) if k]
             if part != "val" and not parts[part]:

@@ -581,13 +581,24 @@ class VoxCelebDataModule(AudioDataModule):
                 raise DataFormatError(
                     self.root, "a validation list (data.lists.val_trials or data.lists.test_trials)"
                 )
-        if self.train_set is not None and "val" in self.eval_sets:
-            overlap = set(self.speakers) & set(self.eval_sets["val"].speakers)
-            if overlap:
+        if self.train_set is not None:
+            self._warn_shared_speakers()
+
+    def _warn_shared_speakers(self) -> None:
+        """One warning per trial list whose speakers (a path's first folder) include training
+        speakers, with the counts: scores of trained speakers flatter the EER."""
+        trained = set(self.speakers)
+        for name, ev in self.eval_sets.items():
+            shared = trained & set(ev.speakers)
+            if shared:
                 log.warning(
-                    "%d validation speakers are also training speakers (e.g. %s)",
-                    len(overlap),
-                    sorted(overlap)[0],
+                    "trial list %s (%s): %d of its %d speakers are also training speakers "
+                    "(e.g. %s)",
+                    name,
+                    ev.list_path,
+                    len(shared),
+                    len(ev.speakers),
+                    ", ".join(sorted(shared)[:3]),
                 )
 
     def _eval_loader(self, name: str, root: str | Path, paths: list[str]) -> DataLoader:

@@ -3,6 +3,7 @@ segments; each error names the file and line, and what is skipped is counted."""
 
 from __future__ import annotations
 
+import json
 import logging
 
 import pytest
@@ -181,3 +182,63 @@ def test_the_shared_ami_excerpts_mismatch_is_detected():
         DataFormatError, match=r"'trñ00' in list, audio but not in rttm, uem; rttm has 'trn00'"
     ):
         match_uris(sources)
+
+
+def test_one_file_has_one_name_in_a_trial_list(tmp_path):
+    path = tmp_path / "t.txt"
+    path.write_text("1 a/s/1.wav b/s/2.wav\n0 ./a/s/1.wav c/s/3.wav\n")
+    assert [(t.enroll, t.test) for t in read_trial_list(path)] == [
+        ("a/s/1.wav", "b/s/2.wav"),
+        ("a/s/1.wav", "c/s/3.wav"),
+    ]
+    path.write_text("1 a/s/1.wav ./a/s/1.wav\n")
+    with pytest.raises(DataFormatError, match=r"t.txt:1: expected two different files per trial"):
+        read_trial_list(path)
+    path.write_text("1 a/s/1.wav b/s/2.wav\n0 a/s/3.wav b/s/4.wav\n1 a//s/1.wav b/s/./2.wav\n")
+    with pytest.raises(DataFormatError, match=r"t.txt:3: expected each pair once \(line 1"):
+        read_trial_list(path)
+
+
+@pytest.mark.parametrize(
+    "rows, found",
+    [
+        ("a.ogg,5,0,dog\nb.ogg,1,1,cat\na.ogg,2,0,dog\n", "a.ogg in fold 5 and fold 2"),
+        ("a.ogg,1,0,dog\nb.ogg,1,1,cat\na.ogg,1,1,cat\n", "a.ogg with target 0 and target 1"),
+        ("a.ogg,1,0,dog\nb.ogg,1,1,cat\na.ogg,1,0,dog\n", "a.ogg twice in the same fold"),
+    ],
+)
+def test_an_esc50_clip_listed_twice_is_named(tmp_path, rows, found):
+    path = tmp_path / "esc50.csv"
+    path.write_text("filename,fold,target,category\n" + rows)
+    with pytest.raises(
+        DataFormatError,
+        match=rf"esc50.csv:4: expected each filename once \(first listed on line 2\), "
+        rf"found '{found}",
+    ):
+        read_esc50_meta(path)
+
+
+def test_an_audioset_clip_listed_twice_is_named(tmp_path):
+    from sonolab.data.readers.audioset import AudioSetLabel
+
+    labels = [AudioSetLabel(0, "/m/a", "A"), AudioSetLabel(1, "/m/b", "B")]
+    path = tmp_path / "train.csv"
+    header = "YTID,start_seconds,end_seconds,positive_labels\n"
+    path.write_text(header + 'x,0,10,"/m/a"\ny,0,10,"/m/b"\nx,0,10,"/m/b"\nx,20,30,"/m/b"\n')
+    with pytest.raises(
+        DataFormatError,
+        match=r"train.csv:4: expected each clip once \(first listed at line 2\), found 'x at 0 s "
+        r"with labels \[0\] there and \[1\] here'",
+    ):
+        read_segments(path, labels)
+    path.write_text(header + 'x,0,10,"/m/a"\nx,20,30,"/m/b"\n')  # two segments of one video
+    assert len(read_segments(path, labels)) == 2
+    datafile = tmp_path / "train.json"
+    entries = [{"wav": "a.wav", "labels": "/m/a"}, {"wav": "a.wav", "labels": "/m/a"}]
+    datafile.write_text(json.dumps({"data": entries}))
+    with pytest.raises(
+        DataFormatError,
+        match=r"train.json: expected each clip once \(first listed at data\[0\]\), found 'a.wav "
+        r"twice with the same labels at data\[1\]'",
+    ):
+        read_json_datafile(datafile, labels)

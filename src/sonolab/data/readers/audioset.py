@@ -68,12 +68,40 @@ def _indices(mids: str, index: dict[str, int], path: Path, line: int | None) -> 
     return tuple(sorted(set(out)))
 
 
+def _check_once(
+    path: Path,
+    where: str,
+    key: str,
+    labels: tuple[int, ...],
+    first: dict[str, tuple[str, tuple[int, ...]]],
+    line: int | None = None,
+) -> None:
+    """Each clip once in a listing: a repeated clip id is named with where it was first listed,
+    and its two label sets when they conflict."""
+    if key not in first:
+        first[key] = (where, labels)
+        return
+    where0, labels0 = first[key]
+    problem = (
+        f"with labels {list(labels0)} there and {list(labels)} here"
+        if labels0 != labels
+        else "twice with the same labels"
+    )
+    raise DataFormatError(
+        path,
+        f"each clip once (first listed at {where0})",
+        line=line,
+        found=f"{key} {problem}" + ("" if line is not None else f" at {where}"),
+    )
+
+
 def read_segments(path: str | Path, labels: list[AudioSetLabel]) -> list[AudioSetClip]:
     """``YTID,start_seconds,end_seconds,positive_labels`` rows (header row or AudioSet's ``#``
     header)."""
     path = Path(path)
     index = {label.mid: label.index for label in labels}
     clips = []
+    first: dict[str, tuple[str, tuple[int, ...]]] = {}
     for line, row in csv_rows(
         path, ("YTID", "start_seconds", "end_seconds", "positive_labels"), "an AudioSet segment CSV"
     ):
@@ -83,11 +111,11 @@ def read_segments(path: str | Path, labels: list[AudioSetLabel]) -> list[AudioSe
             raise DataFormatError(
                 path, "end_seconds > start_seconds", line=line, found=f"{start},{end}"
             )
-        clips.append(
-            AudioSetClip(
-                row["YTID"].strip(), _indices(row["positive_labels"], index, path, line), start, end
-            )
+        clip = AudioSetClip(
+            row["YTID"].strip(), _indices(row["positive_labels"], index, path, line), start, end
         )
+        _check_once(path, f"line {line}", f"{clip.source} at {start:g} s", clip.labels, first, line)
+        clips.append(clip)
     if not clips:
         raise DataFormatError(path, "at least one segment row", found="a header without rows")
     return clips
@@ -106,14 +134,15 @@ def read_json_datafile(path: str | Path, labels: list[AudioSetLabel]) -> list[Au
         raise DataFormatError(path, 'a top-level object with a "data" list')
     index = {label.mid: label.index for label in labels}
     clips = []
+    first: dict[str, tuple[str, tuple[int, ...]]] = {}
     for i, entry in enumerate(entries):
         if not isinstance(entry, dict) or "wav" not in entry or "labels" not in entry:
             raise DataFormatError(
                 path, f'data[{i}] to have "wav" and "labels"', found=str(entry)[:80]
             )
-        clips.append(
-            AudioSetClip(str(entry["wav"]), _indices(str(entry["labels"]), index, path, None))
-        )
+        clip = AudioSetClip(str(entry["wav"]), _indices(str(entry["labels"]), index, path, None))
+        _check_once(path, f"data[{i}]", clip.source, clip.labels, first)
+        clips.append(clip)
     if not clips:
         raise DataFormatError(path, 'at least one entry in "data"', found="an empty list")
     return clips

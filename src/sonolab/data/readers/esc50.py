@@ -30,6 +30,7 @@ def read_esc50_meta(path: str | Path, folds: int = 5, num_classes: int = 50) -> 
     path = Path(path)
     clips: list[Esc50Clip] = []
     names: dict[int, str] = {}
+    first: dict[str, tuple[int, int, int]] = {}  # filename -> (line, fold, target)
     for line, row in csv_rows(path, COLUMNS, "the ESC-50 metadata CSV"):
         try:
             fold, target = int(row["fold"]), int(row["target"])
@@ -50,6 +51,7 @@ def read_esc50_meta(path: str | Path, folds: int = 5, num_classes: int = 50) -> 
                 line=line,
                 found=row["category"],
             )
+        _check_once(path, line, row["filename"], fold, target, first)
         clips.append(
             Esc50Clip(
                 row["filename"],
@@ -62,3 +64,24 @@ def read_esc50_meta(path: str | Path, folds: int = 5, num_classes: int = 50) -> 
     if not clips:
         raise DataFormatError(path, "at least one clip row", found="none")
     return clips
+
+
+def _check_once(path: Path, line: int, filename: str, fold: int, target: int, first: dict) -> None:
+    """Each clip once: a file in two folds would be trained on and tested, a file with two targets
+    is trained both ways; either is named with the line that listed it first."""
+    if filename not in first:
+        first[filename] = (line, fold, target)
+        return
+    line0, fold0, target0 = first[filename]
+    if fold0 != fold:
+        problem = f"in fold {fold0} and fold {fold} (a clip of a test fold would be trained on)"
+    elif target0 != target:
+        problem = f"with target {target0} and target {target}"
+    else:
+        problem = "twice in the same fold with the same target"
+    raise DataFormatError(
+        path,
+        f"each filename once (first listed on line {line0})",
+        line=line,
+        found=f"{filename} {problem}",
+    )

@@ -8,6 +8,7 @@ and their cleaned ``...2.txt`` versions all use it.
 from __future__ import annotations
 
 import logging
+import posixpath
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -163,10 +164,11 @@ def read_trial_list(
     """Parse a ``veri_test.txt``-format trial list; every malformed line is reported with its
     number.
 
-    A pair is the same trial in either order (cosine and AS-norm scores are symmetric). The same
-    pair with both labels, a file paired with itself, or a list without both target and
-    non-target trials is an error. A repeated pair is an error with ``duplicates="error"``; with
-    ``"drop"`` the repeats are left out and counted in ``skips``.
+    Paths are normalised (``posixpath.normpath``: ``./``, ``//`` and ``x/../`` removed), so one
+    file has one name. A pair is the same trial in either order (cosine and AS-norm scores are
+    symmetric). The same pair with both labels, a file paired with itself, or a list without both
+    target and non-target trials is an error. A repeated pair is an error with
+    ``duplicates="error"``; with ``"drop"`` the repeats are left out and counted in ``skips``.
     """
     if duplicates not in DUPLICATE_POLICIES:
         raise ValueError(f"duplicates must be one of {DUPLICATE_POLICIES}, found {duplicates!r}")
@@ -177,7 +179,11 @@ def read_trial_list(
         fields = line.split()
         if len(fields) != 3 or fields[0] not in ("0", "1"):
             raise DataFormatError(path, "'<1|0> <enroll path> <test path>'", line=number, found=raw)
-        trial = Trial(int(fields[0]), fields[1], fields[2], number)
+        # one spelling per file (./a/s/1.wav and a//s/1.wav are a/s/1.wav) before the self-pair
+        # and repeat checks and before files are embedded
+        trial = Trial(
+            int(fields[0]), posixpath.normpath(fields[1]), posixpath.normpath(fields[2]), number
+        )
         if trial.enroll == trial.test:
             raise DataFormatError(path, "two different files per trial", line=number, found=raw)
         pair = frozenset((trial.enroll, trial.test))
