@@ -16,7 +16,7 @@ from sonolab.data.readers import (
     scan_speaker_tree,
 )
 from sonolab.data.skips import SkipLog
-from sonolab.data.verify import cache_file
+from sonolab.data.verify import CHECKS_VERSION, cache_file
 from sonolab.utils.errors import ConfigValueError, DataFormatError
 
 from ..bad_input import SR
@@ -54,6 +54,20 @@ def test_truncated_audio_is_an_error_naming_the_file(tmp_path, fmt, subtype):
     ):
         load_audio(path, SR)
     assert "cut." in audio_problem(path, SR, True)
+
+
+def test_float_files_with_nan_or_infinity_fail_the_pre_scan(tmp_path):
+    clean = np.tile(_tone(), 2).astype(np.float32)
+    for value, name in [(np.nan, "nan"), (np.inf, "inf")]:
+        wave = clean.copy()
+        wave[SR // 2 : SR // 2 + 3] = value  # 3 samples at 0.5 s
+        path = tmp_path / f"{name}.wav"
+        sf.write(path, wave, SR, subtype="FLOAT")
+        assert audio_problem(path, SR, True) == (
+            f"{path}: expected finite samples, found 3 NaN / infinite ones (the first at 0.500 s)"
+        )
+    sf.write(tmp_path / "clean.wav", clean, SR, subtype="FLOAT")
+    assert audio_problem(tmp_path / "clean.wav", SR, True) is None
 
 
 def test_truncated_wav_fails_even_for_a_crop_from_its_intact_half(tmp_path):
@@ -153,7 +167,14 @@ def test_audio_pre_scan_lists_bad_files_or_skips_and_counts_them(tiny_copy, monk
     assert "found '8000 Hz'" in err.value.details[1] and "truncated" in err.value.details[0]
     listing = (
         cache_file(
-            tiny_copy, {"sample_rate": SR, "resample": False, "channel": None, "min_seconds": 0.025}
+            tiny_copy,
+            {
+                "checks": CHECKS_VERSION,
+                "sample_rate": SR,
+                "resample": False,
+                "channel": None,
+                "min_seconds": 0.025,
+            },
         ).parent
         / "bad_audio_train.txt"
     )

@@ -623,3 +623,29 @@ def test_a_recipe_without_validation_monitors_nothing(tiny_esc50, tmp_path, capl
         "no validation data: callbacks.early_stopping (monitor=val/score) left out" in caplog.text
     )
     assert "val/score" not in caplog.text.replace("(monitor=val/score)", "")
+
+
+def test_statistics_are_keyed_by_the_clips_content_and_nan_clips_are_skipped(tiny_esc50, tmp_path):
+    import shutil
+
+    import soundfile as sf
+
+    root = tmp_path / "esc"
+    shutil.copytree(tiny_esc50, root, ignore=shutil.ignore_patterns(".sonolab"))
+    settings = dict(root=str(root), clip_seconds=1.0, num_workers=0, val_fold=4)
+    before = Esc50DataModule(**settings).statistics_file({"frontend": "x"}, 6)
+    dm = Esc50DataModule(**settings)
+    dm.setup()
+    clip = dm.parts["train"][0].path
+    wave, rate = sf.read(clip, dtype="float32")
+    sf.write(clip, wave * 0.5, rate, subtype="FLOAT")  # changed in place, same name
+    assert Esc50DataModule(**settings).statistics_file({"frontend": "x"}, 6) != before
+    # a float clip holding NaN is caught by the pre-scan and left out with on_bad_audio=skip
+    wave[100] = np.nan
+    sf.write(clip, wave, rate, subtype="FLOAT")
+    dm = Esc50DataModule(**settings, verify_audio=True, on_bad_audio="skip")
+    dm.setup()
+    assert clip not in [c.path for c in dm.parts["train"]]
+    (entry,) = dm.skipped.as_dict().values()
+    (listing,) = (root / ".sonolab").glob("bad_audio_*.txt")
+    assert entry["count"] == 1 and "expected finite samples, found 1 NaN" in listing.read_text()

@@ -208,6 +208,27 @@ def audio_duration(path: str | Path) -> float:
         return f.frames / f.samplerate
 
 
+# sample formats that can hold NaN or infinity (integer PCM, FLAC and Vorbis cannot): files in
+# them are decoded whole by the pre-scan
+FLOAT_SUBTYPES = ("FLOAT", "DOUBLE")
+
+
+def _non_finite_problem(f, path: str | Path, block: int = 1 << 20) -> str | None:
+    """The first non-finite sample of an open float file, named with its time, or None."""
+    f.seek(0)
+    start = 0
+    for chunk in f.blocks(blocksize=block, dtype="float32", always_2d=True):
+        bad = ~np.isfinite(chunk)
+        if bad.any():
+            frame = start + int(np.argmax(bad.any(axis=1)))
+            return (
+                f"{path}: expected finite samples, found {int(bad.sum())} NaN / infinite ones "
+                f"(the first at {frame / f.samplerate:.3f} s)"
+            )
+        start += chunk.shape[0]
+    return None
+
+
 def audio_problem(
     path: str | Path,
     sample_rate: int,
@@ -218,7 +239,8 @@ def audio_problem(
     """Why ``path`` cannot be used as training / evaluation audio, or None when it can.
 
     Cheaper than a full decode: the header is checked as the loaders check it, then the last
-    sample is read (a compressed file cut short fails to seek or decode there). Used by the
+    sample is read (a compressed file cut short fails to seek or decode there); float files, which
+    alone can hold them, are decoded whole to find NaN or infinite samples. Used by the
     datamodules' pre-scan (``data.verify_audio``).
     """
     try:
@@ -240,6 +262,8 @@ def audio_problem(
                     f"{path}: expected {f.frames} samples as its header says, "
                     "found a truncated file"
                 )
+            if f.subtype in FLOAT_SUBTYPES:
+                return _non_finite_problem(f, path)
     except DataFormatError as err:
         return str(err)
     return None

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from ..utils.io import content_key
 from .readers.voxceleb import Utterance
 
 
@@ -40,7 +41,8 @@ def cohort_cache_file(
     checkpoint: str | Path | None, cohort: list[str], settings: dict[str, Any]
 ) -> Path | None:
     """``<run>/cohort/<checkpoint stem>_<key>.pt`` beside the run's ``checkpoints/`` folder, keyed
-    by the checkpoint file (path, size, time), the cohort's utterances and the evaluation
+    by the checkpoint file (path, size, time), the cohort's utterances (paths, and each file's size
+    and time: audio changed in place is embedded again) and the evaluation
     ``settings``; None when no checkpoint file is tested (weights in memory)."""
     if not checkpoint or not Path(checkpoint).is_file():
         return None
@@ -51,6 +53,9 @@ def cohort_cache_file(
         "eval_max_seconds": settings.get("eval_max_seconds"),
         "sample_rate": settings.get("sample_rate"),
         "cohort": list(cohort),
+        "cohort_audio": content_key(
+            str(Path(settings.get("train_dir") or ".") / path) for path in cohort
+        ),
         "train_dir": settings.get("train_dir"),
     }
     tag = hashlib.sha1(json.dumps(key).encode()).hexdigest()[:12]

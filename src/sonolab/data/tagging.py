@@ -10,7 +10,6 @@ and reported (``skipped`` in metrics.json), or with ``require_all_audio`` an err
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +23,7 @@ from ..utils.errors import (
     DataFormatError,
     check_settings,
 )
-from ..utils.io import under_root
+from ..utils.io import content_key, under_root
 from .audio import load_audio
 from .base import SETTING_RULES as COMMON_SETTING_RULES
 from .base import AudioDataModule
@@ -323,13 +322,13 @@ class ClipDataModule(AudioDataModule):
         """Where the front-end statistics (``frontend``: its settings) of the first ``count``
         training
         clips are kept: beside the data (``<root>/.sonolab/``, or the user cache when it is
-        read-only), keyed by the front-end settings and the exact training clips."""
+        read-only), keyed by the front-end settings and the exact training clips' content (path,
+        size and modification time of each: audio replaced in place is measured again)."""
         self.setup()
         clips = [str(c.path) for c in self.parts["train"][:count]]
-        train = hashlib.sha1("\n".join(clips).encode()).hexdigest()
         return cache_file(
             Path(self.root),
-            {"frontend": frontend, "train_clips": train, "count": len(clips)},
+            {"frontend": frontend, "train_clips": content_key(clips), "count": len(clips)},
             kind="statistics",
         )
 

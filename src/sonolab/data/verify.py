@@ -1,9 +1,10 @@
 """Pre-scan of a dataset's audio files (``data.verify_audio=true``), cached beside the data.
 
-Every file's header, sample rate, channels, length and last sample are checked once, before
-training, so a corrupt, truncated or wrong-rate file is reported with all the others at start-up
-instead of crashing an epoch hours in. Results are cached per file with its size and mtime, so a
-second run (or another DDP rank) only stats the files; changed files are checked again.
+Every file's header, sample rate, channels, length and last sample (and every sample of float
+files, for NaN / infinity) are checked once, before training, so a corrupt, truncated or
+wrong-rate file is reported with all the others at start-up instead of crashing an epoch hours in.
+Results are cached per file with its size and mtime, so a second run (or another DDP rank) only
+stats the files; changed files are checked again.
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ from .audio import audio_problem
 log = logging.getLogger(__name__)
 
 CACHE_FOLDER = ".sonolab"
+# raised whenever audio_problem checks more, so results cached by an older check are not trusted
+# (2: float files are scanned for NaN / infinity)
+CHECKS_VERSION = 2
 USER_CACHE = (
     Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "sonolab" / "audio_check"
 )
@@ -74,6 +78,7 @@ def verify_audio_files(
     each file's absolute path, size and modification time.
     """
     settings = {
+        "checks": CHECKS_VERSION,
         "sample_rate": sample_rate,
         "resample": resample,
         "channel": channel,

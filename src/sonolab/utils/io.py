@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
@@ -96,3 +97,18 @@ def under_root(root: str | Path, path: str | Path | None) -> Path | None:
         return None
     path = Path(path)
     return path if path.is_absolute() else Path(root) / path
+
+
+def content_key(paths: Iterable[str | Path]) -> str:
+    """A digest of the files' paths, sizes and modification times (as the audio pre-scan keys
+    its cache): a cache keyed by it is recomputed when any file is replaced or changed in place.
+    A missing file enters as such."""
+    digest = hashlib.sha1()
+    for path in paths:
+        try:
+            st = os.stat(path)
+            stamp = f"{st.st_size}\t{st.st_mtime_ns}"
+        except OSError:
+            stamp = "missing"
+        digest.update(f"{path}\t{stamp}\n".encode("utf-8", "surrogateescape"))
+    return digest.hexdigest()
