@@ -335,3 +335,72 @@ def test_a_truncated_recording_is_found_when_its_set_is_read(tmp_path):
     assert (
         dm.skipped.as_dict()["unreadable recording left out (data.on_bad_audio=skip)"]["count"] == 1
     )
+
+
+def test_references_are_checked_against_the_audio_length(tmp_path):
+    from pyannote.core import Segment
+
+    from sonolab.data.diarization import RecordingSet
+    from sonolab.data.skips import SkipLog
+
+    root = _recording_set(tmp_path, rate=SR, channels=1)  # m1: 3 s of audio
+    seconds = sf.info(root / "audio" / "m1.wav").duration
+    turns = [
+        "SPEAKER m1 1 0.5 2.0 <NA> <NA> A <NA> <NA>",
+        "SPEAKER m1 1 2.5 1.0 <NA> <NA> B <NA> <NA>",  # runs 0.5 s past the end
+        "SPEAKER m1 1 4.0 1.0 <NA> <NA> B <NA> <NA>",  # starts past the end
+        "SPEAKER m1 1 1e300 1.0 <NA> <NA> B <NA> <NA>",  # its end rounds to its onset
+        "SPEAKER m1 1 2.95 0.1 <NA> <NA> A <NA> <NA>",  # within the tolerance: cropped silently
+    ]
+    (root / "set.rttm").write_text("\n".join(turns) + "\n")
+
+    def read(on_missing="error", uem="set.uem"):
+        skips = SkipLog()
+        found = RecordingSet.from_files(
+            "dev", root, "set.lst", "set.rttm", uem, "audio/{uri}.wav", on_missing, skips
+        )
+        return found, skips.as_dict()
+
+    with pytest.raises(
+        DataFormatError,
+        match=rf"set.rttm:2: expected a turn inside its recording's audio \(0 to {seconds:.3f} s\); "
+        r"data.on_missing=skip crops or drops it and counts it, found 'SPEAKER m1 1 2.5 1.0",
+    ):
+        read()
+    found, skipped = read("skip")
+    assert sorted((s.start, s.end) for s in found.references["m1"].get_timeline()) == [
+        (0.5, 2.5),
+        (2.5, seconds),
+        (2.95, seconds),
+    ]
+    assert skipped == {
+        "RTTM turn ignored: its end rounds to its onset (no time in it)": {
+            "count": 1,
+            "examples": [f"{root / 'set.rttm'}:4"],
+        },
+        "turn past the end of its audio dropped (data.on_missing=skip)": {
+            "count": 1,
+            "examples": [f"{root / 'set.rttm'}:3"],
+        },
+        "turn running past the end of its audio cropped (data.on_missing=skip)": {
+            "count": 1,
+            "examples": [f"{root / 'set.rttm'}:2"],
+        },
+    }
+    # A scored region past the end would score speech that does not exist as missed.
+    (root / "set.rttm").write_text(turns[0] + "\n")
+    (root / "long.uem").write_text("m1 1 0.0 34.5\n")
+    with pytest.raises(
+        DataFormatError, match=r"long.uem:1: expected a scored region inside its recording's audio"
+    ):
+        read(uem="long.uem")
+    found, skipped = read("skip", uem="long.uem")
+    assert list(found.uems["m1"]) == [Segment(0.0, seconds)]
+    assert list(skipped) == [
+        "scored region running past the end of its audio cropped (data.on_missing=skip)"
+    ]
+    # Recordings given to evaluate.py without a UEM: a turn past the end is no longer cropped
+    # silently.
+    (root / "set.rttm").write_text(turns[2] + "\n")
+    with pytest.raises(DataFormatError, match=r"set.rttm:1: expected a turn inside"):
+        RecordingSet.from_recordings("mine", str(root / "audio"), str(root / "set.rttm"))

@@ -17,7 +17,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +27,7 @@ import torch
 from pyannote.core import Annotation, Segment, Timeline
 from torch.utils.data import DataLoader, Dataset
 
-from ..utils.errors import ConfigValueError, check_settings
+from ..utils.errors import ConfigValueError, DataFormatError, check_settings
 from ..utils.io import from_cwd, under_root
 from .audio import AUDIO_EXTENSIONS, audio_duration, load_segment
 from .base import SETTING_RULES as COMMON_SETTING_RULES
@@ -37,7 +39,7 @@ from .samplers import Draw, EpochSeededSampler, ShuffleSampler, draw_index, star
 from .skips import SkipLog
 from .synth.mixtures import write_mixture_set
 from .turn_statistics import describe, mixture_statistics, reference_activities
-from .verify import screen_audio
+from .verify import screen_audio, verify_audio_files
 
 log = logging.getLogger(__name__)
 
@@ -84,15 +86,21 @@ class RecordingSet:
         audio: str,
         on_missing: str = "error",
         skips: SkipLog | None = None,
+        unusable_audio: Callable[[list[Path]], set[str]] | None = None,
     ) -> RecordingSet:
         """Read a set; ``rttm`` / ``uem`` / ``audio`` may hold ``{uri}``; relative paths are under
-        ``root``."""
+        ``root``. Turns and scored regions are checked against each recording's length, except for
+        the files ``unusable_audio`` names (absolute paths failing the audio pre-scan, whose
+        header length cannot be trusted: they are left out or named by that check)."""
         lst, rttm, uem, audio = (str(under_root(root, p)) for p in (lst, rttm, uem, audio))
         uris = read_uri_list(lst)
-        references = per_uri(rttm, uris, read_rttm)
-        uems = per_uri(uem, uris, read_uem)
         audio_paths = {u: Path(audio.format(uri=u)) for u in uris}
         found_audio = {u for u, p in audio_paths.items() if p.is_file()}
+        checked = _against_audio(
+            {u: audio_paths[u] for u in found_audio}, on_missing, skips, unusable_audio
+        )
+        references = per_uri(rttm, uris, partial(read_rttm, **checked))
+        uems = per_uri(uem, uris, partial(read_uem, **checked))
         sources = {
             "list": (lst, set(uris)),
             "audio": (audio, found_audio),
@@ -126,25 +134,50 @@ class RecordingSet:
         uem: str | None = None,
         on_missing: str = "error",
         skips: SkipLog | None = None,
+        unusable_audio: Callable[[list[Path]], set[str]] | None = None,
     ) -> RecordingSet:
         """Recordings given as a folder of audio files or a list of them (URI = file name without
         extension), with references (``rttm``, a file or ``{uri}`` template) when they are to be
-        scored. Scored regions come from ``uem`` or, without one, span each whole recording."""
+        scored. Scored regions come from ``uem`` or, without one, span each whole recording.
+        References are checked against the audio as by :meth:`from_files`."""
         audio = find_recordings(recordings, AUDIO_EXTENSIONS)
         uris = list(audio)
         if rttm is None:
             if uem is not None:
                 raise ConfigValueError("uem", "scored regions only with references (rttm=...)", uem)
             return RecordingSet(name, uris, audio, {}, {}, scored=False)
-        references = per_uri(rttm, uris, read_rttm)
+        checked = _against_audio(audio, on_missing, skips, unusable_audio)
+        references = per_uri(rttm, uris, partial(read_rttm, **checked))
         sources = {"recordings": (recordings, set(uris)), "rttm": (rttm, set(references))}
         if uem is not None:
-            uems = per_uri(uem, uris, read_uem)
+            uems = per_uri(uem, uris, partial(read_uem, **checked))
             sources["uem"] = (uem, set(uems))
         else:
             uems = {u: Timeline([Segment(0.0, audio_duration(audio[u]))], uri=u) for u in uris}
         keep = match_uris(sources, skip=on_missing == "skip", skips=skips, selection="recordings")
         return RecordingSet(name, uris, audio, references, uems).restricted(keep)
+
+
+def _against_audio(
+    audio: dict[str, Path],
+    on_missing: str,
+    skips: SkipLog | None,
+    unusable: Callable[[list[Path]], set[str]] | None = None,
+) -> dict:
+    """The reference readers' arguments that check turns and scored regions against each
+    recording's length (read from the audio headers; a file that cannot be opened, or that
+    ``unusable`` names, is left to the audio checks): past the end is an error, or with
+    ``on_missing=skip`` cropped or dropped and counted in ``skips``."""
+    bad = unusable(list(audio.values())) if unusable is not None and audio else set()
+    durations = {}
+    for uri, path in audio.items():
+        if str(Path(path).absolute()) in bad:
+            continue
+        try:
+            durations[uri] = audio_duration(path)
+        except (DataFormatError, OSError):
+            continue
+    return {"durations": durations, "skip_past_end": on_missing == "skip", "skips": skips}
 
 
 def per_uri(template: str, uris: list[str], reader) -> dict:
@@ -556,6 +589,7 @@ class DiarizationDataModule(AudioDataModule):
         if name not in self.recording_sets:
             skips = SkipLog()
             spec = self.sets_cfg[name]
+            unusable = partial(self._unusable_audio, name) if self.verify_audio else None
             if "recordings" in spec:
                 self.recording_sets[name] = RecordingSet.from_recordings(
                     name,
@@ -564,6 +598,7 @@ class DiarizationDataModule(AudioDataModule):
                     spec.get("uem"),
                     self.on_missing,
                     skips,
+                    unusable,
                 )
             else:
                 self.recording_sets[name] = RecordingSet.from_files(
@@ -575,6 +610,7 @@ class DiarizationDataModule(AudioDataModule):
                     spec["audio"],
                     self.on_missing,
                     skips,
+                    unusable,
                 )
             if self.verify_audio:
                 self.recording_sets[name] = self._without_bad_audio(
@@ -583,6 +619,14 @@ class DiarizationDataModule(AudioDataModule):
             skips.report(log, f"recording set {name}")
             self.skipped.update(skips)
         return self.recording_sets[name]
+
+    def _unusable_audio(self, name: str, paths: list[Path]) -> set[str]:
+        """The files among ``paths`` that fail the audio pre-scan (absolute paths), found without
+        acting on them: :meth:`_without_bad_audio` names or skips them (from the same cache)."""
+        problems, _ = verify_audio_files(
+            paths, self.sample_rate, True, cache_root=self.root, label=name
+        )
+        return set(problems)
 
     def _without_bad_audio(self, recordings: RecordingSet, skips: SkipLog) -> RecordingSet:
         """The set with the recordings that fail the audio pre-scan left out (``on_bad_audio=skip``,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import difflib
 import logging
+from collections.abc import Mapping
 from pathlib import Path
 
 from pyannote.core import Annotation, Segment, Timeline
@@ -45,11 +46,59 @@ RTTM_TYPES = (
 )
 
 
-def read_rttm(path: str | Path, skips: SkipLog | None = None) -> dict[str, Annotation]:
+# how far past the audio's end a turn or scored region may reach and be cropped without a word:
+# times written with 2-3 decimals, and decoders that disagree by a few samples on a file's length
+END_TOLERANCE = 0.1
+
+
+def _past_end(
+    path: Path,
+    number: int,
+    raw: str,
+    what: str,
+    start: float,
+    end: float,
+    durations: Mapping[str, float] | None,
+    uri: str,
+    skips: SkipLog,
+    skip: bool,
+) -> tuple[float, float] | None:
+    """``(start, end)`` of a turn or region checked against its recording's length (``durations``,
+    seconds; None: not checked): cropped when it reaches past the end by up to END_TOLERANCE;
+    beyond that an error at ``path:line``, or with ``skip`` cropped (or, when it starts past the
+    end, dropped) and counted. None when dropped."""
+    duration = durations.get(uri) if durations is not None else None
+    if duration is None or end <= duration + END_TOLERANCE:
+        return (start, min(end, duration)) if duration is not None else (start, end)
+    outside = start >= duration
+    if not skip:
+        raise DataFormatError(
+            path,
+            f"a {what} inside its recording's audio (0 to {duration:.3f} s); data.on_missing=skip "
+            "crops or drops it and counts it",
+            line=number,
+            found=raw,
+        )
+    reason = f"{what} {'past' if outside else 'running past'} the end of its audio " + (
+        "dropped" if outside else "cropped"
+    )
+    skips.add(f"{reason} (data.on_missing=skip)", f"{path}:{number}")
+    return None if outside else (start, duration)
+
+
+def read_rttm(
+    path: str | Path,
+    skips: SkipLog | None = None,
+    durations: Mapping[str, float] | None = None,
+    skip_past_end: bool = False,
+) -> dict[str, Annotation]:
     """Speaker turns per URI; other known record types (e.g. SPKR-INFO) carry none and are skipped.
 
-    Zero-duration turns hold no speech (pyannote.core drops empty segments): they are counted in
-    ``skips`` (logged when none is given). A file without any SPEAKER turn is an error.
+    Zero-duration turns, and turns whose end rounds to their onset (an onset of 1e300), hold no
+    speech (pyannote.core drops empty segments): they are counted in ``skips`` (logged when none
+    is given). A file without any SPEAKER turn is an error. With ``durations`` (``{uri: seconds}``
+    of the audio) a turn past its recording's end is an error naming the line, or with
+    ``skip_past_end`` cropped / dropped and counted.
     """
     path = Path(path)
     own_log = skips is None
@@ -75,7 +124,17 @@ def read_rttm(path: str | Path, skips: SkipLog | None = None) -> dict[str, Annot
         if duration == 0:
             skips.add("zero-duration RTTM turn ignored", f"{path}:{number}")
             continue
-        turn = Segment(onset, onset + duration)
+        if not Segment(onset, onset + duration):
+            skips.add(
+                "RTTM turn ignored: its end rounds to its onset (no time in it)", f"{path}:{number}"
+            )
+            continue
+        span = _past_end(
+            path, number, raw, "turn", onset, onset + duration, durations, uri, skips, skip_past_end
+        )
+        if span is None:
+            continue
+        turn = Segment(*span)
         annotation[turn, annotation.new_track(turn)] = speaker
     if not annotations:
         raise DataFormatError(
@@ -86,9 +145,19 @@ def read_rttm(path: str | Path, skips: SkipLog | None = None) -> dict[str, Annot
     return annotations
 
 
-def read_uem(path: str | Path) -> dict[str, Timeline]:
-    """Scored regions per URI; an empty file is an error (it would score nothing)."""
+def read_uem(
+    path: str | Path,
+    skips: SkipLog | None = None,
+    durations: Mapping[str, float] | None = None,
+    skip_past_end: bool = False,
+) -> dict[str, Timeline]:
+    """Scored regions per URI; an empty file is an error (it would score nothing). With
+    ``durations`` (``{uri: seconds}`` of the audio) a region past its recording's end is an error
+    naming the line (it would score speech that does not exist as missed), or with
+    ``skip_past_end`` cropped / dropped and counted in ``skips``."""
     path = Path(path)
+    own_log = skips is None
+    skips = SkipLog() if skips is None else skips
     timelines: dict[str, Timeline] = {}
     for number, raw, line in numbered_lines(path, f"a UEM file ({UEM_FORMAT})"):
         fields = line.split()
@@ -96,13 +165,28 @@ def read_uem(path: str | Path) -> dict[str, Timeline]:
             raise DataFormatError(path, UEM_FORMAT, line=number, found=raw)
         start = parse_float(fields[2], path, number, "start", minimum=0.0)
         end = parse_float(fields[3], path, number, "end")
-        if end <= start:
+        if end <= start or not Segment(start, end):
             raise DataFormatError(path, "end > start", line=number, found=raw)
-        timelines.setdefault(fields[0], Timeline(uri=fields[0])).add(Segment(start, end))
+        span = _past_end(
+            path,
+            number,
+            raw,
+            "scored region",
+            start,
+            end,
+            durations,
+            fields[0],
+            skips,
+            skip_past_end,
+        )
+        if span is not None:
+            timelines.setdefault(fields[0], Timeline(uri=fields[0])).add(Segment(*span))
     if not timelines:
         raise DataFormatError(
             path, f"at least one scored region ({UEM_FORMAT})", found="an empty file"
         )
+    if own_log:
+        skips.report(log, str(path))
     return timelines
 
 
