@@ -363,8 +363,9 @@ def test_references_are_checked_against_the_audio_length(tmp_path):
 
     with pytest.raises(
         DataFormatError,
-        match=rf"set.rttm:2: expected a turn inside its recording's audio \(0 to {seconds:.3f} s\); "
-        r"data.on_missing=skip crops or drops it and counts it, found 'SPEAKER m1 1 2.5 1.0",
+        match=r"set.rttm:2: expected a turn inside its recording's audio "
+        rf"\(0 to {seconds:.3f} s\); data.on_missing=skip crops or drops it and counts it, "
+        r"found 'SPEAKER m1 1 2.5 1.0",
     ):
         read()
     found, skipped = read("skip")

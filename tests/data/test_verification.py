@@ -213,3 +213,29 @@ def test_trial_lists_with_training_speakers_are_warned_with_counts(tiny_copy, ca
         and "2 of its 2 speakers are also training speakers (e.g. id10000, id10001)" in caplog.text
     )
     assert "trial list synth" not in caplog.text
+
+
+def test_any_file_name_trains_and_is_tested(tiny_copy):
+    """A training file named in Latin-1 bytes (not UTF-8) with a space, and a trial file with a
+    space (written %20 in the list, as sonolab writes such paths): read, pre-scanned, loaded."""
+    import os
+
+    speaker = sorted((tiny_copy / "wav").iterdir())[0]
+    train_file = sorted(speaker.rglob("*.wav"))[0]
+    latin1 = os.fsencode(train_file.parent) + b"/caf\xe9 1.wav"
+    os.rename(os.fsencode(train_file), latin1)
+    trials = (tiny_copy / "trials.txt").read_text().splitlines()
+    tested = trials[0].split()[1]
+    spaced = tested.replace(".wav", " b.wav")
+    os.rename(tiny_copy / "wav" / tested, tiny_copy / "wav" / spaced)
+    (tiny_copy / "trials.txt").write_text(
+        "".join(line.replace(tested, spaced.replace(" ", "%20")) + "\n" for line in trials)
+    )
+    dm = voxceleb_datamodule(tiny_copy, verify_audio=True)
+    dm.setup("fit")
+    assert not dm.skipped
+    assert os.fsdecode(latin1) in {str(dm.train_set.root / u.path) for u in dm.train_set.utterances}
+    assert sum(len(batch["label"]) for batch in dm.train_dataloader()) == len(dm.train_set)
+    assert spaced in dm.eval_sets["synth"].utterances
+    (loader,) = [ld for ld in dm.test_dataloader() if ld.dataset.name == "synth"]
+    assert sum(len(batch["index"]) for batch in loader) == len(dm.eval_sets["synth"].utterances)

@@ -5,6 +5,7 @@ test -> report run."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -15,7 +16,7 @@ import torch
 from pyannote.core import Annotation, Segment, Timeline
 
 from sonolab.data.diarization import DiarizationDataModule, RecordingSet, chunk_targets
-from sonolab.data.readers import read_rttm, read_uri_list
+from sonolab.data.readers import read_rttm, read_uem, read_uri_list, write_rttm, write_uem
 from sonolab.data.skips import SkipLog
 from sonolab.inference.diarization import (
     DecodingConfig,
@@ -598,6 +599,39 @@ def test_tiny_training_run_writes_the_diarization_report(tiny_voxceleb, tmp_path
     # all).
     hypothesis = (eval_dir / "rttm" / "two" / "sim_test_000002.rttm").read_text()
     assert hypothesis == (out / "rttm" / "sim_test" / "sim_test_000002.rttm").read_text()
+    # Any file name: a space and a Latin-1 byte (not UTF-8) in recording names; the references
+    # name them escaped, as sonolab writes them; output RTTMs read back to the same URIs.
+    odd = tmp_path / "odd"
+    odd.mkdir()
+    names = {"sim_test_000000": "my meeting", "sim_test_000001": "caf\udce9"}
+    turns = read_rttm(sim_dir / "test.rttm")
+    for old, new in names.items():
+        shutil.copy(sim_dir / "audio" / f"{old}.wav", os.fsencode(odd / f"{new}.wav"))
+    write_rttm(
+        odd / "ref.rttm",
+        {
+            new: [(label, seg.start, seg.end) for seg, _, label in turns[old].itertracks(True)]
+            for old, new in names.items()
+        },
+    )
+    regions = read_uem(sim_dir / "test.uem")
+    write_uem(odd / "ref.uem", {new: tuple(regions[old][0]) for old, new in names.items()})
+    assert "SPEAKER my%20meeting 1 " in (odd / "ref.rttm").read_text()
+    scored = _evaluate_recordings(
+        tmp_path, out, f"recordings={odd}", f"rttm={odd / 'ref.rttm'}", f"uem={odd / 'ref.uem'}"
+    )
+    odd_eval = tmp_path / f"eval{len(list(tmp_path.glob('eval*'))) - 1}"
+    files = scored["test"]["odd"]["system"]["collar0"]["files"]
+    assert set(files) == set(names.values())
+    for old, new in names.items():
+        assert files[new] == pytest.approx(result["system"]["collar0"]["files"][old])
+        written = Path(os.fsdecode(os.fsencode(odd_eval / "rttm" / "odd" / f"{new}.rttm")))
+        if written.read_text(errors="surrogateescape").strip():  # the tiny model may write none
+            assert set(read_rttm(written)) == {new}
+    assert sorted((odd_eval / "rttm" / "odd" / "escaped_uris.tsv").read_bytes().splitlines()) == [
+        b"caf%E9\tcaf\xe9.rttm",
+        b"my%20meeting\tmy meeting.rttm",
+    ]
     # arguments of another family, or references without recordings, are named
     with pytest.raises(
         ConfigValueError,

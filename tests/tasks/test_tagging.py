@@ -649,3 +649,26 @@ def test_statistics_are_keyed_by_the_clips_content_and_nan_clips_are_skipped(tin
     (entry,) = dm.skipped.as_dict().values()
     (listing,) = (root / ".sonolab").glob("bad_audio_*.txt")
     assert entry["count"] == 1 and "expected finite samples, found 1 NaN" in listing.read_text()
+
+
+def test_any_clip_name_is_read_pre_scanned_and_loaded(tiny_esc50, tmp_path):
+    """An ESC-50 clip named with a space and a Latin-1 byte (not UTF-8), listed so in the CSV."""
+    import os
+    import shutil
+
+    root = tmp_path / "esc"
+    shutil.copytree(tiny_esc50, root, ignore=shutil.ignore_patterns(".sonolab"))
+    meta = root / "meta" / "esc50.csv"
+    lines = meta.read_bytes().splitlines()
+    old = lines[1].split(b",")[0]
+    new = b"caf\xe9 " + old
+    os.rename(os.fsencode(root / "audio") + b"/" + old, os.fsencode(root / "audio") + b"/" + new)
+    meta.write_bytes(b"\n".join([lines[0], lines[1].replace(old, new), *lines[2:]]) + b"\n")
+    dm = Esc50DataModule(root=str(root), clip_seconds=1.0, num_workers=0, verify_audio=True)
+    dm.setup()
+    clips = [c.path for part in dm.parts.values() for c in part]
+    assert not dm.skipped and len(clips) == 20
+    assert Path(os.fsdecode(os.fsencode(root / "audio") + b"/" + new)) in clips
+    for part in ("train", "test"):
+        loader = dm.train_dataloader() if part == "train" else dm.test_dataloader()
+        assert sum(len(batch["label"]) for batch in loader) == len(dm.parts[part])

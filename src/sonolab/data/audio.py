@@ -9,6 +9,7 @@ reduced without the caller asking for it.
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -52,8 +53,11 @@ _UNKNOWN_SIZES = {0, 0xFFFFFFFF, 0x7FFFFFFF, 0xFFFFFFFF - 8}
 
 
 def _open(path: str | Path) -> sf.SoundFile:
+    """The file opened by libsndfile under its name as the OS gives it: as bytes, since soundfile
+    encodes a str name strictly as UTF-8, which fails for a name that is not (Latin-1 bytes, held
+    in Python as surrogate escapes)."""
     try:
-        return sf.SoundFile(str(path))
+        return sf.SoundFile(os.fsencode(path))
     except (
         Exception
     ) as err:  # soundfile raises LibsndfileError / RuntimeError / TypeError by version

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from ..utils.errors import ConfigValueError
-from .readers.voxceleb import Utterance, scan_speaker_tree
+from .readers.voxceleb import Utterance, scan_speaker_tree, trial_line
 from .synth.voxceleb import make_trials
 
 
@@ -84,8 +84,14 @@ def main(argv: list[str] | None = None) -> int:
     held, trials = hold_out(utterances, args.speakers, args.trials, args.seed, str(train_root))
     remaining = sorted({u.speaker for u in utterances} - set(held))
     out.mkdir(parents=True, exist_ok=True)
-    targets[0].write_text("".join(f"{s}\n" for s in remaining))
-    targets[1].write_text("".join(f"{label} {enroll} {test}\n" for label, enroll, test in trials))
+    targets[0].write_text(
+        "".join(f"{s}\n" for s in remaining), encoding="utf-8", errors="surrogateescape"
+    )
+    targets[1].write_text(
+        "".join(trial_line(*trial) for trial in trials),
+        encoding="utf-8",
+        errors="surrogateescape",
+    )
     print(
         f"{targets[0]}: {len(remaining)} training speakers\n{targets[1]}: {len(trials)} trials "
         "over "

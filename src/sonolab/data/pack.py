@@ -159,7 +159,7 @@ def pack_clips(
         "shard_clips": shard_clips,
         "dtype": "int16",
         "clips": len(keys),
-        "keys_sha1": hashlib.sha1("\n".join(keys).encode()).hexdigest(),
+        "keys_sha1": hashlib.sha1("\n".join(keys).encode("utf-8", "surrogateescape")).hexdigest(),
     }
     dataset = datamodule._dataset([clips[k] for k in keys])
 

@@ -36,6 +36,7 @@ from .readers.voxceleb import (
     read_speaker_list,
     read_trial_list,
     scan_speaker_tree,
+    trial_line,
 )
 from .samplers import Draw, EpochSeededSampler, ShuffleSampler, draw_rng, start_at_epoch
 from .skips import SkipLog
@@ -501,7 +502,7 @@ class VoxCelebDataModule(AudioDataModule):
         held, trials = hold_out(
             utterances, spec["speakers"], spec["trials"], spec["seed"], str(train_root)
         )
-        listing = "\n".join(sorted(u.path for u in utterances)).encode()
+        listing = "\n".join(sorted(u.path for u in utterances)).encode("utf-8", "surrogateescape")
         path = cache_file(
             self.root,
             {**spec, "train_dir": self.train_dir, "utterances": hashlib.sha1(listing).hexdigest()},
@@ -510,7 +511,11 @@ class VoxCelebDataModule(AudioDataModule):
         if not path.is_file():  # written whole, then renamed: DDP ranks write the same list
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_name(f".{path.name}.{os.getpid()}")
-            tmp.write_text("".join(f"{label} {enroll} {test}\n" for label, enroll, test in trials))
+            tmp.write_text(
+                "".join(trial_line(*trial) for trial in trials),
+                encoding="utf-8",
+                errors="surrogateescape",
+            )
             tmp.replace(path)
         log.info(
             "validation: %d trials over %d held-out training speakers (%s)",

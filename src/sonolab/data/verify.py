@@ -50,7 +50,7 @@ def cache_file(root: Path, settings: dict, kind: str = "audio_check") -> Path:
     name = f"{kind}_{tag}.json"
     if _writable_folder(root / CACHE_FOLDER):
         return root / CACHE_FOLDER / name
-    where = hashlib.sha1(str(root.resolve()).encode()).hexdigest()[:12]
+    where = hashlib.sha1(os.fsencode(root.resolve())).hexdigest()[:12]
     return USER_CACHE / where / name
 
 

@@ -12,8 +12,14 @@ matplotlib.use("Agg")  # headless: runs on servers without a display
 import matplotlib.pyplot as plt  # noqa: E402
 from pyannote.core import Annotation  # noqa: E402
 
+from ..data.readers._text import escape_field, printable  # noqa: E402
 from ..data.readers.rttm import write_rttm  # noqa: E402
+from ..utils.io import write_text_atomic  # noqa: E402
 from .files import save_figure, write_metrics_and_table  # noqa: E402
+
+# beside a set's RTTM files: ``<URI as written in the RTTM>\t<its RTTM file>`` for each URI a
+# space, '%' or a byte that is not UTF-8 made us escape (``my meeting`` -> ``my%20meeting``)
+ESCAPED_URIS = "escaped_uris.tsv"
 
 
 def _row(name: str, system: str, entry: dict) -> str:
@@ -86,11 +92,11 @@ def plot_timeline(
         ax.broken_barh(spans, (y + 0.1, 0.8), color="tab:blue" if side == "ref" else "tab:orange")
     ax.set_yticks(
         [y + 0.5 for y in range(len(rows))],
-        [f"{side}: {label}" for side, label in reversed(rows)],
+        [f"{side}: {printable(str(label))}" for side, label in reversed(rows)],
         fontsize=7,
     )
     ax.set_xlabel("time (s)")
-    ax.set_title(title, fontsize=9)
+    ax.set_title(printable(title), fontsize=9)
     ax.grid(axis="x", alpha=0.3)
     save_figure(fig, path)
 
@@ -104,9 +110,10 @@ def write_diarization_report(
     plots: int | None = None,
 ) -> dict[str, Any]:
     """``metrics.json`` (per set: both setups, corpus and per file, and the floor), ``results.md``,
-    ``rttm/<set>/<uri>.rttm`` and ``timelines/<set>/<uri>.png`` (every recording, or the first
-    ``plots`` of each set). A set without references has ``{"scored": false, "recordings": n}`` and
-    hypothesis-only timelines."""
+    ``rttm/<set>/<uri>.rttm`` (URIs a space would split escaped inside, listed in
+    ``rttm/<set>/escaped_uris.tsv``) and ``timelines/<set>/<uri>.png`` (every recording, or the
+    first ``plots`` of each set). A set without references has ``{"scored": false,
+    "recordings": n}`` and hypothesis-only timelines."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     content = {"test": results}
@@ -119,6 +126,12 @@ def write_diarization_report(
             write_rttm(
                 out / "rttm" / name / f"{uri}.rttm",
                 {uri: [(label, s.start, s.end) for s, _, label in h.itertracks(yield_label=True)]},
+            )
+        escaped = {escape_field(uri): uri for uri in hyps if escape_field(uri) != uri}
+        if escaped:  # which RTTM file holds a URI written escaped (the file keeps the name)
+            write_text_atomic(
+                out / "rttm" / name / ESCAPED_URIS,
+                "".join(f"{written}\t{uri}.rttm\n" for written, uri in escaped.items()),
             )
         folder = out / "timelines" / name
         folder.mkdir(parents=True, exist_ok=True)

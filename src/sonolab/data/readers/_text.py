@@ -5,22 +5,30 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import unquote
 
 from ...utils.errors import DataFormatError
 
 
 def read_text(path: str | Path, what: str) -> str:
     """The whole file as UTF-8 (a leading byte-order mark is dropped, as Windows editors write one);
-    a missing or undecodable file raises DataFormatError naming ``what``."""
+    a missing or binary file raises DataFormatError naming ``what``.
+
+    Bytes that are not UTF-8 in a text file are file names as the OS spells them (a Latin-1 name
+    listed by a tool, or by sonolab itself): they are kept as surrogate escapes, the form Python
+    gives such names, so the listed file is found. A file holding NUL bytes is binary."""
     path = Path(path)
     if not path.is_file():
         raise DataFormatError(path, what, found="no such file")
+    data = path.read_bytes()
     try:
-        return path.read_text(encoding="utf-8-sig")
+        return data.decode("utf-8-sig")
     except UnicodeDecodeError as err:
-        raise DataFormatError(
-            path, what + " as UTF-8 text", found=f"undecodable bytes at offset {err.start}"
-        ) from err
+        if b"\x00" in data:
+            raise DataFormatError(
+                path, what + " as UTF-8 text", found=f"undecodable bytes at offset {err.start}"
+            ) from err
+        return data.decode("utf-8-sig", errors="surrogateescape")
 
 
 def numbered_lines(
@@ -73,3 +81,31 @@ def read_id_list(path: str | Path, item: str, comments: bool = False) -> list[st
     if not ids:
         raise DataFormatError(path, f"at least one {item}", found="an empty list")
     return ids
+
+
+def escape_field(name: str) -> str:
+    """``name`` (a URI, a file path) as one field of a whitespace-separated format (RTTM, UEM,
+    trial lists): whitespace, ``%``, control characters and bytes that are not UTF-8 (surrogate
+    escapes) become ``%XX`` of their UTF-8 bytes (or the original byte), as in a URL; everything
+    else, non-ASCII letters included (AMI's ``trñ00``), is written as it is. ``my meeting`` is
+    written ``my%20meeting``; :func:`unescape_field` reverses it."""
+    out = []
+    for ch in name:
+        if ch.isspace() or ch == "%" or not ch.isprintable() or "\udc80" <= ch <= "\udcff":
+            out.append("".join(f"%{b:02X}" for b in ch.encode("utf-8", "surrogateescape")))
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def unescape_field(field: str) -> str:
+    """The name :func:`escape_field` wrote (fields without ``%`` are returned as they are)."""
+    if "%" not in field:
+        return field
+    return unquote(field, encoding="utf-8", errors="surrogateescape")
+
+
+def printable(name: str) -> str:
+    """``name`` for text that must be valid Unicode (plot titles): bytes that are not UTF-8 in a
+    file name shown as ``\\xe9``."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")

@@ -19,8 +19,9 @@ from pathlib import Path
 from pyannote.core import Annotation, Segment, Timeline
 
 from ...utils.errors import DataFormatError
+from ...utils.io import atomic_file
 from ..skips import SkipLog
-from ._text import numbered_lines, parse_float, read_id_list
+from ._text import escape_field, numbered_lines, parse_float, read_id_list, unescape_field
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +118,7 @@ def read_rttm(
             continue
         if len(fields) < 8:
             raise DataFormatError(path, RTTM_FORMAT, line=number, found=raw)
-        uri, speaker = fields[1], fields[7]
+        uri, speaker = unescape_field(fields[1]), unescape_field(fields[7])
         onset = parse_float(fields[3], path, number, "onset", minimum=0.0)
         duration = parse_float(fields[4], path, number, "duration", minimum=0.0)
         annotation = annotations.setdefault(uri, Annotation(uri=uri))
@@ -163,6 +164,7 @@ def read_uem(
         fields = line.split()
         if len(fields) != 4:
             raise DataFormatError(path, UEM_FORMAT, line=number, found=raw)
+        uri = unescape_field(fields[0])
         start = parse_float(fields[2], path, number, "start", minimum=0.0)
         end = parse_float(fields[3], path, number, "end")
         if end <= start or not Segment(start, end):
@@ -175,12 +177,12 @@ def read_uem(
             start,
             end,
             durations,
-            fields[0],
+            uri,
             skips,
             skip_past_end,
         )
         if span is not None:
-            timelines.setdefault(fields[0], Timeline(uri=fields[0])).add(Segment(*span))
+            timelines.setdefault(uri, Timeline(uri=uri)).add(Segment(*span))
     if not timelines:
         raise DataFormatError(
             path, f"at least one scored region ({UEM_FORMAT})", found="an empty file"
@@ -191,26 +193,30 @@ def read_uem(
 
 
 def read_uri_list(path: str | Path) -> list[str]:
-    """URIs (meeting / file ids), one per line, each once."""
-    return read_id_list(path, "URI")
+    """URIs (meeting / file ids), one per line, each once (``%XX`` escapes as RTTM's)."""
+    return [unescape_field(uri) for uri in read_id_list(path, "URI")]
 
 
 def write_rttm(path: str | Path, turns: dict[str, list[tuple[str, float, float]]]) -> None:
     """Write ``{uri: [(speaker, start, end), ...]}`` as RTTM SPEAKER lines (3 decimals, in time
-    order)."""
-    with Path(path).open("w", encoding="utf-8") as out:
+    order), atomically; a URI or label that a space would split is escaped
+    (:func:`~sonolab.data.readers._text.escape_field`: ``my meeting`` -> ``my%20meeting``), as the
+    readers here read it back."""
+    with atomic_file(path) as out:
         for uri, items in turns.items():
             for speaker, start, end in sorted(items, key=lambda t: (t[1], t[0])):
                 out.write(
-                    f"SPEAKER {uri} 1 {start:.3f} {end - start:.3f} <NA> <NA> {speaker} <NA> <NA>\n"
+                    f"SPEAKER {escape_field(uri)} 1 {start:.3f} {end - start:.3f} <NA> <NA> "
+                    f"{escape_field(str(speaker))} <NA> <NA>\n"
                 )
 
 
 def write_uem(path: str | Path, regions: dict[str, tuple[float, float]]) -> None:
-    """Write one scored region ``{uri: (start, end)}`` per URI as UEM lines."""
-    with Path(path).open("w", encoding="utf-8") as out:
+    """Write one scored region ``{uri: (start, end)}`` per URI as UEM lines (URIs escaped as by
+    :func:`write_rttm`)."""
+    with atomic_file(path) as out:
         for uri, (start, end) in regions.items():
-            out.write(f"{uri} 1 {start:.3f} {end:.3f}\n")
+            out.write(f"{escape_field(uri)} 1 {start:.3f} {end:.3f}\n")
 
 
 def match_uris(

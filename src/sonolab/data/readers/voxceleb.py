@@ -16,7 +16,7 @@ from pathlib import Path
 from ...utils.errors import DataFormatError
 from ..audio import AUDIO_EXTENSIONS, OTHER_AUDIO_EXTENSIONS
 from ..skips import SkipLog
-from ._text import numbered_lines, read_id_list
+from ._text import escape_field, numbered_lines, read_id_list, unescape_field
 
 log = logging.getLogger(__name__)
 
@@ -158,12 +158,19 @@ def read_speaker_list(path: str | Path) -> list[str]:
 DUPLICATE_POLICIES = ("error", "drop")
 
 
+def trial_line(label: int, enroll: str, test: str) -> str:
+    """One line of a ``veri_test.txt``-format trial list, paths escaped where a space would split
+    them (read back by :func:`read_trial_list`)."""
+    return f"{label} {escape_field(enroll)} {escape_field(test)}\n"
+
+
 def read_trial_list(
     path: str | Path, duplicates: str = "error", skips: SkipLog | None = None
 ) -> list[Trial]:
     """Parse a ``veri_test.txt``-format trial list; every malformed line is reported with its
     number.
 
+    A path holding a space is written ``%20`` (:func:`~sonolab.data.readers._text.escape_field`).
     Paths are normalised (``posixpath.normpath``: ``./``, ``//`` and ``x/../`` removed), so one
     file has one name. A pair is the same trial in either order (cosine and AS-norm scores are
     symmetric). The same pair with both labels, a file paired with itself, or a list without both
@@ -182,7 +189,10 @@ def read_trial_list(
         # one spelling per file (./a/s/1.wav and a//s/1.wav are a/s/1.wav) before the self-pair
         # and repeat checks and before files are embedded
         trial = Trial(
-            int(fields[0]), posixpath.normpath(fields[1]), posixpath.normpath(fields[2]), number
+            int(fields[0]),
+            posixpath.normpath(unescape_field(fields[1])),
+            posixpath.normpath(unescape_field(fields[2])),
+            number,
         )
         if trial.enroll == trial.test:
             raise DataFormatError(path, "two different files per trial", line=number, found=raw)
