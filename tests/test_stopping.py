@@ -147,3 +147,25 @@ def test_sigterm_mid_epoch_exits_143_with_a_failed_record(tiny_voxceleb, tmp_pat
     record = json.loads((run / "run.json").read_text())
     assert record["status"] == "failed" and record["signal"] == "SIGTERM"
     assert not (run / "metrics.json").exists()
+
+
+def test_sigterm_stops_data_generation_without_leaving_a_dataset(tmp_path):
+    out = tmp_path / "synth"
+    proc = script(
+        "sonolab.data.synth",
+        ["voxceleb", "--out", str(out), "--workers", "1", "--num-train-speakers", "400"],
+        tmp_path,
+    )
+    deadline = time.monotonic() + 120
+    while not list(tmp_path.glob(".synth.*")):  # the staged folder: the generation has begun
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()[1][-2000:]
+        time.sleep(0.2)
+    time.sleep(1)
+    sent = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert time.monotonic() - sent < 10
+    assert proc.returncode == 143, err[-2000:]
+    assert "stopped by SIGTERM" in err
+    # nothing half-written where the dataset goes, and the staged folder cleaned up
+    assert not out.exists() and not list(tmp_path.glob(".synth.*"))

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -70,6 +71,9 @@ def stop_on_signals(signals: tuple[int, ...] = STOP_SIGNALS) -> Iterator[None]:
         signal.signal(s, handler)
     try:
         yield
+    except StopRequested as stop:  # a SystemExit: Python would exit without a word
+        print(f"sonolab: {stop}", file=sys.stderr, flush=True)
+        raise
     finally:
         for s, old in previous.items():
             signal.signal(s, old if old is not None else signal.SIG_DFL)
