@@ -7,7 +7,7 @@ import re
 
 import pytest
 from hydra.utils import instantiate
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
 from sonolab.config import check_compatibility
 from sonolab.models.base import count_parameters
@@ -263,3 +263,19 @@ def test_normalised_scoring_requires_a_cohort(tmp_path):
         compose("train", ["task.scoring.as_norm=true", "data.cohort.utts_per_speaker=2"], tmp_path),
         CONFIGS,
     )
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+@pytest.mark.parametrize("validates", [True, False])
+def test_every_experiment_resolves_its_monitor_settings(experiment, validates, tmp_path):
+    """No ``auto`` left for Lightning to refuse, with or without validation data (a checkpoint
+    callback with ``monitor: null`` still has its ``mode`` checked by Lightning)."""
+    from sonolab.run import _resolve_monitor
+
+    cfg = compose("train", [f"experiment={experiment}", "data.root=/any"], tmp_path)
+    callbacks = _resolve_monitor(cfg, validates) or {}
+    for name, callback in callbacks.items():
+        if isinstance(callback, DictConfig):
+            assert callback.get("mode") != "auto" and callback.get("monitor") != "auto", name
+            if not validates:
+                assert callback.get("monitor") is None, name

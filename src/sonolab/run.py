@@ -143,27 +143,26 @@ def _resolve_monitor(cfg: DictConfig, validates: bool = True) -> DictConfig | No
     metric, mode = task_class(cfg).monitor
     for name in list(callbacks):
         callback = callbacks[name]
-        if not isinstance(callback, DictConfig) or callback.get("monitor") is None:
+        if not isinstance(callback, DictConfig):
             continue
-        if not validates:
-            if issubclass(get_class(callback._target_), ModelCheckpoint):
-                log.warning(
-                    "no validation data: callbacks.%s keeps the last epoch (monitor=null)", name
-                )
-                callbacks[name].monitor = None
-                if callback.get("mode") == "auto":
-                    callbacks[name].mode = mode
-            else:
-                log.warning(
-                    "no validation data: callbacks.%s (monitor=%s) left out", name, callback.monitor
-                )
-                with open_dict(callbacks):
-                    del callbacks[name]
-            continue
-        if callback.get("monitor") == "auto":
-            callbacks[name].monitor = metric
-        if callback.get("mode") == "auto":
+        if callback.get("mode") == "auto":  # also with monitor null: Lightning checks the mode
             callbacks[name].mode = mode
+        if callback.get("monitor") is None:
+            continue
+        if validates:
+            if callback.get("monitor") == "auto":
+                callbacks[name].monitor = metric
+        elif issubclass(get_class(callback._target_), ModelCheckpoint):
+            log.warning(
+                "no validation data: callbacks.%s keeps the last epoch (monitor=null)", name
+            )
+            callbacks[name].monitor = None
+        else:
+            log.warning(
+                "no validation data: callbacks.%s (monitor=%s) left out", name, callback.monitor
+            )
+            with open_dict(callbacks):
+                del callbacks[name]
     return callbacks
 
 
