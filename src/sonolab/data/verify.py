@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from ..utils.errors import DataFormatError
-from ..utils.io import write_text_atomic
+from ..utils.io import file_stamp, write_text_atomic
 from .audio import audio_problem
 
 log = logging.getLogger(__name__)
@@ -89,11 +89,7 @@ def verify_audio_files(
     entries: dict[str, list] = {}
     todo: list[tuple[str, list]] = []
     for f in dict.fromkeys(str(Path(f).absolute()) for f in files):
-        try:
-            st = os.stat(f)
-            stamp = [st.st_size, st.st_mtime_ns]
-        except OSError:
-            stamp = [-1, -1]
+        stamp = file_stamp(f)
         hit = cached.get(f)
         if hit is not None and hit[:2] == stamp:
             entries[f] = hit

@@ -102,16 +102,22 @@ def under_root(root: str | Path, path: str | Path | None) -> Path | None:
     return path if path.is_absolute() else Path(root) / path
 
 
+def file_stamp(path: str | Path) -> list[int]:
+    """``[size, mtime in ns]`` of a file, ``[-1, -1]`` when it cannot be stat'ed: what a cache
+    compares to notice a file replaced or changed in place."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return [-1, -1]
+    return [st.st_size, st.st_mtime_ns]
+
+
 def content_key(paths: Iterable[str | Path]) -> str:
-    """A digest of the files' paths, sizes and modification times (as the audio pre-scan keys
-    its cache): a cache keyed by it is recomputed when any file is replaced or changed in place.
-    A missing file enters as such."""
+    """A digest of the files' paths and :func:`file_stamp` (as the audio pre-scan keys its cache):
+    a cache keyed by it is recomputed when any file is replaced or changed in place. A missing file
+    enters as such."""
     digest = hashlib.sha1()
     for path in paths:
-        try:
-            st = os.stat(path)
-            stamp = f"{st.st_size}\t{st.st_mtime_ns}"
-        except OSError:
-            stamp = "missing"
-        digest.update(f"{path}\t{stamp}\n".encode("utf-8", "surrogateescape"))
+        size, mtime = file_stamp(path)
+        digest.update(f"{path}\t{size}\t{mtime}\n".encode("utf-8", "surrogateescape"))
     return digest.hexdigest()
