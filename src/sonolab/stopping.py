@@ -32,6 +32,7 @@ class StopRequested(SystemExit):
     def __init__(self, signum: int):
         self.signum = int(signum)
         self.signal_name = signal.Signals(self.signum).name
+        self.announced = False  # said on stderr (nested stop_on_signals say it once)
         super().__init__(128 + self.signum)
 
     def __str__(self) -> str:
@@ -72,7 +73,9 @@ def stop_on_signals(signals: tuple[int, ...] = STOP_SIGNALS) -> Iterator[None]:
     try:
         yield
     except StopRequested as stop:  # a SystemExit: Python would exit without a word
-        print(f"sonolab: {stop}", file=sys.stderr, flush=True)
+        if not stop.announced:
+            print(f"sonolab: {stop}", file=sys.stderr, flush=True)
+            stop.announced = True
         raise
     finally:
         for s, old in previous.items():

@@ -15,6 +15,8 @@ import soundfile as sf
 import torch
 from pyannote.core import Annotation, Segment, Timeline
 
+import sonolab
+from sonolab.cli import main as sonolab_main
 from sonolab.data.diarization import DiarizationDataModule, RecordingSet, chunk_targets
 from sonolab.data.readers import read_rttm, read_uem, read_uri_list, write_rttm, write_uem
 from sonolab.data.skips import SkipLog
@@ -599,6 +601,15 @@ def test_tiny_training_run_writes_the_diarization_report(tiny_voxceleb, tmp_path
     # all).
     hypothesis = (eval_dir / "rttm" / "two" / "sim_test_000002.rttm").read_text()
     assert hypothesis == (out / "rttm" / "sim_test" / "sim_test_000002.rttm").read_text()
+    # the Python API and `sonolab diarize` decode as the run's test did (its tuned threshold and
+    # median filter, from metrics.json): the same RTTM; a fixed count bounds the speakers
+    diarizer = sonolab.load(out, device="cpu")
+    wav = sim_dir / "audio" / "sim_test_000002.wav"
+    assert isinstance(diarizer.diarize(wav), Annotation)
+    assert len(diarizer.diarize(wav, num_speakers=1).labels()) <= 1
+    assert sonolab_main(["diarize", str(listing), f"run_dir={out}", f"out={tmp_path / 'cli'}"]) == 0
+    assert (tmp_path / "cli" / "rttm" / "sim_test_000002.rttm").read_text() == hypothesis
+    assert len(list((tmp_path / "cli" / "timelines").glob("*.png"))) == 2
     # Any file name: a space and a Latin-1 byte (not UTF-8) in recording names; the references
     # name them escaped, as sonolab writes them; output RTTMs read back to the same URIs.
     odd = tmp_path / "odd"

@@ -57,7 +57,10 @@ def hold_out(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Write ``train_speakers.txt`` and ``val_trials.txt``; print where and how many."""
+    """Hold speakers out of a VoxCeleb tree for validation: sonolab holdout <flags>
+
+    Writes ``train_speakers.txt`` and ``val_trials.txt``; prints where and how many (also
+    ``python -m sonolab.data.holdout``)."""
     parser = argparse.ArgumentParser(
         prog="python -m sonolab.data.holdout", description=__doc__.split("\n\n")[0]
     )

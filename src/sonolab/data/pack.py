@@ -46,6 +46,7 @@ from torch.utils.data import DataLoader
 from ..paths import config_dir
 from ..stopping import run_stoppable
 from ..utils.errors import ConfigValueError, DataFormatError, IncompatibleConfigError
+from ..utils.extras import require
 from .synth.staging import write_once
 
 MANIFEST = "pack.json"
@@ -73,8 +74,7 @@ class _Hdf5Shard:
     suffix = ".h5"
 
     def __init__(self, path: Path, clips: int, samples: int, sample_rate: int):
-        import h5py
-
+        h5py = require("h5py", "hdf5", "HDF5 packs (format=hdf5)")
         self.file = h5py.File(path, "w")
         self.audio = self.file.create_dataset(
             "audio", (clips, samples), dtype="int16", chunks=(1, samples)
@@ -241,8 +241,7 @@ class PackedClips:
         if shard not in self._handles:
             path = self.folder / self.shards[shard]
             if self.format == "hdf5":
-                import h5py
-
+                h5py = require("h5py", "hdf5", "reading an HDF5 pack")
                 self._handles[shard] = h5py.File(path, "r")
             else:
                 self._handles[shard] = os.open(path, os.O_RDONLY)
@@ -274,8 +273,9 @@ class PackedClips:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m sonolab.data.pack <overrides> --out DIR [--format] [--shard-clips]
-    [--workers]``."""
+    """Pack a dataset's clips into shards: sonolab pack <overrides> --out DIR [--format ...]
+
+    (also ``python -m sonolab.data.pack``; [--shard-clips] [--workers])."""
     from hydra import compose, initialize_config_dir
 
     from ..run import build_datamodule

@@ -429,7 +429,10 @@ class AblationTableCallback(Callback):
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Print the table and write it (``--out``, default the first folder given)."""
+    """Ablation table of sweeps and runs: sonolab report <folders or globs> [--out DIR]
+
+    Prints the table and writes it (``--out``, default the first folder given; also
+    ``python -m sonolab.report``)."""
     parser = argparse.ArgumentParser(
         prog="python -m sonolab.report", description=__doc__.split("\n\n")[0]
     )

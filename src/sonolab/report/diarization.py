@@ -101,6 +101,39 @@ def plot_timeline(
     save_figure(fig, path)
 
 
+def write_turns(
+    rttm_dir: Path,
+    timeline_dir: Path,
+    hypotheses: dict[str, Annotation],
+    references: dict[str, Annotation] | None = None,
+    plots: int | None = None,
+    title: str = "",
+) -> None:
+    """``<rttm_dir>/<uri>.rttm`` for each recording (URIs a space would split escaped inside,
+    listed in ``escaped_uris.tsv``) and ``<timeline_dir>/<uri>.png`` (every recording, or the
+    first ``plots``), with its reference above it when there is one."""
+    rttm_dir.mkdir(parents=True, exist_ok=True)
+    for uri, h in hypotheses.items():
+        write_rttm(
+            rttm_dir / f"{uri}.rttm",
+            {uri: [(label, s.start, s.end) for s, _, label in h.itertracks(yield_label=True)]},
+        )
+    escaped = {escape_field(uri): uri for uri in hypotheses if escape_field(uri) != uri}
+    if escaped:  # which RTTM file holds a URI written escaped (the file keeps the name)
+        write_text_atomic(
+            rttm_dir / ESCAPED_URIS,
+            "".join(f"{written}\t{uri}.rttm\n" for written, uri in escaped.items()),
+        )
+    timeline_dir.mkdir(parents=True, exist_ok=True)
+    for uri in list(hypotheses)[:plots]:  # [:None] = all
+        plot_timeline(
+            (references or {}).get(uri),
+            hypotheses[uri],
+            timeline_dir / f"{uri}.png",
+            f"{title} / {uri}" if title else uri,
+        )
+
+
 def write_diarization_report(
     out_dir: str | Path,
     results: dict[str, dict],
@@ -121,22 +154,7 @@ def write_diarization_report(
         content.update(extra)
     write_metrics_and_table(out, content, markdown_tables(results))
     for name, hyps in hypotheses.items():
-        (out / "rttm" / name).mkdir(parents=True, exist_ok=True)
-        for uri, h in hyps.items():
-            write_rttm(
-                out / "rttm" / name / f"{uri}.rttm",
-                {uri: [(label, s.start, s.end) for s, _, label in h.itertracks(yield_label=True)]},
-            )
-        escaped = {escape_field(uri): uri for uri in hyps if escape_field(uri) != uri}
-        if escaped:  # which RTTM file holds a URI written escaped (the file keeps the name)
-            write_text_atomic(
-                out / "rttm" / name / ESCAPED_URIS,
-                "".join(f"{written}\t{uri}.rttm\n" for written, uri in escaped.items()),
-            )
-        folder = out / "timelines" / name
-        folder.mkdir(parents=True, exist_ok=True)
-        for uri in list(hyps)[:plots]:  # [:None] = all
-            plot_timeline(
-                references[name].get(uri), hyps[uri], folder / f"{uri}.png", f"{name} / {uri}"
-            )
+        write_turns(
+            out / "rttm" / name, out / "timelines" / name, hyps, references[name], plots, name
+        )
     return content

@@ -190,7 +190,9 @@ class FoldSummaryCallback(Callback):
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m sonolab.report.folds <folder> [...] [--out DIR] [--metric auto]``."""
+    """Per-fold table of test-fold sweeps: sonolab folds <folder> [...] [--out DIR] [--metric auto]
+
+    (also ``python -m sonolab.report.folds``; flags as --help lists them)."""
     parser = argparse.ArgumentParser(
         prog="python -m sonolab.report.folds", description=__doc__.splitlines()[0]
     )

@@ -40,6 +40,9 @@ class Task(L.LightningModule):
         headline_metrics: patterns of its ``metrics.json`` test results under ``<set>/``, the
             columns of ablation and fold tables.
         evaluate_sections: ``task.<section>`` blocks that ``evaluate.py section={...}`` overrides.
+        inference: ``module.Class`` of the family's inference object, which ``sonolab.load`` builds
+            from a trained run (a :class:`~sonolab.inference.base.InferenceModel`); None: the
+            family has none.
 
     Args:
         model: an :class:`AudioModel` whose ``output_type`` is in ``model_outputs``.
@@ -59,6 +62,7 @@ class Task(L.LightningModule):
     metric_directions: ClassVar[Mapping[str, str]] = {"loss": "min"}
     headline_metrics: ClassVar[tuple[str, ...]] = ()
     evaluate_sections: ClassVar[tuple[str, ...]] = ()
+    inference: ClassVar[str | None] = None
 
     def __init__(
         self,

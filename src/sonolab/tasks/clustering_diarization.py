@@ -80,15 +80,19 @@ class ClusteringDiarizationTask(DiarizationTask):
             return self.pipeline
         return dataclasses.replace(self.pipeline, num_speakers=recordings.speaker_count(uri))
 
-    def _activity(self, recordings: RecordingSet, uri: str) -> FrameActivity | None:
+    def _eend_activity(self, path) -> FrameActivity | None:
         """The EEND run's activities of a recording, when the pipeline reads them."""
         if self.pipeline.speech_activity != "eend" and not self.pipeline.overlap:
             return None
         if self._eend is None:
             self._eend = EendActivity(self.pipeline.eend_run, device=self.device)
+        return self._eend(path)
+
+    def _activity(self, recordings: RecordingSet, uri: str) -> FrameActivity | None:
+        """:meth:`_eend_activity` of a set's recording, computed once per test."""
         key = (recordings.name, uri)
         if key not in self._activities:
-            self._activities[key] = self._eend(recordings.audio[uri])
+            self._activities[key] = self._eend_activity(recordings.audio[uri])
         return self._activities[key]
 
     def _embedding(self, recordings: RecordingSet, uri: str) -> RecordingEmbeddings:
@@ -129,6 +133,35 @@ class ClusteringDiarizationTask(DiarizationTask):
             self._config_for(recordings, uri),
             eend=self._activity(recordings, uri),
         )
+
+    def restore_tuning(self, metrics: dict[str, Any]) -> None:
+        """The pipeline's parameters as its test tuned them (``metrics.json``)."""
+        tuned = (metrics.get("pipeline") or {}).get("tuned_on") or {}
+        names = {f.name for f in dataclasses.fields(PipelineConfig)}
+        for key, value in tuned.items():
+            if key in names:
+                setattr(self.pipeline, key, value)
+
+    def diarize_file(
+        self,
+        path: str | Path,
+        uri: str,
+        num_speakers: int | None = None,
+        min_speakers: int | None = None,
+        max_speakers: int | None = None,
+    ) -> Annotation:
+        """The turns of one recording without a reference (the pipeline's count settings
+        replaced by those given)."""
+        self._no_oracle(self.pipeline.speech_activity)
+        given = dict(
+            num_speakers=num_speakers, min_speakers=min_speakers, max_speakers=max_speakers
+        )
+        config = dataclasses.replace(
+            self.pipeline, oracle_count=False, **{k: v for k, v in given.items() if v is not None}
+        )
+        eend = self._eend_activity(path)
+        embedded = embed_recording(self.model, path, config, None, None, eend)
+        return diarize_embedded(embedded, uri, config, eend=eend)
 
     def decoding_summary(self) -> dict[str, Any]:
         return {"pipeline": {**dataclasses.asdict(self.pipeline), "tuned_on": self.tuning}}

@@ -67,6 +67,7 @@ class DiarizationTask(Task):
     }
     headline_metrics = ("system/collar*/corpus/der",)
     evaluate_sections = ("decoding",)
+    inference = "sonolab.inference.diarizer.Diarizer"
 
     def __init__(
         self,
@@ -169,23 +170,28 @@ class DiarizationTask(Task):
         )
 
     # -- test: whole recordings, DER against references ----------------------------------------
-    def _diarize(self, recordings: RecordingSet, uri: str) -> tuple[Any, float]:
-        """A recording's activities and frame step under the task's decoding (with
-        ``decoding.oracle_count``, its reference's speaker count); the verification run of
-        ``decoding.embedding_run`` is loaded once, when windowed decoding first needs it."""
+    def _activities(self, path, count: int | None) -> tuple[Any, float]:
+        """A recording's activities and frame step under the task's decoding (``count``: the
+        speakers to decode, None: estimated); the verification run of ``decoding.embedding_run``
+        is loaded once, when windowed decoding first needs it."""
         if self.decoding.embedding_run and self.decoding.window_seconds and self._embedder is None:
             self._embedder = SpeakerEmbedder(self.decoding.embedding_run, device=self.device)
-        count = recordings.speaker_count(uri) if self.decoding.oracle_count else None
         return diarize_recording(
             self.model,
             self.features,
-            recordings.audio[uri],
+            path,
             self.sample_rate,
             self.decoding,
             num_speakers=count,
             device=self.device,
             embedder=self._embedder,
         )
+
+    def _diarize(self, recordings: RecordingSet, uri: str) -> tuple[Any, float]:
+        """:meth:`_activities` of a set's recording (with ``decoding.oracle_count``, its
+        reference's speaker count)."""
+        count = recordings.speaker_count(uri) if self.decoding.oracle_count else None
+        return self._activities(recordings.audio[uri], count)
 
     def on_test_start(self) -> None:
         """Tune the threshold and median filter on the validation recordings (never on a test
@@ -223,6 +229,46 @@ class DiarizationTask(Task):
         probs, step = self._diarize(recordings, uri)
         return activities_to_annotation(
             probs, step, uri, self.decoding.threshold, self.decoding.median_frames, speech=speech
+        )
+
+    # -- inference on any recording (sonolab.load, sonolab diarize) ------------------------------
+    def restore_tuning(self, metrics: dict[str, Any]) -> None:
+        """Decode as the run was scored: the threshold and median filter its test used (tuned on
+        the validation recordings), from its ``metrics.json``."""
+        saved = metrics.get("decoding") or {}
+        for key in ("threshold", "median_frames"):
+            if saved.get(key) is not None:
+                setattr(self.decoding, key, saved[key])
+
+    def _no_oracle(self, setting: str) -> None:
+        if setting == "oracle":
+            raise ConfigValueError(
+                "speech_activity",
+                "model (or silero / eend) for recordings without references",
+                "oracle",
+            )
+
+    def diarize_file(
+        self,
+        path: str | Path,
+        uri: str,
+        num_speakers: int | None = None,
+        min_speakers: int | None = None,
+        max_speakers: int | None = None,
+    ) -> Annotation:
+        """The turns of one recording without a reference: ``num_speakers`` fixes the count;
+        otherwise it is estimated and then held within ``[min_speakers, max_speakers]`` (decoded
+        again with the bound when it falls outside)."""
+        self._no_oracle(self.decoding.speech_activity)
+        probs, step = self._activities(path, num_speakers)
+        if num_speakers is None:
+            found = probs.shape[1]
+            bounded = max(found, min_speakers or 0)
+            bounded = min(bounded, max_speakers) if max_speakers is not None else bounded
+            if bounded != found:
+                probs, step = self._activities(path, bounded)
+        return activities_to_annotation(
+            probs, step, uri, self.decoding.threshold, self.decoding.median_frames
         )
 
     def test_step(self, item: dict, batch_idx: int, dataloader_idx: int = 0) -> None:

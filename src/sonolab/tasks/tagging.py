@@ -60,6 +60,7 @@ class TaggingTask(Task):
         "d_prime": "max",
     }
     headline_metrics = ("accuracy", "mAP", "mean_auc", "d_prime")
+    inference = "sonolab.inference.tagger.Tagger"
 
     def __init__(
         self,

@@ -44,6 +44,7 @@ class VerificationTask(Task):
     metric_directions = {"eer": "min", "min_dcf_*": "min", "acc": "max", "margin": "max"}
     headline_metrics = ("eer", "min_dcf_*")
     evaluate_sections = ("scoring",)
+    inference = "sonolab.inference.speaker.SpeakerVerifier"
 
     def __init__(
         self,

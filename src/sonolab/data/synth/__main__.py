@@ -161,7 +161,9 @@ def _add_mixtures(sub) -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Parse arguments and write the requested dataset."""
+    """Generate a synthetic dataset: sonolab synth {voxceleb,esc50,audioset,mixtures} --out DIR
+
+    (also ``python -m sonolab.data.synth``; each dataset's flags as its --help lists them)."""
     parser = argparse.ArgumentParser(prog="python -m sonolab.data.synth", description=__doc__)
     sub = parser.add_subparsers(dest="dataset", required=True)
     _add_voxceleb(sub)
