@@ -63,6 +63,8 @@ def test_train_checkpoint_then_evaluate_gives_the_same_eer(tiny_voxceleb, tmp_pa
     ):
         assert (run_dir / name).exists(), name
     assert list((run_dir / "csv").rglob("metrics.csv"))
+    # a quiet start-up: no advertising tips, no deprecation from inside Lightning
+    assert "Tip:" not in result.stderr and "LeafSpec" not in result.stderr
     trained = json.loads((run_dir / "metrics.json").read_text())
     # Recorded relative to the run folder (it may move), with the reason it was chosen.
     assert (run_dir / trained["checkpoint"]).is_file() and trained["checkpoint"].startswith(

@@ -32,6 +32,7 @@ from .checkpoints import (
 from .config import check_compatibility, chosen, task_class
 from .data.base import AudioDataModule
 from .data.info import DataInfo
+from .quiet import quiet_startup
 from .report.record import recorded_run
 from .stopping import stop_on_signals
 from .tasks.base import Task
@@ -276,6 +277,7 @@ def train(cfg: DictConfig, config_dir: str | Path) -> dict[str, Any]:
     """Train, then evaluate the chosen checkpoint on the test lists; writes the run folder's reports
     and, however it ends, its ``run.json`` record (status, error, overrides, resolved config, test
     metrics)."""
+    quiet_startup()
     with stop_on_signals(), recorded_run(Path(cfg.paths.output_dir), cfg, Path(config_dir)):
         return _train(cfg, config_dir)
 
@@ -408,6 +410,7 @@ def evaluate(cfg: DictConfig, config_dir: str | Path) -> dict[str, Any]:
     """Test a trained checkpoint on its run's test sets or on those evaluate.py's arguments give
     (the arguments its datamodule declares); writes the task's report (metrics JSON, tables,
     plots) and, however it ends, the evaluation folder's ``run.json`` record."""
+    quiet_startup()
     with stop_on_signals(), recorded_run(Path(cfg.paths.output_dir), cfg):
         return _evaluate(cfg, config_dir)
 

@@ -47,6 +47,7 @@ from ..paths import config_dir
 from ..stopping import run_stoppable
 from ..utils.errors import ConfigValueError, DataFormatError, IncompatibleConfigError
 from ..utils.extras import require
+from ..utils.progress import progress
 from .synth.staging import write_once
 
 MANIFEST = "pack.json"
@@ -169,7 +170,9 @@ def pack_clips(
         index: dict[str, list] = {}
         writer = None
         started = time.perf_counter()
-        for position, item in _decoded(dataset, num_workers):
+        for position, item in progress(
+            _decoded(dataset, num_workers), "packing", len(keys), "clip"
+        ):
             if position % shard_clips == 0:
                 if writer is not None:
                     writer.close()

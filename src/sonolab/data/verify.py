@@ -19,6 +19,7 @@ from pathlib import Path
 
 from ..utils.errors import DataFormatError
 from ..utils.io import file_stamp, write_text_atomic
+from ..utils.progress import progress
 from .audio import audio_problem
 
 log = logging.getLogger(__name__)
@@ -109,7 +110,7 @@ def verify_audio_files(
             return path, stamp + [audio_problem(path, sample_rate, resample, channel, min_seconds)]
 
         with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
-            entries.update(pool.map(check, todo))
+            entries.update(progress(pool.map(check, todo), "audio pre-scan", len(todo)))
         merged = {**cached, **entries}
         write_text_atomic(cache_path, json.dumps({"settings": settings, "files": merged}) + "\n")
     problems = {f: e[2] for f, e in entries.items() if e[2]}

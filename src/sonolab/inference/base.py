@@ -15,11 +15,11 @@ from typing import Any, ClassVar
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from ..data.audio import AUDIO_EXTENSIONS, load_audio
 from ..data.skips import SkipLog
 from ..utils.errors import ConfigValueError, DataFormatError, IncompatibleConfigError
+from ..utils.progress import progress
 
 log = logging.getLogger(__name__)
 
@@ -123,8 +123,7 @@ class InferenceModel:
 
     def progress(self, items: Sequence, desc: str) -> Iterable:
         """``items`` with a progress bar when there are many and stderr is a terminal."""
-        disable = True if len(items) < self.progress_min_items else None  # None: tty only
-        return tqdm(items, desc=desc, unit="file", disable=disable, leave=False)
+        return progress(items, desc, min_items=self.progress_min_items)
 
     def report_skipped(self, context: str) -> None:
         """Log what the last call skipped, one line per reason."""

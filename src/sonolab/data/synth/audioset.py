@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from ...utils.progress import progress
 from .esc50 import Esc50SynthConfig, class_list, synth_clip
 from .staging import write_once
 
@@ -113,7 +114,7 @@ def generate_audioset(out: str | Path, config: AudioSetSynthConfig | None = None
             ("eval", config.eval_clips, 1),
         ):
             rows = []
-            for index in range(total):
+            for index in progress(range(total), subset, unit="clip"):
                 rng = np.random.default_rng([config.seed, offset, index])
                 wave, labels = _clip(config, classes, rng)
                 ytid = f"syn{offset}{index:06d}"

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from ...utils.progress import progress
 from .staging import write_once
 
 MARKER = "synth.json"
@@ -179,7 +180,7 @@ def generate_esc50(out: str | Path, config: Esc50SynthConfig | None = None) -> d
         (tmp / "audio").mkdir()
         (tmp / "meta").mkdir()
         rows = []
-        for target, (texture, pattern) in enumerate(classes):
+        for target, (texture, pattern) in enumerate(progress(classes, "classes", unit="class")):
             for index in range(config.clips_per_class):
                 fold = index % config.folds + 1
                 source = f"{config.seed:02d}{target:03d}{index:03d}"

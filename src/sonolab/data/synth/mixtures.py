@@ -19,6 +19,7 @@ from pathlib import Path
 
 import soundfile as sf
 
+from ...utils.progress import progress
 from ..mixtures import MixtureConfig, MixtureSimulator
 from ..readers.rttm import write_rttm, write_uem
 from ..turn_statistics import mixture_statistics
@@ -58,7 +59,7 @@ def write_mixture_set(
     def write(tmp: Path) -> dict:
         (tmp / "audio").mkdir()
         turns, regions, activities = {}, {}, []
-        for index in range(first_index, first_index + count):
+        for index in progress(range(first_index, first_index + count), "mixtures", unit="mixture"):
             mixture = simulator(index)
             sf.write(
                 tmp / "audio" / f"{mixture.uri}.wav",

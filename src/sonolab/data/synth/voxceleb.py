@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from ...utils.progress import progress
 from .channel import SessionChannel, colored_noise, synthetic_rir
 from .staging import existing_output, staged_folder
 from .voice import SpeakerProfile, synthesize_utterance
@@ -253,9 +254,12 @@ def generate_voxceleb(
             workers = workers or min(len(jobs), os.cpu_count() or 1)
             if workers > 1:
                 with mp.get_context("spawn").Pool(workers) as pool:
-                    per_speaker = pool.map(_write_speaker, jobs, chunksize=1)
+                    done = pool.imap(_write_speaker, jobs, chunksize=1)  # in job order
+                    per_speaker = list(progress(done, "speakers", len(jobs), "speaker", 2))
             else:
-                per_speaker = [_write_speaker(job) for job in jobs]
+                per_speaker = [
+                    _write_speaker(j) for j in progress(jobs, "speakers", unit="speaker")
+                ]
             utts = {speaker_id(i): per_speaker[i] for i in range(n_total)}
             first_val, first_test = (
                 cfg.num_train_speakers,
