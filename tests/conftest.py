@@ -214,3 +214,19 @@ def voxceleb_datamodule(root: Path, **kw):
         grouped = isinstance(value, dict) and isinstance(args.get(key), dict)
         args[key] = {**args[key], **value} if grouped else value
     return VoxCelebDataModule(**args)
+
+
+@pytest.fixture(scope="session")
+def tagging_run(tiny_esc50, tmp_path_factory):
+    """A tiny HTS-AT run on the tiny ESC-50 set (HTS-AT has frame-level outputs)."""
+    out = tmp_path_factory.mktemp("tagging") / "run"
+    overrides = [
+        "experiment=synth_esc50_htsat",
+        *tagging_overrides(tiny_esc50, model="HtsAt"),
+        "model=htsat_tiny",
+        "trainer.max_epochs=1",
+        "trainer.limit_train_batches=2",
+        "logger=csv",
+    ]
+    train_run(overrides, out)
+    return out

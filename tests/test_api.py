@@ -18,24 +18,6 @@ from sonolab.inference.speaker import SpeakerVerifier
 from sonolab.inference.tagger import Tagger
 from sonolab.utils.errors import DataFormatError
 
-from .conftest import tagging_overrides, train_run
-
-
-@pytest.fixture(scope="module")
-def tagging_run(tiny_esc50, tmp_path_factory):
-    """A tiny HTS-AT run on the tiny ESC-50 set (HTS-AT has frame-level outputs)."""
-    out = tmp_path_factory.mktemp("tagging") / "run"
-    overrides = [
-        "experiment=synth_esc50_htsat",
-        *tagging_overrides(tiny_esc50, model="HtsAt"),
-        "model=htsat_tiny",
-        "trainer.max_epochs=1",
-        "trainer.limit_train_batches=2",
-        "logger=csv",
-    ]
-    train_run(overrides, out)
-    return out
-
 
 def test_a_verification_run_embeds_and_scores_as_its_test_did(trained_run, tiny_voxceleb):
     verifier = sonolab.load(trained_run, device="cpu")

@@ -27,12 +27,17 @@ class AudioModel(nn.Module):
         reset_classifier(num_classes): size the classification head for the data (classifiers).
         pretrained_frontend: front-end weights read from a pretrained file with the model's own
             (HTS-AT's mel BatchNorm), for the task to hand to the features; empty otherwise.
+        prepare_export(): make inference deterministic and traceable before ``sonolab export``
+            (EEND-EDA: no frame shuffle before its attractor LSTM); nothing by default.
     """
 
     output_type: ClassVar[str] = ""
     embedding_dim: int | None = None
     subsampling: int = 1
     pretrained_frontend: dict[str, torch.Tensor] | None = None
+
+    def prepare_export(self) -> None:
+        """Switch off what an exported graph cannot or should not hold (random inference steps)."""
 
     def reset_classifier(self, num_classes: int) -> None:
         """Replace the classification head with one of ``num_classes`` outputs."""

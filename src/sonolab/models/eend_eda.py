@@ -58,6 +58,12 @@ class EncoderDecoderAttractors(nn.Module):
         """
         batch, frames, dim = embeddings.shape
         device = embeddings.device
+        if torch.compiler.is_exporting() and not shuffle:
+            # sonolab export: one unpadded recording in its own order (the packing below is
+            # built from the data's lengths, which an exported graph cannot hold)
+            _, state = self.encoder(embeddings)
+            attractors, _ = self.decoder(embeddings.new_zeros(batch, count, dim), state)
+            return attractors, self.existence(attractors).squeeze(-1)
 
         def valid_order(n: int) -> torch.Tensor:
             if not shuffle:
@@ -136,6 +142,10 @@ class EendEda(AudioModel):
             d_model, num_heads, ff_dim, dropout, num_layers, norm_first=norm_first
         )
         self.eda = EncoderDecoderAttractors(d_model)
+
+    def prepare_export(self) -> None:
+        """Exported without the inference shuffle (the graph holds no random permutation)."""
+        self.shuffle_inference = False
 
     def output_frames(self, frames: torch.Tensor) -> torch.Tensor:
         """Output frames for ``frames`` input frames."""

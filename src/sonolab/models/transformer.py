@@ -39,8 +39,12 @@ class SelfAttention(nn.Module):
             .view(batch, frames, 3, self.num_heads, dim // self.num_heads)
             .permute(2, 0, 3, 1, 4)
         )
-        # A mask only where some frame is padding: without one the fused kernels apply.
-        mask = None if padding is None or not bool(padding.any()) else ~padding[:, None, None, :]
+        # A mask only where some frame is padding: without one the fused kernels apply. An export
+        # cannot branch on the data, so it always holds the (then all-true) mask.
+        unpadded = padding is None or (
+            not torch.compiler.is_exporting() and not bool(padding.any())
+        )
+        mask = None if unpadded else ~padding[:, None, None, :]
         out = F.scaled_dot_product_attention(
             q, k, v, attn_mask=mask, dropout_p=self.dropout if self.training else 0.0
         )
