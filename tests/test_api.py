@@ -127,3 +127,30 @@ def test_every_command_answers_help(capsys):
             sonolab_main([name, "--help"])
         assert stop.value.code in (0, None), name
         assert len(capsys.readouterr().out) > 50, name
+
+
+def test_every_command_takes_its_options_as_key_value(tmp_path):
+    import argparse
+
+    from sonolab.cli import as_flags
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--out")
+    parser.add_argument("--shard-clips", type=int)
+    parser.add_argument("--verify", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument("--dry", action="store_true")
+    parser.add_argument("--metrics", nargs="+")
+    argv = ["out=/x", "shard_clips=5", "verify=false", "dry=true", "metrics=eer,min_dcf*"]
+    assert as_flags(parser, [*argv, "data.root=/d", "--seed", "3"]) == [
+        "--out", "/x", "--shard-clips", "5", "--no-verify", "--dry", "--metrics", "eer",
+        "min_dcf*", "data.root=/d", "--seed", "3",
+    ]  # fmt: skip
+    # a generator's options, as key=value (the same dataset as with --flags)
+    options = ["num_classes=2", "clips_per_class=2", "folds=2", "seconds=0.5", "sample_rate=8000"]
+    assert sonolab_main(["synth", "esc50", f"out={tmp_path / 'a'}", *options]) == 0
+    flags = ["--num-classes", "2", "--clips-per-class", "2", "--folds", "2", "--seconds", "0.5"]
+    assert sonolab_main(["synth", "esc50", "--out", str(tmp_path / "b"), *flags,
+                         "--sample-rate", "8000"]) == 0  # fmt: skip
+    first, second = (sorted((tmp_path / d / "audio").iterdir()) for d in "ab")
+    assert [p.name for p in first] == [p.name for p in second] and len(first) == 4
+    assert all(a.read_bytes() == b.read_bytes() for a, b in zip(first, second))

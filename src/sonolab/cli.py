@@ -9,6 +9,7 @@ Hydra-composed ``train`` and ``eval`` print Hydra's help instead).
 
 from __future__ import annotations
 
+import argparse
 import sys
 from collections.abc import Callable
 from importlib.metadata import entry_points
@@ -70,6 +71,39 @@ def key_values(
         else:
             inputs.append(arg)
     return inputs, options
+
+
+def as_flags(parser: argparse.ArgumentParser, argv: list[str]) -> list[str]:
+    """``argv`` with each ``key=value`` naming one of ``parser``'s options (its dest, ``-`` or
+    ``_`` alike) written as that option, so that every command takes options as key=value:
+    ``out=DIR`` -> ``--out DIR``, ``verify=false`` -> ``--no-verify``. A subcommand's options are
+    those of the subparser it names; other arguments (inputs, Hydra overrides) are left as they
+    are, and so are ``--flags``."""
+    actions = list(parser._actions)
+    for action in actions:
+        if isinstance(action, argparse._SubParsersAction):
+            chosen = next((a for a in argv if a in action.choices), None)
+            if chosen is not None:
+                actions += action.choices[chosen]._actions
+    options = {
+        a.dest: a for a in actions if a.option_strings and a.dest not in ("help", argparse.SUPPRESS)
+    }
+    out = []
+    for arg in argv:
+        key, sep, value = arg.partition("=")
+        action = options.get(key.replace("-", "_")) if sep and not key.startswith("-") else None
+        if action is None:
+            out.append(arg)
+            continue
+        on = value.lower() in ("true", "1", "yes")
+        if isinstance(action, argparse.BooleanOptionalAction):
+            out.append(next(s for s in action.option_strings if s.startswith("--no-") != on))
+        elif action.nargs == 0:  # a store_true flag: given when true, its default when false
+            out += [max(action.option_strings, key=len)] if on else []
+        else:
+            flag = max(action.option_strings, key=len)
+            out += [flag, *value.split(",")] if action.nargs in ("+", "*") else [flag, value]
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..cli import as_flags
 from ..utils.errors import ConfigValueError
 from .readers.voxceleb import Utterance, scan_speaker_tree, trial_line
 from .synth.voxceleb import make_trials
@@ -76,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--out", default=None, help="folder for the two files (default: the tree's parent)"
     )
-    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    args = parser.parse_args(as_flags(parser, sys.argv[1:] if argv is None else argv))
     train_root = Path(args.root) / args.train_dir
     out = Path(args.out) if args.out else train_root.parent
     targets = [out / "train_speakers.txt", out / "val_trials.txt"]

@@ -43,6 +43,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from ..cli import as_flags
 from ..paths import config_dir
 from ..stopping import run_stoppable
 from ..utils.errors import ConfigValueError, DataFormatError, IncompatibleConfigError
@@ -294,7 +295,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--shard-clips", type=int, default=1000, help="clips per shard")
     parser.add_argument("--workers", type=int, default=2, help="decoding processes")
-    args, overrides = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
+    args, overrides = parser.parse_known_args(
+        as_flags(parser, sys.argv[1:] if argv is None else argv)
+    )
     with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
         cfg = compose("train", overrides=overrides)
     datamodule = build_datamodule(cfg)

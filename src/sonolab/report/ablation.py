@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 import yaml
 
+from ..cli import as_flags
 from ..utils.io import write_text_atomic
 from ..utils.targets import declared_class_or_none
 from .record import RECORD, flatten_metrics
@@ -446,7 +447,7 @@ def main(argv: list[str] | None = None) -> int:
         help="metric patterns over test/<set>/... keys (default: the headline metrics each run's "
         "task declares)",
     )
-    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    args = parser.parse_args(as_flags(parser, sys.argv[1:] if argv is None else argv))
     first = sorted(glob.glob(args.paths[0])) or [args.paths[0]]
     out = args.out or Path(first[0])
     table = write_ablation(args.paths, out, tuple(args.metrics) if args.metrics else None)

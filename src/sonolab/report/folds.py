@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import yaml
 
+from ..cli import as_flags
 from ..utils.io import write_text_atomic
 from ..utils.targets import declared_class_or_none
 from .ablation import UnreadableRunFile, headline_patterns, last_log_line, parse_run_file
@@ -207,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
         default="auto",
         help="the per-fold test metric (default: auto, the first headline metric of the task)",
     )
-    args = parser.parse_args(argv)
+    args = parser.parse_args(as_flags(parser, sys.argv[1:] if argv is None else argv))
     missing = [str(f) for f in args.folders if not f.is_dir()]
     if missing:
         parser.error(f"no such folder: {', '.join(missing)}")

@@ -17,6 +17,7 @@ import json
 import sys
 import time
 
+from ...cli import as_flags
 from ...stopping import run_stoppable
 from ..mixtures import SEGMENTERS, SOURCES, MixtureConfig, simulator_from_tree
 from ..turn_statistics import describe
@@ -180,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
         "multi-label clips in AudioSet's layout (class index, segment CSVs, audio/)",
         AudioSetSynthConfig,
     )
-    args = parser.parse_args(argv)
+    args = parser.parse_args(as_flags(parser, sys.argv[1:] if argv is None else argv))
     start = time.time()
     generators = {  # name: (config class, writer, parser, summary of what was written)
         "audioset": (
