@@ -54,9 +54,10 @@ class Tags:
 class Tagger(InferenceModel):
     """A trained tagging run: ``tag`` files or waveforms.
 
-    The model was trained on clips of the run's ``data.clip_seconds``; an input is cut into
-    consecutive windows of that length (the last zero-padded, as the training data pads a short
-    clip), and a class's clip score is its highest over the windows (a sound present anywhere).
+    The model was trained on clips of the run's ``data.clip_seconds``; a longer input is cut into
+    consecutive windows of that length (the last one ending with the input, overlapping the one
+    before), a shorter one is zero-padded (as training pads a short clip), and a class's clip score
+    is its highest over the windows (a sound present anywhere).
     """
 
     def __init__(self, task, run_dir, checkpoint, device="auto"):
@@ -67,14 +68,26 @@ class Tagger(InferenceModel):
         self.labels = list(task.data_info.labels)
         self.multi_label = bool(task.data_info.multi_label)
 
-    def _windows(self, wave: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(windows, window samples)`` of one waveform and each window's valid samples."""
-        count = max(1, -(-wave.numel() // self.window))
-        out = torch.zeros(count * self.window)
-        out[: wave.numel()] = wave
-        lengths = torch.full((count,), self.window)
-        lengths[-1] = wave.numel() - (count - 1) * self.window
-        return out.view(count, self.window), lengths
+    def _windows(self, wave: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int]:
+        """``(windows, window samples)`` of one waveform, each window's valid samples, and how many
+        samples the last window shares with the one before it.
+
+        Consecutive windows of the clip length; a remainder is covered by a last window that ends
+        with the input (overlapping the one before), not by a mostly-padded one, whose scores
+        would be those of silence. An input shorter than one window is zero-padded, as training
+        pads a short clip."""
+        n, size = wave.numel(), self.window
+        if n <= size:
+            padded = torch.zeros(size)
+            padded[:n] = wave
+            return padded[None], torch.tensor([n]), 0
+        starts = list(range(0, n - size + 1, size))
+        overlap = 0
+        if starts[-1] + size < n:
+            overlap = starts[-1] + size - (n - size)
+            starts.append(n - size)
+        windows = torch.stack([wave[s : s + size] for s in starts])
+        return windows, torch.full((len(starts),), size), overlap
 
     def _scores(self, logits: torch.Tensor) -> torch.Tensor:
         return logits.sigmoid() if self.multi_label else logits.softmax(dim=-1)
@@ -93,7 +106,7 @@ class Tagger(InferenceModel):
         single = isinstance(items, (str, Path, np.ndarray, torch.Tensor))
         results = []
         for audio in self.loaded([items] if single else list(items), on_error, "tag"):
-            windows, lengths = self._windows(audio.wave)
+            windows, lengths, overlap = self._windows(audio.wave)
             clip, frames = [], []
             for rows in batches(range(len(windows)), batch_size):
                 feats, frame_count = self.task.features(
@@ -107,9 +120,13 @@ class Tagger(InferenceModel):
             best = np.argsort(-scores, kind="stable")[:top_k]
             frame_scores = frame_seconds = None
             if frames:
-                frame_seconds = self.clip_seconds / frames[0].shape[1]
+                per_window = torch.cat(frames)  # (windows, frames, classes)
+                frame_seconds = self.clip_seconds / per_window.shape[1]
+                # the last window's frames that the one before already covered are left out
+                shared = int(round(overlap / self.window * per_window.shape[1]))
+                joined = torch.cat([per_window[:-1].flatten(0, 1), per_window[-1, shared:]])
                 valid = int(np.ceil(audio.wave.numel() / self.sample_rate / frame_seconds))
-                frame_scores = torch.cat(frames).flatten(0, 1)[:valid].numpy()  # not the padding
+                frame_scores = joined[:valid].numpy()  # not a short input's padding
             results.append(
                 Tags(
                     audio.key,
