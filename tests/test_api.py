@@ -73,6 +73,7 @@ def test_the_inference_commands_count_unreadable_files(
     assert sonolab_main(["nonsense"]) == 2
 
 
+@pytest.mark.slow  # trains a tiny HTS-AT run (shared with the export test)
 def test_a_tagging_run_tags_files_with_frame_scores(tagging_run, tiny_esc50, tmp_path, capsys):
     tagger = sonolab.load(tagging_run, device="cpu")
     assert isinstance(tagger, Tagger) and len(tagger.labels) == 4
