@@ -45,6 +45,7 @@ def test_a_verification_run_embeds_and_scores_as_its_test_did(trained_run, tiny_
         verifier.embed(torch.zeros(2, 10))
 
 
+@pytest.mark.slow  # four command runs that each load the run: the default suite's time
 def test_the_inference_commands_count_unreadable_files(
     trained_run, tiny_voxceleb, tmp_path, capsys
 ):

@@ -24,6 +24,7 @@ def _check(record: dict, outputs: set[str], dynamic: bool, padded: bool = False)
     assert (lengths[0] == lengths[1]) is padded  # two lengths of audio in, as features
 
 
+@pytest.mark.slow  # two exports (~20 s each): the default suite's time
 @pytest.mark.parametrize("fmt", ["onnx", "torch_export"])
 def test_a_verification_model_exports_with_a_dynamic_time_axis(fmt, trained_run, tmp_path, capsys):
     out = tmp_path / fmt
