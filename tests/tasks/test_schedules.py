@@ -138,3 +138,88 @@ def test_noam_warm_up_is_stated_against_the_run_s_steps(caplog):
     assert "warm-up: 25000 steps = 100.0 epochs of 250 steps (1000 steps in the run)" in caplog.text
     assert "longer than the run (1000 steps): the learning rate never reaches" in caplog.text
     assert curve == sorted(curve)  # still rising at the last step
+
+
+def _ast_reference(
+    lr0: float, steps_per_epoch: int, epochs: int, start: int, every: int, gamma: float, warmup: bool
+) -> list[float]:
+    """AST's training loop (YuanGongND/ast src/traintest.py lines 62, 93-125, 227): torch's
+    MultiStepLR over milestones range(start, 1000, every), stepped after each epoch; in the first
+    1000 steps the rate is set to global_step / 1000 * lr every 50 steps."""
+    opt = torch.optim.SGD(nn.Linear(1, 1).parameters(), lr=lr0)
+    milestones = list(range(start, 1000, every))
+    sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones, gamma=gamma)
+    lrs, global_step = [], 0
+    for _ in range(epochs):
+        for _ in range(steps_per_epoch):
+            if global_step <= 1000 and global_step % 50 == 0 and warmup:
+                for group in opt.param_groups:
+                    group["lr"] = global_step / 1000 * lr0
+            lrs.append(opt.param_groups[0]["lr"])
+            opt.step()
+            global_step += 1
+        sched.step()
+    return lrs
+
+
+@pytest.mark.parametrize(
+    "recipe",
+    [
+        # run.sh (full AudioSet): lr 1e-5, lrscheduler_start 2, step 1, decay 0.5, warmup True
+        dict(lr0=1e-5, start=2, every=1, gamma=0.5, warmup=True, epochs=5),
+        # run.sh (balanced AudioSet): lr 5e-5, start 10, step 5, decay 0.5
+        dict(lr0=5e-5, start=10, every=5, gamma=0.5, warmup=True, epochs=25),
+        # egs/esc50/run_esc.sh: lr 1e-5, start 5, step 1, decay 0.85, warmup False
+        dict(lr0=1e-5, start=5, every=1, gamma=0.85, warmup=False, epochs=25),
+    ],
+)
+def test_multistep_schedule_is_ast_s_training_loop(recipe):
+    # AST's epochs are thousands of steps: its 1000-step warm-up ends inside the first one
+    steps_per_epoch = 1100
+    reference = _ast_reference(
+        recipe["lr0"],
+        steps_per_epoch,
+        recipe["epochs"],
+        recipe["start"],
+        recipe["every"],
+        recipe["gamma"],
+        recipe["warmup"],
+    )
+    scheduler = {
+        "type": "multistep",
+        "decay_start": recipe["start"],
+        "decay_every": recipe["every"],
+        "gamma": recipe["gamma"],
+        "warmup_steps": 1000 if recipe["warmup"] else 0,
+        "warmup_every": 50,
+    }
+    ours = _curve(_Task(1, 12, steps_per_epoch, recipe["epochs"]), scheduler, lr0=recipe["lr0"])
+    assert ours == pytest.approx(reference, rel=1e-9, abs=0)
+    assert ours[0] == (0.0 if recipe["warmup"] else recipe["lr0"])  # AST's warm-up starts at 0
+
+
+def test_piecewise_schedule_is_htsat_s_lr_foo():
+    import bisect
+
+    def lr_foo(epoch):  # HTS-AT sed_model.py lines 240-251, config.py lines 33-34
+        lr_rate, lr_scheduler_epoch = [0.02, 0.05, 0.1], [10, 20, 30]
+        if epoch < 3:
+            return lr_rate[epoch]
+        lr_pos = int(-1 - bisect.bisect_left(lr_scheduler_epoch, epoch))
+        if lr_pos < -3:
+            return max(lr_rate[0] * (0.98**epoch), 0.03)
+        return lr_rate[lr_pos]
+
+    steps_per_epoch, epochs = 7, 40
+    scheduler = {
+        "type": "piecewise",
+        "epochs": [0, 1, 2, 3, 11, 21, 31],
+        "multipliers": [0.02, 0.05, 0.1, 0.1, 0.05, 0.02, 0.03],
+    }
+    ours = _curve(_Task(1, 128, steps_per_epoch, epochs), scheduler, lr0=1e-3)
+    expected = [1e-3 * lr_foo(step // steps_per_epoch) for step in range(steps_per_epoch * epochs)]
+    assert ours == pytest.approx(expected)
+    with pytest.raises(ConfigValueError, match="rising epochs"):
+        _curve(_Task(1, 4, 2, 2), {"type": "piecewise", "epochs": [1, 2], "multipliers": [1, 2]})
+    with pytest.raises(ConfigValueError, match="same non-zero length"):
+        _curve(_Task(1, 4, 2, 2), {"type": "piecewise", "epochs": [0], "multipliers": [1, 2]})

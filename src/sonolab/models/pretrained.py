@@ -22,7 +22,15 @@ What adapting means, step by step (each a tested function):
 * **classifier**: kept only when its shape matches the model's (same classes); otherwise left to
   the model's fresh head.
 
-Files are read with ``torch.load(weights_only=True)``: a foreign file never runs code on load.
+* **PANNs**: the official CNN checkpoints (``Cnn14_mAP=0.431.pth``, ``Cnn6_mAP=0.343.pth``,
+  ``Cnn14_DecisionLevelAtt_mAP=0.425.pth`` ...) hold ``{"model": state}`` with PANNs' module names:
+  ``conv_block<n>`` -> ``blocks.<n-1>``, ``fc_audioset`` / ``att_block.cla`` -> ``head``,
+  ``att_block.att`` -> ``attention`` (1 x 1 convolutions -> linear layers), ``bn0`` to the
+  front-end; the fixed STFT / mel matrices and ``att_block.bn_att`` (defined, never used in PANNs'
+  forward) are dropped.
+
+Files are read with ``torch.load(weights_only=True)`` or as ``.safetensors``: a foreign file never
+runs code on load.
 """
 
 from __future__ import annotations
@@ -41,20 +49,31 @@ log = logging.getLogger(__name__)
 IMAGE_HEADS = ("head.", "head_dist.")
 
 
+def _read_weights(path: Path) -> object:
+    """The content of a ``.safetensors`` file (timm's format for hub weights) or a PyTorch file
+    loaded with ``weights_only=True``; an unreadable file is an error naming it."""
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            return load_file(path, device="cpu")
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - any failure to read means "not a weights file we can read"
+        raise DataFormatError(
+            path,
+            "a safetensors file, or a PyTorch weights file loadable with weights_only=True",
+            found=f"{type(err).__name__}: {str(err).splitlines()[0][:200]}",
+        ) from None
+
+
 def load_foreign_state(path: str | Path) -> dict[str, torch.Tensor]:
     """The tensors of a checkpoint file (a bare state dict, or one under ``state_dict`` /
-    ``model``), loaded without unpickling code; an unreadable file is an error naming it."""
+    ``model``; ``.safetensors`` or a PyTorch file), loaded without unpickling code; an unreadable
+    file is an error naming it."""
     path = Path(path)
     if not path.is_file():
         raise DataFormatError(path, "a checkpoint file (model.pretrained)", found="no such file")
-    try:
-        content = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # noqa: BLE001 - any unpickling failure means "not a weights file we can read"
-        raise DataFormatError(
-            path,
-            "a PyTorch weights file loadable with weights_only=True",
-            found=f"{type(err).__name__}: {str(err).splitlines()[0][:200]}",
-        ) from None
+    content = _read_weights(path)
     for key in ("state_dict", "model"):
         if isinstance(content, dict) and isinstance(content.get(key), dict):
             content = content[key]
@@ -262,5 +281,76 @@ def load_into_htsat(model: nn.Module, path: str | Path) -> dict[str, dict[str, t
         "present" if mapped["head"] else "absent",
         "present" if mapped["frontend"] else "absent",
         len(result.unexpected_keys),
+    )
+    return {"head": mapped["head"], "frontend": mapped["frontend"]}
+
+
+PANNS_DROPPED = ("spectrogram_extractor.", "logmel_extractor.", "att_block.bn_att.")
+PANNS_RENAMED = {
+    "fc_audioset.": "head.",
+    "att_block.cla.": "head.",
+    "att_block.att.": "attention.",
+}
+
+
+def panns_key_map(state: dict[str, torch.Tensor]) -> dict[str, dict[str, torch.Tensor]]:
+    """An official PANNs CNN state dict -> ``{"encoder", "head", "frontend"}`` state dicts for
+    :class:`~sonolab.models.cnn.LogMelCnn`: its blocks and ``fc1``, its classifier (and attention
+    layer) by the model's keys, and ``bn0`` for the front-end's BatchNorm."""
+    encoder, head, frontend = {}, {}, {}
+    for key, value in state.items():
+        key = key.removeprefix("module.")
+        if key.startswith(PANNS_DROPPED):
+            continue
+        if key.startswith("bn0."):
+            frontend[key.removeprefix("bn0.")] = value
+            continue
+        if key.startswith("conv_block"):
+            number, rest = key.removeprefix("conv_block").split(".", 1)
+            encoder[f"blocks.{int(number) - 1}.{rest}"] = value
+            continue
+        for old, new in PANNS_RENAMED.items():
+            if key.startswith(old):
+                if value.dim() == 3:  # a 1 x 1 Conv1d (AttBlock) is a linear layer on each frame
+                    value = value.squeeze(-1)
+                head[new + key.removeprefix(old)] = value
+                break
+        else:
+            encoder[key] = value
+    return {"encoder": encoder, "head": head, "frontend": frontend}
+
+
+def load_into_cnn(model: nn.Module, path: str | Path) -> dict[str, dict[str, torch.Tensor]]:
+    """Load an official PANNs CNN checkpoint into ``model`` (a
+    :class:`~sonolab.models.cnn.LogMelCnn` of the same shape): the blocks and ``fc1`` now; the
+    file's classifier (``head``, by the model's keys, kept when the classes match) and ``bn0``
+    (``frontend``, taken by the task's front-end) are returned. A block or layer the file lacks,
+    or one of another shape, is an error naming the file."""
+    mapped = panns_key_map(load_foreign_state(path))
+    own = model.state_dict()
+    wrong = [
+        f"{k} {tuple(v.shape)} (model {tuple(own[k].shape)})"
+        for k, v in mapped["encoder"].items()
+        if k in own and own[k].shape != v.shape
+    ]
+    if wrong:
+        raise DataFormatError(
+            path, "PANNs weights of the model's shape (channels, kernel_size)", found=wrong[0]
+        )
+    result = model.load_state_dict(mapped["encoder"], strict=False)
+    missing = [k for k in result.missing_keys if not k.startswith(("head.", "attention."))]
+    if missing or result.unexpected_keys:
+        found = (
+            f"{len(missing)} missing, e.g. {missing[:3]}"
+            if missing
+            else f"{len(result.unexpected_keys)} unknown, e.g. {result.unexpected_keys[:3]}"
+        )
+        raise DataFormatError(path, "a PANNs CNN checkpoint of the model's depth", found=found)
+    log.info(
+        "loaded %s: %d encoder tensors, classifier %s, mel BatchNorm %s",
+        path,
+        len(mapped["encoder"]),
+        "present" if mapped["head"] else "absent",
+        "present" if mapped["frontend"] else "absent",
     )
     return {"head": mapped["head"], "frontend": mapped["frontend"]}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import logging
 import math
 from collections.abc import Callable
@@ -74,7 +75,64 @@ def noam(step: int, warmup_steps: int, d_model: int) -> float:
     return d_model**-0.5 * min(t**-0.5, t * warmup_steps**-1.5)
 
 
-SCHEDULER_TYPES = ("warmup_exponential", "warmup_cosine", "wespeaker", "noam")
+def multistep(
+    step: int,
+    steps_per_epoch: int,
+    decay_start: int,
+    decay_every: int,
+    gamma: float,
+    warmup_steps: int = 0,
+    warmup_every: int = 1,
+) -> float:
+    """LR multiplier of AST's recipes (YuanGongND/ast src/traintest.py): ``gamma`` to the number of
+    milestones ``decay_start, decay_start + decay_every, ...`` reached by the epochs completed
+    (``MultiStepLR`` stepped after each epoch: with ``decay_start=2``, ``decay_every=1`` the first
+    two epochs run at the full rate, the third at ``gamma``), times a stepped linear warm-up over
+    the first ``warmup_steps`` optimiser steps: ``s / warmup_steps`` with ``s`` the step rounded
+    down to a multiple of ``warmup_every`` (AST sets it every 50 steps of the first 1000, starting
+    from 0)."""
+    epoch = step // max(1, steps_per_epoch)
+    decays = 0 if epoch < decay_start else 1 + (epoch - decay_start) // max(1, decay_every)
+    factor = gamma**decays
+    if warmup_steps > 0 and step < warmup_steps:
+        factor *= (step - step % max(1, warmup_every)) / warmup_steps
+    return factor
+
+
+def piecewise(
+    step: int, steps_per_epoch: int, epochs: list[int], multipliers: list[float]
+) -> float:
+    """LR multiplier constant over epochs: ``multipliers[i]`` from epoch ``epochs[i]`` (0-based)
+    until the next entry's epoch. HTS-AT's ``lr_foo`` (sed_model.py) is ``epochs: [0, 1, 2, 3, 11,
+    21, 31]``, ``multipliers: [0.02, 0.05, 0.1, 0.1, 0.05, 0.02, 0.03]``."""
+    epoch = step // max(1, steps_per_epoch)
+    return multipliers[bisect.bisect_right(epochs, epoch) - 1]
+
+
+def check_piecewise(scheduler: dict) -> tuple[list[int], list[float]]:
+    """``epochs`` / ``multipliers`` of a piecewise schedule, checked: as many of each, epochs
+    rising from 0."""
+    epochs = [int(e) for e in scheduler.get("epochs") or []]
+    multipliers = [float(m) for m in scheduler.get("multipliers") or []]
+    if not epochs or len(epochs) != len(multipliers):
+        raise ConfigValueError(
+            "task.scheduler.epochs / multipliers",
+            "two lists of the same non-zero length",
+            f"{len(epochs)} epochs, {len(multipliers)} multipliers",
+        )
+    if epochs[0] != 0 or any(b <= a for a, b in zip(epochs, epochs[1:])):
+        raise ConfigValueError("task.scheduler.epochs", "rising epochs starting at 0", epochs)
+    return epochs, multipliers
+
+
+SCHEDULER_TYPES = (
+    "warmup_exponential",
+    "warmup_cosine",
+    "wespeaker",
+    "noam",
+    "multistep",
+    "piecewise",
+)
 LR_SCALINGS = ("none", "linear")
 
 
@@ -132,7 +190,9 @@ def configure_optimization(
     ``{warmup_epochs, final_lr_ratio}`` (``type: warmup_exponential``, the default) a warm-up then
     exponential decay over the rest of the run (``type: warmup_cosine``: a half-cosine decay);
     ``type: wespeaker`` WeSpeaker's curve (:func:`wespeaker_exponential`); with ``{type: noam,
-    warmup_steps, d_model}`` :func:`noam`. The exponential ones take ``lr_scaling`` (none | linear,
+    warmup_steps, d_model}`` :func:`noam`; ``{type: multistep, decay_start, decay_every, gamma,
+    warmup_steps, warmup_every}`` AST's :func:`multistep`; ``{type: piecewise, epochs,
+    multipliers}`` HTS-AT's :func:`piecewise`. All but noam take ``lr_scaling`` (none | linear,
     with ``reference_batch``, :func:`lr_scale`)."""
     opt = optimizer(params=task.parameters())
     if not scheduler:
@@ -144,6 +204,31 @@ def configure_optimization(
         warmup = int(scheduler["warmup_steps"])
         schedule = partial(noam, warmup_steps=warmup, d_model=int(scheduler["d_model"]))
         log_warmup_span(task, warmup)
+    elif kind in ("multistep", "piecewise"):
+        per_epoch = max(
+            1, int(task.trainer.estimated_stepping_batches) // max(1, task.trainer.max_epochs or 1)
+        )
+        if kind == "multistep":
+            warmup = int(scheduler.get("warmup_steps", 0))
+            schedule = partial(
+                multistep,
+                steps_per_epoch=per_epoch,
+                decay_start=int(scheduler["decay_start"]),
+                decay_every=int(scheduler.get("decay_every", 1)),
+                gamma=float(scheduler["gamma"]),
+                warmup_steps=warmup,
+                warmup_every=int(scheduler.get("warmup_every", 1)),
+            )
+            if warmup:
+                log_warmup_span(task, warmup)
+        else:
+            epochs, multipliers = check_piecewise(scheduler)
+            schedule = partial(
+                piecewise, steps_per_epoch=per_epoch, epochs=epochs, multipliers=multipliers
+            )
+        scale = lr_scale(task.trainer, scheduler)
+        if scale != 1.0:
+            schedule = partial(_scaled, schedule=schedule, scale=scale)
     else:
         total = int(task.trainer.estimated_stepping_batches)
         epochs = max(1, task.trainer.max_epochs or 1)
