@@ -141,7 +141,13 @@ def test_noam_warm_up_is_stated_against_the_run_s_steps(caplog):
 
 
 def _ast_reference(
-    lr0: float, steps_per_epoch: int, epochs: int, start: int, every: int, gamma: float, warmup: bool
+    lr0: float,
+    steps_per_epoch: int,
+    epochs: int,
+    start: int,
+    every: int,
+    gamma: float,
+    warmup: bool,
 ) -> list[float]:
     """AST's training loop (YuanGongND/ast src/traintest.py lines 62, 93-125, 227): torch's
     MultiStepLR over milestones range(start, 1000, every), stepped after each epoch; in the first
