@@ -56,6 +56,7 @@ TINY_AUDIOSET = dict(
     num_classes=4,
     train_clips=12,
     eval_clips=6,
+    unbalanced_clips=4,
     max_labels=2,
     seconds=2.0,
     sample_rate=16000,
@@ -65,7 +66,7 @@ TINY_AUDIOSET = dict(
 
 @pytest.fixture(scope="session")
 def tiny_audioset(tmp_path_factory) -> Path:
-    """A tiny synthetic AudioSet-layout dataset (4 classes, 12 + 6 clips of 2 s) written once per
+    """A tiny synthetic AudioSet-layout dataset (4 classes, 12 balanced + 4 unbalanced training and 6 eval clips of 2 s) written once per
     session."""
     from sonolab.data.synth.audioset import AudioSetSynthConfig, generate_audioset
 
@@ -78,7 +79,10 @@ def tiny_audioset(tmp_path_factory) -> Path:
 TINY_TAGGING_MODELS = {
     "AudioSpectrogramTransformer": (["model.depth=1"], lambda seconds: int(seconds * 100) - 2),
     "HtsAt": (["model.depths=[1,1,1,1]"], lambda seconds: int(seconds * 100) + 1),
-    "LogMelCnn": (["model.channels=[4,8,8,8]"], lambda seconds: int(seconds * 100) + 1),
+    "LogMelCnn": (
+        ["model.channels=[4,8,8,8]", "model.pool_sizes=null"],
+        lambda seconds: int(seconds * 100) + 1,
+    ),
 }
 
 

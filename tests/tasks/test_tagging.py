@@ -314,31 +314,96 @@ def test_mixup_mixes_inputs_and_targets_with_the_same_weights():
     from sonolab.data.augment import Mixup
 
     torch.manual_seed(0)
-    mixup = Mixup(prob=1.0, alpha=0.4, mix_labels=True)
+    mixup = Mixup(prob=1.0, alpha=0.4, targets="mixed")
     x = torch.randn(6, 100)
     labels = torch.arange(6) % 3
     targets = torch.nn.functional.one_hot(labels, 3).float()
     drawn = mixup.draw({"wave": x, "length": torch.full((6,), 100), "label": labels})
     perm, lam = drawn["perm"], drawn["lam"]
     assert torch.equal(drawn["wave"], x[perm]) and torch.equal(drawn["label"], labels[perm])
-    mixed = Mixup.mix(x, drawn["wave"], lam)
+    mixed = mixup.inputs(x, drawn)
     assert torch.allclose(mixed[2], lam[2] * x[2] + (1 - lam[2]) * x[perm[2]])
     soft = mixup.targets(targets, targets[perm], lam)
     assert torch.allclose(soft.sum(1), torch.ones(6)) and torch.allclose(
         soft[2], lam[2] * targets[2] + (1 - lam[2]) * targets[perm[2]]
     )
-    hard = Mixup(prob=1.0, alpha=0.4, mix_labels=False).targets(targets, targets[perm], lam)
+    hard = Mixup(prob=1.0, alpha=0.4, targets="dominant").targets(targets, targets[perm], lam)
     dominant = torch.where(lam >= 0.5, torch.arange(6), perm)
     assert torch.equal(hard, targets[dominant])
+    own = Mixup(prob=1.0, targets="own").targets(targets, targets[perm], lam)
+    assert torch.equal(own, targets)  # HTS-AT: each example keeps its own targets
     assert Mixup(prob=0.0).draw({"wave": x}) is None
-    with pytest.raises(
-        ConfigValueError, match="task.mixup.domain: expected waveform or spectrogram"
-    ):
+    with pytest.raises(ConfigValueError, match="task.mixup.domain: expected waveform or"):
         Mixup(domain="image")
-    with pytest.raises(ConfigValueError, match="task.mixup.partners: expected batch or dataset"):
+    with pytest.raises(ConfigValueError, match="task.mixup.partners: expected batch or"):
         Mixup(partners="queue")
+    with pytest.raises(ConfigValueError, match="task.mixup.targets: expected mixed or"):
+        Mixup(targets="soft")
     with pytest.raises(RuntimeError, match="no partner clips"):
         Mixup(prob=1.0, partners="dataset").draw({"wave": x})
+
+
+def test_mixup_forms_of_ast_htsat_and_panns():
+    from sonolab.data.augment import Mixup
+
+    torch.manual_seed(0)
+    x = torch.randn(8, 50)
+    batch = {"wave": x, "length": torch.arange(8) + 40, "label": torch.arange(8)}
+    # HTS-AT's do_mixup: x * lam + flip(x) * (1 - lam), every example
+    flipped = Mixup(prob=1.0, alpha=0.5, partners="flipped", targets="own").draw(batch)
+    assert torch.equal(flipped["perm"], torch.arange(7, -1, -1))
+    lam = flipped["lam"]
+    expected = x * lam[:, None] + torch.flip(x, dims=[0]) * (1 - lam[:, None])
+    assert torch.allclose(Mixup(partners="flipped").inputs(x, flipped), expected)
+    # PANNs' do_mixup: example 2i with 2i + 1, the batch halves
+    pairs_mixup = Mixup(prob=1.0, alpha=1.0, partners="pairs")
+    pairs = pairs_mixup.draw(batch)
+    assert torch.equal(pairs["rows"], torch.tensor([0, 2, 4, 6]))
+    mixed = pairs_mixup.inputs(x, pairs)
+    lam = pairs["lam"]
+    assert mixed.shape == (4, 50)
+    assert torch.allclose(mixed[1], lam[1] * x[2] + (1 - lam[1]) * x[3])
+    assert torch.equal(pairs_mixup.lengths(batch["length"], pairs), torch.tensor([41, 43, 45, 47]))
+    assert torch.equal(Mixup.own(batch["label"], pairs), torch.tensor([0, 2, 4, 6]))
+    # AST: each example mixed with probability prob; the others keep lam = 1 (themselves)
+    per_example = Mixup(prob=0.5, alpha=10.0, per_example=True)
+    draws = torch.cat([per_example.draw(batch)["lam"] for _ in range(200)])
+    unmixed = (draws == 1.0).float().mean()
+    assert 0.4 < unmixed < 0.6
+    kept = draws[draws < 1.0]
+    assert abs(float(kept.mean()) - 0.5) < 0.02 and float(kept.std()) < 0.15  # Beta(10, 10)
+
+
+def test_spec_augment_fill_is_a_raw_zero_for_ast_and_zero_otherwise():
+    from sonolab.data.augment import SpecAugment
+    from sonolab.features import AstFbank
+
+    fbank = AstFbank(n_mels=16, sample_rate=16000, target_frames=50, mean=-4.2677393, std=4.5689974)
+    fill = fbank.normalised_value(0.0)
+    assert fill == pytest.approx(4.2677393 / (2 * 4.5689974))  # AST masks the raw fbank with 0
+    torch.manual_seed(3)
+    masks = SpecAugment(freq_mask=8, time_mask=20, freq_masks=2, time_masks=2)
+    feats = torch.full((4, 50, 16), 7.0)
+    masked = masks(feats, fill)
+    values = masked.unique()
+    assert len(values) == 2 and float(values.max()) == 7.0
+    assert float(values.min()) == pytest.approx(fill)
+    assert (masks(feats) == 0).any()  # the default fill: 0 in the features
+
+
+def test_repeat_pad_plays_a_short_clip_again():
+    from sonolab.data.tagging import fill_clip
+
+    wave = torch.randn(160)
+    repeated, length = fill_clip(wave, 320, "repeat")
+    # HTS-AT's ESC_Dataset: np.concatenate((waveform, waveform)) for its 10 s input
+    assert torch.equal(repeated, torch.cat([wave, wave])) and length == 320
+    partial, length = fill_clip(wave, 400, "repeat")
+    assert torch.equal(partial[320:], wave[:80]) and length == 400
+    padded, length = fill_clip(wave, 320, "zero")
+    assert torch.equal(padded[:160], wave) and not padded[160:].any() and length == 160
+    cut, length = fill_clip(wave, 100, "repeat")
+    assert torch.equal(cut, wave[:100]) and length == 100
 
 
 def test_shift_gain_rolls_each_clip_by_its_own_amount_and_scales_it():
@@ -396,9 +461,18 @@ def test_dataset_partners_come_from_the_whole_training_set(tiny_esc50):
 
 
 @pytest.mark.parametrize(
-    "domain,partners", [("waveform", "batch"), ("spectrogram", "batch"), ("spectrogram", "dataset")]
+    "mixup",
+    [
+        # AST: per example, partners from the dataset, raw waveforms, masks of the raw fbank
+        "{prob: 0.5, alpha: 10, domain: waveform, partners: dataset, per_example: true}",
+        # HTS-AT: flipped batch after the masks, own targets
+        "{prob: 1.0, alpha: 0.5, domain: masked_spectrogram, partners: flipped, targets: own}",
+        # PANNs: even / odd pairs after the masks (the batch halves)
+        "{prob: 1.0, alpha: 1.0, domain: masked_spectrogram, partners: pairs}",
+        "{prob: 1.0, alpha: 10, domain: spectrogram, partners: dataset}",
+    ],
 )
-def test_training_with_mixup_runs_in_either_domain(domain, partners, tiny_esc50, tmp_path):
+def test_training_with_mixup_runs_in_each_form(mixup, tiny_esc50, tmp_path):
     cfg = compose(
         "train",
         [
@@ -406,7 +480,8 @@ def test_training_with_mixup_runs_in_either_domain(domain, partners, tiny_esc50,
             *tagging_overrides(tiny_esc50),
             "debug=fast_dev_run",
             "callbacks=none",
-            f"task.mixup={{prob: 1.0, alpha: 10, domain: {domain}, partners: {partners}}}",
+            f"task.mixup={mixup}",
+            "task.spec_augment.fill=raw_zero",
             "task.shift_gain={shift_seconds: 0.5, gain_db: 6}",
         ],
         tmp_path,
@@ -672,3 +747,41 @@ def test_any_clip_name_is_read_pre_scanned_and_loaded(tiny_esc50, tmp_path):
     for part in ("train", "test"):
         loader = dm.train_dataloader() if part == "train" else dm.test_dataloader()
         assert sum(len(batch["label"]) for batch in loader) == len(dm.parts[part])
+
+
+def test_an_official_ast_checkpoint_brings_its_statistics_with_a_warning(
+    tiny_esc50, tmp_path, caplog
+):
+    from hydra.utils import instantiate
+
+    from sonolab.models.pretrained import AST_AUDIOSET_STATISTICS
+
+    overrides = ["experiment=synth_esc50_ast", *tagging_overrides(tiny_esc50)]
+    source = instantiate(compose("train", overrides, tmp_path / "probe").model)
+    source.reset_classifier(527)
+    official = {  # AST's DataParallel key names (module.v.* / module.mlp_head.*)
+        "module." + ("mlp_head." + k[5:] if k.startswith("head.") else "v." + k[4:]): v
+        for k, v in source.state_dict().items()
+    }
+    path = tmp_path / "audioset_10_10_0.4593.pth"
+    torch.save(official, path)
+    out = tmp_path / "run"
+    cfg = compose(
+        "train",
+        [
+            *overrides,
+            f"model.pretrained={path}",
+            f"model.pretrained_grid=[{source.grid[0]},{source.grid[1]}]",
+            "trainer.max_epochs=1",
+            "trainer.limit_train_batches=1",
+            "test=false",
+            "callbacks.progress_bar=null",
+        ],
+        out,
+    )
+    with caplog.at_level("WARNING", logger="sonolab.tasks.tagging"):
+        train(cfg, ROOT / "configs")
+    assert "using those model.pretrained was trained with (mean -4.2677393" in caplog.text
+    state = torch.load(out / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"]
+    assert float(state["features.mean"]) == pytest.approx(AST_AUDIOSET_STATISTICS["mean"])
+    assert float(state["features.std"]) == pytest.approx(AST_AUDIOSET_STATISTICS["std"])

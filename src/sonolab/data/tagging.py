@@ -37,10 +37,15 @@ from .verify import cache_file, screen_audio
 
 log = logging.getLogger(__name__)
 
+# how a clip shorter than clip_seconds is filled: silence after it, or the clip again (HTS-AT's
+# ESC-50 recipe plays each 5 s clip twice to fill its 10 s input)
+PAD_MODES = ("zero", "repeat")
+
 SETTING_RULES = {  # data.<key>: what the datamodules accept
     **COMMON_SETTING_RULES,
     "test_fold": (lambda v: 1 <= v <= 5, "a fold 1..5"),
     "clip_seconds": (lambda v: v > 0, "a positive number of seconds"),
+    "pad_mode": (lambda v: v in PAD_MODES, " or ".join(PAD_MODES)),
 }
 
 
@@ -53,9 +58,23 @@ class TaggedClip:
     label: int | tuple[int, ...]
 
 
+def fill_clip(wave: torch.Tensor, samples: int, pad_mode: str = "zero") -> tuple[torch.Tensor, int]:
+    """``wave`` cut or filled to ``samples``: zeros after it (``zero``; the valid length is the
+    audio's), or the clip repeated until full (``repeat``; all of it valid). An empty clip is
+    zero-filled either way."""
+    wave = wave[:samples]
+    if pad_mode == "repeat" and 0 < wave.numel() < samples:
+        copies = -(-samples // wave.numel())
+        return wave.repeat(copies)[:samples], samples
+    padded = torch.zeros(samples)
+    padded[: wave.numel()] = wave
+    return padded, wave.numel()
+
+
 class ClipDataset(Dataset):
-    """Fixed-length clips with their labels; clips are cut at ``clip_seconds`` or zero-padded to it
-    (the valid length is kept so the front-end knows where the audio ends). With ``num_classes``
+    """Fixed-length clips with their labels; clips are cut at ``clip_seconds`` or filled to it
+    (``pad_mode``: zero-padded, the valid length kept so the front-end knows where the audio ends;
+    or repeated). With ``num_classes``
     the labels are multi-hot vectors (multi-label data). With ``cache`` each decoded, resampled clip
     is kept in memory after its first read (per loading process). With ``partners`` every item also
     carries a clip drawn at random from the whole set (``partner_wave`` / ``partner_length`` /
@@ -73,8 +92,10 @@ class ClipDataset(Dataset):
         partners: bool = False,
         pack: PackedClips | None = None,
         seed: int = 0,
+        pad_mode: str = "zero",
     ):
         self.clips = clips
+        self.pad_mode = pad_mode
         self.sample_rate = sample_rate
         self.samples = int(round(clip_seconds * sample_rate))
         self.num_classes = num_classes
@@ -99,14 +120,12 @@ class ClipDataset(Dataset):
 
     def _item(self, index: int) -> dict:
         clip = self.clips[index]
-        wave = self._wave(index)
-        padded = torch.zeros(self.samples)
-        padded[: wave.numel()] = wave
+        padded, length = fill_clip(self._wave(index), self.samples, self.pad_mode)
         label = clip.label
         if self.num_classes is not None:
             label = torch.zeros(self.num_classes)
             label[list(clip.label)] = 1.0
-        return {"wave": padded, "length": wave.numel(), "label": label, "index": index}
+        return {"wave": padded, "length": length, "label": label, "index": index}
 
     def __getitem__(self, key: int | Draw) -> dict:
         index, rng = draw_rng(key, self.seed)
@@ -199,7 +218,8 @@ class ClipDataModule(AudioDataModule):
     Args:
         root: dataset folder.
         sample_rate: the front-end's rate (clips at other rates are resampled).
-        clip_seconds: clips are cut or zero-padded to this length.
+        clip_seconds: clips are cut or filled to this length.
+        pad_mode: a shorter clip is followed by silence (``zero``) or repeated (``repeat``).
         batch_size / num_workers / pin_memory: the loaders' (batch per device).
         require_all_audio: a listed clip without its audio file is an error (else counted and left
             out).
@@ -234,11 +254,13 @@ class ClipDataModule(AudioDataModule):
         seed: int = 0,
         cache_audio: bool = False,
         packed: str | None = None,
+        pad_mode: str = "zero",
     ):
         super().__init__()
         check_settings(
             "data",
             SETTING_RULES,
+            pad_mode=pad_mode,
             clip_seconds=clip_seconds,
             batch_size=batch_size,
             on_bad_audio=on_bad_audio,
@@ -252,6 +274,7 @@ class ClipDataModule(AudioDataModule):
         self._datasets: dict[str, ClipDataset] = {}
         self.sample_rate = sample_rate
         self.clip_seconds = clip_seconds
+        self.pad_mode = pad_mode
         self.batch_size = batch_size
         self.num_workers = num_workers
         self.pin_memory = pin_memory
@@ -310,6 +333,7 @@ class ClipDataModule(AudioDataModule):
             partners=partners,
             pack=self.pack,
             seed=self.seed,
+            pad_mode=self.pad_mode,
         )
 
     def statistics_clips(self, count: int) -> Dataset:
@@ -320,17 +344,15 @@ class ClipDataModule(AudioDataModule):
 
     def statistics_file(self, frontend: dict, count: int) -> Path:
         """Where the front-end statistics (``frontend``: its settings) of the first ``count``
-        training
-        clips are kept: beside the data (``<root>/.sonolab/``, or the user cache when it is
+        training clips are kept: beside the data (``<root>/.sonolab/``, or the user cache when it is
         read-only), keyed by the front-end settings and the exact training clips' content (path,
         size and modification time of each: audio replaced in place is measured again)."""
         self.setup()
         clips = [str(c.path) for c in self.parts["train"][:count]]
-        return cache_file(
-            Path(self.root),
-            {"frontend": frontend, "train_clips": content_key(clips), "count": len(clips)},
-            kind="statistics",
-        )
+        key = {"frontend": frontend, "train_clips": content_key(clips), "count": len(clips)}
+        if self.pad_mode != "zero":  # repeated clips measure otherwise (zero keeps earlier keys)
+            key["pad_mode"] = self.pad_mode
+        return cache_file(Path(self.root), key, kind="statistics")
 
     def _train_sampler(self) -> EpochSeededSampler:
         return ShuffleSampler(len(self.parts["train"]), self.seed)
@@ -537,8 +559,9 @@ class AudioSetDataModule(ClipDataModule):
 
     Args:
         root: dataset folder. class_labels: the class index CSV.
-        train / val / test: a segment CSV (``.csv``) or JSON datafile (``.json``) each; ``val`` may
-        be null.
+        train / val / test: a segment CSV (``.csv``) or JSON datafile (``.json``), or a list of
+            them read as one (full AudioSet: the balanced and unbalanced training CSVs); ``val``
+            may be null.
         audio_dir / audio_pattern: where a segment's audio is: ``{ytid}``, ``{start}`` / ``{end}``
             (seconds, 3 decimals) are filled in, e.g. ``{ytid}.wav`` or ``Y{ytid}.wav`` (PANNs).
         balanced: draw training clips by AST's balanced weights (sum of 1 / label count).
@@ -556,9 +579,9 @@ class AudioSetDataModule(ClipDataModule):
         self,
         root: str,
         class_labels: str = "class_labels_indices.csv",
-        train: str = "balanced_train_segments.csv",
-        val: str | None = None,
-        test: str = "eval_segments.csv",
+        train: str | list[str] = "balanced_train_segments.csv",
+        val: str | list[str] | None = None,
+        test: str | list[str] = "eval_segments.csv",
         audio_dir: str = "audio",
         audio_pattern: str = "{ytid}.wav",
         balanced: bool = True,
@@ -574,12 +597,13 @@ class AudioSetDataModule(ClipDataModule):
     test_name = "eval"
 
     def validation_is_tested(self) -> bool:
-        """Whether the validation listing is the test listing."""
-        val, test = self.listings["val"], self.listings["test"]
-        return (
-            val is not None
-            and under_root(self.root, val).resolve() == under_root(self.root, test).resolve()
-        )
+        """Whether a validation listing is also a test listing."""
+
+        def resolved(names) -> set[Path]:
+            names = [] if names is None else [names] if isinstance(names, str) else names
+            return {under_root(self.root, n).resolve() for n in names}
+
+        return bool(resolved(self.listings["val"]) & resolved(self.listings["test"]))
 
     def _clips(self, listing: Path, labels) -> list[TaggedClip]:
         if listing.suffix.lower() == ".json":
@@ -611,15 +635,20 @@ class AudioSetDataModule(ClipDataModule):
         self.class_names = [label.name for label in labels]
         parts: dict[str, list[TaggedClip]] = {"val": []}
         listed: dict[str, tuple[Path, set[Path]]] = {}
-        for part, name in self.listings.items():
-            if name is None:
+        for part, names in self.listings.items():
+            if names is None:
                 continue
-            listing = under_root(self.root, name)
-            clips = self._clips(listing, labels)
-            listed[part] = (listing, {c.path for c in clips})
-            _check_disjoint(listed)
-            keep = self._readable(clips, listing, f"audioset_{part}")
-            parts[part] = [c for c, k in zip(clips, keep) if k]
+            if isinstance(names, str):
+                names = [names]
+            parts[part] = []
+            for name in names:  # several listings: one part (AST's full set: balanced + unbalanced)
+                listing = under_root(self.root, name)
+                clips = self._clips(listing, labels)
+                before = listed.get(part, (listing, set()))[1]
+                listed[part] = (listing, before | {c.path for c in clips})
+                _check_disjoint(listed)
+                keep = self._readable(clips, listing, f"audioset_{part}")
+                parts[part] += [c for c, k in zip(clips, keep) if k]
             if part != "val" and not parts[part]:
                 raise DataFormatError(listing, f"{part} clips with audio", found="none")
         self.skipped.report(log, "AudioSet listings")

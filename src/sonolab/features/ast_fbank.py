@@ -69,6 +69,11 @@ class AstFbank(FrontEnd):
         self.mean.fill_(float(mean))
         self.std.fill_(float(std))
 
+    def normalised_value(self, raw: float) -> float:
+        """``(raw - mean) / (2 * std)``: where a raw fbank value lands after normalising (a mask
+        of AST's raw fbank, 0, holds ``-mean / (2 * std)``)."""
+        return (raw - float(self.mean)) / (2 * float(self.std))
+
     def num_frames(self, num_samples: torch.Tensor) -> torch.Tensor:
         """Frames holding audio for ``num_samples`` (Kaldi's snip_edges), capped at
         ``target_frames``."""

@@ -19,6 +19,8 @@ class FrontEnd(nn.Module):
         has_statistics: False while the normalisation a front-end needs is not set; then the task
             measures it over training clips (:mod:`sonolab.features.statistics`) and calls
             ``set_statistics(mean, std)``.
+        normalised_value(raw): what a raw feature value becomes after the normalisation (AST
+            masks its raw fbank: a mask's value in the normalised features).
         adopt_pretrained(state): take a pretrained file's front-end weights.
     """
 
@@ -43,6 +45,11 @@ class FrontEnd(nn.Module):
     def has_statistics(self) -> bool:
         """Whether the front-end's normalisation is set (front-ends without one: always)."""
         return True
+
+    def normalised_value(self, raw: float) -> float:
+        """What a raw feature value becomes after the front-end's normalisation (no
+        normalisation: itself)."""
+        return raw
 
     def adopt_pretrained(self, state: dict[str, torch.Tensor]) -> None:
         """Take a pretrained file's front-end weights (e.g. HTS-AT's mel BatchNorm)."""

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from omegaconf import OmegaConf
 
+from ..data.tagging import fill_clip
 from ..utils.io import write_text_atomic
 from .base import (
     COMMAND_OPTIONS,
@@ -56,14 +57,15 @@ class Tagger(InferenceModel):
 
     The model was trained on clips of the run's ``data.clip_seconds``; a longer input is cut into
     consecutive windows of that length (the last one ending with the input, overlapping the one
-    before), a shorter one is zero-padded (as training pads a short clip), and a class's clip score
-    is its highest over the windows (a sound present anywhere).
+    before), a shorter one is filled as training fills a short clip (zeros or repeats), and a
+    class's clip score is its highest over the windows (a sound present anywhere).
     """
 
     def __init__(self, task, run_dir, checkpoint, device="auto"):
         super().__init__(task, run_dir, checkpoint, device)
         data = OmegaConf.load(Path(run_dir) / ".hydra" / "config.yaml").data
         self.clip_seconds = float(data.clip_seconds)
+        self.pad_mode = str(data.get("pad_mode", "zero"))
         self.window = int(round(self.clip_seconds * self.sample_rate))
         self.labels = list(task.data_info.labels)
         self.multi_label = bool(task.data_info.multi_label)
@@ -74,13 +76,12 @@ class Tagger(InferenceModel):
 
         Consecutive windows of the clip length; a remainder is covered by a last window that ends
         with the input (overlapping the one before), not by a mostly-padded one, whose scores
-        would be those of silence. An input shorter than one window is zero-padded, as training
-        pads a short clip."""
+        would be those of silence. An input shorter than one window is filled as training fills a
+        short clip (``data.pad_mode``: zeros, or the input repeated)."""
         n, size = wave.numel(), self.window
         if n <= size:
-            padded = torch.zeros(size)
-            padded[:n] = wave
-            return padded[None], torch.tensor([n]), 0
+            padded, valid = fill_clip(wave, size, self.pad_mode)
+            return padded[None], torch.tensor([valid]), 0
         starts = list(range(0, n - size + 1, size))
         overlap = 0
         if starts[-1] + size < n:

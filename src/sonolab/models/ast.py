@@ -97,7 +97,9 @@ class AudioSpectrogramTransformer(AudioModel):
             # a head in the file is kept aside until the task sizes ours: reused when the classes
             # match
             grid = tuple(pretrained_grid) if pretrained_grid else None
-            self._pretrained_head = load_into_ast(self, pretrained, grid)["head"]
+            loaded = load_into_ast(self, pretrained, grid)
+            self._pretrained_head = loaded["head"]
+            self.pretrained_statistics = loaded["statistics"] or None
 
     def reset_classifier(self, num_classes: int) -> None:
         """A head for ``num_classes`` outputs (the encoder is kept): the pretrained file's head when

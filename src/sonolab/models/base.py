@@ -27,6 +27,8 @@ class AudioModel(nn.Module):
         reset_classifier(num_classes): size the classification head for the data (classifiers).
         pretrained_frontend: front-end weights read from a pretrained file with the model's own
             (HTS-AT's mel BatchNorm), for the task to hand to the features; empty otherwise.
+        pretrained_statistics: ``{mean, std}`` of the front-end the pretrained file was trained
+            with (an official AST checkpoint: AudioSet's fbank statistics); None otherwise.
         prepare_export(): make inference deterministic and traceable before ``sonolab export``
             (EEND-EDA: no frame shuffle before its attractor LSTM); nothing by default.
     """
@@ -35,6 +37,7 @@ class AudioModel(nn.Module):
     embedding_dim: int | None = None
     subsampling: int = 1
     pretrained_frontend: dict[str, torch.Tensor] | None = None
+    pretrained_statistics: dict[str, float] | None = None
 
     def prepare_export(self) -> None:
         """Switch off what an exported graph cannot or should not hold (random inference steps)."""

@@ -47,6 +47,9 @@ from ..utils.errors import DataFormatError
 log = logging.getLogger(__name__)
 
 IMAGE_HEADS = ("head.", "head_dist.")
+# The fbank statistics AST's AudioSet models were trained with (YuanGongND/ast egs/audioset/run.sh
+# lines 55-56: dataset_mean=-4.2677393, dataset_std=4.5689974)
+AST_AUDIOSET_STATISTICS = {"mean": -4.2677393, "std": 4.5689974}
 
 
 def _read_weights(path: Path) -> object:
@@ -59,10 +62,13 @@ def _read_weights(path: Path) -> object:
             return load_file(path, device="cpu")
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001 - any failure to read means "not a weights file we can read"
+        expected = (
+            "a safetensors file"
+            if path.suffix == ".safetensors"
+            else "a PyTorch weights file loadable with weights_only=True (or a .safetensors file)"
+        )
         raise DataFormatError(
-            path,
-            "a safetensors file, or a PyTorch weights file loadable with weights_only=True",
-            found=f"{type(err).__name__}: {str(err).splitlines()[0][:200]}",
+            path, expected, found=f"{type(err).__name__}: {str(err).splitlines()[0][:200]}"
         ) from None
 
 
@@ -167,9 +173,10 @@ def load_into_ast(
     :class:`~sonolab.models.ast.AudioSpectrogramTransformer`), adapting channels, position
     embeddings and head. ``source_grid``: the checkpoint's patch grid (default: square for image
     weights, AST's 12 x 101 for AST files). Returns the keys left at their initial values
-    (``missing``), those of the file that had no place (``unexpected``) and the file's audio head
-    (``head``: tensors by the head's own keys, empty when it has none); anything missing beyond the
-    head is an error."""
+    (``missing``), those of the file that had no place (``unexpected``), the file's audio head
+    (``head``: tensors by the head's own keys, empty when it has none) and, for an official AST
+    file, the fbank ``statistics`` its model was trained with; anything missing beyond the head is
+    an error."""
     state = load_foreign_state(path)
     official_ast = any(k.removeprefix("module.").startswith(("v.", "mlp_head.")) for k in state)
     state = ast_key_map(state)
@@ -217,6 +224,7 @@ def load_into_ast(
         "missing": list(result.missing_keys),
         "unexpected": list(result.unexpected_keys),
         "head": head,
+        "statistics": dict(AST_AUDIOSET_STATISTICS) if official_ast else {},
     }
 
 

@@ -3,6 +3,7 @@ AudioSet)."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,9 +21,14 @@ from ..losses.base import Prediction
 from ..metrics.tagging import multilabel_metrics, single_label_metrics
 from ..models.base import AudioModel
 from ..report.tagging import write_tagging_report
-from ..utils.errors import IncompatibleConfigError
+from ..utils.errors import ConfigValueError, IncompatibleConfigError
 from .base import Task, loss_class, loss_input
 from .gather import gather_by_index
+
+log = logging.getLogger(__name__)
+
+# what a SpecAugment mask holds: 0 in the model's input, or a raw 0 after normalising (AST)
+MASK_FILLS = ("zero", "raw_zero")
 
 
 class TaggingTask(Task):
@@ -40,8 +46,11 @@ class TaggingTask(Task):
         ``sample_rate``).
         optimizer / scheduler: as in the other tasks.
         spec_augment: :class:`SpecAugment` fields ``{freq_mask, time_mask, freq_masks, time_masks}``
-        or null.
-        mixup: :class:`Mixup` fields ``{prob, alpha, domain, partners, mix_labels}`` or null.
+            and ``fill`` (``zero``: masks hold 0 in the model's input, as HTS-AT / PANNs mask
+            after their BatchNorm; ``raw_zero``: the normalised value of a raw 0, as AST masks its
+            fbank before normalising), or null.
+        mixup: :class:`Mixup` fields ``{prob, alpha, domain, partners, targets, per_example}`` or
+            null.
         shift_gain: :class:`ShiftGain` fields ``{shift_seconds, gain_db}`` or null (applied to the
             training waveforms before mixup).
     """
@@ -78,6 +87,12 @@ class TaggingTask(Task):
         super().__init__(model, features, loss, data_info, optimizer, scheduler)
         self.multi_label = bool(self.data_info.multi_label)
         self.labels = list(self.data_info.labels)
+        spec_augment = dict(spec_augment or {})
+        self.mask_fill = spec_augment.pop("fill", "zero")
+        if self.mask_fill not in MASK_FILLS:
+            raise ConfigValueError(
+                "task.spec_augment.fill", " or ".join(MASK_FILLS), self.mask_fill
+            )
         self.spec_augment = SpecAugment(**spec_augment) if spec_augment else None
         self.mixup = Mixup(**mixup) if mixup else None
         self.shift_gain = (
@@ -105,12 +120,22 @@ class TaggingTask(Task):
         return loss
 
     def on_fit_start(self) -> None:
-        """Give the front-end its normalisation when it has none: the statistics stored beside the
-        data for these training clips (``python -m sonolab.stats``, or an earlier run), else
-        measured now and
-        stored (every process reads the same clips in the same order, so all get the same
-        numbers)."""
+        """Give the front-end its normalisation when it has none: those the pretrained file was
+        trained with (an official AST checkpoint; with a warning), else the statistics stored
+        beside the data for these training clips (``python -m sonolab.stats``, or an earlier run),
+        else measured now and stored (every process reads the same clips in the same order, so all
+        get the same numbers)."""
         if self.features.has_statistics:
+            return
+        official = self.model.pretrained_statistics
+        if official:
+            log.warning(
+                "features.mean / std not set: using those model.pretrained was trained with "
+                "(mean %s, std %s), not statistics of this data; set them to choose",
+                official["mean"],
+                official["std"],
+            )
+            self.features.set_statistics(official["mean"], official["std"])
             return
         datamodule = self.trainer.datamodule
         path = datamodule.statistics_file(self.features.statistics_settings, self.statistics_clips)
@@ -139,24 +164,52 @@ class TaggingTask(Task):
     ) -> torch.Tensor:
         """Waveforms -> clip logits (in training mixed with ``partner`` clips, see
         :meth:`Mixup.draw`)."""
+        return self.outputs(wave, length, partner)["logits"]
+
+    def _mixed_features(
+        self, feats: torch.Tensor, frames: torch.Tensor, partner: dict
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        if "perm" in partner:  # partners from this batch: their features are already here
+            return self.mixup.inputs(feats, partner), self.mixup.lengths(frames, partner)
+        other, other_frames = self.features(partner["wave"], partner["length"])
+        if self.training and self.spec_augment is not None and self._mix_after_masks:
+            other = self.spec_augment(other, self._mask_value())
+        return (
+            self.mixup.inputs(feats, partner, other),
+            self.mixup.lengths(frames, partner, other_frames),
+        )
+
+    @property
+    def _mix_after_masks(self) -> bool:
+        return self.mixup is not None and self.mixup.domain == "masked_spectrogram"
+
+    def _mask_value(self) -> float:
+        """What a masked bin holds: 0 in the features, or what a raw 0 becomes after the
+        front-end's normalisation (``spec_augment.fill: raw_zero``: AST masks its raw fbank)."""
+        if self.mask_fill == "raw_zero":
+            return self.features.normalised_value(0.0)
+        return 0.0
+
+    def outputs(
+        self, wave: torch.Tensor, length: torch.Tensor, partner: dict | None = None
+    ) -> dict[str, torch.Tensor]:
+        """The model's outputs for a batch of waveforms (mixed with ``partner`` clips in the
+        mixup's domain when given), with SpecAugment in training."""
         if partner is not None and self.mixup.domain == "waveform":
+            other = None if "perm" in partner else partner["wave"]
+            other_length = None if "perm" in partner else partner["length"]
             wave, length = (
-                Mixup.mix(wave, partner["wave"], partner["lam"]),
-                torch.maximum(length, partner["length"]),
+                self.mixup.inputs(wave, partner, other),
+                self.mixup.lengths(length, partner, other_length),
             )
         feats, frames = self.features(wave, length)
         if partner is not None and self.mixup.domain == "spectrogram":
-            if "perm" in partner:  # partners from this batch: their features are already here
-                other, other_frames = feats[partner["perm"]], frames[partner["perm"]]
-            else:
-                other, other_frames = self.features(partner["wave"], partner["length"])
-            feats, frames = (
-                Mixup.mix(feats, other, partner["lam"]),
-                torch.maximum(frames, other_frames),
-            )
+            feats, frames = self._mixed_features(feats, frames, partner)
         if self.training and self.spec_augment is not None:
-            feats = self.spec_augment(feats)
-        return self.model(feats, frames)["logits"]
+            feats = self.spec_augment(feats, self._mask_value())
+        if partner is not None and self.mixup.domain == "masked_spectrogram":
+            feats, frames = self._mixed_features(feats, frames, partner)
+        return self.model(feats, frames)
 
     def _hot(self, labels: torch.Tensor, classes: int) -> torch.Tensor:
         return (
@@ -177,7 +230,9 @@ class TaggingTask(Task):
         if partner is not None:
             classes = logits.shape[1]
             targets = self.mixup.targets(
-                self._hot(targets, classes), self._hot(partner["label"], classes), partner["lam"]
+                self._hot(Mixup.own(targets, partner), classes),
+                self._hot(partner["label"], classes),
+                partner["lam"],
             )
         loss = self.loss(logits, targets)
         self.log_train_loss(loss, logits.shape[0])

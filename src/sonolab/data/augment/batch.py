@@ -27,11 +27,14 @@ class SpecAugment(nn.Module):
         masks += [
             T.TimeMasking(time_mask, iid_masks=True) for _ in range(time_masks if time_mask else 0)
         ]
-        self.masks = nn.Sequential(*masks)
+        self.masks = nn.ModuleList(masks)
 
-    def forward(self, features: torch.Tensor) -> torch.Tensor:
+    def forward(self, features: torch.Tensor, mask_value: float = 0.0) -> torch.Tensor:
+        """Masked ``features``; masked bins hold ``mask_value``."""
         x = features.transpose(1, 2).unsqueeze(1)  # (batch, 1, mel bins, frames)
-        return self.masks(x).squeeze(1).transpose(1, 2)
+        for mask in self.masks:
+            x = mask(x, mask_value)
+        return x.squeeze(1).transpose(1, 2)
 
 
 class ShiftGain(nn.Module):
@@ -73,16 +76,35 @@ class ShiftGain(nn.Module):
         return wave, length
 
 
-class Mixup(nn.Module):
-    """Mixup (Zhang et al. 2018): with probability ``prob`` a batch is mixed, each example with a
-    partner clip, ``lam ~ Beta(alpha, alpha)`` per example.
+MIXUP_DOMAINS = ("waveform", "spectrogram", "masked_spectrogram")
+MIXUP_PARTNERS = ("batch", "flipped", "pairs", "dataset")
+MIXUP_TARGETS = ("mixed", "dominant", "own")
 
-    domain: ``waveform`` (AST mixes the raw audio) or ``spectrogram`` (the normalised features).
-    partners: ``batch`` (another example of the same batch) or ``dataset`` (a clip drawn from the
-        whole training set for each example, as AST's dataset does; the datamodule loads it with the
-        batch).
-    mix_labels: targets mixed with the same ``lam`` (soft labels; AST), or else each example keeps
-        the labels of whichever clip dominates its mix.
+
+class Mixup(nn.Module):
+    """Mixup (Zhang et al. 2018): examples mixed with partner clips, ``lam ~ Beta(alpha, alpha)``
+    per mixed example, in the forms of the reference recipes:
+
+    * AST (YuanGongND/ast src/dataloader.py ``__getitem__``): each example mixed with probability
+      0.5 (``per_example``) with a clip drawn from the whole training set (``partners: dataset``),
+      Beta(10, 10), raw waveforms, mixed targets.
+    * HTS-AT (sed_model.py ``training_step``, utils.py ``do_mixup``): every example mixed with the
+      batch reversed (``partners: flipped``), Beta(0.5, 0.5), after SpecAugment
+      (``domain: masked_spectrogram``), each example keeping its own targets (``targets: own``).
+    * PANNs (pytorch_utils.py ``do_mixup``, main.py): example 2i mixed with 2i+1 (``partners:
+      pairs``), the batch halving (PANNs loads twice the batch size to keep it), Beta(1, 1), after
+      SpecAugment, mixed targets.
+
+    Args:
+        prob: the chance that a batch is mixed, or with ``per_example`` that an example is (the
+            others keep ``lam = 1``: themselves).
+        alpha: Beta(alpha, alpha) weights.
+        domain: ``waveform`` | ``spectrogram`` (features before SpecAugment) |
+            ``masked_spectrogram`` (after it).
+        partners: ``batch`` (a random permutation of the batch) | ``flipped`` | ``pairs`` |
+            ``dataset`` (the datamodule loads one random training clip per example).
+        targets: ``mixed`` (soft labels with the same ``lam``) | ``dominant`` (the labels of the
+            clip with the larger weight) | ``own`` (each example's own labels).
     """
 
     def __init__(
@@ -90,44 +112,59 @@ class Mixup(nn.Module):
         prob: float = 0.5,
         alpha: float = 10.0,
         domain: str = "waveform",
-        mix_labels: bool = True,
+        targets: str = "mixed",
         partners: str = "batch",
+        per_example: bool = False,
     ):
         super().__init__()
-        if domain not in ("waveform", "spectrogram"):
-            raise ConfigValueError("task.mixup.domain", "waveform or spectrogram", domain)
-        if partners not in ("batch", "dataset"):
-            raise ConfigValueError("task.mixup.partners", "batch or dataset", partners)
-        self.prob, self.alpha, self.domain, self.mix_labels, self.partners = (
-            prob,
-            alpha,
-            domain,
-            mix_labels,
-            partners,
-        )
+        for key, value, allowed in (
+            ("domain", domain, MIXUP_DOMAINS),
+            ("partners", partners, MIXUP_PARTNERS),
+            ("targets", targets, MIXUP_TARGETS),
+        ):
+            if value not in allowed:
+                raise ConfigValueError(f"task.mixup.{key}", " or ".join(allowed), value)
+        self.prob, self.alpha, self.domain = float(prob), float(alpha), domain
+        self.target_mode, self.partners, self.per_example = targets, partners, bool(per_example)
+
+    def _pairing(self, size: int, device: torch.device) -> tuple[torch.Tensor | None, torch.Tensor]:
+        """The examples that come out mixed (None: all of them, in order) and their partners'
+        positions in the batch."""
+        if self.partners == "flipped":
+            return None, torch.arange(size - 1, -1, -1, device=device)
+        if self.partners == "pairs":
+            rows = torch.arange(0, size - size % 2, 2, device=device)
+            return rows, rows + 1
+        return None, torch.randperm(size, device=device)
 
     def draw(self, batch: dict) -> dict | None:
-        """The partners of one batch (``wave``, ``length``, ``label`` and, for batch partners, their
-        positions ``perm``) and the weights ``lam``, or None when this batch is not mixed."""
+        """The partners of one batch (``wave``, ``length``, ``label``; for partners from the batch
+        their positions ``perm``, and ``rows``, the examples that come out mixed, when not all do)
+        and the weights ``lam``, or None when this batch is not mixed."""
         size = batch["wave"].shape[0]
-        if (self.partners == "batch" and size < 2) or float(torch.rand(())) >= self.prob:
+        device = batch["wave"].device
+        if self.partners != "dataset" and size < 2:
+            return None
+        if not self.per_example and float(torch.rand(())) >= self.prob:
             return None
         if self.partners == "dataset":
             if "partner_wave" not in batch:
                 raise RuntimeError(
                     "task.mixup.partners=dataset but the batch has no partner clips: the "
-                    "datamodule "
-                    "must be asked for them (TaggingTask.setup does)"
+                    "datamodule must be asked for them (TaggingTask.setup does)"
                 )
             partner = {k: batch[f"partner_{k}"] for k in ("wave", "length", "label")}
+            count = size
         else:
-            perm = torch.randperm(size, device=batch["wave"].device)
+            rows, perm = self._pairing(size, device)
             partner = {"perm": perm, **{k: batch[k][perm] for k in ("wave", "length", "label")}}
-        partner["lam"] = (
-            torch.distributions.Beta(self.alpha, self.alpha)
-            .sample((size,))
-            .to(batch["wave"].device)
-        )
+            if rows is not None:
+                partner["rows"] = rows
+            count = perm.numel()
+        lam = torch.distributions.Beta(self.alpha, self.alpha).sample((count,))
+        if self.per_example:
+            lam = torch.where(torch.rand(count) < self.prob, lam, torch.ones(count))
+        partner["lam"] = lam.to(device)
         return partner
 
     @staticmethod
@@ -136,10 +173,31 @@ class Mixup(nn.Module):
         shape = (-1,) + (1,) * (x.dim() - 1)
         return lam.view(shape) * x + (1 - lam.view(shape)) * other
 
+    @staticmethod
+    def own(x: torch.Tensor, partner: dict) -> torch.Tensor:
+        """The examples of ``x`` that come out mixed (pairs: the even ones)."""
+        return x if "rows" not in partner else x[partner["rows"]]
+
+    def inputs(self, x: torch.Tensor, partner: dict, other: torch.Tensor | None = None):
+        """``x`` (waveforms or features of the batch) mixed with its partners: ``other`` when
+        given (partners from the dataset), else the batch's own rows at ``perm``."""
+        if other is None:
+            other = x[partner["perm"]]
+        return self.mix(self.own(x, partner), other, partner["lam"])
+
+    def lengths(self, length: torch.Tensor, partner: dict, other: torch.Tensor | None = None):
+        """Valid lengths of the mixed examples: the longer of the two clips."""
+        if other is None:
+            other = length[partner["perm"]]
+        return torch.maximum(self.own(length, partner), other)
+
     def targets(
         self, targets: torch.Tensor, partner_targets: torch.Tensor, lam: torch.Tensor
     ) -> torch.Tensor:
-        """Mixed (or dominant-clip) targets; both are one-hot or multi-hot floats."""
-        if self.mix_labels:
+        """Targets of the mixed examples (``targets`` already the mixed examples' own; both one-hot
+        or multi-hot floats): mixed, the dominant clip's, or their own."""
+        if self.target_mode == "mixed":
             return self.mix(targets, partner_targets, lam)
+        if self.target_mode == "own":
+            return targets
         return torch.where((lam >= 0.5).view(-1, 1), targets, partner_targets)

@@ -6,9 +6,9 @@ Layout written under ``out``::
     audio/<YTID>.wav                          clips of ``seconds`` (default 10 s, 16 kHz PCM)
     class_labels_indices.csv                  index,mid,display_name (mids /m/synth00 ...)
     balanced_train_segments.csv               YTID,start_seconds,end_seconds,positive_labels, after
-    eval_segments.csv                         Google's three '#' comment lines, as the official
-    files synth.json                                parameters; its presence marks a complete
-    dataset
+    unbalanced_train_segments.csv             Google's three '#' comment lines, as the official
+    eval_segments.csv                         files
+    synth.json                                parameters; its presence marks a complete dataset
 
 Each clip holds 1 to ``max_labels`` events of different classes, each a stretch of 2-5 s of that
 class's sound (:func:`sonolab.data.synth.esc50.synth_clip`) at a random time and level; its labels
@@ -38,6 +38,9 @@ class AudioSetSynthConfig:
     num_classes: int = 10
     train_clips: int = 300
     eval_clips: int = 100
+    # rows of unbalanced_train_segments.csv, which full-AudioSet recipes read beside the balanced
+    # set
+    unbalanced_clips: int = 100
     max_labels: int = 3
     seconds: float = 10.0
     sample_rate: int = 16000
@@ -112,6 +115,7 @@ def generate_audioset(out: str | Path, config: AudioSetSynthConfig | None = None
         for subset, total, offset in (
             ("balanced_train", config.train_clips, 0),
             ("eval", config.eval_clips, 1),
+            ("unbalanced_train", config.unbalanced_clips, 2),
         ):
             rows = []
             for index in progress(range(total), subset, unit="clip"):
@@ -120,7 +124,7 @@ def generate_audioset(out: str | Path, config: AudioSetSynthConfig | None = None
                 ytid = f"syn{offset}{index:06d}"
                 sf.write(tmp / "audio" / f"{ytid}.wav", wave, config.sample_rate, subtype="PCM_16")
                 rows.append((ytid, 0.0, [mids[k] for k in labels]))
-                if subset == "balanced_train":
+                if subset != "eval":
                     counts[labels] += 1
             _segments(tmp / f"{subset}_segments.csv", rows, config.seconds)
         return {"classes": [f"{p} {t}" for t, p in classes], "train_label_counts": counts.tolist()}
