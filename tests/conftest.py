@@ -66,8 +66,8 @@ TINY_AUDIOSET = dict(
 
 @pytest.fixture(scope="session")
 def tiny_audioset(tmp_path_factory) -> Path:
-    """A tiny synthetic AudioSet-layout dataset (4 classes, 12 balanced + 4 unbalanced training and 6
-    eval clips of 2 s) written once per session."""
+    """A tiny synthetic AudioSet-layout dataset (4 classes, 12 balanced + 4 unbalanced training and
+    6 eval clips of 2 s) written once per session."""
     from sonolab.data.synth.audioset import AudioSetSynthConfig, generate_audioset
 
     out = tmp_path_factory.mktemp("synth") / "tiny_audioset"
