@@ -16,6 +16,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+import lightning as L
 import torch
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 from torch import nn
@@ -196,6 +197,8 @@ def load_task_state(task: nn.Module, checkpoint: dict[str, Any], path: str | Pat
     dumped."""
     check_task_state(task, checkpoint, path)
     task.load_state_dict(checkpoint["state_dict"])
+    if isinstance(task, L.LightningModule):  # what a task keeps beside its weights (its hook)
+        task.on_load_checkpoint(checkpoint)
 
 
 def state_mismatch(task: nn.Module, checkpoint: dict[str, Any]) -> str | None:

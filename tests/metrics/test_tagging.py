@@ -65,3 +65,44 @@ def test_single_label_accuracy_top_k_and_confusion_equal_scikit_learn():
     assert out["confusion"] == confusion_matrix(labels, scores.argmax(1), labels=range(10)).tolist()
     with pytest.raises(ValueError, match="must be"):
         single_label_metrics(scores, labels[:-1])
+
+
+def _f1(truth: np.ndarray, decided: np.ndarray) -> float:
+    tp = float((truth & decided).sum())
+    return 2 * tp / max(float(truth.sum() + decided.sum()), 1e-12)
+
+
+def test_tuned_thresholds_maximise_each_class_f1_over_every_cut():
+    from sonolab.metrics.tagging import tune_thresholds
+
+    rng = np.random.default_rng(0)
+    targets = rng.random((60, 4)) < 0.3
+    targets[:, 3] = False  # a class without a positive keeps the default
+    probabilities = np.clip(targets * 0.3 + rng.random((60, 4)) * 0.7, 0, 1)
+    thresholds = tune_thresholds(probabilities, targets)
+    assert thresholds[3] == 0.5
+    for k in range(3):
+        # brute force: every distinct score as the cut, decisions p >= cut
+        best = max(_f1(targets[:, k], probabilities[:, k] >= c) for c in probabilities[:, k])
+        assert _f1(targets[:, k], probabilities[:, k] >= thresholds[k]) == pytest.approx(best)
+    # by hand: positives at 0.9 / 0.4, a negative at 0.6 -> the cut 0.4 (F1 0.8) beats 0.9 (0.667)
+    hand = tune_thresholds(np.array([[0.9], [0.6], [0.4], [0.1]]), np.array([[1], [0], [1], [0]]))
+    assert hand[0] == pytest.approx(0.4)
+
+
+def test_decision_f1_equals_scikit_learn_and_skips_classes_with_nothing_to_score():
+    from sklearn.metrics import f1_score
+
+    from sonolab.metrics.tagging import decision_metrics
+
+    targets = np.array([[1, 0, 0], [1, 1, 0], [0, 1, 0], [0, 0, 0]], dtype=bool)
+    probabilities = np.array([[0.9, 0.2, 0.1], [0.3, 0.8, 0.2], [0.6, 0.7, 0.1], [0.1, 0.1, 0.3]])
+    thresholds = np.array([0.5, 0.5, 0.5])
+    out = decision_metrics(probabilities, targets, thresholds)
+    decided = probabilities >= thresholds
+    assert out["f1_micro"] == pytest.approx(100 * f1_score(targets, decided, average="micro"))
+    # class 2 has no positive and no decision: left out of the macro mean
+    assert out["f1_macro"] == pytest.approx(
+        100 * f1_score(targets[:, :2], decided[:, :2], average="macro")
+    )
+    assert out["f1_macro"] == pytest.approx(100 * (_f1(targets[:, 0], decided[:, 0]) + 1.0) / 2)

@@ -13,6 +13,7 @@ import pytest
 import soundfile as sf
 import torch
 import torchaudio.compliance.kaldi as kaldi
+from omegaconf import OmegaConf
 
 from sonolab.data.augment import SpecAugment
 from sonolab.data.synth.esc50 import Esc50SynthConfig, generate_esc50
@@ -785,3 +786,37 @@ def test_an_official_ast_checkpoint_brings_its_statistics_with_a_warning(
     state = torch.load(out / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"]
     assert float(state["features.mean"]) == pytest.approx(AST_AUDIOSET_STATISTICS["mean"])
     assert float(state["features.std"]) == pytest.approx(AST_AUDIOSET_STATISTICS["std"])
+
+
+def test_multi_label_thresholds_are_tuned_on_validation_and_kept_with_the_checkpoint(
+    tiny_audioset, tmp_path
+):
+    from sonolab.checkpoints import load_trained_task
+    from sonolab.tasks import TaggingTask
+
+    out = tmp_path / "run"
+    cfg = compose(
+        "train",
+        [
+            "experiment=synth_audioset_ast",
+            *tagging_overrides(tiny_audioset, 2.0),
+            "data.val=unbalanced_train_segments.csv",  # 4 held-out clips
+            "trainer.max_epochs=1",
+            "callbacks.progress_bar=null",
+        ],
+        out,
+    )
+    train(cfg, ROOT / "configs")
+    tested = json.loads((out / "metrics.json").read_text())["test"]["eval"]
+    assert tested["thresholds"] == "per class, tuned on validation"
+    assert 0.0 <= tested["f1_micro"] <= 100.0 and 0.0 <= tested["f1_macro"] <= 100.0
+    assert "F1 micro" in (out / "results.md").read_text()
+    saved = torch.load(
+        out / json.loads((out / "metrics.json").read_text())["checkpoint"], weights_only=False
+    )["decision_thresholds"]
+    assert len(saved) == 4 and all(0.0 <= t <= 1.0 for t in saved)
+    # the evaluation and inference loaders restore them beside the weights
+    (out / ".hydra").mkdir()
+    OmegaConf.save(cfg, out / ".hydra" / "config.yaml")  # what train.py's Hydra writes
+    task = load_trained_task(out, TaggingTask, "test")
+    assert task.decision_thresholds.tolist() == pytest.approx(saved)

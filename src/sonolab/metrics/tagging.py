@@ -13,7 +13,16 @@ import math
 
 import numpy as np
 from scipy.stats import norm
-from sklearn.metrics import average_precision_score, roc_auc_score
+from sklearn.metrics import (
+    average_precision_score,
+    f1_score,
+    precision_recall_curve,
+    precision_score,
+    recall_score,
+    roc_auc_score,
+)
+
+DEFAULT_THRESHOLD = 0.5  # on the class probabilities, where no tuned threshold exists
 
 
 def d_prime(auc: float) -> float:
@@ -72,4 +81,45 @@ def single_label_metrics(scores: np.ndarray, labels: np.ndarray, top_k: int = 5)
         f"top{k}": 100.0 * float(np.mean((ranked == labels[:, None]).any(axis=1))),
         "clips": int(labels.size),
         "confusion": confusion.tolist(),
+    }
+
+
+def tune_thresholds(
+    probabilities: np.ndarray, targets: np.ndarray, default: float = DEFAULT_THRESHOLD
+) -> np.ndarray:
+    """Per class, the probability threshold that maximises its F1 on these clips (the operating
+    points of scikit-learn's ``precision_recall_curve``; ties: the highest threshold); a class
+    without a positive keeps ``default``."""
+    probabilities = np.asarray(probabilities, dtype=np.float64)
+    targets = np.asarray(targets).astype(bool)
+    thresholds = np.full(targets.shape[1], float(default))
+    for k in np.flatnonzero(targets.any(axis=0)):
+        precision, recall, cuts = precision_recall_curve(targets[:, k], probabilities[:, k])
+        f1 = 2 * precision[:-1] * recall[:-1] / np.maximum(precision[:-1] + recall[:-1], 1e-12)
+        best = np.flatnonzero(f1 == f1.max())[-1]
+        thresholds[k] = float(cuts[best])
+    return thresholds
+
+
+def decision_metrics(
+    probabilities: np.ndarray, targets: np.ndarray, thresholds: np.ndarray | float
+) -> dict:
+    """Multi-label decisions (``probabilities >= thresholds``, one threshold per class or one for
+    all) scored by scikit-learn, in %: ``f1_micro``, ``precision_micro``, ``recall_micro``, and
+    ``f1_macro`` over the classes with a positive or a decision (F1 is undefined for the others,
+    which would count as 0 and lower the mean with no error made)."""
+    targets = np.asarray(targets).astype(bool)
+    decisions = np.asarray(probabilities) >= np.asarray(thresholds)
+    active = (targets | decisions).any(axis=0)
+
+    def percent(metric, truth, predicted, average) -> float:
+        return 100.0 * float(metric(truth, predicted, average=average, zero_division=0))
+
+    return {
+        "f1_micro": percent(f1_score, targets, decisions, "micro"),
+        "f1_macro": percent(f1_score, targets[:, active], decisions[:, active], "macro")
+        if active.any()
+        else 0.0,
+        "precision_micro": percent(precision_score, targets, decisions, "micro"),
+        "recall_micro": percent(recall_score, targets, decisions, "micro"),
     }

@@ -17,18 +17,23 @@ from .files import save_figure, write_metrics_and_table  # noqa: E402
 
 def markdown_table(results: dict[str, dict], labels: list[str]) -> str:
     """Single label: accuracy and top-5 per test set, then each set's per-class accuracy.
-    Multi-label: mAP, mean AUC and d' per test set with the classes scored / skipped."""
+    Multi-label: mAP, mean AUC, d' and the decisions' F1 per test set with the classes scored /
+    skipped, and where the decision thresholds came from."""
     if any("mAP" in r for r in results.values()):
         lines = [
-            "| set | mAP | mean AUC | d' | classes scored | classes skipped (no positive) |",
-            "|---|---|---|---|---|---|",
+            "| set | mAP | mean AUC | d' | F1 micro (%) | F1 macro (%) | classes scored | "
+            "classes skipped (no positive) |",
+            "|---|---|---|---|---|---|---|---|",
         ]
         lines += [
             f"| {name} | {r['mAP']:.4f} | {r['mean_auc']:.4f} | {r['d_prime']:.3f} | "
-            f"{r['classes_scored']} | "
-            f"{r['classes_skipped']} |"
+            f"{r.get('f1_micro', float('nan')):.2f} | {r.get('f1_macro', float('nan')):.2f} | "
+            f"{r['classes_scored']} | {r['classes_skipped']} |"
             for name, r in results.items()
         ]
+        thresholds = {r["thresholds"] for r in results.values() if "thresholds" in r}
+        if thresholds:
+            lines += ["", f"Decision thresholds: {', '.join(sorted(thresholds))}."]
         return "\n".join(lines) + "\n"
     lines = ["| set | clips | accuracy (%) | top-5 (%) |", "|---|---|---|---|"]
     for name, r in results.items():

@@ -18,7 +18,13 @@ from ..data.tagging import ClassesDataInfo, ClipDataModule
 from ..features.base import FrontEnd
 from ..features.statistics import load_statistics, measure_statistics, save_statistics
 from ..losses.base import Prediction
-from ..metrics.tagging import multilabel_metrics, single_label_metrics
+from ..metrics.tagging import (
+    DEFAULT_THRESHOLD,
+    decision_metrics,
+    multilabel_metrics,
+    single_label_metrics,
+    tune_thresholds,
+)
 from ..models.base import AudioModel
 from ..report.tagging import write_tagging_report
 from ..utils.errors import ConfigValueError, IncompatibleConfigError
@@ -67,8 +73,10 @@ class TaggingTask(Task):
         "map": "max",
         "mean_auc": "max",
         "d_prime": "max",
+        "f1_macro": "max",
+        "f1_micro": "max",
     }
-    headline_metrics = ("accuracy", "mAP", "mean_auc", "d_prime")
+    headline_metrics = ("accuracy", "mAP", "mean_auc", "d_prime", "f1_macro", "f1_micro")
     inference = "sonolab.inference.tagger.Tagger"
 
     def __init__(
@@ -99,6 +107,9 @@ class TaggingTask(Task):
             ShiftGain(int(self.data_info.sample_rate), **shift_gain) if shift_gain else None
         )
         self.statistics_clips = statistics_clips
+        # multi-label decisions: per-class probability thresholds tuned on the validation clips
+        # (None: 0.5 for every class); saved in checkpoints beside the weights
+        self.decision_thresholds: np.ndarray | None = None
         self._collected: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
 
     def prepare_model(self, model: AudioModel, features: FrontEnd, info: ClassesDataInfo) -> None:
@@ -244,7 +255,9 @@ class TaggingTask(Task):
         labels = batch["label"].float() if self.multi_label else batch["label"].float()[:, None]
         self._collected.append((batch["index"], logits, labels))
 
-    def _metrics(self, count: int) -> dict[str, Any] | None:
+    def _metrics(self, count: int, tune: bool = False) -> dict[str, Any] | None:
+        """Metrics of the clips collected this epoch (all processes'); multi-label: with the
+        decisions of :attr:`decision_thresholds` (``tune``: first set from these clips)."""
         if not self._collected:
             return None
         index = torch.cat([c[0] for c in self._collected]).to(self.device)
@@ -253,9 +266,29 @@ class TaggingTask(Task):
         gathered, seen = gather_by_index(self, index, rows, count)
         classes = int(self.data_info.num_classes)
         scores, targets = gathered[seen, :classes].numpy(), gathered[seen, classes:].numpy()
-        if self.multi_label:
-            return multilabel_metrics(scores, targets)
-        return single_label_metrics(scores, targets[:, 0].astype(np.int64))
+        if not self.multi_label:
+            return single_label_metrics(scores, targets[:, 0].astype(np.int64))
+        metrics = multilabel_metrics(scores, targets)
+        probabilities = 1.0 / (1.0 + np.exp(-scores.astype(np.float64)))
+        if tune:
+            self.decision_thresholds = tune_thresholds(probabilities, targets)
+        tuned = self.decision_thresholds is not None
+        thresholds = self.decision_thresholds if tuned else DEFAULT_THRESHOLD
+        metrics.update(decision_metrics(probabilities, targets, thresholds))
+        metrics["thresholds"] = (
+            "per class, tuned on validation" if tuned else f"{DEFAULT_THRESHOLD} for every class"
+        )
+        return metrics
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """The per-class decision thresholds travel with the weights they were tuned for."""
+        if self.decision_thresholds is not None:
+            checkpoint["decision_thresholds"] = self.decision_thresholds.tolist()
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """A checkpoint's tuned thresholds, if it has any."""
+        saved = checkpoint.get("decision_thresholds")
+        self.decision_thresholds = None if saved is None else np.asarray(saved, dtype=np.float64)
 
     @staticmethod
     def _score(metrics: dict) -> float:
@@ -265,11 +298,12 @@ class TaggingTask(Task):
         self._collect(batch)
 
     def on_validation_epoch_end(self) -> None:
-        metrics = self._metrics(len(self.trainer.val_dataloaders.dataset))
+        tune = self.multi_label and not self.trainer.sanity_checking
+        metrics = self._metrics(len(self.trainer.val_dataloaders.dataset), tune=tune)
         if metrics is None or self.trainer.sanity_checking:
             return
         self.log("val/score", self._score(metrics), prog_bar=True, sync_dist=False)
-        for key in ("accuracy", "mAP", "mean_auc", "d_prime"):
+        for key in ("accuracy", "mAP", "mean_auc", "d_prime", "f1_macro", "f1_micro"):
             if key in metrics:
                 self.log(f"val/{key}", metrics[key], sync_dist=False)
 
