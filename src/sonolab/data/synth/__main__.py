@@ -7,6 +7,8 @@ simulated conversations from a VoxCeleb-layout tree, in the AMI-excerpts layout,
 layout.
 ``python -m sonolab.data.synth audioset --out DIR [--train-clips N ...]``: multi-label clips in
 AudioSet's layout.
+``python -m sonolab.data.synth soundscapes --source ESC50_TREE --out DIR [--seed N ...]``: sound
+event soundscapes with strong labels in DESED's layout, from real ESC-50 / ESC-10 clips.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from ..turn_statistics import describe
 from .audioset import AudioSetSynthConfig, generate_audioset
 from .esc50 import Esc50SynthConfig, generate_esc50
 from .mixtures import write_mixture_set
+from .soundscapes import SoundscapeSynthConfig, generate_soundscapes
 from .voxceleb import VoxCelebSynthConfig, check_request, generate_voxceleb
 
 
@@ -162,7 +165,8 @@ def _add_mixtures(sub) -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Generate a synthetic dataset: sonolab synth {voxceleb,esc50,audioset,mixtures} --out DIR
+    """Generate a synthetic dataset: sonolab synth {voxceleb,esc50,audioset,mixtures,soundscapes}
+    --out DIR
 
     (also ``python -m sonolab.data.synth``; each dataset's flags as its --help lists them)."""
     parser = argparse.ArgumentParser(prog="python -m sonolab.data.synth", description=__doc__)
@@ -181,9 +185,24 @@ def main(argv: list[str] | None = None) -> int:
         "multi-label clips in AudioSet's layout (class index, segment CSVs, audio/)",
         AudioSetSynthConfig,
     )
+    scapes = _add_generator(
+        sub,
+        "soundscapes",
+        "sound-event soundscapes with strong labels in DESED's layout, from ESC-50 / ESC-10 clips",
+        SoundscapeSynthConfig,
+    )
+    scapes.add_argument(
+        "--source", required=True, help="an ESC-50-layout tree (meta/esc50.csv + audio/)"
+    )
     args = parser.parse_args(as_flags(parser, sys.argv[1:] if argv is None else argv))
     start = time.time()
     generators = {  # name: (config class, writer, parser, summary of what was written)
+        "soundscapes": (
+            SoundscapeSynthConfig,
+            generate_soundscapes,
+            scapes,
+            lambda c, out: f"events per part {out['events']} of {len(out['classes'])} classes",
+        ),
         "audioset": (
             AudioSetSynthConfig,
             generate_audioset,
@@ -208,7 +227,11 @@ def main(argv: list[str] | None = None) -> int:
             config = _config(args, config_class)
         except ValueError as err:
             sub_parser.error(str(err))
-        content = generate(args.out, config)
+        content = (
+            generate(args.source, args.out, config)
+            if args.dataset == "soundscapes"
+            else generate(args.out, config)
+        )
         print(
             f"wrote {args.out} in {time.time() - start:.1f}s: {summary(config, content)}",
             file=sys.stderr,
