@@ -149,7 +149,7 @@ def generate_soundscapes(
     source = Path(source)
     clips = read_esc50_meta(source / "meta" / "esc50.csv")
     if config.esc10:
-        clips = [c for c in clips if c.category in ESC10_CATEGORIES]
+        clips = [c for c in clips if c.esc10]  # the meta's esc10 column
     classes = sorted({c.category for c in clips})
     folds = {
         "train": [c for c in clips if c.fold not in (config.validation_fold, config.eval_fold)],
@@ -208,20 +208,3 @@ def generate_soundscapes(
 
     parameters = {**asdict(config), "source": str(source.resolve())}
     return write_once(Path(out), MARKER, parameters, "a soundscape dataset", write)
-
-
-# ESC-50's ten ESC-10 categories (ESC-50's meta marks them with esc10=True)
-ESC10_CATEGORIES = frozenset(
-    {
-        "dog",
-        "rooster",
-        "rain",
-        "sea_waves",
-        "crackling_fire",
-        "crying_baby",
-        "sneezing",
-        "clock_tick",
-        "helicopter",
-        "chainsaw",
-    }
-)
