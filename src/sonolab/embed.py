@@ -80,17 +80,16 @@ def command(argv: list[str]) -> int:
     if args["format"] not in FORMATS:
         raise ConfigValueError("format", " or ".join(FORMATS), args["format"])
     verifier = command_model(args, SpeakerVerifier, "embed")
-    root, keys = command_inputs(inputs, args["wavs"], "embed")
-    log.info("embedding %d files under %s on %s", len(keys), root, verifier.device)
+    root, files = command_inputs(inputs, args["wavs"], "embed")
+    log.info("embedding %d files under %s on %s", len(files), root, verifier.device)
     kept, embeddings = verifier.embed_with_keys(
-        [root / k for k in keys],
+        list(files),
         int(args["batch_size"]),
         args["on_error"],
         None if args["max_seconds"] is None else float(args["max_seconds"]),
     )
-    names = {str(root / k): k for k in keys}
     out = Path(args["out"] or verifier.run_dir / "embeddings" / verifier.checkpoint.stem)
-    for path in write_embeddings(out, [names[k] for k in kept], embeddings, args["format"]):
+    for path in write_embeddings(out, [files[k] for k in kept], embeddings, args["format"]):
         print(path)
     report_counts(verifier, len(kept), "embedded", "embed")
     return 0

@@ -202,9 +202,12 @@ def command_model(args: dict[str, Any], engine: type[InferenceModel], command: s
     return model
 
 
-def command_inputs(inputs: list[str], given: str | None, command: str) -> tuple[Path, list[str]]:
+def command_inputs(
+    inputs: list[str], given: str | None, command: str
+) -> tuple[Path, dict[str, str]]:
     """The one folder or list file a command reads (given as its input or as ``wavs=``), as
-    :func:`audio_inputs`."""
+    :func:`audio_inputs`: its root and ``{path: key}`` for each file, the path as the inference
+    objects report it (their ``key``) and the key as the command's outputs name the file."""
     sources = ([given] if given else []) + inputs
     if len(sources) != 1:
         raise ConfigValueError(
@@ -212,7 +215,8 @@ def command_inputs(inputs: list[str], given: str | None, command: str) -> tuple[
             f"one folder or list file of audio for sonolab {command}",
             " ".join(sources) or "none",
         )
-    return audio_inputs(Path(sources[0]))
+    root, keys = audio_inputs(Path(sources[0]))
+    return root, {str(root / key): key for key in keys}
 
 
 def report_counts(model: InferenceModel, done: int, what: str, command: str) -> None:

@@ -86,9 +86,9 @@ def diarize_command(argv: list[str]) -> int:
         positional="audio",
     )
     diarizer = command_model(args, Diarizer, "diarize")
-    root, keys = command_inputs(inputs, args["wavs"], "diarize")
+    _, files = command_inputs(inputs, args["wavs"], "diarize")
     turns = diarizer.diarize_many(
-        [root / k for k in keys],
+        list(files),
         args["on_error"],
         **{k: None if args[k] is None else int(args[k]) for k in counts},
     )

@@ -169,11 +169,8 @@ def tag_command(argv: list[str]) -> int:
         positional="audio",
     )
     tagger = command_model(args, Tagger, "tag")
-    root, keys = command_inputs(inputs, args["wavs"], "tag")
-    tags = tagger.tag(
-        [root / k for k in keys], int(args["top_k"]), int(args["batch_size"]), args["on_error"]
-    )
-    names = {str(root / k): k for k in keys}
+    _, files = command_inputs(inputs, args["wavs"], "tag")
+    tags = tagger.tag(list(files), int(args["top_k"]), int(args["batch_size"]), args["on_error"])
     out = Path(args["out"])
     out.mkdir(parents=True, exist_ok=True)
     table = io.StringIO()
@@ -181,12 +178,12 @@ def tag_command(argv: list[str]) -> int:
     writer.writerow(["file", "rank", "label", "score"])
     for t in tags:
         for rank, (label, score) in enumerate(zip(t.labels, t.scores), 1):
-            writer.writerow([names[t.key], rank, label, f"{score:.6f}"])
+            writer.writerow([files[t.key], rank, label, f"{score:.6f}"])
     write_text_atomic(out / "tags.csv", table.getvalue())
     frames = args["frames"].lower() == "true"
     listing = [
         {
-            "file": names[t.key],
+            "file": files[t.key],
             "labels": t.labels,
             "scores": t.scores,
             "clip_scores": dict(zip(tagger.labels, t.clip_scores.round(6).tolist())),
