@@ -78,6 +78,7 @@ def test_training_draws_are_keyed_by_seed_epoch_and_position():
     assert resumed_epoch({"epoch": 4}) == 5
 
 
+@pytest.mark.slow  # two training runs in subprocesses (~70 s): the default suite's time
 def test_two_runs_with_the_same_seed_give_identical_numbers(tiny_voxceleb, tmp_path):
     runs = {}
     for name, seed in (("a", 7), ("b", 7), ("other_seed", 8)):

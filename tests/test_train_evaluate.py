@@ -31,6 +31,7 @@ def test_fast_dev_run_every_model_and_loss(model, loss, tiny_voxceleb, tmp_path)
     assert summary["train_metrics"]["train/loss"] > 0
 
 
+@pytest.mark.slow  # train.py then evaluate.py in subprocesses (~100 s): the default suite's time
 def test_train_checkpoint_then_evaluate_gives_the_same_eer(tiny_voxceleb, tmp_path):
     run_dir = tmp_path / "run"
     result = run_script(

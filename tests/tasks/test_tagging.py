@@ -550,6 +550,7 @@ def test_fold_summary_gives_mean_and_std_per_configuration_and_lists_failures(tm
     assert main([str(tmp_path / "empty")]) == 1 and "no fold results" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # a five-fold sweep in a subprocess (~50 s): the default suite's time
 def test_a_test_fold_sweep_writes_the_fold_summary(tiny_esc50, tmp_path):
     """`train.py -m ... data.test_fold=4,5`: two runs at once through the local (joblib) launcher,
     each in its own process, land in one sweep folder, then folds.md in it (Hydra callback). (Each

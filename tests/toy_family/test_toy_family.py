@@ -34,6 +34,7 @@ def _overrides(tmp_path: Path) -> list[str]:
     ]
 
 
+@pytest.mark.slow  # a run and an evaluation in subprocesses (~70 s): the default suite's time
 def test_toy_family_trains_and_evaluates_with_its_own_argument(tmp_path):
     run_dir = tmp_path / "run"
     trained = run_script("train.py", [*_overrides(tmp_path), f"hydra.run.dir={run_dir}"], tmp_path)
