@@ -151,6 +151,25 @@ def speechocean_root() -> Path:
     return root
 
 
+TINY_SOUNDSCAPES = dict(
+    train_soundscapes=12, validation_soundscapes=4, eval_soundscapes=4, sample_rate=16000, seed=3
+)
+
+
+@pytest.fixture(scope="session")
+def tiny_soundscapes(tmp_path_factory) -> Path:
+    """Soundscapes in DESED's layout from the real ESC-10 clips (12 training, 4 validation, 4
+    evaluation, 16 kHz), written once per session; a skip saying why when ESC-10 is absent."""
+    from sonolab.data.synth.soundscapes import SoundscapeSynthConfig, generate_soundscapes
+
+    esc10 = SHARED_DATA / "esc10"
+    if not (esc10 / "meta" / "esc50.csv").is_file():
+        pytest.skip(f"real data not present: {esc10} (see ../shared/data/README.md)")
+    out = tmp_path_factory.mktemp("synth") / "soundscapes"
+    generate_soundscapes(out, SoundscapeSynthConfig(source=str(esc10), **TINY_SOUNDSCAPES))
+    return out
+
+
 @pytest.fixture(scope="session")
 def trained_run(tiny_voxceleb, tmp_path_factory) -> Path:
     """A tiny trained verification run folder as train.py leaves it (config, checkpoints,

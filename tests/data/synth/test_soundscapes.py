@@ -17,7 +17,9 @@ from sonolab.data.synth.soundscapes import (
 from ...conftest import SHARED_DATA
 
 ESC10 = SHARED_DATA / "esc10"
-SMALL = dict(train_soundscapes=6, validation_soundscapes=3, eval_soundscapes=3, seed=3)
+SMALL = dict(
+    source=str(ESC10), train_soundscapes=6, validation_soundscapes=3, eval_soundscapes=3, seed=3
+)
 
 
 def test_active_region_trims_the_silence_around_a_sound():
@@ -34,7 +36,7 @@ def soundscapes(tmp_path_factory):
     if not (ESC10 / "meta" / "esc50.csv").is_file():
         pytest.skip(f"real data not present: {ESC10} (see ../shared/data/README.md)")
     out = tmp_path_factory.mktemp("scapes") / "desed"
-    generate_soundscapes(ESC10, out, SoundscapeSynthConfig(**SMALL))
+    generate_soundscapes(out, SoundscapeSynthConfig(**SMALL))
     return out
 
 
@@ -86,16 +88,18 @@ def test_labelled_regions_hold_the_events_energy(soundscapes):
 
 def test_the_same_seed_makes_the_same_soundscapes(soundscapes, tmp_path):
     again = tmp_path / "again"
-    generate_soundscapes(ESC10, again, SoundscapeSynthConfig(**SMALL))
+    generate_soundscapes(again, SoundscapeSynthConfig(**SMALL))
     for name in ("metadata/eval/eval.tsv", "metadata/train/weak.tsv"):
         assert (again / name).read_text() == (soundscapes / name).read_text()
     assert (again / "audio/eval/eval_00001.wav").read_bytes() == (
         soundscapes / "audio/eval/eval_00001.wav"
     ).read_bytes()
     other = tmp_path / "other"
-    generate_soundscapes(ESC10, other, SoundscapeSynthConfig(**{**SMALL, "seed": 4}))
+    generate_soundscapes(other, SoundscapeSynthConfig(**{**SMALL, "seed": 4}))
     assert (other / "metadata/eval/eval.tsv").read_text() != (
         soundscapes / "metadata/eval/eval.tsv"
     ).read_text()
     with pytest.raises(ValueError, match="two different folds"):
-        SoundscapeSynthConfig(validation_fold=5, eval_fold=5)
+        SoundscapeSynthConfig(source=str(ESC10), validation_fold=5, eval_fold=5)
+    with pytest.raises(ValueError, match="source must name"):
+        SoundscapeSynthConfig()

@@ -50,14 +50,14 @@ def _numbers(text: str) -> tuple[float, ...]:
 
 
 def _add_config_flags(parser: argparse.ArgumentParser, config_class) -> None:
-    """One ``--flag`` per field of a generator's config dataclass (bool, float or int)."""
+    """One ``--flag`` per field of a generator's config dataclass (bool, float, int or str)."""
     for field in dataclasses.fields(config_class):
         flag = "--" + field.name.replace("_", "-")
         if field.type in ("bool", bool):
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=field.default)
         else:
-            kind = float if field.type in ("float", float) else int
-            parser.add_argument(flag, type=kind, default=field.default)
+            kinds = {"float": float, float: float, "str": str, str: str}
+            parser.add_argument(flag, type=kinds.get(field.type, int), default=field.default)
 
 
 def _config(args: argparse.Namespace, config_class):
@@ -191,9 +191,6 @@ def main(argv: list[str] | None = None) -> int:
         "sound-event soundscapes with strong labels in DESED's layout, from ESC-50 / ESC-10 clips",
         SoundscapeSynthConfig,
     )
-    scapes.add_argument(
-        "--source", required=True, help="an ESC-50-layout tree (meta/esc50.csv + audio/)"
-    )
     args = parser.parse_args(as_flags(parser, sys.argv[1:] if argv is None else argv))
     start = time.time()
     generators = {  # name: (config class, writer, parser, summary of what was written)
@@ -227,11 +224,7 @@ def main(argv: list[str] | None = None) -> int:
             config = _config(args, config_class)
         except ValueError as err:
             sub_parser.error(str(err))
-        content = (
-            generate(args.source, args.out, config)
-            if args.dataset == "soundscapes"
-            else generate(args.out, config)
-        )
+        content = generate(args.out, config)
         print(
             f"wrote {args.out} in {time.time() - start:.1f}s: {summary(config, content)}",
             file=sys.stderr,

@@ -44,8 +44,10 @@ PARTS = ("train", "validation", "eval")
 
 @dataclass
 class SoundscapeSynthConfig:
-    """What to generate (each a ``--flag`` of ``sonolab synth soundscapes``)."""
+    """What to generate (each a ``--flag`` of ``sonolab synth soundscapes``); ``source`` is the
+    ESC-50-layout tree (``meta/esc50.csv`` + ``audio/``) whose clips are placed."""
 
+    source: str = ""
     train_soundscapes: int = 400
     validation_soundscapes: int = 100
     eval_soundscapes: int = 100
@@ -63,6 +65,8 @@ class SoundscapeSynthConfig:
     seed: int = 0
 
     def __post_init__(self):
+        if not self.source:
+            raise ValueError("source must name an ESC-50-layout tree (meta/esc50.csv + audio/)")
         if self.validation_fold == self.eval_fold or not {self.validation_fold, self.eval_fold} <= {
             1,
             2,
@@ -139,14 +143,11 @@ def _tsv(path: Path, header: str, rows: list[str]) -> None:
     path.write_text(header + "\n" + "".join(r + "\n" for r in rows), encoding="utf-8")
 
 
-def generate_soundscapes(
-    source: str | Path, out: str | Path, config: SoundscapeSynthConfig | None = None
-) -> dict:
-    """Write the soundscapes of the ESC-50-layout dataset at ``source`` (its ``meta/esc50.csv``
-    and ``audio/``) to ``out`` (no-op if the same dataset is already there); returns
-    ``synth.json``'s content (parameters, classes, event counts per part)."""
-    config = config or SoundscapeSynthConfig()
-    source = Path(source)
+def generate_soundscapes(out: str | Path, config: SoundscapeSynthConfig) -> dict:
+    """Write the soundscapes of the ESC-50-layout dataset at ``config.source`` to ``out`` (no-op if
+    the same dataset is already there); returns ``synth.json``'s content (parameters, classes,
+    event counts per part)."""
+    source = Path(config.source)
     clips = read_esc50_meta(source / "meta" / "esc50.csv")
     if config.esc10:
         clips = [c for c in clips if c.esc10]  # the meta's esc10 column

@@ -1,0 +1,68 @@
+"""The DESED-layout datamodule on soundscapes of real ESC-10 clips: weak labels train, strong labels
+validate and test, the events kept for sound event detection; a weak-label run with a CNN whose
+attention pooling gives frame outputs."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from sonolab.data.desed import DesedDataModule
+from sonolab.data.readers import read_strong_labels, read_weak_labels
+from sonolab.run import train
+from sonolab.utils.errors import DataFormatError
+
+from ..conftest import ROOT, compose, tagging_overrides
+
+
+def test_weak_clips_train_and_strong_clips_are_tested_with_their_events(tiny_soundscapes):
+    dm = DesedDataModule(root=str(tiny_soundscapes), sample_rate=16000, num_workers=0, batch_size=4)
+    dm.setup()
+    info = dm.info
+    assert info.multi_label and info.num_classes == len(info.labels) <= 10
+    assert info.labels == sorted(info.labels)
+    assert [len(dm.parts[p]) for p in ("train", "val", "test")] == [12, 4, 4]
+    weak = read_weak_labels(tiny_soundscapes / "metadata/train/weak.tsv")
+    first = dm.parts["train"][0]
+    assert {info.labels[k] for k in first.label} == set(weak[first.path.name])
+    events, _ = read_strong_labels(tiny_soundscapes / "metadata/eval/eval.tsv")
+    kept = dm.events["test"]
+    assert sum(len(v) for v in kept.values()) == len(events)
+    clip = dm.parts["test"][0]
+    assert {info.labels[k] for k in clip.label} == {e.label for e in kept[clip.path]}
+    batch = next(iter(dm.test_dataloader()))
+    assert batch["wave"].shape == (4, 160000) and batch["label"].shape == (4, info.num_classes)
+    assert torch.equal(batch["label"].sum(1) > 0, torch.ones(4, dtype=torch.bool))
+
+
+def test_a_listed_clip_without_audio_is_named(tiny_soundscapes, tmp_path):
+    import shutil
+
+    copy = tmp_path / "scapes"
+    shutil.copytree(tiny_soundscapes, copy)
+    (copy / "audio/eval/eval_00002.wav").unlink()
+    dm = DesedDataModule(root=str(copy), sample_rate=16000, require_all_audio=True)
+    with pytest.raises(DataFormatError, match="eval_00002.wav"):
+        dm.setup()
+
+
+def test_weak_label_training_with_attention_pooling_runs(tiny_soundscapes, tmp_path):
+    cfg = compose(
+        "train",
+        [
+            "data=esc10_soundscapes",
+            *tagging_overrides(tiny_soundscapes, 10.0, "LogMelCnn"),
+            "data.sample_rate=16000",
+            "features=htsat_mel",
+            "features.f_max=8000",
+            "model=cnn6_small",
+            "model.pooling=attention",
+            "loss=bce",
+            "task=tagging",
+            "task.spec_augment.time_mask=8",
+            "debug=fast_dev_run",
+            "callbacks=none",
+        ],
+        tmp_path,
+    )
+    assert train(cfg, ROOT / "configs")["train_metrics"]["train/loss"] > 0
