@@ -66,3 +66,68 @@ def test_weak_label_training_with_attention_pooling_runs(tiny_soundscapes, tmp_p
         tmp_path,
     )
     assert train(cfg, ROOT / "configs")["train_metrics"]["train/loss"] > 0
+
+
+def test_sound_event_detection_run_scores_events_against_the_whole_clip_baseline(
+    tiny_soundscapes, tmp_path
+):
+    import json
+
+    out = tmp_path / "run"
+    cfg = compose(
+        "train",
+        [
+            "data=esc10_soundscapes",
+            *tagging_overrides(tiny_soundscapes, 10.0, "LogMelCnn"),
+            "data.sample_rate=16000",
+            "features=htsat_mel",
+            "features.f_max=8000",
+            "features.hop_length=160",
+            "model=cnn6_small",
+            "model.pooling=attention",
+            "loss=bce",
+            "task=sed",
+            "task.decisions={thresholds: [0.3, 0.5], median_frames: [1, 3]}",
+            "task.timelines=2",
+            "trainer.max_epochs=1",
+            "callbacks.progress_bar=null",
+        ],
+        out,
+    )
+    train(cfg, ROOT / "configs")
+    tested = json.loads((out / "metrics.json").read_text())["test"]["eval"]
+    for key in ("event_f1_macro", "segment_f1_macro", "mAP"):
+        assert 0.0 <= tested[key] <= 100.0, key
+    assert tested["decisions"]["from"] == "tuned on validation"
+    assert tested["decisions"]["threshold"] in (0.3, 0.5)
+    # the whole-clip baseline finds each clip's classes over its whole length: every reference
+    # class is in it, so its segment recall is 100 % and its segment F1 above 0
+    assert tested["whole_clip_baseline"]["segment_f1_micro"] > 0.0
+    # 10 ms frames (hop 160 at 16 kHz), 16 of them per output frame after four 2 x 2 poolings
+    assert tested["frame_seconds"] == pytest.approx(0.16)
+    assert "## Sound event detection" in (out / "results.md").read_text()
+    assert len(list((out / "timelines").glob("eval_*.png"))) == 2
+    ckpt = json.loads((out / "metrics.json").read_text())["checkpoint"]
+    assert "sed_decisions" in torch.load(out / ckpt, weights_only=False)
+
+
+def test_sound_event_detection_refuses_a_model_without_frame_outputs(tiny_soundscapes, tmp_path):
+    from sonolab.utils.errors import IncompatibleConfigError
+
+    cfg = compose(
+        "train",
+        [
+            "data=esc10_soundscapes",
+            *tagging_overrides(tiny_soundscapes, 10.0, "LogMelCnn"),
+            "data.sample_rate=16000",
+            "features=htsat_mel",
+            "features.f_max=8000",
+            "model=cnn6_small",
+            "loss=bce",
+            "task=sed",
+            "debug=fast_dev_run",
+        ],
+        tmp_path,
+    )
+    with pytest.raises(IncompatibleConfigError, match="reads frame outputs"):
+        train(cfg, ROOT / "configs")

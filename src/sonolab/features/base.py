@@ -15,6 +15,7 @@ class FrontEnd(nn.Module):
     What tasks read besides the features:
         output_dim: feature size per frame.
         frame_length_ms: the analysis window (shorter audio gives no frame).
+        frame_shift_ms: the time between consecutive frames.
         num_frames(num_samples): frames a waveform of that many samples gives.
         has_statistics: False while the normalisation a front-end needs is not set; then the task
             measures it over training clips (:mod:`sonolab.features.statistics`) and calls
@@ -25,6 +26,7 @@ class FrontEnd(nn.Module):
     """
 
     frame_length_ms: float = 25.0
+    frame_shift_ms: float = 10.0
 
     @property
     def output_dim(self) -> int:

@@ -44,6 +44,7 @@ class HtsatLogMel(FrontEnd):
                 "(HTS-AT's front-end runs at data.sample_rate=32000)",
                 f_max,
             )
+        self.frame_shift_ms = 1000.0 * hop_length / sample_rate
         self.sample_rate, self.hop_length, self.n_mels, self.target_frames = (
             sample_rate,
             hop_length,

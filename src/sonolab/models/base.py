@@ -21,12 +21,15 @@ class AudioModel(nn.Module):
 
     What tasks read besides the outputs:
         embedding_dim: size of the ``embedding`` output (embedding models).
-        subsampling: input frames per output frame (frame-level models; 1 otherwise).
+        subsampling: input frames per output frame of frame-level outputs (EEND-EDA, a CNN's
+            decision-level head; HTS-AT's time tokens: a fraction); 1 otherwise.
         count_speakers(existence, threshold): speakers per recording from the ``existence``
             logits (activity models that estimate their count).
         reset_classifier(num_classes): size the classification head for the data (classifiers).
         pretrained_frontend: front-end weights read from a pretrained file with the model's own
             (HTS-AT's mel BatchNorm), for the task to hand to the features; empty otherwise.
+        frame_outputs: whether ``forward`` also returns ``frame_logits`` ``(batch, frames',
+            classes)``, frame-level scores spread evenly over the input (sound event detection).
         pretrained_statistics: ``{mean, std}`` of the front-end the pretrained file was trained
             with (an official AST checkpoint: AudioSet's fbank statistics); None otherwise.
         prepare_export(): make inference deterministic and traceable before ``sonolab export``
@@ -35,9 +38,10 @@ class AudioModel(nn.Module):
 
     output_type: ClassVar[str] = ""
     embedding_dim: int | None = None
-    subsampling: int = 1
+    subsampling: float = 1
     pretrained_frontend: dict[str, torch.Tensor] | None = None
     pretrained_statistics: dict[str, float] | None = None
+    frame_outputs: bool = False
 
     def prepare_export(self) -> None:
         """Switch off what an exported graph cannot or should not hold (random inference steps)."""

@@ -139,7 +139,7 @@ class LogMelCnn(AudioModel):
         self.subsampling = 1
         for p in pools:
             self.subsampling *= p  # input frames per output frame of the decision-level heads
-        self.frame_level = pooling != "features"
+        self.frame_outputs = pooling != "features"
         self.head: nn.Linear | None = None
         self.attention: nn.Linear | None = None
         if init == "panns":
@@ -177,7 +177,7 @@ class LogMelCnn(AudioModel):
         for block in self.blocks:
             x = self.block_dropout(block(x))
         x = x.mean(dim=3)  # over frequency: (batch, channels, frames')
-        if not self.frame_level:
+        if not self.frame_outputs:
             pooled = x.amax(dim=2) + x.mean(dim=2)
             hidden = F.relu(self.fc1(self.dropout(pooled)))
             return {"logits": self.head(self.head_dropout(hidden))}

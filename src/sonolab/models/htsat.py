@@ -39,6 +39,7 @@ class HtsAt(AudioModel):
     """
 
     output_type = "logits"
+    frame_outputs = True
 
     def __init__(
         self,
@@ -97,7 +98,7 @@ class HtsAt(AudioModel):
             )
         self.rows_per_chunk = self.grid // self.freq_ratio
         self.num_features = self.swin.num_features
-        self.frames_per_token = frames / (
+        self.subsampling = self.frames_per_token = frames / (
             self.grid * self.freq_ratio
         )  # input frames per time token
         self.tscam_conv: nn.Conv2d | None = self._head(num_classes) if num_classes else None

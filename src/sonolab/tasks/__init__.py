@@ -2,7 +2,14 @@
 
 from .clustering_diarization import ClusteringDiarizationTask
 from .diarization import DiarizationTask
+from .sed import SoundEventDetectionTask
 from .tagging import TaggingTask
 from .verification import VerificationTask
 
-__all__ = ["ClusteringDiarizationTask", "DiarizationTask", "TaggingTask", "VerificationTask"]
+__all__ = [
+    "ClusteringDiarizationTask",
+    "DiarizationTask",
+    "SoundEventDetectionTask",
+    "TaggingTask",
+    "VerificationTask",
+]

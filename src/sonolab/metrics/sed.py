@@ -1,0 +1,165 @@
+"""Sound event detection: frame probabilities to events, and the events scored as DCASE scores them.
+
+The event-based F1 (onset collar 200 ms, offset collar the larger of 200 ms and 20 % of the event's
+length) and the segment-based F1 (1 s segments) come from ``sed_eval``, DCASE's reference
+implementation (Mesaros et al. 2016). What is ours is turning a model's frame probabilities into
+events: a threshold per class, a median filter over time, and each run of active frames an event;
+and choosing that threshold and filter on validation clips.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import warnings
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.ndimage import median_filter
+
+log = logging.getLogger(__name__)
+
+EVENT_ONSET_COLLAR = 0.2  # seconds (DCASE task 4)
+EVENT_OFFSET_LENGTH_SHARE = 0.2  # offset collar: max(200 ms, 20 % of the reference event)
+SEGMENT_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class Event:
+    """A detected or reference event: onset and offset in seconds and its class."""
+
+    onset: float
+    offset: float
+    label: str
+
+
+def frames_to_events(
+    probabilities: np.ndarray,
+    frame_seconds: float,
+    labels: Sequence[str],
+    threshold: float | np.ndarray = 0.5,
+    median_frames: int = 1,
+) -> list[Event]:
+    """The events of one clip's ``(frames, classes)`` probabilities: frames at or above the class's
+    ``threshold`` are active, the activity is median-filtered over ``median_frames`` frames (1:
+    none), and each run of active frames is an event from its first frame's start to its last
+    frame's end."""
+    probabilities = np.asarray(probabilities, dtype=np.float64)
+    active = probabilities >= np.broadcast_to(np.asarray(threshold), probabilities.shape[1:])
+    if median_frames > 1:
+        active = median_filter(active.astype(np.uint8), size=(median_frames, 1), mode="nearest") > 0
+    events = []
+    for k, label in enumerate(labels):
+        padded = np.concatenate([[False], active[:, k], [False]])
+        changes = np.flatnonzero(padded[1:] != padded[:-1])
+        for start, end in zip(changes[::2], changes[1::2]):
+            events.append(Event(start * frame_seconds, end * frame_seconds, label))
+    return sorted(events, key=lambda e: (e.onset, e.label))
+
+
+def _container(clips: Mapping[str, Iterable[Event]]):
+    from dcase_util.containers import MetaDataContainer
+
+    return {
+        name: MetaDataContainer(
+            [
+                {"filename": name, "onset": e.onset, "offset": e.offset, "event_label": e.label}
+                for e in events
+            ]
+        )
+        for name, events in clips.items()
+    }
+
+
+def sed_f1(
+    reference: Mapping[str, Sequence[Event]],
+    estimated: Mapping[str, Sequence[Event]],
+    labels: Sequence[str],
+) -> dict:
+    """Event-based and segment-based F1 (in %) of ``estimated`` against ``reference`` events over
+    the clips of ``reference`` (a clip missing from ``estimated`` detected nothing), by
+    ``sed_eval`` (its counts; :func:`_f1_from_counts`): ``event_f1_macro`` (the mean over classes,
+    DCASE's headline), ``event_f1_micro``, ``segment_f1_macro``, ``segment_f1_micro`` and
+    ``per_class_event_f1`` (None for a class with neither references nor detections)."""
+    with warnings.catch_warnings():  # dcase_util imports setuptools' pkg_resources (deprecated)
+        warnings.filterwarnings("ignore", message="pkg_resources is deprecated")
+        import sed_eval
+
+    event_metrics = sed_eval.sound_event.EventBasedMetrics(
+        event_label_list=list(labels),
+        t_collar=EVENT_ONSET_COLLAR,
+        percentage_of_length=EVENT_OFFSET_LENGTH_SHARE,
+    )
+    segment_metrics = sed_eval.sound_event.SegmentBasedMetrics(
+        event_label_list=list(labels), time_resolution=SEGMENT_SECONDS
+    )
+    ref = _container(reference)
+    est = _container({name: estimated.get(name, []) for name in reference})
+    for name in reference:
+        event_metrics.evaluate(reference_event_list=ref[name], estimated_event_list=est[name])
+        segment_metrics.evaluate(reference_event_list=ref[name], estimated_event_list=est[name])
+    with warnings.catch_warnings():  # its class-wise averages (not used) of classes with nothing
+        warnings.filterwarnings("ignore", message="Mean of empty slice")
+        events = _f1_from_counts(event_metrics.results(), labels)
+        segments = _f1_from_counts(segment_metrics.results(), labels)
+    return {
+        "event_f1_macro": events["macro"],
+        "event_f1_micro": events["micro"],
+        "segment_f1_macro": segments["macro"],
+        "segment_f1_micro": segments["micro"],
+        "per_class_event_f1": events["per_class"],
+    }
+
+
+def _f1_from_counts(results: dict, labels: Sequence[str]) -> dict:
+    """Micro and macro F1 (%) from sed_eval's per-class counts: hits = recall x references, F1 =
+    2 hits / (references + detections). Written out because sed_eval leaves F1 undefined (NaN) for
+    a class with references but no detection and its class-wise average skips NaN, so a class
+    missed entirely would raise the macro mean instead of adding a 0; here it counts 0, and only a
+    class with neither references nor detections is left out (None)."""
+    hits, totals, per_class = 0.0, 0.0, {}
+    for label in labels:
+        block = results["class_wise"][label]
+        references, detections = block["count"]["Nref"], block["count"]["Nsys"]
+        hit = float(block["f_measure"]["recall"]) * references if references else 0.0
+        hits, totals = hits + hit, totals + references + detections
+        per_class[label] = (
+            100.0 * 2 * hit / (references + detections) if references + detections else None
+        )
+    scored = [v for v in per_class.values() if v is not None]
+    return {
+        "micro": 100.0 * 2 * hits / totals if totals else 0.0,
+        "macro": float(np.mean(scored)) if scored else 0.0,
+        "per_class": per_class,
+    }
+
+
+def tune_decisions(
+    probabilities: Mapping[str, np.ndarray],
+    reference: Mapping[str, Sequence[Event]],
+    frame_seconds: float,
+    labels: Sequence[str],
+    thresholds: Sequence[float] = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9),
+    median_frames: Sequence[int] = (1, 3, 5, 7, 11),
+) -> dict:
+    """The threshold (one for all classes) and median filter length with the best event-based
+    macro F1 on these (validation) clips, and that F1: ``{threshold, median_frames,
+    event_f1_macro}``. Ties go to the first in grid order."""
+    best = None
+    for threshold, median in itertools.product(thresholds, median_frames):
+        estimated = {
+            name: frames_to_events(p, frame_seconds, labels, threshold, median)
+            for name, p in probabilities.items()
+        }
+        f1 = sed_f1(reference, estimated, labels)["event_f1_macro"]
+        if best is None or f1 > best["event_f1_macro"]:
+            best = {"threshold": threshold, "median_frames": median, "event_f1_macro": f1}
+    log.info(
+        "decisions tuned on %d clips: threshold %.2f, median filter %d frames (event F1 %.2f %%)",
+        len(probabilities),
+        best["threshold"],
+        best["median_frames"],
+        best["event_f1_macro"],
+    )
+    return best

@@ -1,0 +1,186 @@
+"""Sound event detection from weak labels: a tagging model with frame outputs trained on clip
+labels, scored on where its events are."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..data.desed import DesedDataModule
+from ..features.base import FrontEnd
+from ..metrics.sed import Event, frames_to_events, sed_f1, tune_decisions
+from ..models.base import AudioModel
+from ..report.sed import write_sed_report
+from ..utils.errors import IncompatibleConfigError
+from .gather import gather_by_index
+from .tagging import TaggingTask
+
+log = logging.getLogger(__name__)
+
+DEFAULT_DECISIONS = {"threshold": 0.5, "median_frames": 1}
+
+
+class SoundEventDetectionTask(TaggingTask):
+    """Trains as :class:`TaggingTask` does (clip logits against the weak labels, the model pooling
+    its frames into the clip); validation and test also read the model's ``frame_logits``.
+
+    Each validation chooses the decisions (one probability threshold for all classes and a median
+    filter length, over ``decisions``' grids) with the best event-based macro F1 on the validation
+    clips' strong labels; they are saved with the checkpoint. The test turns the frame probabilities
+    into events with them and reports event-based and segment-based F1 (:mod:`sonolab.metrics.sed`)
+    beside the clip metrics, and the same scores of the whole-clip baseline (each clip's reference
+    weak tags marked active over the whole clip), which a detector must beat to have located
+    anything.
+
+    Args:
+        decisions: ``{thresholds: [...], median_frames: [...]}``, the grids searched on validation.
+        timelines: test clips drawn in the report (reference events above the detected ones).
+        tagging_args: :class:`TaggingTask`'s.
+    """
+
+    headline_metrics = ("event_f1_macro", "segment_f1_macro", "mAP")
+    metric_directions = {
+        **TaggingTask.metric_directions,
+        "event_f1_macro": "max",
+        "event_f1_micro": "max",
+        "segment_f1_macro": "max",
+        "segment_f1_micro": "max",
+    }
+
+    def __init__(self, *args, decisions: dict | None = None, timelines: int = 8, **kwargs):
+        super().__init__(*args, **kwargs)
+        grids = dict(decisions or {})
+        self.threshold_grid = [float(t) for t in grids.get("thresholds", [0.5])]
+        self.median_grid = [int(m) for m in grids.get("median_frames", [1])]
+        self.timelines = int(timelines)
+        self.sed_decisions: dict | None = None  # tuned on validation; saved with the checkpoint
+        self._frames: list[tuple[torch.Tensor, torch.Tensor]] = []
+        self.test_events: dict[str, dict] = {}
+
+    def prepare_model(self, model: AudioModel, features: FrontEnd, info) -> None:
+        """As :meth:`TaggingTask.prepare_model`, once the model is known to give frame outputs."""
+        if not model.frame_outputs:
+            raise IncompatibleConfigError(
+                f"sound event detection reads frame outputs, which {type(model).__name__} does "
+                "not give as configured (a CNN: model.pooling=attention|max|mean; or model=htsat)"
+            )
+        super().prepare_model(model, features, info)
+
+    def setup(self, stage: str) -> None:
+        """The data must carry strong labels (events) for the clips it validates and tests."""
+        super().setup(stage)
+        if not isinstance(self.trainer.datamodule, DesedDataModule):
+            raise IncompatibleConfigError(
+                f"sound event detection needs strong labels: data=desed or esc10_soundscapes, not "
+                f"{type(self.trainer.datamodule).__name__}"
+            )
+
+    # -- collecting: clip logits (as tagging) and frame probabilities ----------------------------
+    def _collect(self, batch: dict) -> None:
+        out = self.outputs(batch["wave"], batch["length"])
+        labels = batch["label"].float()
+        self._collected.append((batch["index"], out["logits"].float(), labels))
+        self._frames.append((batch["index"], out["frame_logits"].float().sigmoid().flatten(1)))
+
+    def _gathered_frames(self, part: str, count: int) -> dict[Path, np.ndarray]:
+        """Each clip's ``(frames, classes)`` probabilities, by its path."""
+        index = torch.cat([i for i, _ in self._frames]).to(self.device)
+        rows = torch.cat([r for _, r in self._frames])
+        self._frames = []
+        gathered, seen = gather_by_index(self, index, rows, count)
+        classes = int(self.data_info.num_classes)
+        clips = self.trainer.datamodule.parts[part]
+        return {
+            clips[i].path: gathered[i].reshape(-1, classes).numpy()
+            for i in np.flatnonzero(seen.numpy())
+        }
+
+    def _frame_seconds(self) -> float:
+        """Seconds per frame output: the front-end's frame shift times the model's input frames
+        per output frame."""
+        return self.features.frame_shift_ms / 1000.0 * float(self.model.subsampling)
+
+    @staticmethod
+    def _reference(events: dict[Path, list], clips) -> dict[str, list[Event]]:
+        return {
+            str(path): [Event(e.onset, e.offset, e.label) for e in events[path]] for path in clips
+        }
+
+    def on_validation_epoch_end(self) -> None:
+        """Clip metrics as tagging; then the event decisions tuned on these clips."""
+        count = len(self.trainer.val_dataloaders.dataset)
+        super().on_validation_epoch_end()
+        if not self._frames:
+            return
+        probabilities = self._gathered_frames("val", count)
+        if self.trainer.sanity_checking:
+            return
+        reference = self._reference(self.trainer.datamodule.events["val"], probabilities)
+        best = tune_decisions(
+            {str(p): v for p, v in probabilities.items()},
+            reference,
+            self._frame_seconds(),
+            self.labels,
+            self.threshold_grid,
+            self.median_grid,
+        )
+        self.sed_decisions = {k: best[k] for k in ("threshold", "median_frames")}
+        self.log("val/event_f1_macro", best["event_f1_macro"], sync_dist=False)
+
+    def on_test_epoch_end(self) -> None:
+        """Clip metrics as tagging, then event- and segment-based F1 of the detected events and of
+        the whole-clip baseline."""
+        count = len(self.trainer.test_dataloaders.dataset)
+        super().on_test_epoch_end()
+        name = self.trainer.datamodule.test_name
+        probabilities = self._gathered_frames("test", count)
+        frame_seconds = self._frame_seconds()
+        decisions = self.sed_decisions or DEFAULT_DECISIONS
+        detected = {
+            str(p): frames_to_events(
+                v, frame_seconds, self.labels, decisions["threshold"], decisions["median_frames"]
+            )
+            for p, v in probabilities.items()
+        }
+        reference = self._reference(self.trainer.datamodule.events["test"], probabilities)
+        clip_seconds = float(self.trainer.datamodule.clip_seconds)
+        whole_clip = {
+            clip: [Event(0.0, clip_seconds, label) for label in sorted({e.label for e in events})]
+            for clip, events in reference.items()
+        }
+        scores = sed_f1(reference, detected, self.labels)
+        self.test_results[name].update(
+            {
+                **scores,
+                "decisions": {
+                    **decisions,
+                    "from": "tuned on validation" if self.sed_decisions else "defaults",
+                },
+                "frame_seconds": frame_seconds,
+                "clip_seconds": clip_seconds,
+                "whole_clip_baseline": sed_f1(reference, whole_clip, self.labels),
+            }
+        )
+        self.test_events[name] = {"reference": reference, "detected": detected}
+        self.log(f"test/{name}/event_f1_macro", scores["event_f1_macro"], sync_dist=False)
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """The class thresholds (tagging) and the event decisions travel with the weights."""
+        super().on_save_checkpoint(checkpoint)
+        if self.sed_decisions is not None:
+            checkpoint["sed_decisions"] = dict(self.sed_decisions)
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """A checkpoint's tuned thresholds and event decisions, if it has them."""
+        super().on_load_checkpoint(checkpoint)
+        self.sed_decisions = checkpoint.get("sed_decisions")
+
+    def report(self, out_dir: Path, extra: dict[str, Any]) -> dict[str, Any]:
+        """The tagging report with the event scores, per-class event F1 and timelines added."""
+        content = super().report(out_dir, extra)
+        write_sed_report(Path(out_dir), self.test_results, self.test_events, self.timelines)
+        return content
