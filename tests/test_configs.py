@@ -200,8 +200,10 @@ def _reported_metrics(cfg, datamodule) -> set[str]:
 
         keys = ["eer", "trials", *(DetectionCost(**c).key() for c in cfg.task.dcf)]
         return {f"test/{name}/{k}" for name in datamodule.lists.test_trials for k in keys}
-    if family == "TaggingTask":
+    if family in ("TaggingTask", "SoundEventDetectionTask"):
         keys = ["mAP", "mean_auc", "d_prime"] if datamodule.multi_label else ["accuracy", "top5"]
+        if family == "SoundEventDetectionTask":
+            keys += ["event_f1_macro", "event_f1_micro", "segment_f1_macro", "segment_f1_micro"]
         return {f"test/{datamodule.test_name}/{k}" for k in keys}
     assert family in ("DiarizationTask", "ClusteringDiarizationTask"), family
     return {

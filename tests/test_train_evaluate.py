@@ -153,7 +153,7 @@ def _family(experiment: str) -> str:
     "experiment", sorted(p.stem for p in (ROOT / "experiments" / "experiment").glob("*.yaml"))
 )
 def test_every_experiment_smoke_runs_on_tiny_data(
-    experiment, tiny_voxceleb, tiny_esc50, tiny_audioset, trained_run, tmp_path
+    experiment, tiny_voxceleb, tiny_esc50, tiny_audioset, trained_run, tmp_path, request
 ):
     """Each reproduction config trains one batch on tiny synthetic data (data paths and device
     swapped)."""
@@ -197,6 +197,17 @@ def test_every_experiment_smoke_runs_on_tiny_data(
                 f"real data not present: {[str(p) for p in real if not p.is_file()][0]} "
                 "(see ../shared/data/README.md)"
             )
+    elif family == "SoundEventDetectionTask":  # soundscapes of the real ESC-10 (skips without)
+        scapes = request.getfixturevalue("tiny_soundscapes")
+        model = compose("train", [f"experiment={experiment}"]).model._target_.rsplit(".", 1)[-1]
+        overrides = [
+            f"experiment={experiment}",
+            *tagging_overrides(scapes, 10.0, model),
+            "data.sample_rate=16000",
+            "features.f_max=8000",
+            "features.hop_length=160",
+            *common,
+        ]
     elif family == "TaggingTask":
         audioset = (
             "AudioSet"

@@ -267,3 +267,12 @@ def test_a_checkpoint_of_another_depth_is_named(tmp_path):
     torch.save({"model": panns_state((4, 8, 8), 3)}, tmp_path / "deeper.pth")
     with pytest.raises(DataFormatError, match="deeper.pth"):
         LogMelCnn(channels=(4, 8), pretrained=str(tmp_path / "deeper.pth"))
+
+
+def test_time_and_frequency_pooling_apart_keep_the_frame_rate():
+    model = LogMelCnn(channels=(4, 8, 8), pool_sizes=[2, [1, 2], [1, 2]], pooling="max")
+    model.reset_classifier(3)
+    assert model.subsampling == 2
+    assert model.eval()(torch.randn(1, 40, 16))["frame_logits"].shape == (1, 20, 3)
+    with pytest.raises(ValueError, match=r"one number or \[time, frequency\]"):
+        LogMelCnn(channels=(4,), pool_sizes=[[1, 2, 3]])

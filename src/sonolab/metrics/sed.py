@@ -76,12 +76,14 @@ def sed_f1(
     reference: Mapping[str, Sequence[Event]],
     estimated: Mapping[str, Sequence[Event]],
     labels: Sequence[str],
+    segments: bool = True,
 ) -> dict:
     """Event-based and segment-based F1 (in %) of ``estimated`` against ``reference`` events over
     the clips of ``reference`` (a clip missing from ``estimated`` detected nothing), by
     ``sed_eval`` (its counts; :func:`_f1_from_counts`): ``event_f1_macro`` (the mean over classes,
     DCASE's headline), ``event_f1_micro``, ``segment_f1_macro``, ``segment_f1_micro`` and
-    ``per_class_event_f1`` (None for a class with neither references nor detections)."""
+    ``per_class_event_f1`` (None for a class with neither references nor detections); without
+    ``segments`` the event-based scores only."""
     with warnings.catch_warnings():  # dcase_util imports setuptools' pkg_resources (deprecated)
         warnings.filterwarnings("ignore", message="pkg_resources is deprecated")
         import sed_eval
@@ -98,18 +100,22 @@ def sed_f1(
     est = _container({name: estimated.get(name, []) for name in reference})
     for name in reference:
         event_metrics.evaluate(reference_event_list=ref[name], estimated_event_list=est[name])
-        segment_metrics.evaluate(reference_event_list=ref[name], estimated_event_list=est[name])
+        if segments:
+            segment_metrics.evaluate(reference_event_list=ref[name], estimated_event_list=est[name])
     with warnings.catch_warnings():  # its class-wise averages (not used) of classes with nothing
         warnings.filterwarnings("ignore", message="Mean of empty slice")
         events = _f1_from_counts(event_metrics.results(), labels)
-        segments = _f1_from_counts(segment_metrics.results(), labels)
-    return {
-        "event_f1_macro": events["macro"],
-        "event_f1_micro": events["micro"],
-        "segment_f1_macro": segments["macro"],
-        "segment_f1_micro": segments["micro"],
-        "per_class_event_f1": events["per_class"],
-    }
+        scores = {
+            "event_f1_macro": events["macro"],
+            "event_f1_micro": events["micro"],
+            "per_class_event_f1": events["per_class"],
+        }
+        if segments:
+            by_segment = _f1_from_counts(segment_metrics.results(), labels)
+            scores.update(
+                segment_f1_macro=by_segment["macro"], segment_f1_micro=by_segment["micro"]
+            )
+    return scores
 
 
 def _f1_from_counts(results: dict, labels: Sequence[str]) -> dict:
@@ -152,7 +158,7 @@ def tune_decisions(
             name: frames_to_events(p, frame_seconds, labels, threshold, median)
             for name, p in probabilities.items()
         }
-        f1 = sed_f1(reference, estimated, labels)["event_f1_macro"]
+        f1 = sed_f1(reference, estimated, labels, segments=False)["event_f1_macro"]
         if best is None or f1 > best["event_f1_macro"]:
             best = {"threshold": threshold, "median_frames": median, "event_f1_macro": f1}
     log.info(

@@ -8,6 +8,7 @@ Att}``). The mel front-end and its BatchNorm (PANNs' ``bn0``) are sonolab's ``ht
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Literal
 
 import torch
@@ -21,6 +22,16 @@ POOLINGS = ("features", "max", "mean", "attention")
 ATTENTION_CLAMP = 10.0
 # clip probabilities pooled from frame probabilities are returned as logits: kept off 0 and 1
 PROBABILITY_EPS = 1e-7
+
+
+def _pair(pool: int | Sequence[int]) -> tuple[int, int]:
+    """A pooling size as (time, frequency)."""
+    if isinstance(pool, int):
+        return pool, pool
+    pair = tuple(int(p) for p in pool)
+    if len(pair) != 2:
+        raise ValueError(f"a pool size is one number or [time, frequency], found {list(pool)}")
+    return pair
 
 
 def init_panns(module: nn.Module) -> None:
@@ -38,11 +49,16 @@ def init_panns(module: nn.Module) -> None:
 
 class ConvBlock(nn.Module):
     """One or two ``kernel x kernel`` convolutions, each with BatchNorm and ReLU, then average
-    pooling by ``pool`` on both axes (1: none). PANNs' ``ConvBlock`` (two 3 x 3) and
+    pooling by ``pool`` = (time, frequency) ((1, 1): none). PANNs' ``ConvBlock`` (two 3 x 3) and
     ``ConvBlock5x5`` (one 5 x 5); the parameter names are PANNs' (``conv1``, ``bn1``, ...)."""
 
     def __init__(
-        self, in_channels: int, out_channels: int, convs: int, kernel_size: int, pool: int
+        self,
+        in_channels: int,
+        out_channels: int,
+        convs: int,
+        kernel_size: int,
+        pool: tuple[int, int],
     ):
         super().__init__()
         if convs not in (1, 2):
@@ -56,14 +72,14 @@ class ConvBlock(nn.Module):
         if convs == 2:
             self.conv2 = nn.Conv2d(out_channels, out_channels, kernel_size, padding=pad, bias=False)
             self.bn2 = nn.BatchNorm2d(out_channels)
-        self.pool = pool
+        self.pool = tuple(pool)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``(batch, in, frames, mels)`` -> ``(batch, out, frames / pool, mels / pool)``."""
+        """``(batch, in, frames, mels)`` -> ``(batch, out, frames / pool[0], mels / pool[1])``."""
         x = F.relu(self.bn1(self.conv1(x)))
         if self.conv2 is not None:
             x = F.relu(self.bn2(self.conv2(x)))
-        return F.avg_pool2d(x, self.pool) if self.pool > 1 else x
+        return F.avg_pool2d(x, self.pool) if self.pool != (1, 1) else x
 
 
 class LogMelCnn(AudioModel):
@@ -83,8 +99,9 @@ class LogMelCnn(AudioModel):
         channels: output channels per block (CNN14: 64-128-256-512-1024-2048).
         double_conv: two convolutions per block (CNN10 / CNN14) or one (CNN6).
         kernel_size: convolution size (PANNs: 3 with two convolutions, 5 with one).
-        pool_sizes: average-pooling size after each block (null: 2 everywhere; CNN14 does not pool
-            after its last block: ``[2, 2, 2, 2, 2, 1]``).
+        pool_sizes: average pooling after each block, a size for both axes or ``[time,
+            frequency]`` (null: 2 everywhere; CNN14 does not pool after its last block: ``[2, 2, 2,
+            2, 2, 1]``; ``[1, 2]`` keeps the time resolution for event detection).
         block_dropout: after each block (PANNs 0.2).
         dropout: before ``fc1`` and, with ``head_dropout``, before the classifier (PANNs 0.5).
         head_dropout: dropout on ``fc1``'s output before the classifier. PANNs' clip heads classify
@@ -104,7 +121,7 @@ class LogMelCnn(AudioModel):
         channels: tuple[int, ...] = (64, 128, 256, 512),
         double_conv: bool = True,
         kernel_size: int = 3,
-        pool_sizes: tuple[int, ...] | None = None,
+        pool_sizes: Sequence[int | Sequence[int]] | None = None,
         block_dropout: float = 0.2,
         dropout: float = 0.5,
         head_dropout: bool = False,
@@ -115,7 +132,9 @@ class LogMelCnn(AudioModel):
     ):
         super().__init__()
         channels = tuple(channels)
-        pools = tuple(pool_sizes) if pool_sizes is not None else (2,) * len(channels)
+        pools = (
+            [_pair(p) for p in pool_sizes] if pool_sizes is not None else [(2, 2)] * len(channels)
+        )
         if len(pools) != len(channels):
             raise ValueError(
                 f"pool_sizes has {len(pools)} entries for {len(channels)} blocks: one per block"
@@ -137,8 +156,8 @@ class LogMelCnn(AudioModel):
         self.pooling = pooling
         self.init = init
         self.subsampling = 1
-        for p in pools:
-            self.subsampling *= p  # input frames per output frame of the decision-level heads
+        for time_pool, _ in pools:
+            self.subsampling *= time_pool  # input frames per output frame of the frame heads
         self.frame_outputs = pooling != "features"
         self.head: nn.Linear | None = None
         self.attention: nn.Linear | None = None

@@ -41,7 +41,8 @@ def sed_table(results: dict[str, dict]) -> str:
             "",
             f"Decisions ({name}): threshold {d['threshold']}, median filter {d['median_frames']} "
             f"frames of {r['frame_seconds']:.3f} s ({d['from']}); event collars 200 ms onset, "
-            "max(200 ms, 20 %) offset; 1 s segments.",
+            "max(200 ms, 20 %) offset; 1 s segments. The whole-clip baseline marks each clip's "
+            "reference tags over the whole clip.",
             "",
             "| class | event F1 (%) | whole-clip baseline (%) |",
             "|---|---|---|",

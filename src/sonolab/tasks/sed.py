@@ -28,10 +28,10 @@ class SoundEventDetectionTask(TaggingTask):
     """Trains as :class:`TaggingTask` does (clip logits against the weak labels, the model pooling
     its frames into the clip); validation and test also read the model's ``frame_logits``.
 
-    Each validation chooses the decisions (one probability threshold for all classes and a median
-    filter length, over ``decisions``' grids) with the best event-based macro F1 on the validation
-    clips' strong labels; they are saved with the checkpoint. The test turns the frame probabilities
-    into events with them and reports event-based and segment-based F1 (:mod:`sonolab.metrics.sed`)
+    At the test, the weights being tested choose their decisions (one probability threshold for all
+    classes and a median filter length, over ``decisions``' grids) by the best event-based macro F1
+    on the validation clips' strong labels, then turn the test clips' frame probabilities into
+    events with them and report event-based and segment-based F1 (:mod:`sonolab.metrics.sed`)
     beside the clip metrics, and the same scores of the whole-clip baseline (each clip's reference
     weak tags marked active over the whole clip), which a detector must beat to have located
     anything.
@@ -57,7 +57,6 @@ class SoundEventDetectionTask(TaggingTask):
         self.threshold_grid = [float(t) for t in grids.get("thresholds", [0.5])]
         self.median_grid = [int(m) for m in grids.get("median_frames", [1])]
         self.timelines = int(timelines)
-        self.sed_decisions: dict | None = None  # tuned on validation; saved with the checkpoint
         self._frames: list[tuple[torch.Tensor, torch.Tensor]] = []
         self.test_events: dict[str, dict] = {}
 
@@ -111,25 +110,37 @@ class SoundEventDetectionTask(TaggingTask):
         }
 
     def on_validation_epoch_end(self) -> None:
-        """Clip metrics as tagging; then the event decisions tuned on these clips."""
-        count = len(self.trainer.val_dataloaders.dataset)
+        """Clip metrics as tagging (the frames are scored at the test, with the tested weights)."""
         super().on_validation_epoch_end()
-        if not self._frames:
-            return
-        probabilities = self._gathered_frames("val", count)
-        if self.trainer.sanity_checking:
-            return
-        reference = self._reference(self.trainer.datamodule.events["val"], probabilities)
+        self._frames = []
+
+    def _tuned_decisions(self) -> dict:
+        """The decisions with the best event-based macro F1 on the validation clips, from the
+        weights being tested (the defaults when the data has no validation clips)."""
+        datamodule = self.trainer.datamodule
+        clips = datamodule.parts["val"]
+        if not clips:
+            return {**DEFAULT_DECISIONS, "from": "defaults (no validation clips)"}
+        probabilities = {}
+        for batch in datamodule.val_dataloader():
+            out = self.outputs(batch["wave"].to(self.device), batch["length"].to(self.device))
+            frames = out["frame_logits"].float().sigmoid().cpu().numpy()
+            for i, p in zip(batch["index"].tolist(), frames):
+                probabilities[str(clips[i].path)] = p
         best = tune_decisions(
-            {str(p): v for p, v in probabilities.items()},
-            reference,
+            probabilities,
+            self._reference(datamodule.events["val"], [c.path for c in clips]),
             self._frame_seconds(),
             self.labels,
             self.threshold_grid,
             self.median_grid,
         )
-        self.sed_decisions = {k: best[k] for k in ("threshold", "median_frames")}
-        self.log("val/event_f1_macro", best["event_f1_macro"], sync_dist=False)
+        return {
+            "threshold": best["threshold"],
+            "median_frames": best["median_frames"],
+            "from": f"tuned on the {len(clips)} validation clips",
+            "validation_event_f1_macro": best["event_f1_macro"],
+        }
 
     def on_test_epoch_end(self) -> None:
         """Clip metrics as tagging, then event- and segment-based F1 of the detected events and of
@@ -139,7 +150,7 @@ class SoundEventDetectionTask(TaggingTask):
         name = self.trainer.datamodule.test_name
         probabilities = self._gathered_frames("test", count)
         frame_seconds = self._frame_seconds()
-        decisions = self.sed_decisions or DEFAULT_DECISIONS
+        decisions = self._tuned_decisions()
         detected = {
             str(p): frames_to_events(
                 v, frame_seconds, self.labels, decisions["threshold"], decisions["median_frames"]
@@ -156,10 +167,7 @@ class SoundEventDetectionTask(TaggingTask):
         self.test_results[name].update(
             {
                 **scores,
-                "decisions": {
-                    **decisions,
-                    "from": "tuned on validation" if self.sed_decisions else "defaults",
-                },
+                "decisions": decisions,
                 "frame_seconds": frame_seconds,
                 "clip_seconds": clip_seconds,
                 "whole_clip_baseline": sed_f1(reference, whole_clip, self.labels),
@@ -167,17 +175,6 @@ class SoundEventDetectionTask(TaggingTask):
         )
         self.test_events[name] = {"reference": reference, "detected": detected}
         self.log(f"test/{name}/event_f1_macro", scores["event_f1_macro"], sync_dist=False)
-
-    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """The class thresholds (tagging) and the event decisions travel with the weights."""
-        super().on_save_checkpoint(checkpoint)
-        if self.sed_decisions is not None:
-            checkpoint["sed_decisions"] = dict(self.sed_decisions)
-
-    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """A checkpoint's tuned thresholds and event decisions, if it has them."""
-        super().on_load_checkpoint(checkpoint)
-        self.sed_decisions = checkpoint.get("sed_decisions")
 
     def report(self, out_dir: Path, extra: dict[str, Any]) -> dict[str, Any]:
         """The tagging report with the event scores, per-class event F1 and timelines added."""
