@@ -15,6 +15,18 @@ from sonolab.utils.errors import DataFormatError
 from ..conftest import ROOT, compose, tagging_overrides
 
 
+def _soundscape_run(root) -> list[str]:
+    """A tiny CNN run on the tiny soundscapes: 16 kHz, the HTS-AT front-end at 10 ms hops."""
+    return [
+        "data=esc10_soundscapes",
+        *tagging_overrides(root, 10.0, "LogMelCnn"),
+        "data.sample_rate=16000",
+        "features=htsat_mel",
+        "features.f_max=8000",
+        "features.hop_length=160",
+    ]
+
+
 def test_weak_clips_train_and_strong_clips_are_tested_with_their_events(tiny_soundscapes):
     dm = DesedDataModule(root=str(tiny_soundscapes), sample_rate=16000, num_workers=0, batch_size=4)
     dm.setup()
@@ -50,11 +62,7 @@ def test_weak_label_training_with_attention_pooling_runs(tiny_soundscapes, tmp_p
     cfg = compose(
         "train",
         [
-            "data=esc10_soundscapes",
-            *tagging_overrides(tiny_soundscapes, 10.0, "LogMelCnn"),
-            "data.sample_rate=16000",
-            "features=htsat_mel",
-            "features.f_max=8000",
+            *_soundscape_run(tiny_soundscapes),
             "model=cnn6_small",
             "model.pooling=attention",
             "loss=bce",
@@ -77,12 +85,7 @@ def test_sound_event_detection_run_scores_events_against_the_whole_clip_baseline
     cfg = compose(
         "train",
         [
-            "data=esc10_soundscapes",
-            *tagging_overrides(tiny_soundscapes, 10.0, "LogMelCnn"),
-            "data.sample_rate=16000",
-            "features=htsat_mel",
-            "features.f_max=8000",
-            "features.hop_length=160",
+            *_soundscape_run(tiny_soundscapes),
             "model=cnn6_small",
             "model.pooling=attention",
             "loss=bce",
@@ -115,11 +118,7 @@ def test_sound_event_detection_refuses_a_model_without_frame_outputs(tiny_sounds
     cfg = compose(
         "train",
         [
-            "data=esc10_soundscapes",
-            *tagging_overrides(tiny_soundscapes, 10.0, "LogMelCnn"),
-            "data.sample_rate=16000",
-            "features=htsat_mel",
-            "features.f_max=8000",
+            *_soundscape_run(tiny_soundscapes),
             "model=cnn6_small",
             "loss=bce",
             "task=sed",

@@ -11,7 +11,7 @@ from pathlib import Path
 from ..utils.errors import ConfigValueError, DataFormatError
 from ..utils.io import under_root
 from .readers.desed import StrongEvent, read_strong_labels, read_weak_labels
-from .tagging import ClipDataModule, TaggedClip
+from .tagging import ClipDataModule, TaggedClip, listings_overlap
 
 log = logging.getLogger(__name__)
 
@@ -58,10 +58,7 @@ class DesedDataModule(ClipDataModule):
 
     def validation_is_tested(self) -> bool:
         """Whether the validation listing is the test listing."""
-        val, test = self.listings["val"], self.listings["test"]
-        return val is not None and (
-            under_root(self.root, val).resolve() == under_root(self.root, test).resolve()
-        )
+        return listings_overlap(self.root, self.listings["val"], self.listings["test"])
 
     def _read(self) -> dict[str, list[TaggedClip]]:
         weak_path = under_root(self.root, self.listings["train"])

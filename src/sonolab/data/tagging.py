@@ -535,6 +535,17 @@ class BalancedSampler(EpochSeededSampler):
         )
 
 
+def listings_overlap(root: str | Path, first, second) -> bool:
+    """Whether two listing settings (a path, a list of them, or None; relative ones under
+    ``root``) name a file in common."""
+
+    def resolved(names) -> set[Path]:
+        names = [] if names is None else [names] if isinstance(names, str) else names
+        return {under_root(root, n).resolve() for n in names}
+
+    return bool(resolved(first) & resolved(second))
+
+
 def _check_disjoint(listed: dict[str, tuple[Path, set[Path]]]) -> None:
     """No clip of the training listing in an evaluation listing (a leak scores trained clips as
     tested): DataFormatError naming both listings, the count and a few clips."""
@@ -598,12 +609,7 @@ class AudioSetDataModule(ClipDataModule):
 
     def validation_is_tested(self) -> bool:
         """Whether a validation listing is also a test listing."""
-
-        def resolved(names) -> set[Path]:
-            names = [] if names is None else [names] if isinstance(names, str) else names
-            return {under_root(self.root, n).resolve() for n in names}
-
-        return bool(resolved(self.listings["val"]) & resolved(self.listings["test"]))
+        return listings_overlap(self.root, self.listings["val"], self.listings["test"])
 
     def _clips(self, listing: Path, labels) -> list[TaggedClip]:
         if listing.suffix.lower() == ".json":
