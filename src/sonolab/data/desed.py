@@ -82,25 +82,20 @@ class DesedDataModule(ClipDataModule):
             TaggedClip(audio / name, tuple(sorted(index[label] for label in labels)))
             for name, labels in weak.items()
         ]
-        parts["train"] = self._keep(clips, weak_path, "desed_train")
+        parts["train"] = self._readable_clips(clips, weak_path, "desed_train")
         for part, (path, events, names) in strong.items():
             audio = under_root(self.root, self.audio_dirs[part])
-            by_clip: dict[str, list[StrongEvent]] = {name: [] for name in names}
+            by_clip: dict[Path, list[StrongEvent]] = {audio / name: [] for name in names}
             for e in events:
-                by_clip[e.filename].append(e)
+                by_clip[audio / e.filename].append(e)
             clips = [
-                TaggedClip(audio / n, tuple(sorted({index[e.label] for e in by_clip[n]})))
-                for n in names
+                TaggedClip(clip, tuple(sorted({index[e.label] for e in found})))
+                for clip, found in by_clip.items()
             ]
-            parts[part] = self._keep(clips, path, f"desed_{part}")
-            listed = {audio / n: n for n in names}
-            self.events[part] = {c.path: by_clip[listed[c.path]] for c in parts[part]}
+            parts[part] = self._readable_clips(clips, path, f"desed_{part}")
+            self.events[part] = {c.path: by_clip[c.path] for c in parts[part]}
         for part in ("train", "test"):
             if not parts.get(part):
                 raise ConfigValueError(f"data.{part}", "a listing with clips", self.listings[part])
         self.skipped.report(log, "DESED listings")
         return parts
-
-    def _keep(self, clips: list[TaggedClip], listing: Path, label: str) -> list[TaggedClip]:
-        readable = self._readable(clips, listing, label)
-        return [c for c, keep in zip(clips, readable) if keep]

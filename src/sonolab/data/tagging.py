@@ -305,6 +305,12 @@ class ClipDataModule(AudioDataModule):
             self.pack,
         )
 
+    def _readable_clips(
+        self, clips: list[TaggedClip], listing: Path, label: str
+    ) -> list[TaggedClip]:
+        """The clips of ``clips`` that :meth:`_readable` keeps."""
+        return [c for c, keep in zip(clips, self._readable(clips, listing, label)) if keep]
+
     def setup(self, stage: str | None = None) -> None:
         """Read the metadata and split it (once)."""
         if self.parts is None:
@@ -653,8 +659,7 @@ class AudioSetDataModule(ClipDataModule):
                 before = listed.get(part, (listing, set()))[1]
                 listed[part] = (listing, before | {c.path for c in clips})
                 _check_disjoint(listed)
-                keep = self._readable(clips, listing, f"audioset_{part}")
-                parts[part] += [c for c, k in zip(clips, keep) if k]
+                parts[part] += self._readable_clips(clips, listing, f"audioset_{part}")
             if part != "val" and not parts[part]:
                 raise DataFormatError(listing, f"{part} clips with audio", found="none")
         self.skipped.report(log, "AudioSet listings")

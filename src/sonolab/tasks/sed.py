@@ -24,6 +24,11 @@ log = logging.getLogger(__name__)
 DEFAULT_DECISIONS = {"threshold": 0.5, "median_frames": 1}
 
 
+def frame_probabilities(outputs: dict[str, torch.Tensor]) -> torch.Tensor:
+    """``(batch, frames, classes)`` event probabilities of a model's ``frame_logits``."""
+    return outputs["frame_logits"].float().sigmoid()
+
+
 class SoundEventDetectionTask(TaggingTask):
     """Trains as :class:`TaggingTask` does (clip logits against the weak labels, the model pooling
     its frames into the clip); validation and test also read the model's ``frame_logits``.
@@ -79,11 +84,9 @@ class SoundEventDetectionTask(TaggingTask):
             )
 
     # -- collecting: clip logits (as tagging) and frame probabilities ----------------------------
-    def _collect(self, batch: dict) -> None:
-        out = self.outputs(batch["wave"], batch["length"])
-        labels = batch["label"].float()
-        self._collected.append((batch["index"], out["logits"].float(), labels))
-        self._frames.append((batch["index"], out["frame_logits"].float().sigmoid().flatten(1)))
+    def _store(self, batch: dict, outputs: dict[str, torch.Tensor]) -> None:
+        super()._store(batch, outputs)
+        self._frames.append((batch["index"], frame_probabilities(outputs).flatten(1)))
 
     def _gathered_frames(self, part: str, count: int) -> dict[Path, np.ndarray]:
         """Each clip's ``(frames, classes)`` probabilities, by its path."""
@@ -124,7 +127,7 @@ class SoundEventDetectionTask(TaggingTask):
         probabilities = {}
         for batch in datamodule.val_dataloader():
             out = self.outputs(batch["wave"].to(self.device), batch["length"].to(self.device))
-            frames = out["frame_logits"].float().sigmoid().cpu().numpy()
+            frames = frame_probabilities(out).cpu().numpy()
             for i, p in zip(batch["index"].tolist(), frames):
                 probabilities[str(clips[i].path)] = p
         best = tune_decisions(

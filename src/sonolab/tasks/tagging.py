@@ -27,7 +27,7 @@ from ..metrics.tagging import (
 )
 from ..models.base import AudioModel
 from ..report.tagging import write_tagging_report
-from ..utils.errors import ConfigValueError, IncompatibleConfigError
+from ..utils.errors import IncompatibleConfigError, check_settings
 from .base import Task, loss_class, loss_input
 from .gather import gather_by_index
 
@@ -97,10 +97,11 @@ class TaggingTask(Task):
         self.labels = list(self.data_info.labels)
         spec_augment = dict(spec_augment or {})
         self.mask_fill = spec_augment.pop("fill", "zero")
-        if self.mask_fill not in MASK_FILLS:
-            raise ConfigValueError(
-                "task.spec_augment.fill", " or ".join(MASK_FILLS), self.mask_fill
-            )
+        check_settings(
+            "task.spec_augment",
+            {"fill": (lambda v: v in MASK_FILLS, " or ".join(MASK_FILLS))},
+            fill=self.mask_fill,
+        )
         self.spec_augment = SpecAugment(**spec_augment) if spec_augment else None
         self.mixup = Mixup(**mixup) if mixup else None
         self.shift_gain = (
@@ -206,12 +207,10 @@ class TaggingTask(Task):
     ) -> dict[str, torch.Tensor]:
         """The model's outputs for a batch of waveforms (mixed with ``partner`` clips in the
         mixup's domain when given), with SpecAugment in training."""
-        if partner is not None and self.mixup.domain == "waveform":
-            other = None if "perm" in partner else partner["wave"]
-            other_length = None if "perm" in partner else partner["length"]
+        if partner is not None and self.mixup.domain == "waveform":  # the partners' waves as drawn
             wave, length = (
-                self.mixup.inputs(wave, partner, other),
-                self.mixup.lengths(length, partner, other_length),
+                self.mixup.inputs(wave, partner, partner["wave"]),
+                self.mixup.lengths(length, partner, partner["length"]),
             )
         feats, frames = self.features(wave, length)
         if partner is not None and self.mixup.domain == "spectrogram":
@@ -251,9 +250,12 @@ class TaggingTask(Task):
 
     # -- evaluation: clip scores gathered from every process, metrics computed once ---------------
     def _collect(self, batch: dict) -> None:
-        logits = self(batch["wave"], batch["length"]).float()
+        self._store(batch, self.outputs(batch["wave"], batch["length"]))
+
+    def _store(self, batch: dict, outputs: dict[str, torch.Tensor]) -> None:
+        """Keep what the epoch's metrics read of an evaluation batch: clip logits and labels."""
         labels = batch["label"].float() if self.multi_label else batch["label"].float()[:, None]
-        self._collected.append((batch["index"], logits, labels))
+        self._collected.append((batch["index"], outputs["logits"].float(), labels))
 
     def _metrics(self, count: int, tune: bool = False) -> dict[str, Any] | None:
         """Metrics of the clips collected this epoch (all processes'); multi-label: with the

@@ -7,7 +7,7 @@ import torch
 import torchaudio.transforms as T
 from torch import nn
 
-from ...utils.errors import ConfigValueError
+from ...utils.errors import ConfigValueError, check_settings
 
 
 class SpecAugment(nn.Module):
@@ -79,6 +79,14 @@ class ShiftGain(nn.Module):
 MIXUP_DOMAINS = ("waveform", "spectrogram", "masked_spectrogram")
 MIXUP_PARTNERS = ("batch", "flipped", "pairs", "dataset")
 MIXUP_TARGETS = ("mixed", "dominant", "own")
+MIXUP_RULES = {  # task.mixup.<key>: what Mixup accepts (check_settings)
+    key: (lambda v, allowed=allowed: v in allowed, " or ".join(allowed))
+    for key, allowed in (
+        ("domain", MIXUP_DOMAINS),
+        ("partners", MIXUP_PARTNERS),
+        ("targets", MIXUP_TARGETS),
+    )
+}
 
 
 class Mixup(nn.Module):
@@ -117,13 +125,13 @@ class Mixup(nn.Module):
         per_example: bool = False,
     ):
         super().__init__()
-        for key, value, allowed in (
-            ("domain", domain, MIXUP_DOMAINS),
-            ("partners", partners, MIXUP_PARTNERS),
-            ("targets", targets, MIXUP_TARGETS),
-        ):
-            if value not in allowed:
-                raise ConfigValueError(f"task.mixup.{key}", " or ".join(allowed), value)
+        check_settings(
+            "task.mixup",
+            MIXUP_RULES,
+            domain=domain,
+            partners=partners,
+            targets=targets,
+        )
         self.prob, self.alpha, self.domain = float(prob), float(alpha), domain
         self.target_mode, self.partners, self.per_example = targets, partners, bool(per_example)
 
