@@ -91,6 +91,7 @@ def test_sound_event_detection_run_scores_events_against_the_whole_clip_baseline
             "loss=bce",
             "task=sed",
             "task.decisions={thresholds: [0.3, 0.5], median_frames: [1, 3]}",
+            "task.psds_operating_points=10",
             "task.timelines=2",
             "trainer.max_epochs=1",
             "callbacks.progress_bar=null",
@@ -103,12 +104,18 @@ def test_sound_event_detection_run_scores_events_against_the_whole_clip_baseline
         assert 0.0 <= tested[key] <= 100.0, key
     assert tested["decisions"]["from"] == "tuned on the 4 validation clips"
     assert tested["decisions"]["threshold"] in (0.3, 0.5)
+    # PSDS of the detections (each scenario's median filter chosen on validation) and of the
+    # baseline's single operating point
+    for scores in (tested, tested["whole_clip_baseline"]):
+        assert 0.0 <= scores["psds1"] <= 1.0 and 0.0 <= scores["psds2"] <= 1.0
+    assert set(tested["decisions"]["psds_median_frames"]) == {"psds1", "psds2"}
+    assert set(tested["decisions"]["psds_median_frames"].values()) <= {1, 3}
     # the whole-clip baseline finds each clip's classes over its whole length: every reference
     # class is in it, so its segment recall is 100 % and its segment F1 above 0
     assert tested["whole_clip_baseline"]["segment_f1_micro"] > 0.0
     # 10 ms frames (hop 160 at 16 kHz), 16 of them per output frame after four 2 x 2 poolings
     assert tested["frame_seconds"] == pytest.approx(0.16)
-    assert "## Sound event detection" in (out / "results.md").read_text()
+    assert "| PSDS1 | PSDS2 |" in (out / "results.md").read_text()
     assert len(list((out / "timelines").glob("eval_*.png"))) == 2
 
 

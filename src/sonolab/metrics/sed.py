@@ -26,6 +26,33 @@ SEGMENT_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
+class PsdsScenario:
+    """A PSDS evaluation scenario: detection and ground-truth intersection criteria (``dtc``,
+    ``gtc``), the cross-trigger tolerance criterion (``cttc``), the cross-trigger and class-
+    instability weights (``alpha_ct``, ``alpha_st``) and the largest effective false positive rate
+    the area runs to (``max_efpr``, per hour)."""
+
+    dtc: float
+    gtc: float
+    cttc: float
+    alpha_ct: float
+    alpha_st: float
+    max_efpr: float = 100.0
+
+
+# DCASE task 4's two scenarios as its baseline computes them: DCASE-REPO/DESED_task
+# recipes/dcase2022_task4_baseline/local/sed_trainer.py:637-658; cttc 0.3 and max_efpr 100 there are
+# the defaults of desed_task/evaluation/evaluation_measures.py:204,207.
+PSDS_SCENARIOS = {
+    "psds1": PsdsScenario(dtc=0.7, gtc=0.7, cttc=0.3, alpha_ct=0.0, alpha_st=1.0),
+    "psds2": PsdsScenario(dtc=0.1, gtc=0.1, cttc=0.3, alpha_ct=0.5, alpha_st=1.0),
+}
+# Its 50 operating points: thresholds 0.01, 0.03, ..., 0.99 (sed_trainer.py:138-141 with
+# n_test_thresholds: 50, recipes/dcase2022_task4_baseline/confs/default.yaml:14).
+PSDS_THRESHOLDS = tuple(float(t) for t in np.arange(1 / 100, 1, 1 / 50))
+
+
+@dataclass(frozen=True)
 class Event:
     """A detected or reference event: onset and offset in seconds and its class."""
 
@@ -168,4 +195,152 @@ def tune_decisions(
         best["median_frames"],
         best["event_f1_macro"],
     )
+    return best
+
+
+def _merged(events: Sequence[Event]) -> list[Event]:
+    """``events`` with overlapping or touching events of one class joined into one. psds_eval
+    refuses a ground truth with two intersecting events of one class, which soundscapes mixing one
+    class twice have; the class is active over their union either way."""
+    merged: list[Event] = []
+    for event in sorted(events, key=lambda e: (e.label, e.onset)):
+        last = merged[-1] if merged else None
+        if last is not None and last.label == event.label and event.onset <= last.offset:
+            merged[-1] = Event(last.onset, max(last.offset, event.offset), last.label)
+        else:
+            merged.append(event)
+    return merged
+
+
+def _event_table(clips: Mapping[str, Sequence[Event]]):
+    import pandas as pd
+
+    rows = [(name, e.onset, e.offset, e.label) for name, events in clips.items() for e in events]
+    table = pd.DataFrame(rows, columns=["filename", "onset", "offset", "event_label"])
+    # psds_eval's indices from 1 (DESED_task evaluation_measures.py:222-224, psds_eval issue 3)
+    table.index = range(1, len(table) + 1)
+    return table
+
+
+def psds(
+    reference: Mapping[str, Sequence[Event]],
+    operating_points: Sequence[Mapping[str, Sequence[Event]]],
+    durations: Mapping[str, float],
+    labels: Sequence[str],
+    scenarios: Mapping[str, PsdsScenario] = PSDS_SCENARIOS,
+) -> dict[str, float | None]:
+    """Each scenario's PSDS (0 to 1) by ``psds_eval`` of a system given as its detections at
+    several ``operating_points`` (each ``{clip: events}``; clips of ``reference`` missing there
+    detected nothing), over the clips of ``reference`` with their ``durations`` in seconds.
+    Operating points that detect the same events count once.
+
+    The classes are those of ``labels`` with reference events here (a warning names the others,
+    whose detections are left out): a class's true positive ratio is undefined without references,
+    and psds_eval fails on such a class. None with fewer than two such classes: psds_eval averages
+    each class's cross-triggers over the other classes, and with none every effective FP rate is
+    NaN (it would report 0)."""
+    import pandas as pd
+    from psds_eval import PSDSEval
+
+    present = {e.label for events in reference.values() for e in events}
+    classes = [label for label in labels if label in present]
+    if len(classes) < len(labels):
+        log.warning(
+            "PSDS over the %d classes with reference events; left out: %s",
+            len(classes),
+            ", ".join(label for label in labels if label not in present),
+        )
+    if len(classes) < 2:
+        return {name: None for name in scenarios}
+    ground_truth = _event_table({name: _merged(events) for name, events in reference.items()})
+    metadata = pd.DataFrame(
+        [(name, float(durations[name])) for name in reference], columns=["filename", "duration"]
+    )
+    detections = [
+        _event_table(
+            {name: [e for e in point.get(name, []) if e.label in present] for name in reference}
+        )
+        for point in operating_points
+    ]
+    scores = {}
+    with warnings.catch_warnings():
+        # psds_eval 0.5.3 (2021) on pandas 2.3 / numpy 2.3: fillna(method=) and int() of a
+        # one-element array are deprecated (not yet removed), and it warns on every repeated
+        # operating point, which low and high thresholds give.
+        warnings.filterwarnings("ignore", category=FutureWarning)
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
+        warnings.filterwarnings("ignore", message="A similar operating point exists")
+        # and its NaN rates of a class with no cross-trigger counted, which it then skips
+        warnings.filterwarnings("ignore", category=RuntimeWarning)
+        for name, scenario in scenarios.items():
+            evaluation = PSDSEval(
+                dtc_threshold=scenario.dtc,
+                gtc_threshold=scenario.gtc,
+                cttc_threshold=scenario.cttc,
+                ground_truth=ground_truth,
+                metadata=metadata,
+                class_names=classes,
+            )
+            for table in detections:
+                evaluation.add_operating_point(table)
+            scores[name] = float(
+                evaluation.psds(
+                    alpha_ct=scenario.alpha_ct,
+                    alpha_st=scenario.alpha_st,
+                    max_efpr=scenario.max_efpr,
+                ).value
+            )
+    return scores
+
+
+def psds_of_probabilities(
+    probabilities: Mapping[str, np.ndarray],
+    reference: Mapping[str, Sequence[Event]],
+    durations: Mapping[str, float],
+    frame_seconds: float,
+    labels: Sequence[str],
+    median_frames: int = 1,
+    thresholds: Sequence[float] = PSDS_THRESHOLDS,
+    scenarios: Mapping[str, PsdsScenario] = PSDS_SCENARIOS,
+) -> dict[str, float | None]:
+    """:func:`psds` of frame probabilities, one operating point per threshold (DCASE's 50 by
+    default), each decoded with the same median filter (DCASE task 4's baseline fixes one)."""
+    operating_points = [
+        {
+            name: frames_to_events(p, frame_seconds, labels, threshold, median_frames)
+            for name, p in probabilities.items()
+        }
+        for threshold in thresholds
+    ]
+    return psds(reference, operating_points, durations, labels, scenarios)
+
+
+def tune_psds_median(
+    probabilities: Mapping[str, np.ndarray],
+    reference: Mapping[str, Sequence[Event]],
+    durations: Mapping[str, float],
+    frame_seconds: float,
+    labels: Sequence[str],
+    median_frames: Sequence[int] = (1, 3, 5, 7, 11),
+    thresholds: Sequence[float] = PSDS_THRESHOLDS,
+    scenarios: Mapping[str, PsdsScenario] = PSDS_SCENARIOS,
+) -> dict[str, dict]:
+    """For each scenario, the median filter length with the best PSDS on these (validation) clips
+    and that PSDS: ``{scenario: {median_frames, psds}}``. Ties go to the first in grid order; the
+    first length when PSDS is not defined (fewer than two classes)."""
+    best: dict[str, dict] = {}
+    for median in median_frames:
+        values = psds_of_probabilities(
+            probabilities,
+            reference,
+            durations,
+            frame_seconds,
+            labels,
+            median,
+            thresholds,
+            scenarios,
+        )
+        for name, value in values.items():
+            if name not in best or (value is not None and value > best[name]["psds"]):
+                best[name] = {"median_frames": int(median), "psds": value}
     return best

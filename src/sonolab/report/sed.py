@@ -13,36 +13,47 @@ import matplotlib.pyplot as plt  # noqa: E402
 from ..utils.io import write_text_atomic  # noqa: E402
 from .files import save_figure  # noqa: E402
 
-SCORES = ("event_f1_macro", "event_f1_micro", "segment_f1_macro", "segment_f1_micro")
+SCORES = {
+    "psds1": "PSDS1",
+    "psds2": "PSDS2",
+    "event_f1_macro": "event F1 macro (%)",
+    "event_f1_micro": "event F1 micro (%)",
+    "segment_f1_macro": "segment F1 macro (%)",
+    "segment_f1_micro": "segment F1 micro (%)",
+}
 
 
 def sed_table(results: dict[str, dict]) -> str:
-    """Markdown: event / segment F1 of each test set and of its whole-clip baseline, the decisions
-    used, and per-class event F1."""
+    """Markdown: PSDS and event / segment F1 of each test set and of its whole-clip baseline, the
+    decisions used, and per-class event F1."""
+    scored = {name: r for name, r in results.items() if "event_f1_macro" in r}
+    shown = [k for k in SCORES if any(k in r for r in scored.values())]
     lines = [
         "## Sound event detection",
         "",
-        "| set | system | event F1 macro (%) | event F1 micro (%) | segment F1 macro (%) | "
-        "segment F1 micro (%) |",
-        "|---|---|---|---|---|---|",
+        "| set | system | " + " | ".join(SCORES[k] for k in shown) + " |",
+        "|---|---|" + "---|" * len(shown),
     ]
-    for name, r in results.items():
-        if "event_f1_macro" not in r:
-            continue
+    for name, r in scored.items():
         for system, scores in (("detected", r), ("whole-clip baseline", r["whole_clip_baseline"])):
-            lines.append(
-                f"| {name} | {system} | " + " | ".join(f"{scores[k]:.2f}" for k in SCORES) + " |"
-            )
-    for name, r in results.items():
-        if "event_f1_macro" not in r:
-            continue
+            cells = [_score(k, scores.get(k)) for k in shown]
+            lines.append(f"| {name} | {system} | " + " | ".join(cells) + " |")
+    for name, r in scored.items():
         d = r["decisions"]
+        psds_medians = ", ".join(
+            f"{k.upper()} {v}" for k, v in d.get("psds_median_frames", {}).items() if k in r
+        )
         lines += [
             "",
             f"Decisions ({name}): threshold {d['threshold']}, median filter {d['median_frames']} "
             f"frames of {r['frame_seconds']:.3f} s ({d['from']}); event collars 200 ms onset, "
-            "max(200 ms, 20 %) offset; 1 s segments. The whole-clip baseline marks each clip's "
-            "reference tags over the whole clip.",
+            "max(200 ms, 20 %) offset; 1 s segments."
+            + (
+                f" PSDS over a threshold sweep with median filters of {psds_medians} frames."
+                if psds_medians
+                else ""
+            )
+            + " The whole-clip baseline marks each clip's reference tags over the whole clip.",
             "",
             "| class | event F1 (%) | whole-clip baseline (%) |",
             "|---|---|---|",
@@ -55,6 +66,13 @@ def sed_table(results: dict[str, dict]) -> str:
 
 def _cell(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}"
+
+
+def _score(key: str, value: float | None) -> str:
+    """PSDS (0 to 1) to three places, F1 (%) to two; - where not defined."""
+    if value is None:
+        return "-"
+    return f"{value:.3f}" if key.startswith("psds") else f"{value:.2f}"
 
 
 def plot_timeline(reference, detected, labels: list[str], seconds: float, path: Path, title: str):
