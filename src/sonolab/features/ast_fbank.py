@@ -9,6 +9,7 @@ import torch
 import torchaudio.compliance.kaldi as kaldi
 
 from .base import FrontEnd
+from .kaldi_batch import kaldi_fbank_batch, kaldi_frame_count, runs_batched
 
 
 class AstFbank(FrontEnd):
@@ -22,6 +23,8 @@ class AstFbank(FrontEnd):
 
     Input: waveforms ``(batch, samples)`` and their valid ``lengths``. Output: ``(batch,
     target_frames, n_mels)`` and the number of frames holding audio (at most ``target_frames``).
+    ``batched``: the whole batch in one pass (equal within 1e-4) or torchaudio clip by clip; None:
+    batched off the CPU only (:func:`~sonolab.features.kaldi_batch.runs_batched`).
     """
 
     def __init__(
@@ -33,8 +36,10 @@ class AstFbank(FrontEnd):
         frame_length_ms: float = 25.0,
         mean: float | None = None,
         std: float | None = None,
+        batched: bool | None = None,
     ):
         super().__init__()
+        self.batched = batched
         self.n_mels = n_mels
         self.sample_rate = sample_rate
         self.target_frames = target_frames
@@ -79,7 +84,7 @@ class AstFbank(FrontEnd):
         ``target_frames``."""
         window = int(self.sample_rate * self.frame_length_ms / 1000)
         shift = int(self.sample_rate * self.frame_shift_ms / 1000)
-        return torch.clamp((num_samples - window) // shift + 1, min=0, max=self.target_frames)
+        return kaldi_frame_count(num_samples, window, shift).clamp(max=self.target_frames)
 
     @torch.no_grad()
     def raw(
@@ -92,6 +97,8 @@ class AstFbank(FrontEnd):
             waveforms.shape[0], self.target_frames, self.n_mels, dtype=torch.float32
         )
         with torch.autocast(device_type=waveforms.device.type, enabled=False):
+            if runs_batched(self.batched, waveforms):
+                return self._raw_batched(waveforms.float(), lengths, out)
             for i, (wave, n) in enumerate(zip(waveforms.float(), lengths.tolist())):
                 wave = wave[: int(n)]
                 feats = kaldi.fbank(
@@ -106,6 +113,23 @@ class AstFbank(FrontEnd):
                     frame_length=self.frame_length_ms,
                 )
                 out[i, : min(feats.shape[0], self.target_frames)] = feats[: self.target_frames]
+        return out, self.num_frames(lengths)
+
+    def _raw_batched(self, waveforms: torch.Tensor, lengths: torch.Tensor, out: torch.Tensor):
+        """:meth:`raw` in one pass: each clip less its own mean over its valid samples."""
+        valid = torch.arange(waveforms.shape[1], device=waveforms.device) < lengths[:, None]
+        means = (waveforms * valid).sum(dim=1, keepdim=True) / lengths.clamp(min=1)[:, None]
+        feats, counts = kaldi_fbank_batch(
+            (waveforms - means) * valid,
+            lengths,
+            sample_rate=self.sample_rate,
+            n_mels=self.n_mels,
+            frame_length_ms=self.frame_length_ms,
+            frame_shift_ms=self.frame_shift_ms,
+            window_type="hanning",
+        )
+        kept = min(feats.shape[1], self.target_frames)
+        out[:, :kept] = feats[:, :kept]
         return out, self.num_frames(lengths)
 
     @torch.no_grad()
