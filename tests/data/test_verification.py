@@ -239,3 +239,50 @@ def test_any_file_name_trains_and_is_tested(tiny_copy):
     assert spaced in dm.eval_sets["synth"].utterances
     (loader,) = [ld for ld in dm.test_dataloader() if ld.dataset.name == "synth"]
     assert sum(len(batch["index"]) for batch in loader) == len(dm.eval_sets["synth"].utterances)
+
+
+def _embeddings(loader, features, model) -> torch.Tensor:
+    out = torch.zeros(len(loader.dataset), model.embedding_dim)
+    with torch.no_grad():
+        for batch in loader:
+            feats, frames = features(batch["wave"], batch["length"])
+            out[batch["index"]] = model(feats, frames)["embedding"]
+    return out
+
+
+def test_batched_evaluation_is_longest_first_and_keeps_the_embeddings(tiny_voxceleb):
+    """Evaluation batches (eval_batch_size > 1) come longest first; every utterance once; the
+    embeddings equal one-at-a-time ones: within 1e-5 for WeSpeaker's x-vector (its convolutions
+    and statistics pooling mask the padding), cosine >= 0.999 for the speechbrain lobes (their
+    convolutions pad by reflection at the tensor's end, so padded frames reach the last real
+    ones)."""
+    from sonolab.features import KaldiFbank
+    from sonolab.models import EcapaTdnn, TwoSegmentXVector, XVector
+
+    one = _dm(tiny_voxceleb)
+    batched = _dm(tiny_voxceleb, lists={"eval_batch_size": 5})
+    for dm in (one, batched):
+        dm.setup("test")
+    single_loader = one.test_dataloader()[-1]
+    batched_loader = batched.test_dataloader()[-1]
+    lengths = [int(b["length"][i]) for b in batched_loader for i in range(len(b["length"]))]
+    order = [int(i) for b in batched_loader for i in b["index"]]
+    assert lengths == sorted(lengths, reverse=True) and lengths[0] > lengths[-1]
+    assert sorted(order) == list(range(len(batched_loader.dataset)))
+    torch.manual_seed(0)
+    fbank = KaldiFbank(n_mels=40).eval()
+    small = dict(input_size=40, channels=32, stats_channels=64, embedding_dim=16)
+    models = (
+        (TwoSegmentXVector(**small), True),
+        (XVector(**small), False),
+        (EcapaTdnn(input_size=40, channels=32, mfa_channels=None, embedding_dim=16), False),
+    )
+    for model, exact in models:
+        model.eval()
+        plain = _embeddings(single_loader, fbank, model)
+        fast = _embeddings(batched_loader, fbank, model)
+        if exact:
+            torch.testing.assert_close(fast, plain, atol=1e-5, rtol=0)
+        else:
+            assert torch.nn.functional.cosine_similarity(fast, plain).min() >= 0.999
+            assert not torch.equal(fast, plain)  # reflection padding does reach the embedding

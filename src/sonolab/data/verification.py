@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import soundfile as sf
 import torch
 import torchaudio.functional as AF
 from torch.utils.data import DataLoader, Dataset
@@ -38,7 +39,14 @@ from .readers.voxceleb import (
     scan_speaker_tree,
     trial_line,
 )
-from .samplers import Draw, EpochSeededSampler, ShuffleSampler, draw_rng, start_at_epoch
+from .samplers import (
+    Draw,
+    EpochSeededSampler,
+    LongestFirstSampler,
+    ShuffleSampler,
+    draw_rng,
+    start_at_epoch,
+)
 from .skips import SkipLog
 from .verification_settings import (
     MOVED_KEYS,
@@ -190,6 +198,20 @@ class EvalUtterances(Dataset):
 
     def __len__(self) -> int:
         return len(self.paths)
+
+    def durations(self) -> list[float]:
+        """Each utterance's seconds as read (up to ``max_seconds``) from its file's header; 0 for
+        a file whose header does not read (loading it then names the file and the problem)."""
+        out = []
+        for name in self.paths:
+            try:
+                info = sf.info(str(self.root / name))
+                seconds = info.frames / info.samplerate
+            except (RuntimeError, OSError):  # soundfile's LibsndfileError is a RuntimeError
+                seconds = 0.0
+            limit = self.max_samples / self.sample_rate if self.max_samples > 0 else math.inf
+            out.append(min(seconds, limit))
+        return out
 
     def __getitem__(self, index: int) -> dict:
         path = self.root / self.paths[index]
@@ -616,9 +638,15 @@ class VoxCelebDataModule(AudioDataModule):
             self.lists.eval_max_seconds,
             self.audio.channel,
         )
+        # longest first: a batch of more than one pads its utterances to the longest, little when
+        # they are sorted (the scores depend on the utterance, not on its place in the list)
+        sampler = (
+            LongestFirstSampler(dataset.durations()) if self.lists.eval_batch_size > 1 else None
+        )
         return DataLoader(
             dataset,
             batch_size=self.lists.eval_batch_size,
+            sampler=sampler,
             shuffle=False,
             num_workers=self.num_workers,
             collate_fn=collate_padded,
