@@ -19,12 +19,18 @@ ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("SONOLAB_ROOT", str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from suite import evaluation, frontends, overhead, threads  # noqa: E402
+from suite import evaluation, frontends, metrics, overhead, threads  # noqa: E402
 from suite.common import Row, Settings, machine  # noqa: E402
 
 import sonolab  # noqa: E402,F401  (before torch: sonolab sets the OpenMP wait policy)
 
-CASES = {**overhead.CASES, **frontends.CASES, **evaluation.CASES, **threads.CASES}
+CASES = {
+    **overhead.CASES,
+    **frontends.CASES,
+    **evaluation.CASES,
+    **threads.CASES,
+    **metrics.CASES,
+}
 
 
 def markdown(rows: list[Row], host: dict, settings: Settings) -> str:

@@ -169,7 +169,7 @@ def _bare_rate(cfg, info, family: Family, batch: dict, steps: int, warmup: int, 
 def overhead(settings: Settings) -> list[Row]:
     """Each family's training steps / s, Lightning against bare PyTorch, interleaved repeats."""
     retain_freed_memory()  # as train.py does (retain_freed_memory: true)
-    steps, warmup = (5, 2) if settings.quick else (20, 3)
+    steps, warmup = (4, 1) if settings.quick else (10, 2)
     rows = []
     for what, family in FAMILIES.items():
         if family.needs_shared_data and not (ROOT.parent / "shared" / "data" / "esc10").is_dir():

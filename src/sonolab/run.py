@@ -40,6 +40,7 @@ from .utils.allocator import retain_freed_memory
 from .utils.errors import ConfigValueError, DataFormatError, IncompatibleConfigError
 from .utils.io import from_cwd
 from .utils.targets import declared_class
+from .utils.threads import follow_usable_cores
 
 log = logging.getLogger(__name__)
 
@@ -278,6 +279,7 @@ def train(cfg: DictConfig, config_dir: str | Path) -> dict[str, Any]:
     and, however it ends, its ``run.json`` record (status, error, overrides, resolved config, test
     metrics)."""
     quiet_startup()
+    follow_usable_cores()
     with stop_on_signals(), recorded_run(Path(cfg.paths.output_dir), cfg, Path(config_dir)):
         return _train(cfg, config_dir)
 
@@ -411,6 +413,7 @@ def evaluate(cfg: DictConfig, config_dir: str | Path) -> dict[str, Any]:
     (the arguments its datamodule declares); writes the task's report (metrics JSON, tables,
     plots) and, however it ends, the evaluation folder's ``run.json`` record."""
     quiet_startup()
+    follow_usable_cores()
     with stop_on_signals(), recorded_run(Path(cfg.paths.output_dir), cfg):
         return _evaluate(cfg, config_dir)
 

@@ -119,6 +119,39 @@ def test_sound_event_detection_run_scores_events_against_the_whole_clip_baseline
     assert len(list((out / "timelines").glob("eval_*.png"))) == 2
 
 
+@pytest.mark.slow
+def test_htsat_token_semantic_frames_detect_events(tiny_soundscapes, tmp_path):
+    """HTS-AT's frame outputs (one per time token of its last stage) through the SED task."""
+    import json
+
+    out = tmp_path / "run"
+    cfg = compose(
+        "train",
+        [
+            "data=esc10_soundscapes",
+            *tagging_overrides(tiny_soundscapes, 10.0, "HtsAt"),
+            "data.sample_rate=16000",
+            "features=htsat_mel",
+            "features.f_max=8000",
+            "features.hop_length=160",
+            "model=htsat_tiny",
+            "loss=bce",
+            "task=sed",
+            "task.decisions={thresholds: [0.3, 0.5], median_frames: [1, 3]}",
+            "task.psds_operating_points=10",
+            "task.timelines=0",
+            "trainer.max_epochs=1",
+            "callbacks.progress_bar=null",
+        ],
+        out,
+    )
+    train(cfg, ROOT / "configs")
+    tested = json.loads((out / "metrics.json").read_text())["test"]["eval"]
+    assert 0.0 <= tested["psds1"] <= 1.0 and 0.0 <= tested["event_f1_macro"] <= 100.0
+    # 1001 frames of 10 ms -> HTS-AT's last stage has 32 time tokens over its 1024-frame input
+    assert tested["frame_seconds"] == pytest.approx(10.24 / 32, rel=0.05)
+
+
 def test_sound_event_detection_refuses_a_model_without_frame_outputs(tiny_soundscapes, tmp_path):
     from sonolab.utils.errors import IncompatibleConfigError
 

@@ -1,0 +1,58 @@
+"""Thread counts that follow the usable cores, and the OpenMP wait policy set on import."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from sonolab.utils import threads
+
+
+@pytest.mark.parametrize(
+    ("cpu_max", "expected"),
+    [("max 100000", 16), ("200000 100000", 2), ("150000 100000", 2), ("50000 100000", 1)],
+)
+def test_usable_cores_follow_the_cgroup_quota(cpu_max, expected, tmp_path, monkeypatch):
+    quota = tmp_path / "cpu.max"
+    quota.write_text(cpu_max + "\n")
+    monkeypatch.setattr(threads, "_CGROUP_V2", quota)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(16)))
+    assert threads.usable_cores() == expected
+
+
+def test_usable_cores_follow_the_affinity_without_a_quota(tmp_path, monkeypatch):
+    monkeypatch.setattr(threads, "_CGROUP_V2", tmp_path / "absent")
+    monkeypatch.setattr(threads, "_CGROUP_V1", (tmp_path / "q", tmp_path / "p"))
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 3, 5})
+    assert threads.usable_cores() == 3
+
+
+def test_threads_shrink_to_the_usable_cores_and_never_grow(monkeypatch):
+    before = torch.get_num_threads()
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    try:
+        monkeypatch.setattr(threads, "usable_cores", lambda: 1)
+        torch.set_num_threads(2)
+        assert threads.follow_usable_cores() == 1 and torch.get_num_threads() == 1
+        monkeypatch.setattr(threads, "usable_cores", lambda: 8)
+        assert threads.follow_usable_cores() == 1 and torch.get_num_threads() == 1
+        monkeypatch.setenv("OMP_NUM_THREADS", "2")
+        torch.set_num_threads(2)
+        monkeypatch.setattr(threads, "usable_cores", lambda: 1)
+        assert threads.follow_usable_cores() == 2  # the user's count stands
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_importing_sonolab_sets_a_passive_wait_policy_unless_one_is_given():
+    probe = "import os, sonolab; print(os.environ['OMP_WAIT_POLICY'])"
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True)
+    assert out.stdout.strip() == "PASSIVE"
+    env["OMP_WAIT_POLICY"] = "ACTIVE"
+    out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True)
+    assert out.stdout.strip() == "ACTIVE"
