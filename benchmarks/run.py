@@ -19,13 +19,14 @@ ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("SONOLAB_ROOT", str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from suite import evaluation, frontends, metrics, overhead, threads  # noqa: E402
+from suite import evaluation, frontends, metrics, overhead, pipeline, threads  # noqa: E402
 from suite.common import Row, Settings, machine  # noqa: E402
 
 import sonolab  # noqa: E402,F401  (before torch: sonolab sets the OpenMP wait policy)
 
 CASES = {
     **overhead.CASES,
+    **pipeline.CASES,
     **frontends.CASES,
     **evaluation.CASES,
     **threads.CASES,

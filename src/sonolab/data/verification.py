@@ -402,6 +402,8 @@ class VoxCelebDataModule(AudioDataModule):
         "cohort_utts_per_speaker": "training utterances per speaker for the AS-norm / mean cohort "
         "(the run's data.cohort.utts_per_speaker)",
         "eval_max_seconds": "truncate utterances to this length (null = full length)",
+        "eval_batch_size": "utterances per embedding batch, longest first (the run's "
+        "data.lists.eval_batch_size; 1 = no padding)",
     }
     # evaluate.py argument -> (group, key) of the data config it sets
     _ARGUMENT_PLACES = {
@@ -409,6 +411,7 @@ class VoxCelebDataModule(AudioDataModule):
         "trial_dir": ("lists", "trial_dir"),
         "cohort_utts_per_speaker": ("cohort", "utts_per_speaker"),
         "eval_max_seconds": ("lists", "eval_max_seconds"),
+        "eval_batch_size": ("lists", "eval_batch_size"),
     }
     held_out_hint = (
         "validate on held-out training speakers (data.lists.val_holdout={speakers: 100, trials: "
@@ -420,7 +423,7 @@ class VoxCelebDataModule(AudioDataModule):
     def evaluation_config(cls, data: dict, args: dict) -> dict:
         """The run's ``data`` config (a run saved before the keys were grouped is read too) with
         evaluate.py's arguments applied: ``trials`` (lists scored instead of the run's test lists),
-        ``trial_dir``, ``cohort_utts_per_speaker``, ``eval_max_seconds``."""
+        ``trial_dir``, ``cohort_utts_per_speaker``, ``eval_max_seconds``, ``eval_batch_size``."""
         data = nest_moved_keys(data, MOVED_KEYS)
         converters = {"trials": trial_lists_argument, "trial_dir": from_cwd}
         for argument, (group, key) in cls._ARGUMENT_PLACES.items():

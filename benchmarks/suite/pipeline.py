@@ -1,0 +1,99 @@
+"""Data pipeline: each family's training loader alone (decode, resample, crop, augmentation, at
+its configured worker count) and the end-to-end training rate through that loader, both against
+the bare training step on one batch held in memory (the model's consumption)."""
+
+from __future__ import annotations
+
+import itertools
+import tempfile
+import time
+
+import torch
+from omegaconf import open_dict
+
+from sonolab.run import build_datamodule, build_task, build_trainer
+from sonolab.utils.allocator import retain_freed_memory
+from suite.common import Row, Settings
+from suite.overhead import FAMILIES, _bare_rate, _compose, _first_batch, _StepClock
+
+PIPELINE_FAMILIES = (
+    "ECAPA C=128 (default run)",
+    "AST tiny, depth 4 (synth_esc50_ast)",
+    "CNN6 half width (esc10_cnn6)",
+)
+
+
+def _loader_rate(datamodule, batches: int, skip: int) -> float:
+    """Examples / s of the training loader alone, after ``skip`` batches (worker start-up)."""
+    loader = iter(datamodule.train_dataloader())
+    for _ in range(skip):
+        next(loader)
+    count, start = 0, time.perf_counter()
+    for batch in itertools.islice(loader, batches):
+        count += int(batch["wave"].shape[0])
+    return count / (time.perf_counter() - start)
+
+
+def _end_to_end_rate(cfg, datamodule, steps: int, warmup: int) -> float:
+    """Training steps / s through the trainer fed by the real loader (validation off)."""
+    torch.manual_seed(0)
+    info = datamodule.info
+    task = build_task(cfg, info)
+    with tempfile.TemporaryDirectory() as out:
+        with open_dict(cfg):
+            cfg.trainer.max_steps = warmup + steps
+            cfg.trainer.max_epochs = 1
+            cfg.trainer.limit_val_batches = 0
+            cfg.trainer.num_sanity_val_steps = 0
+        trainer = build_trainer(cfg, out, validates=False)
+        clock = _StepClock(warmup)
+        trainer.callbacks.append(clock)
+        trainer.fit(task, datamodule=datamodule)
+    return clock.steps / (clock.end - clock.start)
+
+
+def pipeline(settings: Settings) -> list[Row]:
+    """Per family: loader alone and end to end, each against the bare in-memory step, in
+    examples / s."""
+    if settings.device != "cpu":
+        return []  # the loaders run on the host; a GPU run's rows come from the same code later
+    retain_freed_memory()
+    steps, warmup = (4, 1) if settings.quick else (10, 2)
+    rows = []
+    for what in PIPELINE_FAMILIES:
+        family = FAMILIES[what]
+        with tempfile.TemporaryDirectory() as out:
+            cfg = _compose(family.overrides, settings.device, out)
+            batch, info = _first_batch(cfg)
+            size = int(batch["wave"].shape[0])
+            workers = int(cfg.data.num_workers)
+            # one datamodule for the loader and the trainer: a datamodule that caches decoded
+            # audio (cache_audio) then trains from its cache, as every epoch after the first does
+            datamodule = build_datamodule(cfg)
+            datamodule.prepare_data()
+            datamodule.setup("fit")
+            model, loader, end_to_end = [], [], []
+            for _ in range(settings.repeats):
+                model.append(size * _bare_rate(cfg, info, family, batch, steps, warmup, "cpu"))
+                loader.append(_loader_rate(datamodule, 3 * steps, warmup))
+                end_to_end.append(size * _end_to_end_rate(cfg.copy(), datamodule, steps, warmup))
+        for label, rates, target in (
+            ("loader alone", loader, "ratio > 1: the loader outruns the model"),
+            ("end-to-end training", end_to_end, "target >= 0.75"),
+        ):
+            rows.append(
+                Row(
+                    "pipeline",
+                    f"{what}, batch {size}, {workers} loader workers: {label}",
+                    "bare step, batch in memory",
+                    label,
+                    "examples/s",
+                    model,
+                    rates,
+                    check=target,
+                )
+            )
+    return rows
+
+
+CASES = {"pipeline": pipeline}
