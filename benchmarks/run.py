@@ -19,7 +19,15 @@ ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("SONOLAB_ROOT", str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from suite import evaluation, frontends, metrics, overhead, pipeline, threads  # noqa: E402
+from suite import (  # noqa: E402
+    evaluation,
+    frontends,
+    metrics,
+    overhead,
+    pipeline,
+    speedups,
+    threads,
+)
 from suite.common import Row, Settings, machine  # noqa: E402
 
 import sonolab  # noqa: E402,F401  (before torch: sonolab sets the OpenMP wait policy)
@@ -31,6 +39,7 @@ CASES = {
     **evaluation.CASES,
     **threads.CASES,
     **metrics.CASES,
+    **speedups.CASES,
 }
 
 

@@ -141,12 +141,17 @@ def _lightning_rate(cfg, info, batch: dict, steps: int, warmup: int) -> float:
     return clock.steps / (clock.end - clock.start)
 
 
-def _bare_rate(cfg, info, family: Family, batch: dict, steps: int, warmup: int, device) -> float:
+def _bare_rate(
+    cfg, info, family: Family, batch: dict, steps: int, warmup: int, device, speedups=None
+) -> float:
     """The family's loss, backward and the task's optimiser step in a plain loop (the schedule's
-    per-step learning-rate update left out)."""
+    per-step learning-rate update left out), the model given ``speedups`` (a
+    :class:`~sonolab.callbacks.ModelSpeedups`) when set."""
     torch.manual_seed(0)
     task = build_task(cfg, info).to(device)
     task.train()
+    if speedups is not None:
+        speedups.setup(None, task, "fit")
     optimiser = task.optimizer_factory(task.parameters())
     batch = _to(batch, device)
 

@@ -179,3 +179,39 @@ class RunCheckpoint(ModelCheckpoint):
         super().on_validation_end(trainer, pl_module)
         if not self._should_save_on_train_epoch_end(trainer):
             self._save_last_if_skipped(trainer)
+
+
+class ModelSpeedups(L.Callback):
+    """Speed-ups of the task's model that change no weight, applied once when training, testing or
+    validation starts.
+
+    Args:
+        compile: ``torch.compile`` the model's forward in place (``nn.Module.compile``: the state
+            dict keeps its keys, so checkpoints load with or without it). The first steps pay the
+            compilation; each new input shape (full-length evaluation utterances) may compile
+            again, up to torch's recompile limit, then runs uncompiled.
+        compile_mode: ``default``, ``reduce-overhead`` (CUDA graphs) or ``max-autotune``.
+        channels_last: store the model's 4-D weights channels-last (NHWC), the layout tensor-core
+            convolutions read without a transpose; for the 2-D CNNs (PANNs, HTS-AT's patch
+            embedding), nothing for 1-D models.
+    """
+
+    def __init__(
+        self, compile: bool = False, compile_mode: str = "default", channels_last: bool = False
+    ):
+        modes = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+        if compile_mode not in modes:
+            key = "callbacks.speedups.compile_mode"
+            raise ConfigValueError(key, " | ".join(modes), compile_mode)
+        self.compile, self.compile_mode, self.channels_last = compile, compile_mode, channels_last
+        self._applied = False
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        if self._applied:
+            return
+        self._applied = True
+        model = pl_module.model
+        if self.channels_last:
+            model.to(memory_format=torch.channels_last)
+        if self.compile:
+            model.compile(mode=self.compile_mode)

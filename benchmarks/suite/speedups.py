@@ -1,0 +1,72 @@
+"""Model speed-ups that change no weight (``callbacks.speedups``): ``torch.compile`` of the model
+and channels-last weights, each on and off in the bare training loop of a family's CPU experiment,
+with the loss of the first step compared."""
+
+from __future__ import annotations
+
+import tempfile
+
+import torch
+
+from sonolab.callbacks import ModelSpeedups
+from sonolab.run import build_task
+from sonolab.utils.allocator import retain_freed_memory
+from suite.common import Row, Settings
+from suite.overhead import FAMILIES, _bare_rate, _compose, _first_batch
+
+CASES_RUN = (
+    ("ECAPA C=128 (default run)", "compile", dict(compile=True)),
+    ("CNN6 half width (esc10_cnn6)", "compile", dict(compile=True)),
+    ("CNN6 half width (esc10_cnn6)", "channels_last", dict(channels_last=True)),
+)
+
+
+def _first_loss(cfg, info, family, batch, speedups) -> float:
+    torch.manual_seed(0)
+    task = build_task(cfg, info)
+    task.train()
+    if speedups is not None:
+        speedups.setup(None, task, "fit")
+    torch.manual_seed(1)  # the same dither and masks in both
+    return float(family.loss(task, batch))
+
+
+def speedups(settings: Settings) -> list[Row]:
+    """Training steps / s with each speed-up against none (compilation in the warm-up steps)."""
+    retain_freed_memory()
+    steps, warmup = (4, 3) if settings.quick else (10, 3)
+    rows = []
+    for what, name, options in CASES_RUN:
+        family = FAMILIES[what]
+        with tempfile.TemporaryDirectory() as out:
+            cfg = _compose(family.overrides, settings.device, out)
+            batch, info = _first_batch(cfg)
+            dev = settings.device
+            plain, fast = [], []
+            for r in range(settings.repeats):
+                for on in (False, True) if r % 2 == 0 else (True, False):
+                    extra = ModelSpeedups(**options) if on else None
+                    rate = _bare_rate(cfg, info, family, batch, steps, warmup, dev, extra)
+                    (fast if on else plain).append(rate)
+                    torch._dynamo.reset()
+            difference = abs(
+                _first_loss(cfg, info, family, batch, None)
+                - _first_loss(cfg, info, family, batch, ModelSpeedups(**options))
+            )
+            torch._dynamo.reset()
+        rows.append(
+            Row(
+                "speedups",
+                f"{what}, training step, {steps} timed steps",
+                "plain model",
+                name,
+                "steps/s",
+                plain,
+                fast,
+                check=f"|first-step loss difference| {difference:.1e}",
+            )
+        )
+    return rows
+
+
+CASES = {"speedups": speedups}
