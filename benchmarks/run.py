@@ -30,8 +30,6 @@ from suite import (  # noqa: E402
 )
 from suite.common import Row, Settings, machine  # noqa: E402
 
-import sonolab  # noqa: E402,F401  (before torch: sonolab sets the OpenMP wait policy)
-
 CASES = {
     **overhead.CASES,
     **pipeline.CASES,

@@ -1,10 +1,8 @@
-"""Thread counts that follow the usable cores, and the OpenMP wait policy set on import."""
+"""Thread counts that follow the usable cores."""
 
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -46,13 +44,3 @@ def test_threads_shrink_to_the_usable_cores_and_never_grow(monkeypatch):
         assert threads.follow_usable_cores() == 2  # the user's count stands
     finally:
         torch.set_num_threads(before)
-
-
-def test_importing_sonolab_sets_a_passive_wait_policy_unless_one_is_given():
-    probe = "import os, sonolab; print(os.environ['OMP_WAIT_POLICY'])"
-    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
-    out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True)
-    assert out.stdout.strip() == "PASSIVE"
-    env["OMP_WAIT_POLICY"] = "ACTIVE"
-    out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True)
-    assert out.stdout.strip() == "ACTIVE"
