@@ -204,6 +204,8 @@ def _reported_metrics(cfg, datamodule) -> set[str]:
         keys = ["mAP", "mean_auc", "d_prime"] if datamodule.multi_label else ["accuracy", "top5"]
         if family == "SoundEventDetectionTask":
             keys += ["event_f1_macro", "event_f1_micro", "segment_f1_macro", "segment_f1_micro"]
+            if cfg.task.psds_operating_points:
+                keys += ["psds1", "psds2"]
         return {f"test/{datamodule.test_name}/{k}" for k in keys}
     assert family in ("DiarizationTask", "ClusteringDiarizationTask"), family
     return {

@@ -77,7 +77,7 @@ def evaluation(settings: Settings) -> list[Row]:
                 [count / single_time],
                 [count / batched_time],
                 check=(
-                    f"cosine to one-at-a-time min {float(cosine.min()):.6f}, max |difference| "
+                    f"cosine to one-at-a-time min {float(cosine.min()):.6f}, max abs. difference "
                     f"{float((single - batched).abs().max()):.1e}; real-time factor "
                     f"{single_time / audio_seconds:.4f} -> {batched_time / audio_seconds:.4f}"
                 ),

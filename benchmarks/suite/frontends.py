@@ -29,7 +29,7 @@ def _compare(name: str, front_end, batch: int, seconds: float, settings: Setting
         "clips/s",
         base,
         fast,
-        check=f"max |difference| {float(difference):.1e} (tolerance 1e-4)",
+        check=f"max abs. difference {float(difference):.1e} (tolerance 1e-4)",
     )
 
 

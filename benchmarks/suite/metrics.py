@@ -46,7 +46,7 @@ def metrics(settings: Settings) -> list[Row]:
             "M trials/s",
             base,
             fast,
-            check=f"EER {ours['eer']:.4f} %; max |difference| to scikit-learn {worst:.1e}",
+            check=f"EER {ours['eer']:.4f} %; max abs. difference to scikit-learn {worst:.1e}",
         )
     ]
 
