@@ -124,9 +124,9 @@ def _to(batch: dict, device: str) -> dict:
     return {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
 
 
-def _lightning_rate(cfg, info, batch: dict, steps: int, warmup: int) -> float:
-    torch.manual_seed(0)
-    task = build_task(cfg, info)
+def timed_fit(cfg, task, steps: int, warmup: int, **fit) -> float:
+    """Steps / s of ``trainer.fit(task, **fit)`` over ``steps`` steps after ``warmup`` ones, with
+    the configured trainer, loggers and callbacks (validation off)."""
     with tempfile.TemporaryDirectory() as out:
         with open_dict(cfg):
             cfg.trainer.max_steps = warmup + steps
@@ -136,9 +136,14 @@ def _lightning_rate(cfg, info, batch: dict, steps: int, warmup: int) -> float:
         trainer = build_trainer(cfg, out, validates=False)
         clock = _StepClock(warmup)
         trainer.callbacks.append(clock)
-        loader = DataLoader(_SameBatch(batch, warmup + steps), batch_size=None)
-        trainer.fit(task, train_dataloaders=loader)
+        trainer.fit(task, **fit)
     return clock.steps / (clock.end - clock.start)
+
+
+def _lightning_rate(cfg, info, batch: dict, steps: int, warmup: int) -> float:
+    torch.manual_seed(0)
+    loader = DataLoader(_SameBatch(batch, warmup + steps), batch_size=None)
+    return timed_fit(cfg, build_task(cfg, info), steps, warmup, train_dataloaders=loader)
 
 
 def _bare_rate(

@@ -9,12 +9,11 @@ import tempfile
 import time
 
 import torch
-from omegaconf import open_dict
 
-from sonolab.run import build_datamodule, build_task, build_trainer
+from sonolab.run import build_datamodule, build_task
 from sonolab.utils.allocator import retain_freed_memory
 from suite.common import Row, Settings
-from suite.overhead import FAMILIES, _bare_rate, _compose, _first_batch, _StepClock
+from suite.overhead import FAMILIES, _bare_rate, _compose, _first_batch, timed_fit
 
 PIPELINE_FAMILIES = (
     "ECAPA C=128 (default run)",
@@ -37,19 +36,8 @@ def _loader_rate(datamodule, batches: int, skip: int) -> float:
 def _end_to_end_rate(cfg, datamodule, steps: int, warmup: int) -> float:
     """Training steps / s through the trainer fed by the real loader (validation off)."""
     torch.manual_seed(0)
-    info = datamodule.info
-    task = build_task(cfg, info)
-    with tempfile.TemporaryDirectory() as out:
-        with open_dict(cfg):
-            cfg.trainer.max_steps = warmup + steps
-            cfg.trainer.max_epochs = 1
-            cfg.trainer.limit_val_batches = 0
-            cfg.trainer.num_sanity_val_steps = 0
-        trainer = build_trainer(cfg, out, validates=False)
-        clock = _StepClock(warmup)
-        trainer.callbacks.append(clock)
-        trainer.fit(task, datamodule=datamodule)
-    return clock.steps / (clock.end - clock.start)
+    task = build_task(cfg, datamodule.info)
+    return timed_fit(cfg, task, steps, warmup, datamodule=datamodule)
 
 
 def pipeline(settings: Settings) -> list[Row]:

@@ -15,11 +15,11 @@ from sonolab.utils.errors import DataFormatError
 from ..conftest import ROOT, compose, tagging_overrides
 
 
-def _soundscape_run(root) -> list[str]:
-    """A tiny CNN run on the tiny soundscapes: 16 kHz, the HTS-AT front-end at 10 ms hops."""
+def _soundscape_run(root, model: str = "LogMelCnn") -> list[str]:
+    """A tiny ``model`` run on the tiny soundscapes: 16 kHz, the HTS-AT front-end at 10 ms hops."""
     return [
         "data=esc10_soundscapes",
-        *tagging_overrides(root, 10.0, "LogMelCnn"),
+        *tagging_overrides(root, 10.0, model),
         "data.sample_rate=16000",
         "features=htsat_mel",
         "features.f_max=8000",
@@ -128,12 +128,7 @@ def test_htsat_token_semantic_frames_detect_events(tiny_soundscapes, tmp_path):
     cfg = compose(
         "train",
         [
-            "data=esc10_soundscapes",
-            *tagging_overrides(tiny_soundscapes, 10.0, "HtsAt"),
-            "data.sample_rate=16000",
-            "features=htsat_mel",
-            "features.f_max=8000",
-            "features.hop_length=160",
+            *_soundscape_run(tiny_soundscapes, "HtsAt"),
             "model=htsat_tiny",
             "loss=bce",
             "task=sed",
