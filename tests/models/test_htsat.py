@@ -115,6 +115,23 @@ def test_spectrogram_folds_into_the_image_in_time_chunks():
         HtsAt(**{**SMALL, "frames": 257})
 
 
+def test_fused_window_attention_gives_the_same_outputs():
+    """``fused_attention`` (SDPA with the relative position bias and the shifted windows' mask as
+    an additive mask) against timm's explicit attention, shifted windows included."""
+    torch.manual_seed(0)
+    size = {**SMALL, "depths": (2, 2, 1), "num_classes": 3}  # odd blocks shift their windows
+    plain = HtsAt(**size).eval()
+    fused = HtsAt(**size, fused_attention=True).eval()
+    fused.load_state_dict(plain.state_dict())
+    assert [m.fused_attn for m in fused.modules() if hasattr(m, "fused_attn")] != []
+    assert not any(m.fused_attn for m in plain.modules() if hasattr(m, "fused_attn"))
+    feats = torch.randn(2, SMALL["frames"], SMALL["n_mels"])
+    with torch.no_grad():
+        expected, got = plain(feats), fused(feats)
+    for key in ("logits", "frame_logits"):
+        torch.testing.assert_close(got[key], expected[key], atol=1e-5, rtol=1e-4)
+
+
 def test_token_semantic_head_puts_time_tokens_in_order(monkeypatch):
     model = HtsAt(
         **SMALL

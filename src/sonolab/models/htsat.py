@@ -4,7 +4,7 @@ image, with a token-semantic head giving clip-level and frame-level class scores
 from __future__ import annotations
 
 import torch
-from timm.models.swin_transformer import SwinTransformer
+from timm.models.swin_transformer import SwinTransformer, WindowAttention
 from torch import nn
 
 from .base import AudioModel
@@ -36,6 +36,9 @@ class HtsAt(AudioModel):
         pretrained: a weights file to start from (an official HTS-AT checkpoint, or ImageNet Swin
             weights in Microsoft's or timm's key names), adapted by
             :mod:`sonolab.models.pretrained`; read from disk only.
+        fused_attention: window attention through ``F.scaled_dot_product_attention`` (timm's
+            fused path, the relative position bias and shift mask passed as an additive mask)
+            instead of timm's explicit softmax(QK^T)V, which Swin uses unless told otherwise.
     """
 
     output_type = "logits"
@@ -57,6 +60,7 @@ class HtsAt(AudioModel):
         drop_path_rate: float = 0.1,
         num_classes: int = 0,
         pretrained: str | None = None,
+        fused_attention: bool = False,
     ):
         super().__init__()
         if spec_size % n_mels:
@@ -88,6 +92,9 @@ class HtsAt(AudioModel):
             attn_drop_rate=attn_drop_rate,
             drop_path_rate=drop_path_rate,
         )
+        for module in self.swin.modules():
+            if isinstance(module, WindowAttention):  # timm decides per module, at construction
+                module.fused_attn = fused_attention
         self.grid = (
             spec_size // patch_size // 2 ** (len(depths) - 1)
         )  # the last stage's tokens per side
