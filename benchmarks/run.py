@@ -1,7 +1,7 @@
 """The benchmark suite: every row a ratio of a fast path against its baseline measured in the same
 run, so the table holds on a noisy or shared machine; absolute rates are listed beside.
 
-Run: python3 -m uv run --frozen python benchmarks/run.py [--device cuda] [--only frontends threads]
+Run: .uv/bin/uv run --frozen python benchmarks/run.py [--device cuda] [--only frontends threads]
 [--repeats 5] [--quick]. Writes logs/benchmarks/<time>.md and .json, naming the machine.
 """
 
