@@ -190,7 +190,8 @@ class ModelSpeedups(L.Callback):
             dict keeps its keys, so checkpoints load with or without it). The first steps pay the
             compilation; each new input shape (full-length evaluation utterances) may compile
             again, up to torch's recompile limit, then runs uncompiled.
-        compile_mode: ``default``, ``reduce-overhead`` (CUDA graphs) or ``max-autotune``.
+        compile_mode: ``default``, ``reduce-overhead`` (CUDA graphs), ``max-autotune`` or
+            ``max-autotune-no-cudagraphs``.
         channels_last: store the model's 4-D weights channels-last (NHWC), the layout tensor-core
             convolutions read without a transpose; for the 2-D CNNs (PANNs, HTS-AT's patch
             embedding), nothing for 1-D models.

@@ -27,6 +27,31 @@ def _soundscape_run(root, model: str = "LogMelCnn") -> list[str]:
     ]
 
 
+def _sed_run(root, out, model_class: str, model: list[str], timelines: int) -> dict:
+    """Train one epoch of sound event detection with the tiny ``model_class`` (``model``: its
+    overrides) on the tiny soundscapes (small decision grids, 10 PSDS operating points); the test
+    set's metrics."""
+    import json
+
+    cfg = compose(
+        "train",
+        [
+            *_soundscape_run(root, model_class),
+            *model,
+            "loss=bce",
+            "task=sed",
+            "task.decisions={thresholds: [0.3, 0.5], median_frames: [1, 3]}",
+            "task.psds_operating_points=10",
+            f"task.timelines={timelines}",
+            "trainer.max_epochs=1",
+            "callbacks.progress_bar=null",
+        ],
+        out,
+    )
+    train(cfg, ROOT / "configs")
+    return json.loads((out / "metrics.json").read_text())["test"]["eval"]
+
+
 def test_weak_clips_train_and_strong_clips_are_tested_with_their_events(tiny_soundscapes):
     dm = DesedDataModule(root=str(tiny_soundscapes), sample_rate=16000, num_workers=0, batch_size=4)
     dm.setup()
@@ -79,27 +104,9 @@ def test_weak_label_training_with_attention_pooling_runs(tiny_soundscapes, tmp_p
 def test_sound_event_detection_run_scores_events_against_the_whole_clip_baseline(
     tiny_soundscapes, tmp_path
 ):
-    import json
-
     out = tmp_path / "run"
-    cfg = compose(
-        "train",
-        [
-            *_soundscape_run(tiny_soundscapes),
-            "model=cnn6_small",
-            "model.pooling=attention",
-            "loss=bce",
-            "task=sed",
-            "task.decisions={thresholds: [0.3, 0.5], median_frames: [1, 3]}",
-            "task.psds_operating_points=10",
-            "task.timelines=2",
-            "trainer.max_epochs=1",
-            "callbacks.progress_bar=null",
-        ],
-        out,
-    )
-    train(cfg, ROOT / "configs")
-    tested = json.loads((out / "metrics.json").read_text())["test"]["eval"]
+    cnn = ["model=cnn6_small", "model.pooling=attention"]
+    tested = _sed_run(tiny_soundscapes, out, "LogMelCnn", cnn, timelines=2)
     for key in ("event_f1_macro", "segment_f1_macro", "mAP"):
         assert 0.0 <= tested[key] <= 100.0, key
     assert tested["decisions"]["from"] == "tuned on the 4 validation clips"
@@ -122,26 +129,8 @@ def test_sound_event_detection_run_scores_events_against_the_whole_clip_baseline
 @pytest.mark.slow
 def test_htsat_token_semantic_frames_detect_events(tiny_soundscapes, tmp_path):
     """HTS-AT's frame outputs (one per time token of its last stage) through the SED task."""
-    import json
-
     out = tmp_path / "run"
-    cfg = compose(
-        "train",
-        [
-            *_soundscape_run(tiny_soundscapes, "HtsAt"),
-            "model=htsat_tiny",
-            "loss=bce",
-            "task=sed",
-            "task.decisions={thresholds: [0.3, 0.5], median_frames: [1, 3]}",
-            "task.psds_operating_points=10",
-            "task.timelines=0",
-            "trainer.max_epochs=1",
-            "callbacks.progress_bar=null",
-        ],
-        out,
-    )
-    train(cfg, ROOT / "configs")
-    tested = json.loads((out / "metrics.json").read_text())["test"]["eval"]
+    tested = _sed_run(tiny_soundscapes, out, "HtsAt", ["model=htsat_tiny"], timelines=0)
     assert 0.0 <= tested["psds1"] <= 1.0 and 0.0 <= tested["event_f1_macro"] <= 100.0
     # 1001 frames of 10 ms -> HTS-AT's last stage has 32 time tokens over its 1024-frame input
     assert tested["frame_seconds"] == pytest.approx(10.24 / 32, rel=0.05)

@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
 import torch
 import torchaudio.functional as AF
 from torch.utils.data import DataLoader, Dataset
@@ -23,7 +22,7 @@ from torch.utils.data import DataLoader, Dataset
 from ..utils.errors import ConfigValueError, DataFormatError, check_settings
 from ..utils.groups import config_group, moved_keys_error, nest_moved_keys
 from ..utils.io import from_cwd, under_root
-from .audio import load_audio, load_random_crop
+from .audio import audio_duration, load_audio, load_random_crop
 from .augment import WaveformAugment
 from .base import SETTING_RULES as COMMON_SETTING_RULES
 from .base import AudioDataModule
@@ -202,14 +201,13 @@ class EvalUtterances(Dataset):
     def durations(self) -> list[float]:
         """Each utterance's seconds as read (up to ``max_seconds``) from its file's header; 0 for
         a file whose header does not read (loading it then names the file and the problem)."""
+        limit = self.max_samples / self.sample_rate if self.max_samples > 0 else math.inf
         out = []
         for name in self.paths:
             try:
-                info = sf.info(str(self.root / name))
-                seconds = info.frames / info.samplerate
-            except (RuntimeError, OSError):  # soundfile's LibsndfileError is a RuntimeError
+                seconds = audio_duration(self.root / name)
+            except DataFormatError:
                 seconds = 0.0
-            limit = self.max_samples / self.sample_rate if self.max_samples > 0 else math.inf
             out.append(min(seconds, limit))
         return out
 

@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import soundfile as sf
 import torch
 
+from ..data.audio import audio_duration
 from ..data.desed import DesedDataModule
 from ..features.base import FrontEnd
 from ..metrics.sed import (
@@ -143,7 +143,7 @@ class SoundEventDetectionTask(TaggingTask):
         """Seconds of audio scored in each clip: the file's length up to the clip length the data
         cuts to (PSDS's false positive rates are per hour of audio)."""
         limit = float(self.trainer.datamodule.clip_seconds)
-        return {str(path): min(sf.info(str(path)).duration, limit) for path in clips}
+        return {str(path): min(audio_duration(path), limit) for path in clips}
 
     def on_validation_epoch_end(self) -> None:
         """Clip metrics as tagging (the frames are scored at the test, with the tested weights)."""

@@ -2,9 +2,11 @@
 
 PyTorch sizes its intra-op pool from the CPUs the process may be scheduled on, which ignores a
 container's CPU quota (``docker --cpus``, Kubernetes limits, Slurm's cgroups): a job limited to 2
-CPUs on a 64-core host then runs 64 threads that the quota throttles in turn. And OpenMP's worker
-threads spin while they wait for work (the default ``OMP_WAIT_POLICY``), burning the cycles that a
-second process on the same cores needs; :mod:`sonolab` sets that policy to PASSIVE on import.
+CPUs on a 64-core host then runs 64 threads that the quota throttles in turn.
+
+OpenMP's idle threads also spin a while before they sleep, which costs a second busy process on
+the same cores its speed; ``OMP_WAIT_POLICY=PASSIVE`` stops the spinning but slows a process that
+has its cores to itself (both measured in docs/benchmarks.md), so that choice is left to the user.
 """
 
 from __future__ import annotations
