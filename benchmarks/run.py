@@ -23,6 +23,7 @@ from suite import (  # noqa: E402
     evaluation,
     frontends,
     metrics,
+    mfu,
     overhead,
     pipeline,
     speedups,
@@ -38,6 +39,7 @@ CASES = {
     **threads.CASES,
     **metrics.CASES,
     **speedups.CASES,
+    **mfu.CASES,
 }
 
 

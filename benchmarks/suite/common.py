@@ -87,6 +87,19 @@ def synchronise(device: str) -> None:
         torch.cuda.synchronize()
 
 
+def reset_peak_memory(device: str) -> None:
+    """Start a new peak of GPU memory (nothing on the CPU, where a process's resident peak keeps
+    what earlier cases left in the allocator's pools)."""
+    if device.startswith("cuda"):
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats(device)
+
+
+def peak_memory(device: str) -> int:
+    """Bytes of GPU memory allocated at most since :func:`reset_peak_memory` (0 on the CPU)."""
+    return torch.cuda.max_memory_allocated(device) if device.startswith("cuda") else 0
+
+
 def machine(device: str) -> dict:
     """What the numbers were measured on."""
     cpu = platform.processor() or platform.machine()

@@ -21,7 +21,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from sonolab.run import build_datamodule, build_task, build_trainer
 from sonolab.utils.allocator import retain_freed_memory
-from suite.common import ROOT, Row, Settings, synchronise
+from suite.common import ROOT, Row, Settings, peak_memory, reset_peak_memory, synchronise
 
 
 class _SameBatch(Dataset):
@@ -74,6 +74,9 @@ def _diarization_loss(task, batch: dict) -> torch.Tensor:
     return task.loss(
         out["activities"], targets, frame_mask, speaker_mask, existence_logits=out["existence"]
     )
+
+
+SHARED_ESC10 = ROOT.parent / "shared" / "data" / "esc10"
 
 
 @dataclass(frozen=True)
@@ -147,25 +150,22 @@ def _lightning_rate(cfg, info, batch: dict, steps: int, warmup: int) -> float:
 
 
 def _bare_rate(
-    cfg, info, family: Family, batch: dict, steps: int, warmup: int, device, speedups=None
+    cfg,
+    info,
+    family: Family,
+    batch: dict,
+    steps: int,
+    warmup: int,
+    device,
+    speedups=None,
+    autocast: torch.dtype | None = None,
 ) -> float:
     """The family's loss, backward and the task's optimiser step in a plain loop (the schedule's
     per-step learning-rate update left out), the model given ``speedups`` (a
-    :class:`~sonolab.callbacks.ModelSpeedups`) when set."""
-    torch.manual_seed(0)
-    task = build_task(cfg, info).to(device)
-    task.train()
-    if speedups is not None:
-        speedups.setup(None, task, "fit")
-    optimiser = task.optimizer_factory(task.parameters())
-    batch = _to(batch, device)
-
-    def step():
-        loss = family.loss(task, batch)
-        optimiser.zero_grad()
-        loss.backward()
-        optimiser.step()
-
+    :class:`~sonolab.callbacks.ModelSpeedups`) when set, the forward pass under ``autocast`` to
+    that dtype when set (float16 with a gradient scaler, as Lightning's ``16-mixed``)."""
+    task, optimiser, batch = _bare_setup(cfg, info, batch, device, speedups)
+    step = bare_step(task, optimiser, family, batch, device, autocast)
     for _ in range(warmup):
         step()
     synchronise(device)
@@ -176,29 +176,61 @@ def _bare_rate(
     return steps / (time.perf_counter() - start)
 
 
+def _bare_setup(cfg, info, batch: dict, device: str, speedups=None):
+    torch.manual_seed(0)
+    task = build_task(cfg, info).to(device)
+    task.train()
+    if speedups is not None:
+        speedups.setup(None, task, "fit")
+    return task, task.optimizer_factory(task.parameters()), _to(batch, device)
+
+
+def bare_step(task, optimiser, family: Family, batch: dict, device: str, autocast=None):
+    """One bare training step of ``task`` on ``batch`` as a callable (see :func:`_bare_rate`)."""
+    device_type = torch.device(device).type
+    scaler = torch.amp.GradScaler(device_type, enabled=autocast == torch.float16)
+
+    def step():
+        with torch.autocast(device_type, dtype=autocast or torch.float32, enabled=bool(autocast)):
+            loss = family.loss(task, batch)
+        optimiser.zero_grad()
+        scaler.scale(loss).backward()
+        scaler.step(optimiser)
+        scaler.update()
+
+    return step
+
+
 def overhead(settings: Settings) -> list[Row]:
     """Each family's training steps / s, Lightning against bare PyTorch, interleaved repeats."""
     retain_freed_memory()  # as train.py does (retain_freed_memory: true)
     steps, warmup = (4, 1) if settings.quick else (10, 2)
     rows = []
     for what, family in FAMILIES.items():
-        if family.needs_shared_data and not (ROOT.parent / "shared" / "data" / "esc10").is_dir():
+        if family.needs_shared_data and not SHARED_ESC10.is_dir():
             print(f"  {what}: skipped, ../shared/data/esc10 is absent")
             continue
         with tempfile.TemporaryDirectory() as out:
             cfg = _compose(family.overrides, settings.device, out)
             batch, info = _first_batch(cfg)
             size = int(batch["wave"].shape[0])
-            bare, lightning = [], []
+            bare, lightning, peaks = [], [], {"bare": [], "lightning": []}
             for r in range(settings.repeats):
                 order = ("bare", "lightning") if r % 2 == 0 else ("lightning", "bare")
                 for kind in order:
+                    reset_peak_memory(settings.device)
                     if kind == "bare":
                         bare.append(
                             _bare_rate(cfg, info, family, batch, steps, warmup, settings.device)
                         )
                     else:
                         lightning.append(_lightning_rate(cfg.copy(), info, batch, steps, warmup))
+                    peaks[kind].append(peak_memory(settings.device))
+        check = "ratio 1 = no overhead; target >= 0.95"
+        if settings.device.startswith("cuda"):
+            check += "; peak GPU memory bare {:.0f} MiB, Lightning {:.0f} MiB".format(
+                *(max(peaks[kind]) / 2**20 for kind in ("bare", "lightning"))
+            )
         rows.append(
             Row(
                 "overhead",
@@ -208,7 +240,7 @@ def overhead(settings: Settings) -> list[Row]:
                 "steps/s",
                 bare,
                 lightning,
-                check="ratio 1 = no overhead; target >= 0.95",
+                check=check,
             )
         )
     return rows

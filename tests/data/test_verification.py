@@ -242,7 +242,7 @@ def test_any_file_name_trains_and_is_tested(tiny_copy):
 
 
 def _embeddings(loader, features, model) -> torch.Tensor:
-    out = torch.zeros(len(loader.dataset), model.embedding_dim)
+    out = torch.zeros(sum(len(b["index"]) for b in loader), model.embedding_dim)
     with torch.no_grad():
         for batch in loader:
             feats, frames = features(batch["wave"], batch["length"])
@@ -251,24 +251,31 @@ def _embeddings(loader, features, model) -> torch.Tensor:
 
 
 def test_batched_evaluation_is_longest_first_and_keeps_the_embeddings(tiny_voxceleb):
-    """Evaluation batches (eval_batch_size > 1) come longest first; every utterance once; the
-    embeddings equal one-at-a-time ones: within 1e-5 for WeSpeaker's x-vector (its convolutions
-    and statistics pooling mask the padding), cosine >= 0.999 for the speechbrain lobes (their
-    convolutions pad by reflection at the tensor's end, so padded frames reach the last real
-    ones)."""
+    """Evaluation batches (eval_batch_size > 1) come longest first, within the count and the
+    padded seconds (eval_batch_seconds); every utterance once; the embeddings equal one-at-a-time
+    ones: within 1e-5 for WeSpeaker's x-vector (its convolutions and statistics pooling mask the
+    padding), cosine >= 0.999 for the speechbrain lobes (their convolutions pad by reflection at
+    the tensor's end, so padded frames reach the last real ones)."""
     from sonolab.features import KaldiFbank
     from sonolab.models import EcapaTdnn, TwoSegmentXVector, XVector
 
     one = _dm(tiny_voxceleb)
-    batched = _dm(tiny_voxceleb, lists={"eval_batch_size": 5})
+    budget = 6.0
+    batched = _dm(tiny_voxceleb, lists={"eval_batch_size": 5, "eval_batch_seconds": budget})
     for dm in (one, batched):
         dm.setup("test")
     single_loader = one.test_dataloader()[-1]
     batched_loader = batched.test_dataloader()[-1]
-    lengths = [int(b["length"][i]) for b in batched_loader for i in range(len(b["length"]))]
-    order = [int(i) for b in batched_loader for i in b["index"]]
+    batches = list(batched_loader)
+    lengths = [int(n) for b in batches for n in b["length"]]
+    order = [int(i) for b in batches for i in b["index"]]
     assert lengths == sorted(lengths, reverse=True) and lengths[0] > lengths[-1]
-    assert sorted(order) == list(range(len(batched_loader.dataset)))
+    assert sorted(order) == list(range(len(single_loader.dataset)))
+    sizes = [len(b["index"]) for b in batches]
+    assert max(sizes) <= 5 and max(sizes) > 1 and min(sizes) < max(sizes)
+    for b in batches:  # padded seconds within the budget, unless the batch is one utterance
+        padded = b["wave"].numel() / 16000
+        assert len(b["index"]) == 1 or padded <= budget, (len(b["index"]), padded)
     torch.manual_seed(0)
     fbank = KaldiFbank(n_mels=40).eval()
     small = dict(input_size=40, channels=32, stats_channels=64, embedding_dim=16)
@@ -286,3 +293,14 @@ def test_batched_evaluation_is_longest_first_and_keeps_the_embeddings(tiny_voxce
         else:
             assert torch.nn.functional.cosine_similarity(fast, plain).min() >= 0.999
             assert not torch.equal(fast, plain)  # reflection padding does reach the embedding
+
+
+def test_evaluate_arguments_set_the_evaluation_batches():
+    """evaluate.py's eval_batch_size / eval_batch_seconds land in the run's data.lists."""
+    from sonolab.data.verification import VoxCelebDataModule
+
+    data = {"lists": {"eval_batch_size": 1, "eval_batch_seconds": None, "trial_dir": "wav"}}
+    out = VoxCelebDataModule.evaluation_config(
+        data, {"eval_batch_size": 16, "eval_batch_seconds": 20.0}
+    )
+    assert out["lists"] == {"eval_batch_size": 16, "eval_batch_seconds": 20.0, "trial_dir": "wav"}

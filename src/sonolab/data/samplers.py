@@ -105,19 +105,3 @@ def start_at_epoch(sampler: EpochSeededSampler, datamodule: AudioDataModule) -> 
         epoch = max(epoch, int(trainer.fit_loop.epoch_progress.current.processed))
     sampler.set_epoch(epoch)
     return sampler
-
-
-class LongestFirstSampler(Sampler[int]):
-    """A dataset's indices from its longest item to its shortest (equal lengths in index order):
-    consecutive items, and so each batch, have similar lengths and pad little. Longest first, so a
-    batch that does not fit in memory fails at once. Under DDP Lightning wraps it (each rank takes
-    every world-size-th index of this order, still sorted)."""
-
-    def __init__(self, lengths: list[float]):
-        self.order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
-
-    def __iter__(self):
-        return iter(self.order)
-
-    def __len__(self) -> int:
-        return len(self.order)

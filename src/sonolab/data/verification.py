@@ -29,6 +29,7 @@ from .base import AudioDataModule
 from .cohort import cohort_cache_file, draw_cohort
 from .holdout import hold_out
 from .info import DataInfo
+from .length_batches import LengthBatches, length_batches
 from .readers.voxceleb import (
     Trial,
     Utterance,
@@ -41,7 +42,6 @@ from .readers.voxceleb import (
 from .samplers import (
     Draw,
     EpochSeededSampler,
-    LongestFirstSampler,
     ShuffleSampler,
     draw_rng,
     start_at_epoch,
@@ -402,6 +402,8 @@ class VoxCelebDataModule(AudioDataModule):
         "eval_max_seconds": "truncate utterances to this length (null = full length)",
         "eval_batch_size": "utterances per embedding batch, longest first (the run's "
         "data.lists.eval_batch_size; 1 = no padding)",
+        "eval_batch_seconds": "padded seconds of audio per embedding batch at most (the run's "
+        "data.lists.eval_batch_seconds; null = no limit)",
     }
     # evaluate.py argument -> (group, key) of the data config it sets
     _ARGUMENT_PLACES = {
@@ -410,6 +412,7 @@ class VoxCelebDataModule(AudioDataModule):
         "cohort_utts_per_speaker": ("cohort", "utts_per_speaker"),
         "eval_max_seconds": ("lists", "eval_max_seconds"),
         "eval_batch_size": ("lists", "eval_batch_size"),
+        "eval_batch_seconds": ("lists", "eval_batch_seconds"),
     }
     held_out_hint = (
         "validate on held-out training speakers (data.lists.val_holdout={speakers: 100, trials: "
@@ -421,7 +424,8 @@ class VoxCelebDataModule(AudioDataModule):
     def evaluation_config(cls, data: dict, args: dict) -> dict:
         """The run's ``data`` config (a run saved before the keys were grouped is read too) with
         evaluate.py's arguments applied: ``trials`` (lists scored instead of the run's test lists),
-        ``trial_dir``, ``cohort_utts_per_speaker``, ``eval_max_seconds``, ``eval_batch_size``."""
+        ``trial_dir``, ``cohort_utts_per_speaker``, ``eval_max_seconds``, ``eval_batch_size``,
+        ``eval_batch_seconds``."""
         data = nest_moved_keys(data, MOVED_KEYS)
         converters = {"trials": trial_lists_argument, "trial_dir": from_cwd}
         for argument, (group, key) in cls._ARGUMENT_PLACES.items():
@@ -639,18 +643,30 @@ class VoxCelebDataModule(AudioDataModule):
             self.lists.eval_max_seconds,
             self.audio.channel,
         )
-        # longest first: a batch of more than one pads its utterances to the longest, little when
-        # they are sorted (the scores depend on the utterance, not on its place in the list)
-        sampler = (
-            LongestFirstSampler(dataset.durations()) if self.lists.eval_batch_size > 1 else None
+        if self.lists.eval_batch_size == 1:  # no padding, and no header reads for the lengths
+            return DataLoader(
+                dataset,
+                batch_size=1,
+                shuffle=False,
+                num_workers=self.num_workers,
+                collate_fn=collate_padded,
+                pin_memory=self.pin_memory,
+            )
+        # longest first, so a batch pads little (the scores depend on the utterance, not on its
+        # place in the list)
+        batches = LengthBatches(
+            dataset,
+            length_batches(
+                dataset.durations(), self.lists.eval_batch_size, self.lists.eval_batch_seconds
+            ),
+            collate_padded,
         )
         return DataLoader(
-            dataset,
-            batch_size=self.lists.eval_batch_size,
-            sampler=sampler,
+            batches,
+            batch_size=1,
             shuffle=False,
             num_workers=self.num_workers,
-            collate_fn=collate_padded,
+            collate_fn=batches.collate_one,
             pin_memory=self.pin_memory,
         )
 

@@ -96,8 +96,10 @@ class TrialListSettings:
             and validate on trials over them (written to the data folder's ``.sonolab/`` cache), in
             place of ``val_trials``.
         test_trials: ``{name: trial list}`` scored after training (e.g. vox1_O, vox1_E, vox1_H).
-        eval_batch_size: utterances per evaluation batch (1 = no padding, exact full-length
-            embeddings).
+        eval_batch_size: utterances per evaluation batch at most, longest first (1 = no padding,
+            exact full-length embeddings).
+        eval_batch_seconds: padded seconds of audio per evaluation batch at most (the batch's
+            longest utterance x its count; null = no limit; a longer utterance is a batch alone).
         eval_max_seconds: truncate evaluation utterances (null = full length).
         duplicate_trials: a pair listed twice in a trial list: ``error`` or ``drop`` (scored once,
             counted).
@@ -109,6 +111,7 @@ class TrialListSettings:
     val_holdout: dict | None = None
     test_trials: dict[str, str] = field(default_factory=dict)
     eval_batch_size: int = 1
+    eval_batch_seconds: float | None = None
     eval_max_seconds: float | None = None
     duplicate_trials: str = "error"
 
@@ -117,6 +120,10 @@ class TrialListSettings:
             "data.lists",
             {
                 "eval_batch_size": (lambda v: v >= 1, "at least 1"),
+                "eval_batch_seconds": (
+                    lambda v: v is None or v > 0,
+                    "null or a positive number of seconds",
+                ),
                 "eval_max_seconds": (
                     lambda v: v is None or v > 0,
                     "null or a positive number of seconds",
@@ -127,6 +134,7 @@ class TrialListSettings:
                 ),
             },
             eval_batch_size=self.eval_batch_size,
+            eval_batch_seconds=self.eval_batch_seconds,
             eval_max_seconds=self.eval_max_seconds,
             duplicate_trials=self.duplicate_trials,
         )

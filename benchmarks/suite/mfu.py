@@ -1,0 +1,152 @@
+"""Model FLOPs utilisation: the FLOP/s a training step achieves (its FLOPs counted by
+``torch.utils.flop_counter.FlopCounterMode``, forward and backward, the optimiser step left out)
+against the dense matrix-multiply rate measured in the same run and, on an H100 / H200, against
+the GPU's bf16 dense peak.
+
+On a GPU the step runs in bf16 autocast (the recipes' ``trainer.precision: bf16-mixed``) at the
+recipes' batch sizes; on a CPU in float32 at smaller batches (named in the row), so the CPU row is
+the fraction of that CPU's float32 matmul rate.
+"""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+from dataclasses import dataclass
+from functools import partial
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from sonolab.utils.allocator import retain_freed_memory
+from suite.common import Row, Settings, interleaved, peak_memory, rate, reset_peak_memory
+from suite.overhead import (
+    Family,
+    _bare_setup,
+    _compose,
+    _first_batch,
+    _tagging_loss,
+    _verification_loss,
+    bare_step,
+)
+
+# bf16 dense tensor-core peak of the SXM parts, from NVIDIA's H100 / H200 datasheets (the
+# datasheets' 1,979 TFLOP/s is with 2:4 sparsity)
+BF16_DENSE_PEAK = {"H100": 989e12, "H200": 989e12}
+
+
+@dataclass(frozen=True)
+class Model:
+    """A published recipe's model at its batch (``gpu_batch``; ``cpu_batch`` on a CPU)."""
+
+    family: Family
+    gpu_batch: int
+    cpu_batch: int
+
+
+MODELS = {
+    # experiments/experiment/vox2_ecapa_c1024_aam.yaml: batch 128 per GPU, 200-frame crops
+    "ECAPA C=1024 + AAM (vox2_ecapa_c1024_aam)": Model(
+        Family(("model=ecapa_c1024", "loss=aam", "data.crops.frames=200"), _verification_loss),
+        gpu_batch=128,
+        cpu_batch=16,
+    ),
+    # experiments/experiment/audioset_ast_full.yaml: batch 12 of 1024 frames, stride 10
+    "AST-base (audioset_ast_full)": Model(
+        Family(
+            (
+                "experiment=synth_audioset_ast",
+                "model=ast_base",
+                "features.target_frames=1024",
+                "features.mean=-4.2677393",
+                "features.std=4.5689974",
+                "data.clip_seconds=10.0",
+            ),
+            _tagging_loss,
+        ),
+        gpu_batch=12,
+        cpu_batch=2,
+    ),
+}
+
+
+def matmul_rate(device: str, dtype: torch.dtype, size: int, repeats: int = 10) -> float:
+    """FLOP/s of a ``size`` x ``size`` matrix product in ``dtype`` (the best of ``repeats``)."""
+    a = torch.randn(size, size, device=device, dtype=dtype)
+    b = torch.randn(size, size, device=device, dtype=dtype)
+    a @ b  # warm-up
+    return max(rate(lambda: a @ b, 2 * size**3, device) for _ in range(repeats))
+
+
+def step_flops(step) -> int:
+    """FLOPs of one call of ``step`` (forward and backward; no optimiser update is counted)."""
+    counter = FlopCounterMode(display=False)
+    with counter:
+        step()
+    return counter.get_total_flops()
+
+
+def _repeat(step, times: int) -> None:
+    for _ in range(times):
+        step()
+
+
+def mfu(settings: Settings) -> list[Row]:
+    """Each model's achieved FLOP/s in training against the measured matmul rate."""
+    retain_freed_memory()
+    gpu = settings.device.startswith("cuda")
+    dtype = torch.bfloat16 if gpu else torch.float32
+    steps, warmup = (3, 1) if settings.quick else (10, 3)
+    matmul_size = 8192 if gpu else 2048
+    peak_name = next(
+        (k for k in BF16_DENSE_PEAK if gpu and k in torch.cuda.get_device_name(settings.device)),
+        None,
+    )
+    rows = []
+    for what, model in MODELS.items():
+        batch_size = model.gpu_batch if gpu else model.cpu_batch
+        with tempfile.TemporaryDirectory() as out:
+            cfg = _compose(
+                (*model.family.overrides, f"data.batch_size={batch_size}"), settings.device, out
+            )
+            batch, info = _first_batch(cfg)
+            task, optimiser, batch = _bare_setup(cfg, info, batch, settings.device)
+            step = bare_step(
+                task, optimiser, model.family, batch, settings.device, dtype if gpu else None
+            )
+            reset_peak_memory(settings.device)
+            flops = step_flops(step)
+            for _ in range(warmup):
+                step()
+
+            matmuls, steps_rates = interleaved(
+                partial(matmul_rate, settings.device, dtype, matmul_size),
+                partial(rate, partial(_repeat, step, steps), flops * steps, settings.device),
+                settings.repeats,
+            )
+            batch_size = int(batch["wave"].shape[0])  # the set may hold fewer than asked
+            peak = peak_memory(settings.device)
+            del task, optimiser, batch
+        check = f"{flops / 1e9:.1f} GFLOP per step (forward + backward)"
+        if gpu:
+            check += f"; peak GPU memory {peak / 2**30:.1f} GiB"
+        if peak_name:
+            median = statistics.median(steps_rates)
+            share = median / BF16_DENSE_PEAK[peak_name]
+            check += f"; {share:.1%} of the {peak_name} bf16 dense peak"
+        rows.append(
+            Row(
+                "mfu",
+                f"{what}, batch {batch_size}, {'bf16 autocast' if gpu else 'float32'}",
+                f"{matmul_size}x{matmul_size} matmul, {str(dtype).removeprefix('torch.')}",
+                "training step",
+                "TFLOP/s",
+                [r / 1e12 for r in matmuls],
+                [r / 1e12 for r in steps_rates],
+                check=check,
+            )
+        )
+    return rows
+
+
+CASES = {"mfu": mfu}
