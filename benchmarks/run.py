@@ -78,19 +78,20 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings(device=args.device, repeats=args.repeats, quick=args.quick)
     host = machine(args.device)
     rows: list[Row] = []
+    args.out.mkdir(parents=True, exist_ok=True)
+    stem = args.out / time.strftime("%Y-%m-%d_%H-%M-%S")
     for name in args.only:
         print(f"running {name} ...", flush=True)
         rows.extend(CASES[name](settings))
-    table = markdown(rows, host, settings)
-    args.out.mkdir(parents=True, exist_ok=True)
-    stem = args.out / time.strftime("%Y-%m-%d_%H-%M-%S")
-    stem.with_suffix(".md").write_text(table)
-    stem.with_suffix(".json").write_text(
-        json.dumps(
-            {"machine": host, "settings": vars(settings), "rows": [r.to_dict() for r in rows]},
-            indent=1,
+        # written after every case, so a run stopped at a time limit keeps what it measured
+        table = markdown(rows, host, settings)
+        stem.with_suffix(".md").write_text(table)
+        stem.with_suffix(".json").write_text(
+            json.dumps(
+                {"machine": host, "settings": vars(settings), "rows": [r.to_dict() for r in rows]},
+                indent=1,
+            )
         )
-    )
     print(table)
     print(f"written: {stem}.md / .json")
     return 0

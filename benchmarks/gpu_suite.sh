@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# The benchmark suite on a GPU machine that has PyTorch, Lightning and timm but none of the
+# project's other packages and no package registry (the device machines lent to some sessions).
+#
+#   bash benchmarks/gpu_suite.sh prepare
+#       here, with the registries: the Python 3.12 wheels the GPU image lacks, into .whl/
+#       (git-ignored, about 4 MB; the versions are uv.lock's)
+#   bash benchmarks/gpu_suite.sh run [benchmarks/run.py arguments]
+#       there (the device tool with carry [".whl"]): installs them under /tmp/site, runs
+#       benchmarks/run.py --device cuda --repeats 3 (the arguments given replace those) and copies
+#       the tables to $OUT when it is set
+set -euo pipefail
+cd "$(dirname "$0")/.."
+WHEELS=(hydra-core==1.3.8 omegaconf==2.3.1 speechbrain==1.1.2 hyperpyyaml==1.2.3
+        ruamel.yaml==0.18.17 ruamel.yaml.clib==0.2.15 soundfile==0.14.0 cffi==2.1.1
+        pycparser==3.12 pyannote.core==6.1.0 pyannote.metrics==4.2.0 pyannote.database==6.1.1)
+case "${1:-}" in
+  prepare)
+    mkdir -p .whl
+    python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 \
+      --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 \
+      --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 -d .whl "${WHEELS[@]}"
+    # hydra's parser runtime is published as a source archive only; it is pure Python
+    python3 -m pip wheel -q --no-deps antlr4-python3-runtime==4.9.3 -w .whl
+    ls .whl
+    ;;
+  run)
+    shift
+    if [ -d .whl ]; then
+      python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+        --target /tmp/site .whl/*.whl
+      export PYTHONPATH=/tmp/site
+    fi
+    export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
+    args=("$@")
+    [ ${#args[@]} -gt 0 ] || args=(--device cuda --repeats 3)
+    status=0
+    "${PYTHON:-python3}" benchmarks/run.py "${args[@]}" || status=$?
+    if [ -n "${OUT:-}" ]; then cp logs/benchmarks/*.md logs/benchmarks/*.json "$OUT"/ 2>/dev/null || true; fi
+    exit $status
+    ;;
+  *)
+    sed -n 2,13p "$0"
+    exit 2
+    ;;
+esac
