@@ -107,25 +107,39 @@ def test_train_checkpoint_then_evaluate_gives_the_same_eer(tiny_voxceleb, tmp_pa
     )
     assert from_file["eer"] == pytest.approx(evaluated["test"]["synth"]["eer"], abs=1e-6)
 
-    # Two-process DDP evaluation (CPU, gloo) gathers embeddings from both ranks: same EER.
-    ddp_dir = tmp_path / "eval_ddp"
-    result = run_script(
-        "evaluate.py",
-        [
-            f"run_dir={run_dir}",
-            f"hydra.run.dir={ddp_dir}",
-            "trainer=ddp",
-            "trainer.accelerator=cpu",
-            "trainer.devices=2",
-            "trainer.precision=32-true",
-            "trainer.sync_batchnorm=false",
-            "trainer.enable_progress_bar=false",
-        ],
-        tmp_path,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    ddp = json.loads((ddp_dir / "metrics.json").read_text())
-    assert ddp["test"]["synth"]["eer"] == pytest.approx(trained["test"]["synth"]["eer"], abs=1e-6)
+    # Two-process DDP evaluation (CPU, gloo) gathers embeddings from both ranks: same EER, one at
+    # a time and in length batches (each rank takes whole batches: the same batches, the same
+    # embeddings as in one process).
+    batched = ["eval_batch_size=3", "eval_batch_seconds=100"]
+    ddp_processes = [
+        "trainer=ddp",
+        "trainer.accelerator=cpu",
+        "trainer.devices=2",
+        "trainer.precision=32-true",
+        "trainer.sync_batchnorm=false",
+    ]
+    results = {}
+    for name, arguments in {
+        "ddp": ddp_processes,
+        "ddp_batched": [*ddp_processes, *batched],
+        "batched": batched,
+    }.items():
+        out = tmp_path / f"eval_{name}"
+        result = run_script(
+            "evaluate.py",
+            [
+                f"run_dir={run_dir}",
+                f"hydra.run.dir={out}",
+                "trainer.enable_progress_bar=false",
+                *arguments,
+            ],
+            tmp_path,
+        )
+        assert result.returncode == 0, result.stderr[-3000:]
+        results[name] = json.loads((out / "metrics.json").read_text())["test"]["synth"]
+    assert results["ddp"]["eer"] == pytest.approx(trained["test"]["synth"]["eer"], abs=1e-6)
+    for key in ("eer", "min_dcf_0.01", "trials"):
+        assert results["ddp_batched"][key] == pytest.approx(results["batched"][key], abs=1e-6)
 
     # The same checkpoint on an explicitly given list (here the validation list).
     other = tmp_path / "eval_val"

@@ -1,6 +1,10 @@
 """Data pipeline: each family's training loader alone (decode, resample, crop, augmentation, at
 its configured worker count) and the end-to-end training rate through that loader, both against
-the bare training step on one batch held in memory (the model's consumption)."""
+the bare training step on one batch held in memory (the model's consumption).
+
+On a CPU the families are the CPU experiments; on a GPU the published recipes' models and batches
+(ECAPA C=1024, AST-base: the ``mfu`` case's), in bf16, with a loader worker per usable core up to 8,
+on the project's synthetic sets: whether the loader keeps such a model fed."""
 
 from __future__ import annotations
 
@@ -12,8 +16,18 @@ import torch
 
 from sonolab.run import build_datamodule, build_task
 from sonolab.utils.allocator import retain_freed_memory
+from sonolab.utils.threads import usable_cores
 from suite.common import Row, Settings
-from suite.overhead import FAMILIES, _bare_rate, _compose, _first_batch, timed_fit
+from suite.mfu import MODELS
+from suite.overhead import (
+    FAMILIES,
+    SHARED_ESC10,
+    Family,
+    _bare_rate,
+    _compose,
+    _first_batch,
+    timed_fit,
+)
 
 PIPELINE_FAMILIES = (
     "ECAPA C=128 (default run)",
@@ -40,16 +54,34 @@ def _end_to_end_rate(cfg, datamodule, steps: int, warmup: int) -> float:
     return timed_fit(cfg, task, steps, warmup, datamodule=datamodule)
 
 
+def _gpu_families() -> dict[str, Family]:
+    workers = min(8, usable_cores())
+    return {
+        f"{what}, bf16": Family(
+            (
+                *model.family.overrides,
+                f"data.batch_size={model.gpu_batch}",
+                f"data.num_workers={workers}",
+                "trainer.precision=bf16-mixed",
+            ),
+            model.family.loss,
+        )
+        for what, model in MODELS.items()
+    }
+
+
 def pipeline(settings: Settings) -> list[Row]:
     """Per family: loader alone and end to end, each against the bare in-memory step, in
     examples / s."""
-    if settings.device != "cpu":
-        return []  # the loaders run on the host; a GPU run's rows come from the same code later
     retain_freed_memory()
     steps, warmup = (4, 1) if settings.quick else (10, 2)
+    gpu = settings.device.startswith("cuda")
+    families = _gpu_families() if gpu else {what: FAMILIES[what] for what in PIPELINE_FAMILIES}
     rows = []
-    for what in PIPELINE_FAMILIES:
-        family = FAMILIES[what]
+    for what, family in families.items():
+        if family.needs_shared_data and not SHARED_ESC10.is_dir():
+            print(f"  {what}: skipped, ../shared/data/esc10 is absent")
+            continue
         with tempfile.TemporaryDirectory() as out:
             cfg = _compose(family.overrides, settings.device, out)
             batch, info = _first_batch(cfg)
@@ -62,7 +94,19 @@ def pipeline(settings: Settings) -> list[Row]:
             datamodule.setup("fit")
             model, loader, end_to_end = [], [], []
             for _ in range(settings.repeats):
-                model.append(size * _bare_rate(cfg, info, family, batch, steps, warmup, "cpu"))
+                model.append(
+                    size
+                    * _bare_rate(
+                        cfg,
+                        info,
+                        family,
+                        batch,
+                        steps,
+                        warmup,
+                        settings.device,
+                        autocast=torch.bfloat16 if gpu else None,
+                    )
+                )
                 loader.append(_loader_rate(datamodule, 3 * steps, warmup))
                 end_to_end.append(size * _end_to_end_rate(cfg.copy(), datamodule, steps, warmup))
         for label, rates, target in (
