@@ -3,8 +3,8 @@ its configured worker count) and the end-to-end training rate through that loade
 the bare training step on one batch held in memory (the model's consumption).
 
 On a CPU the families are the CPU experiments; on a GPU the published recipes' models and batches
-(ECAPA C=1024, AST-base: the ``mfu`` case's), in bf16, with a loader worker per usable core up to 8,
-on the project's synthetic sets: whether the loader keeps such a model fed."""
+(ECAPA C=1024, AST-base: the ``mfu`` case's), in bf16, with a loader worker per usable core up to
+16, on the project's synthetic sets: whether the loader keeps such a model fed."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import torch
 
 from sonolab.run import build_datamodule, build_task
 from sonolab.utils.allocator import retain_freed_memory
-from sonolab.utils.threads import usable_cores
+from sonolab.utils.threads import loader_workers
 from suite.common import Row, Settings
 from suite.mfu import MODELS
 from suite.overhead import (
@@ -55,7 +55,7 @@ def _end_to_end_rate(cfg, datamodule, steps: int, warmup: int) -> float:
 
 
 def _gpu_families() -> dict[str, Family]:
-    workers = min(8, usable_cores())
+    workers = loader_workers(16)  # what the real-data configs ask for
     return {
         f"{what}, bf16": Family(
             (

@@ -1,6 +1,7 @@
 """sonolab: speaker verification, diarization and audio tagging on Lightning + Hydra."""
 
 from . import paths  # noqa: F401  (registers the ${sonolab_root:} resolver the configs use)
+from .utils import threads  # noqa: F401  (registers ${loader_workers:N})
 
 __version__ = "0.1.0"
 

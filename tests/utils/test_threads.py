@@ -44,3 +44,17 @@ def test_threads_shrink_to_the_usable_cores_and_never_grow(monkeypatch):
         assert threads.follow_usable_cores() == 2  # the user's count stands
     finally:
         torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize(
+    "cores, cap, expected", [(2, 16, 2), (16, 16, 16), (64, 16, 16), (1, 8, 1)]
+)
+def test_loader_workers_follow_the_cores_up_to_the_cap(cores, cap, expected, monkeypatch):
+    """``num_workers: ${loader_workers:16}`` in a data config resolves to one worker per usable
+    core, at most the cap."""
+    from omegaconf import OmegaConf
+
+    monkeypatch.setattr(threads, "usable_cores", lambda: cores)
+    assert threads.loader_workers(cap) == expected
+    config = OmegaConf.create({"num_workers": f"${{loader_workers:{cap}}}"})
+    assert config.num_workers == expected
