@@ -304,3 +304,22 @@ def test_evaluate_arguments_set_the_evaluation_batches():
         data, {"eval_batch_size": 16, "eval_batch_seconds": 20.0}
     )
     assert out["lists"] == {"eval_batch_size": 16, "eval_batch_seconds": 20.0, "trial_dir": "wav"}
+
+
+def test_persistent_loader_workers_draw_each_epoch_as_a_single_process(tiny_voxceleb):
+    """The training loader keeps its workers across epochs; the crops of every epoch are still
+    those of a loader without workers (the epoch reaches them through the sampler's keys)."""
+    crops = {}
+    for workers in (0, 1):
+        dm = _dm(tiny_voxceleb, num_workers=workers)
+        dm.setup("fit")
+        loader = dm.train_dataloader()
+        assert loader.persistent_workers == (workers > 0)
+        epochs = []
+        for epoch in (0, 1):
+            loader.sampler.set_epoch(epoch)
+            epochs.append(torch.cat([batch["wave"] for batch in loader]))
+        crops[workers] = epochs
+    assert not torch.equal(crops[0][0], crops[0][1])  # a new draw every epoch
+    for epoch in (0, 1):
+        assert torch.equal(crops[0][epoch], crops[1][epoch])

@@ -685,7 +685,10 @@ class VoxCelebDataModule(AudioDataModule):
             collate_fn=collate_padded,
             drop_last=True,
             pin_memory=self.pin_memory,
-            persistent_workers=False,
+            # kept across epochs: each crop is drawn from its (seed, epoch, position) key, so no
+            # per-epoch state lives in the workers; restarting them every epoch cost the default
+            # run's fit 1.08x (89 / 93 s against 100 / 97 s on the 2-core machine)
+            persistent_workers=self.num_workers > 0,
         )
 
     def val_dataloader(self) -> DataLoader:
