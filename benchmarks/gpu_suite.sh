@@ -7,8 +7,9 @@
 #       (git-ignored, about 4 MB; the versions are uv.lock's)
 #   bash benchmarks/gpu_suite.sh run [benchmarks/run.py arguments]
 #       there (the device tool with carry [".whl"]): installs them under /tmp/site, runs
-#       benchmarks/run.py --device cuda --repeats 3 (the arguments given replace those) and copies
-#       the tables to $OUT when it is set
+#       benchmarks/run.py --device cuda --repeats 3 with the cases in the order they matter (the
+#       arguments given replace those) for at most SUITE_SECONDS (540: a device command may run
+#       600 s), and copies the tables, written after every case, to $OUT when it is set
 set -euo pipefail
 cd "$(dirname "$0")/.."
 WHEELS=(hydra-core==1.3.8 omegaconf==2.3.1 speechbrain==1.1.2 hyperpyyaml==1.2.3
@@ -26,21 +27,23 @@ case "${1:-}" in
     ;;
   run)
     shift
-    if [ -d .whl ]; then
-      python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+    py="${PYTHON:-python3}"
+    if ! "$py" -c "import hydra, speechbrain, soundfile, pyannote.core" 2>/dev/null; then
+      "$py" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
         --target /tmp/site .whl/*.whl
       export PYTHONPATH=/tmp/site
     fi
     export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
     args=("$@")
-    [ ${#args[@]} -gt 0 ] || args=(--device cuda --repeats 3)
+    [ ${#args[@]} -gt 0 ] || args=(--device cuda --repeats 3
+                                   --only mfu overhead pipeline evaluation frontends speedups metrics)
     status=0
-    "${PYTHON:-python3}" benchmarks/run.py "${args[@]}" || status=$?
+    timeout "${SUITE_SECONDS:-540}" "$py" benchmarks/run.py "${args[@]}" || status=$?
     if [ -n "${OUT:-}" ]; then cp logs/benchmarks/*.md logs/benchmarks/*.json "$OUT"/ 2>/dev/null || true; fi
     exit $status
     ;;
   *)
-    sed -n 2,13p "$0"
+    sed -n 2,12p "$0"
     exit 2
     ;;
 esac
