@@ -643,30 +643,21 @@ class VoxCelebDataModule(AudioDataModule):
             self.lists.eval_max_seconds,
             self.audio.channel,
         )
-        if self.lists.eval_batch_size == 1:  # no padding, and no header reads for the lengths
-            return DataLoader(
-                dataset,
-                batch_size=1,
-                shuffle=False,
-                num_workers=self.num_workers,
-                collate_fn=collate_padded,
-                pin_memory=self.pin_memory,
-            )
-        # longest first, so a batch pads little (the scores depend on the utterance, not on its
-        # place in the list)
-        batches = LengthBatches(
-            dataset,
-            length_batches(
+        source, collate = dataset, collate_padded  # one at a time: no padding, no header reads
+        if self.lists.eval_batch_size > 1:
+            # longest first, so a batch pads little (the scores depend on the utterance, not on its
+            # place in the list)
+            order = length_batches(
                 dataset.durations(), self.lists.eval_batch_size, self.lists.eval_batch_seconds
-            ),
-            collate_padded,
-        )
+            )
+            source = LengthBatches(dataset, order, collate_padded)
+            collate = source.collate_one
         return DataLoader(
-            batches,
+            source,
             batch_size=1,
             shuffle=False,
             num_workers=self.num_workers,
-            collate_fn=batches.collate_one,
+            collate_fn=collate,
             pin_memory=self.pin_memory,
         )
 
