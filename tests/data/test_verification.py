@@ -308,7 +308,8 @@ def test_evaluate_arguments_set_the_evaluation_batches():
 
 def test_persistent_loader_workers_draw_each_epoch_as_a_single_process(tiny_voxceleb):
     """The training loader keeps its workers across epochs; the crops of every epoch are still
-    those of a loader without workers (the epoch reaches them through the sampler's keys)."""
+    those of a loader without workers (the epoch reaches them through the sampler's keys). The
+    evaluation loaders keep theirs too."""
     crops = {}
     for workers in (0, 1):
         dm = _dm(tiny_voxceleb, num_workers=workers)
@@ -323,3 +324,8 @@ def test_persistent_loader_workers_draw_each_epoch_as_a_single_process(tiny_voxc
     assert not torch.equal(crops[0][0], crops[0][1])  # a new draw every epoch
     for epoch in (0, 1):
         assert torch.equal(crops[0][epoch], crops[1][epoch])
+    # the validation loader keeps its workers too, and gives the same utterances every pass
+    val = dm.val_dataloader()
+    assert val.persistent_workers
+    passes = [torch.cat([batch["wave"].flatten() for batch in val]) for _ in range(2)]
+    assert torch.equal(passes[0], passes[1]) and passes[0].numel() > 0
