@@ -4,7 +4,7 @@
 #
 #   bash benchmarks/gpu_suite.sh prepare
 #       here, with the registries: the Python 3.12 wheels the GPU image lacks, into .whl/
-#       (git-ignored, about 4 MB; the versions are uv.lock's)
+#       (git-ignored, about 4 MB; the versions are uv.lock's, read with .uv/bin/uv or $UV)
 #   bash benchmarks/gpu_suite.sh run [benchmarks/run.py arguments]
 #       there (the device tool with carry [".whl"]): installs them under /tmp/site, runs
 #       benchmarks/run.py --device cuda --repeats 3 with the cases in the order they matter (the
@@ -12,17 +12,22 @@
 #       600 s), and copies the tables, written after every case, to $OUT when it is set
 set -euo pipefail
 cd "$(dirname "$0")/.."
-WHEELS=(hydra-core==1.3.8 omegaconf==2.3.1 speechbrain==1.1.2 hyperpyyaml==1.2.3
-        ruamel.yaml==0.18.17 ruamel.yaml.clib==0.2.15 soundfile==0.14.0 cffi==2.1.1
-        pycparser==3.12 pyannote.core==6.1.0 pyannote.metrics==4.2.0 pyannote.database==6.1.1)
+# the packages the GPU image lacks; their versions come from uv.lock
+NEEDED=(hydra-core omegaconf antlr4-python3-runtime speechbrain hyperpyyaml ruamel-yaml
+        ruamel-yaml-clib soundfile cffi pycparser pyannote-core pyannote-metrics pyannote-database)
 case "${1:-}" in
   prepare)
+    pattern="^($(IFS='|'; echo "${NEEDED[*]}"))=="
+    mapfile -t pins < <("${UV:-.uv/bin/uv}" export --frozen --no-hashes --all-extras --no-header \
+      --no-emit-project | grep -E "$pattern" | sed 's/ *;.*//')
+    [ ${#pins[@]} -eq ${#NEEDED[@]} ] || { echo "uv.lock pins ${#pins[@]} of ${#NEEDED[@]}: ${pins[*]}"; exit 1; }
     mkdir -p .whl
+    # hydra's parser runtime is published as a source archive only; it is pure Python
+    python3 -m pip wheel -q --no-deps "$(printf '%s\n' "${pins[@]}" | grep ^antlr4)" -w .whl
     python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 \
       --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 \
-      --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 -d .whl "${WHEELS[@]}"
-    # hydra's parser runtime is published as a source archive only; it is pure Python
-    python3 -m pip wheel -q --no-deps antlr4-python3-runtime==4.9.3 -w .whl
+      --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 -d .whl \
+      $(printf '%s\n' "${pins[@]}" | grep -v ^antlr4)
     ls .whl
     ;;
   run)
