@@ -87,6 +87,13 @@ class Family:
     loss: Callable[[object, dict], torch.Tensor]
     needs_shared_data: bool = False
 
+    def runs_here(self, what: str) -> bool:
+        """Whether the family's data is on this machine (says so when it is not)."""
+        if self.needs_shared_data and not SHARED_ESC10.is_dir():
+            print(f"  {what}: skipped, ../shared/data/esc10 is absent")
+            return False
+        return True
+
 
 FAMILIES = {
     "ECAPA C=128 (default run)": Family((), _verification_loss),
@@ -185,13 +192,19 @@ def _bare_setup(cfg, info, batch: dict, device: str, speedups=None):
     return task, task.optimizer_factory(task.parameters()), _to(batch, device)
 
 
+def autocast_to(device: str, dtype: torch.dtype | None):
+    """``torch.autocast`` to ``dtype`` on ``device``'s kind; a no-op context for None."""
+    return torch.autocast(
+        torch.device(device).type, dtype=dtype or torch.float32, enabled=dtype is not None
+    )
+
+
 def bare_step(task, optimiser, family: Family, batch: dict, device: str, autocast=None):
     """One bare training step of ``task`` on ``batch`` as a callable (see :func:`_bare_rate`)."""
-    device_type = torch.device(device).type
-    scaler = torch.amp.GradScaler(device_type, enabled=autocast == torch.float16)
+    scaler = torch.amp.GradScaler(torch.device(device).type, enabled=autocast == torch.float16)
 
     def step():
-        with torch.autocast(device_type, dtype=autocast or torch.float32, enabled=bool(autocast)):
+        with autocast_to(device, autocast):
             loss = family.loss(task, batch)
         optimiser.zero_grad()
         scaler.scale(loss).backward()
@@ -207,8 +220,7 @@ def overhead(settings: Settings) -> list[Row]:
     steps, warmup = (4, 1) if settings.quick else (10, 2)
     rows = []
     for what, family in FAMILIES.items():
-        if family.needs_shared_data and not SHARED_ESC10.is_dir():
-            print(f"  {what}: skipped, ../shared/data/esc10 is absent")
+        if not family.runs_here(what):
             continue
         with tempfile.TemporaryDirectory() as out:
             cfg = _compose(family.overrides, settings.device, out)

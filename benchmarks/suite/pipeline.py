@@ -21,7 +21,6 @@ from suite.common import Row, Settings
 from suite.mfu import MODELS
 from suite.overhead import (
     FAMILIES,
-    SHARED_ESC10,
     Family,
     _bare_rate,
     _compose,
@@ -79,8 +78,7 @@ def pipeline(settings: Settings) -> list[Row]:
     families = _gpu_families() if gpu else {what: FAMILIES[what] for what in PIPELINE_FAMILIES}
     rows = []
     for what, family in families.items():
-        if family.needs_shared_data and not SHARED_ESC10.is_dir():
-            print(f"  {what}: skipped, ../shared/data/esc10 is absent")
+        if not family.runs_here(what):
             continue
         with tempfile.TemporaryDirectory() as out:
             cfg = _compose(family.overrides, settings.device, out)

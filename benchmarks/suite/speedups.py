@@ -14,7 +14,7 @@ from sonolab.callbacks import ModelSpeedups
 from sonolab.run import build_task
 from sonolab.utils.allocator import retain_freed_memory
 from suite.common import Row, Settings
-from suite.overhead import FAMILIES, SHARED_ESC10, _bare_rate, _compose, _first_batch, _to
+from suite.overhead import FAMILIES, _bare_rate, _compose, _first_batch, _to, autocast_to
 
 
 @dataclass(frozen=True)
@@ -56,8 +56,7 @@ def _first_loss(cfg, info, family, batch, speedups, device, autocast=None) -> fl
     if speedups is not None:
         speedups.setup(None, task, "fit")
     torch.manual_seed(1)  # the same dither and masks in both
-    device_type = torch.device(device).type
-    with torch.no_grad(), torch.autocast(device_type, autocast or torch.float32, bool(autocast)):
+    with torch.no_grad(), autocast_to(device, autocast):
         return float(family.loss(task, _to(batch, device)))
 
 
@@ -71,8 +70,7 @@ def speedups(settings: Settings) -> list[Row]:
         if not fast_path.on_cpu and not settings.device.startswith("cuda"):
             continue
         family = FAMILIES[fast_path.family]
-        if family.needs_shared_data and not SHARED_ESC10.is_dir():
-            print(f"  {fast_path.family}: skipped, ../shared/data/esc10 is absent")
+        if not family.runs_here(fast_path.family):
             continue
         with tempfile.TemporaryDirectory() as out:
             cfg = _compose(family.overrides, settings.device, out)
