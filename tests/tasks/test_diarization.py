@@ -225,6 +225,32 @@ def test_simulated_training_mixtures_are_new_every_epoch_unless_configured(tiny_
     assert starts == epochs(new_each_epoch=False)[1]
 
 
+def test_persistent_loader_workers_simulate_each_epoch_as_a_single_process(
+    tiny_voxceleb, tmp_path
+):
+    """The training loader keeps its workers across epochs; every epoch's simulated chunks are
+    still those of a loader without workers (the epoch reaches them through the sampler)."""
+    drawn = {}
+    for workers in (0, 1):
+        dm = _datamodule(
+            tiny_voxceleb, tmp_path, num_workers=workers, simulated_sets={}, val=None, test=[]
+        )
+        dm.chunk_seconds = 2.0
+        dm.setup("fit")
+        loader = dm.train_dataloader()
+        assert loader.persistent_workers == (workers > 0)
+        drawn[workers] = []
+        for epoch in range(2):
+            loader.sampler.set_epoch(epoch)
+            drawn[workers].append([(b["uri"], b["start"], b["wave"], b["labels"]) for b in loader])
+    for epoch in range(2):
+        assert len(drawn[0][epoch]) == len(drawn[1][epoch]) > 0
+        for ours, theirs in zip(drawn[0][epoch], drawn[1][epoch]):
+            assert ours[:2] == theirs[:2]
+            assert torch.equal(ours[2], theirs[2]) and torch.equal(ours[3], theirs[3])
+    assert drawn[0][0][0][0] != drawn[0][1][0][0]  # new conversations every epoch
+
+
 def test_training_logs_the_corpus_statistics_beside_the_declared_overlap(
     tiny_voxceleb, tmp_path, caplog
 ):

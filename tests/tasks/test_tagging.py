@@ -461,6 +461,31 @@ def test_dataset_partners_come_from_the_whole_training_set(tiny_esc50):
     )
 
 
+def test_persistent_loader_workers_draw_each_epoch_as_a_single_process(tiny_esc50):
+    """The training and validation loaders keep their workers across passes; each epoch's
+    batches (partners for mixup included) are still those of a loader without workers."""
+    drawn = {}
+    for workers in (0, 1):
+        dm = Esc50DataModule(
+            root=str(tiny_esc50), clip_seconds=1.0, num_workers=workers, batch_size=4, val_fold=2
+        )
+        dm.setup()
+        dm.mixup_partners = True
+        loader, val = dm.train_dataloader(), dm.val_dataloader()
+        assert loader.persistent_workers == val.persistent_workers == (workers > 0)
+        drawn[workers] = []
+        for epoch in (0, 1):
+            loader.sampler.set_epoch(epoch)  # what Lightning does before each epoch
+            drawn[workers].append(
+                [torch.cat([b["wave"], b["partner_wave"]]) for b in loader]
+                + [b["wave"] for b in val]
+            )
+    for epoch in (0, 1):
+        assert len(drawn[0][epoch]) == len(drawn[1][epoch]) > 0
+        assert all(torch.equal(a, b) for a, b in zip(drawn[0][epoch], drawn[1][epoch]))
+    assert not torch.equal(drawn[0][0][0], drawn[0][1][0])  # a new order every epoch
+
+
 @pytest.mark.parametrize(
     "mixup",
     [

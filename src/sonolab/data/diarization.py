@@ -699,6 +699,9 @@ class DiarizationDataModule(AudioDataModule):
             collate_fn=collate_chunks,
             pin_memory=self.pin_memory,
             drop_last=sampler is not None,
+            # workers outlive each pass: the epoch reaches the simulated mixtures and crops through
+            # the sampler's keys, so nothing per epoch lives in a worker
+            persistent_workers=self.num_workers > 0,
         )
 
     @property
