@@ -22,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from suite import (  # noqa: E402
     evaluation,
     frontends,
+    inference,
     metrics,
     mfu,
     overhead,
@@ -36,6 +37,7 @@ CASES = {
     **pipeline.CASES,
     **frontends.CASES,
     **evaluation.CASES,
+    **inference.CASES,
     **threads.CASES,
     **metrics.CASES,
     **speedups.CASES,

@@ -88,7 +88,7 @@ def evaluation(settings: Settings) -> list[Row]:
     with initialize_config_dir(config_dir=str(ROOT / "configs"), version_base="1.3"):
         lists = compose("train", ["data=voxceleb"]).data.lists  # the VoxCeleb recipes' batches
     batch_size, batch_seconds = lists.eval_batch_size, lists.eval_batch_seconds
-    sets = [_synthetic(100 if settings.quick else 500), _speechocean()]
+    sets = [_synthetic(100 if settings.quick else 2000), _speechocean()]
     repeats = min(settings.repeats, 3)
     rows = []
     for name, waves in (s for s in sets if s is not None):

@@ -225,9 +225,7 @@ def test_simulated_training_mixtures_are_new_every_epoch_unless_configured(tiny_
     assert starts == epochs(new_each_epoch=False)[1]
 
 
-def test_persistent_loader_workers_simulate_each_epoch_as_a_single_process(
-    tiny_voxceleb, tmp_path
-):
+def test_persistent_loader_workers_simulate_each_epoch_as_a_single_process(tiny_voxceleb, tmp_path):
     """The training loader keeps its workers across epochs; every epoch's simulated chunks are
     still those of a loader without workers (the epoch reaches them through the sampler)."""
     drawn = {}
