@@ -68,7 +68,7 @@ def _tagging_row(what: str, cfg, settings: Settings) -> Row:
     rtf = [clips / statistics.median(r) / audio for r in (base, fast)]
     return Row(
         "inference",
-        f"tagging, {what}: {clips} test clips of {audio / clips:g} s, untrained weights",
+        f"tagging, {what}: {clips} test clips of {audio / clips:.1f} s, untrained weights",
         "one clip at a time",
         f"test loader's batches of {cfg.data.batch_size}",
         "clips/s",
