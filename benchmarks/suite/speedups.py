@@ -1,5 +1,6 @@
 """Speed-ups that change no weight: ``callbacks.speedups`` (``torch.compile`` of the model,
-channels-last weights), HTS-AT's ``model.fused_attention`` and mixed precision (the forward pass
+channels-last weights), ``model.fused_attention`` (HTS-AT; AST and EEND-EDA, where it is the
+default, against their written-out attention) and mixed precision (the forward pass
 under autocast, as ``trainer.precision: bf16-mixed`` / ``16-mixed``), each on and off in the bare
 training loop of a family's CPU experiment, with the loss of one batch compared."""
 
@@ -21,7 +22,8 @@ from suite.overhead import FAMILIES, _bare_rate, _compose, _first_batch, _to, au
 class Speedup:
     """One fast path: the family, its name, its ``callbacks.speedups`` settings, the config
     overrides that turn it on, the autocast dtype, and whether it runs on a CPU at all (float16
-    autocast is a GPU path)."""
+    autocast is a GPU path); the baseline (by default the family's config as it is) with the
+    overrides that turn the fast path off where it is the default."""
 
     family: str
     name: str
@@ -29,15 +31,23 @@ class Speedup:
     overrides: tuple[str, ...] = ()
     autocast: torch.dtype | None = None
     on_cpu: bool = True
+    baseline: str = "plain model"
+    baseline_overrides: tuple[str, ...] = ()
 
 
 ECAPA, CNN6 = "ECAPA C=128 (default run)", "CNN6 half width (esc10_cnn6)"
 AST, HTSAT = "AST tiny, depth 4 (synth_esc50_ast)", "HTS-AT tiny (synth_esc50_htsat)"
+EEND = "EEND-EDA small (synth_eend_eda)"
+WRITTEN_OUT = dict(
+    baseline="written-out attention", baseline_overrides=("model.fused_attention=false",)
+)
 SPEEDUPS = (
     Speedup(ECAPA, "compile", dict(compile=True)),
     Speedup(CNN6, "compile", dict(compile=True)),
     Speedup(CNN6, "channels_last", dict(channels_last=True)),
     Speedup(HTSAT, "fused attention", overrides=("model.fused_attention=true",)),
+    Speedup(AST, "fused attention (the default)", **WRITTEN_OUT),
+    Speedup(EEND, "fused attention (the default)", **WRITTEN_OUT),
     Speedup(ECAPA, "bf16 autocast", autocast=torch.bfloat16),
     Speedup(AST, "bf16 autocast", autocast=torch.bfloat16),
     Speedup(ECAPA, "float16 autocast + gradient scaler", autocast=torch.float16, on_cpu=False),
@@ -73,7 +83,7 @@ def speedups(settings: Settings) -> list[Row]:
         if not family.runs_here(fast_path.family):
             continue
         with tempfile.TemporaryDirectory() as out:
-            cfg = _compose(family.overrides, settings.device, out)
+            cfg = _compose((*family.overrides, *fast_path.baseline_overrides), settings.device, out)
             fast_cfg = _compose((*family.overrides, *fast_path.overrides), settings.device, out)
             batch, info = _first_batch(cfg)
             dev = settings.device
@@ -105,7 +115,7 @@ def speedups(settings: Settings) -> list[Row]:
             Row(
                 "speedups",
                 f"{what}, training step, {steps} timed steps",
-                "plain model",
+                fast_path.baseline,
                 name,
                 "steps/s",
                 plain,

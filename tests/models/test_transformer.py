@@ -58,3 +58,17 @@ def test_padding_does_not_change_the_valid_frames():
         alone = ours(x[1:2, :40])
         batched = ours(x, padding)[1:2, :40]
     torch.testing.assert_close(batched, alone, atol=1e-5, rtol=1e-5)
+
+
+def test_written_out_attention_gives_the_fused_outputs_with_padding():
+    """``fused_attention=False`` (softmax(q k^T) v held whole) against the fused kernels, a padded
+    batch included."""
+    x, padding = _inputs()
+    fused = TransformerEncoder(64, 4, 128, 0.1, 2).eval()
+    plain = TransformerEncoder(64, 4, 128, 0.1, 2, fused_attention=False).eval()
+    plain.load_state_dict(fused.state_dict())
+    assert not any(layer.self_attn.fused for layer in plain.layers)
+    with torch.no_grad():
+        for mask in (None, padding):
+            expected, got = fused(x, mask), plain(x, mask)
+            torch.testing.assert_close(got[~padding], expected[~padding], atol=1e-5, rtol=1e-5)

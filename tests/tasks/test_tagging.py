@@ -200,6 +200,23 @@ def test_ast_patch_grid_tokens_and_output():
     )
 
 
+def test_ast_written_out_attention_gives_the_fused_outputs():
+    """``fused_attention=False`` (timm's written-out attention) against the default fused one."""
+    torch.manual_seed(0)
+    size = dict(n_mels=32, frames=64, embed_dim=24, depth=2, num_heads=2, num_classes=4)
+    fused = AudioSpectrogramTransformer(**size).eval()
+    plain = AudioSpectrogramTransformer(**size, fused_attention=False).eval()
+    plain.load_state_dict(fused.state_dict())
+    switches = [m.fused_attn for m in plain.modules() if hasattr(m, "fused_attn")]
+    assert len(switches) == 2 and not any(switches)
+    assert all(m.fused_attn for m in fused.modules() if hasattr(m, "fused_attn"))
+    feats = torch.randn(3, 64, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(
+            plain(feats)["logits"], fused(feats)["logits"], atol=1e-5, rtol=1e-4
+        )
+
+
 def test_spec_augment_masks_bands_and_frames_in_training_only():
     torch.manual_seed(0)
     feats = torch.ones(4, 200, 64)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 
 import torch
-from timm.layers import trunc_normal_
+from timm.layers import Attention, trunc_normal_
 from timm.models.deit import VisionTransformerDistilled
 from torch import nn
 
@@ -38,6 +38,8 @@ class AudioSpectrogramTransformer(AudioModel):
             only.
         pretrained_grid: that file's patch grid (rows, columns) when it is not square (image
             weights) or AST's 12 x 101.
+        fused_attention: attention through ``F.scaled_dot_product_attention`` (timm's default);
+            False: timm's written-out attention, the same outputs (to measure the fused kernels).
     """
 
     output_type = "logits"
@@ -56,6 +58,7 @@ class AudioSpectrogramTransformer(AudioModel):
         num_classes: int = 0,
         pretrained: str | None = None,
         pretrained_grid: tuple[int, int] | None = None,
+        fused_attention: bool = True,
     ):
         super().__init__()
         self.grid = patch_grid(n_mels, frames, patch_size, stride)
@@ -75,6 +78,9 @@ class AudioSpectrogramTransformer(AudioModel):
             drop_rate=drop_rate,
             drop_path_rate=drop_path_rate,
         )
+        for module in self.vit.modules():
+            if isinstance(module, Attention):  # timm decides per module, at construction
+                module.fused_attn = fused_attention
         embed = self.vit.patch_embed
         embed.proj = nn.Conv2d(1, embed_dim, kernel_size=patch_size, stride=stride)
         embed.grid_size = self.grid

@@ -103,6 +103,8 @@ class EendEda(AudioModel):
             reference's encoder (hitachi-speech/EEND ``eend/chainer_backend/transformer.py``),
             which normalises the stream before each sublayer and adds the sublayer's output to the
             normalised tensor (post-norm; see :class:`~sonolab.models.transformer.EncoderLayer`).
+        fused_attention: attention through ``F.scaled_dot_product_attention`` (a long recording
+            fits in one pass); False: written out, the same outputs (to measure the fused kernels).
 
     ``forward(features, frames, num_speakers)`` returns a dict of tensors:
     ``activities`` ``(B, T', S)`` logits for ``S = num_speakers`` (or ``max_speakers``),
@@ -126,6 +128,7 @@ class EendEda(AudioModel):
         max_speakers: int = 4,
         shuffle_inference: bool = True,
         norm_first: bool = True,
+        fused_attention: bool = True,
     ):
         super().__init__()
         self.context = context
@@ -139,7 +142,7 @@ class EendEda(AudioModel):
             nn.LayerNorm(d_model) if norm_first else nn.Identity(),
         )
         self.encoder = TransformerEncoder(
-            d_model, num_heads, ff_dim, dropout, num_layers, norm_first=norm_first
+            d_model, num_heads, ff_dim, dropout, num_layers, norm_first, fused_attention
         )
         self.eda = EncoderDecoderAttractors(d_model)
 

@@ -11,20 +11,28 @@ computation is the same (ReLU feed-forward, dropout after each sublayer).
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 
 class SelfAttention(nn.Module):
-    """Multi-head self-attention with ``nn.MultiheadAttention``'s parameters and initialisation."""
+    """Multi-head self-attention with ``nn.MultiheadAttention``'s parameters and initialisation.
 
-    def __init__(self, d_model: int, num_heads: int, dropout: float = 0.0):
+    ``fused``: through ``F.scaled_dot_product_attention`` (the default); False writes the
+    attention out (``softmax(q k^T / sqrt(d)) v``, the whole matrix held), the same outputs, kept to
+    measure the fused kernels against (``model.fused_attention``, docs/benchmarks.md).
+    """
+
+    def __init__(self, d_model: int, num_heads: int, dropout: float = 0.0, fused: bool = True):
         super().__init__()
         if d_model % num_heads:
             raise ValueError(f"d_model ({d_model}) must be a multiple of num_heads ({num_heads})")
         self.num_heads = num_heads
         self.dropout = dropout
+        self.fused = fused
         self.in_proj_weight = nn.Parameter(torch.empty(3 * d_model, d_model))
         self.in_proj_bias = nn.Parameter(torch.zeros(3 * d_model))
         self.out_proj = nn.Linear(d_model, d_model)
@@ -45,9 +53,14 @@ class SelfAttention(nn.Module):
             not torch.compiler.is_exporting() and not bool(padding.any())
         )
         mask = None if unpadded else ~padding[:, None, None, :]
-        out = F.scaled_dot_product_attention(
-            q, k, v, attn_mask=mask, dropout_p=self.dropout if self.training else 0.0
-        )
+        dropout = self.dropout if self.training else 0.0
+        if self.fused:
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout)
+        else:
+            weights = (q @ k.transpose(-2, -1)) / math.sqrt(q.shape[-1])
+            if mask is not None:
+                weights = weights.masked_fill(~mask, float("-inf"))
+            out = F.dropout(weights.softmax(dim=-1), dropout) @ v
         return self.out_proj(out.transpose(1, 2).reshape(batch, frames, dim))
 
 
@@ -62,10 +75,16 @@ class EncoderLayer(nn.Module):
     """
 
     def __init__(
-        self, d_model: int, num_heads: int, ff_dim: int, dropout: float, norm_first: bool = True
+        self,
+        d_model: int,
+        num_heads: int,
+        ff_dim: int,
+        dropout: float,
+        norm_first: bool = True,
+        fused_attention: bool = True,
     ):
         super().__init__()
-        self.self_attn = SelfAttention(d_model, num_heads, dropout)
+        self.self_attn = SelfAttention(d_model, num_heads, dropout, fused_attention)
         self.linear1 = nn.Linear(d_model, ff_dim)
         self.dropout = nn.Dropout(dropout)
         self.linear2 = nn.Linear(ff_dim, d_model)
@@ -100,10 +119,12 @@ class TransformerEncoder(nn.Module):
         dropout: float,
         num_layers: int,
         norm_first: bool = True,
+        fused_attention: bool = True,
     ):
         super().__init__()
         self.layers = nn.ModuleList(
-            EncoderLayer(d_model, num_heads, ff_dim, dropout, norm_first) for _ in range(num_layers)
+            EncoderLayer(d_model, num_heads, ff_dim, dropout, norm_first, fused_attention)
+            for _ in range(num_layers)
         )
         self.norm = nn.LayerNorm(d_model)
 
