@@ -41,7 +41,7 @@ case "${1:-}" in
     export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
     args=("$@")
     [ ${#args[@]} -gt 0 ] || args=(--device cuda --repeats 3
-                                   --only mfu overhead pipeline evaluation inference frontends speedups metrics)
+                                   --only mfu overhead speedups pipeline evaluation frontends inference metrics)
     status=0
     timeout "${SUITE_SECONDS:-540}" "$py" benchmarks/run.py "${args[@]}" || status=$?
     if [ -n "${OUT:-}" ]; then cp logs/benchmarks/*.md logs/benchmarks/*.json "$OUT"/ 2>/dev/null || true; fi

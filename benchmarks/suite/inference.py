@@ -63,6 +63,8 @@ def _tagging_row(what: str, cfg, settings: Settings) -> Row:
         outputs[one], seconds = _logits(task, batches, one, settings.device)
         return clips / seconds
 
+    for one in (True, False):  # warm-up: first calls of each shape allocate (and tune, on a GPU)
+        _logits(task, batches[:1], one, settings.device)
     base, fast = interleaved(partial(rate, True), partial(rate, False), settings.repeats)
     difference = float((outputs[True] - outputs[False]).abs().max())
     rtf = [clips / statistics.median(r) / audio for r in (base, fast)]
