@@ -7,6 +7,7 @@ from __future__ import annotations
 import statistics
 import tempfile
 import time
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 
@@ -100,8 +101,7 @@ def _diarization_row(settings: Settings) -> Row:
         task = build_task(cfg, {"sample_rate": 16000, "max_speakers": 4})
         task = task.to(settings.device).eval()
         whole = DecodingConfig.from_config(OmegaConf.to_container(cfg.task.decoding))
-        windowed = DecodingConfig.from_config(OmegaConf.to_container(cfg.task.decoding))
-        windowed.window_seconds = WINDOW_SECONDS
+        windowed = replace(whole, window_seconds=WINDOW_SECONDS)
         wav = Path(out) / "long.wav"
         duration = long_recording(wav, minutes)
         frames = {}

@@ -7,6 +7,7 @@ pyannote.metrics DER, and the frame-level DER of validation against pyannote on 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 
 import numpy as np
@@ -35,18 +36,29 @@ def _sklearn_metrics(scores: np.ndarray, labels: np.ndarray) -> dict[str, float]
     return out
 
 
+def _timed(results: dict, key: str, run: Callable[[], object], items: float) -> Callable[[], float]:
+    """A callable giving ``items`` per second of one call of ``run``; the call's result is kept in
+    ``results[key]``, so the rows compare what was timed instead of computing it again."""
+
+    def call() -> None:
+        results[key] = run()
+
+    return lambda: rate(call, items, "cpu")
+
+
 def _verification_row(settings: Settings) -> Row:
     """EER + minDCF (0.01, 0.05) of 5 M trials with quantised (tied) scores."""
     trials = 500_000 if settings.quick else 5_000_000
     rng = np.random.default_rng(0)
     labels = rng.random(trials) < 0.5
     scores = np.round(rng.normal(size=trials) + 2.0 * labels, 3)
+    out: dict = {}
     base, fast = interleaved(
-        lambda: rate(lambda: _sklearn_metrics(scores, labels), trials / 1e6, "cpu"),
-        lambda: rate(lambda: verification_metrics(scores, labels), trials / 1e6, "cpu"),
+        _timed(out, "theirs", partial(_sklearn_metrics, scores, labels), trials / 1e6),
+        _timed(out, "ours", partial(verification_metrics, scores, labels), trials / 1e6),
         settings.repeats,
     )
-    ours, theirs = verification_metrics(scores, labels), _sklearn_metrics(scores, labels)
+    ours, theirs = out["ours"], out["theirs"]
     worst = max(abs(ours[k] - theirs[k]) for k in theirs)
     return Row(
         "metrics",
@@ -80,16 +92,15 @@ def _tagging_row(settings: Settings) -> Row:
     targets = rng.random((clips, classes)) < prior
     scores = rng.normal(size=(clips, classes)) + 1.5 * targets
     size = clips * classes / 1e6
+    out: dict = {}
     base, fast = interleaved(
-        lambda: rate(partial(_sklearn_multilabel, scores, targets), size, "cpu"),
-        lambda: rate(partial(multilabel_metrics, scores, targets), size, "cpu"),
+        _timed(out, "theirs", partial(_sklearn_multilabel, scores, targets), size),
+        _timed(out, "ours", partial(multilabel_metrics, scores, targets), size),
         settings.repeats,
     )
-    ours = multilabel_metrics(scores, targets)
-    ap, auc = _sklearn_multilabel(scores, targets)
-    worst = float(
-        np.abs(np.asarray(ours["per_class_ap"])[~np.isnan(ours["per_class_ap"])] - ap).max()
-    )
+    ours, (ap, auc) = out["ours"], out["theirs"]
+    per_class = np.asarray(ours["per_class_ap"])
+    worst = float(np.abs(per_class[~np.isnan(per_class)] - ap).max())
     return Row(
         "metrics",
         f"AP and AUC per class (mAP, mean AUC, d') of {clips:,} clips x {classes} classes",
@@ -163,21 +174,17 @@ def _diarization_rows(settings: Settings) -> list[Row]:
     conversations = _conversations(hours, np.random.default_rng(0))
     references = {f"c{i}": _annotation(r, f"c{i}") for i, (r, _) in enumerate(conversations)}
     hypotheses = {f"c{i}": _annotation(h, f"c{i}") for i, (_, h) in enumerate(conversations)}
-
-    def pyannote() -> float:
-        return rate(lambda: _pyannote_der(references, hypotheses), hours, "cpu")
-
-    base, report = interleaved(
+    out: dict = {}
+    pyannote = _timed(out, "pyannote", partial(_pyannote_der, references, hypotheses), hours)
+    report = partial(diarization_error_rates, references, hypotheses)
+    base, reported = interleaved(pyannote, _timed(out, "report", report, hours), settings.repeats)
+    frames_base, frames = interleaved(
         pyannote,
-        lambda: rate(lambda: diarization_error_rates(references, hypotheses), hours, "cpu"),
+        _timed(out, "frames", partial(_frame_der, conversations), hours),
         settings.repeats,
     )
-    frames_base, frames = interleaved(
-        pyannote, lambda: rate(lambda: _frame_der(conversations), hours, "cpu"), settings.repeats
-    )
-    theirs = _pyannote_der(references, hypotheses)
-    ours = diarization_error_rates(references, hypotheses)["collar0"]["corpus"]["der"]
-    by_frames = _frame_der(conversations)
+    theirs, by_frames = out["pyannote"], out["frames"]
+    ours = out["report"]["collar0"]["corpus"]["der"]
     baseline = "pyannote.metrics DiarizationErrorRate, collar 0, overlap scored"
     what = f"DER of {hours:g} h of 4-speaker conversation"
     return [
@@ -188,7 +195,7 @@ def _diarization_rows(settings: Settings) -> list[Row]:
             "sonolab diarization_error_rates (3 setups, JER, speaker counts)",
             "h/s",
             base,
-            report,
+            reported,
             check=f"DER {ours:.4f} %, abs. difference to pyannote {abs(ours - theirs):.1e}",
         ),
         Row(
