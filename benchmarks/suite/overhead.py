@@ -38,19 +38,25 @@ class _SameBatch(Dataset):
 
 
 class _StepClock(L.Callback):
-    """Times the steps after the first ``warmup`` ones, hooks between them included."""
+    """Times the steps after the first ``warmup`` ones, hooks between them included (counted
+    across epochs: the batch index starts again at each)."""
 
     def __init__(self, warmup: int):
-        self.warmup, self.start, self.end, self.steps = warmup, None, None, 0
+        self.warmup, self.start, self.end, self.seen = warmup, None, None, 0
+
+    @property
+    def steps(self) -> int:
+        """Steps timed."""
+        return max(self.seen - self.warmup, 0)
 
     def on_train_batch_start(self, trainer, module, batch, batch_idx) -> None:
-        if batch_idx == self.warmup:
+        if self.seen == self.warmup:
             synchronise(str(module.device))
             self.start = time.perf_counter()
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
-        if batch_idx >= self.warmup:
-            self.steps += 1
+        self.seen += 1
+        if self.seen > self.warmup:
             synchronise(str(module.device))
             self.end = time.perf_counter()
 
@@ -134,13 +140,13 @@ def _to(batch: dict, device: str) -> dict:
     return {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
 
 
-def timed_fit(cfg, task, steps: int, warmup: int, **fit) -> float:
-    """Steps / s of ``trainer.fit(task, **fit)`` over ``steps`` steps after ``warmup`` ones, with
-    the configured trainer, loggers and callbacks (validation off)."""
+def timed_fit(cfg, task, steps: int, warmup: int, epochs: int = 1, **fit) -> float:
+    """Steps / s of ``trainer.fit(task, **fit)`` over ``steps`` steps after ``warmup`` ones (in at
+    most ``epochs`` epochs), with the configured trainer, loggers and callbacks (validation off)."""
     with tempfile.TemporaryDirectory() as out:
         with open_dict(cfg):
             cfg.trainer.max_steps = warmup + steps
-            cfg.trainer.max_epochs = 1
+            cfg.trainer.max_epochs = epochs
             cfg.trainer.limit_val_batches = 0
             cfg.trainer.num_sanity_val_steps = 0
         trainer = build_trainer(cfg, out, validates=False)

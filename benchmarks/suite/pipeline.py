@@ -9,6 +9,7 @@ On a CPU the families are the CPU experiments; on a GPU the published recipes' m
 from __future__ import annotations
 
 import itertools
+import math
 import tempfile
 import time
 
@@ -36,8 +37,10 @@ PIPELINE_FAMILIES = (
 
 
 def _loader_rate(datamodule, batches: int, skip: int) -> float:
-    """Examples / s of the training loader alone, after ``skip`` batches (worker start-up)."""
-    loader = iter(datamodule.train_dataloader())
+    """Examples / s of the training loader alone, after ``skip`` batches (worker start-up), epoch
+    after epoch if one holds fewer (a synthetic set in batches of 128)."""
+    one_loader = datamodule.train_dataloader()  # its workers persist from epoch to epoch
+    loader = itertools.chain.from_iterable(one_loader for _ in itertools.count())
     for _ in range(skip):
         next(loader)
     count, start = 0, time.perf_counter()
@@ -50,7 +53,8 @@ def _end_to_end_rate(cfg, datamodule, steps: int, warmup: int) -> float:
     """Training steps / s through the trainer fed by the real loader (validation off)."""
     torch.manual_seed(0)
     task = build_task(cfg, datamodule.info)
-    return timed_fit(cfg, task, steps, warmup, datamodule=datamodule)
+    epochs = math.ceil((warmup + steps) / len(datamodule.train_dataloader()))
+    return timed_fit(cfg, task, steps, warmup, epochs, datamodule=datamodule)
 
 
 def _gpu_families() -> dict[str, Family]:
