@@ -12,8 +12,9 @@
 #       600 s), and copies the tables, written after every case, to $OUT when it is set
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# the packages the GPU image lacks; their versions come from uv.lock
-NEEDED=(hydra-core omegaconf antlr4-python3-runtime speechbrain hyperpyyaml ruamel-yaml
+# the packages the GPU image lacks (hydra-joblib-launcher: esc10_cnn6 composes with it); their versions
+# come from uv.lock
+NEEDED=(hydra-core omegaconf antlr4-python3-runtime hydra-joblib-launcher speechbrain hyperpyyaml ruamel-yaml
         ruamel-yaml-clib soundfile cffi pycparser pyannote-core pyannote-metrics pyannote-database)
 case "${1:-}" in
   prepare)
@@ -33,7 +34,8 @@ case "${1:-}" in
   run)
     shift
     py="${PYTHON:-python3}"
-    if ! "$py" -c "import hydra, speechbrain, soundfile, pyannote.core" 2>/dev/null; then
+    if ! "$py" -c "import hydra_plugins.hydra_joblib_launcher, speechbrain, soundfile, pyannote.core" \
+        2>/dev/null; then
       "$py" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
         --target /tmp/site .whl/*.whl
       export PYTHONPATH=/tmp/site

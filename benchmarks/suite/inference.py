@@ -84,12 +84,10 @@ def _tagging_row(what: str, cfg, settings: Settings) -> Row:
 
 def _tagging_rows(settings: Settings) -> list[Row]:
     rows = []
-    for what, family in TAGGING.items():
-        if family.runs_here(what):
-            with tempfile.TemporaryDirectory() as out:
-                rows.append(
-                    _tagging_row(what, _compose(family.overrides, settings.device, out), settings)
-                )
+    for name, family in TAGGING.items():
+        what, overrides = family.here(name)
+        with tempfile.TemporaryDirectory() as out:
+            rows.append(_tagging_row(what, _compose(overrides, settings.device, out), settings))
     return rows
 
 

@@ -81,11 +81,10 @@ def pipeline(settings: Settings) -> list[Row]:
     gpu = settings.device.startswith("cuda")
     families = _gpu_families() if gpu else {what: FAMILIES[what] for what in PIPELINE_FAMILIES}
     rows = []
-    for what, family in families.items():
-        if not family.runs_here(what):
-            continue
+    for name, family in families.items():
+        what, overrides = family.here(name)
         with tempfile.TemporaryDirectory() as out:
-            cfg = _compose(family.overrides, settings.device, out)
+            cfg = _compose(overrides, settings.device, out)
             batch, info = _first_batch(cfg)
             size = int(batch["wave"].shape[0])
             workers = int(cfg.data.num_workers)

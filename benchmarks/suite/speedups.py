@@ -80,11 +80,10 @@ def speedups(settings: Settings) -> list[Row]:
         if not fast_path.on_cpu and not settings.device.startswith("cuda"):
             continue
         family = FAMILIES[fast_path.family]
-        if not family.runs_here(fast_path.family):
-            continue
+        what, overrides = family.here(fast_path.family)
         with tempfile.TemporaryDirectory() as out:
-            cfg = _compose((*family.overrides, *fast_path.baseline_overrides), settings.device, out)
-            fast_cfg = _compose((*family.overrides, *fast_path.overrides), settings.device, out)
+            cfg = _compose((*overrides, *fast_path.baseline_overrides), settings.device, out)
+            fast_cfg = _compose((*overrides, *fast_path.overrides), settings.device, out)
             batch, info = _first_batch(cfg)
             dev = settings.device
             plain, fast = [], []
@@ -110,7 +109,7 @@ def speedups(settings: Settings) -> list[Row]:
                 )
             )
             torch._dynamo.reset()
-        what, name = fast_path.family, fast_path.name
+        name = fast_path.name
         rows.append(
             Row(
                 "speedups",
