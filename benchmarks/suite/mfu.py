@@ -45,25 +45,21 @@ class Model:
     cpu_batch: int
 
 
+# the published recipes as their users run them, on the project's synthetic sets in place of
+# VoxCeleb and AudioSet (the recipes' models, front-ends, augmentation, batches and loader work)
 MODELS = {
-    # experiments/experiment/vox2_ecapa_c1024_aam.yaml: batch 128 per GPU, 200-frame crops
+    # experiments/experiment/vox2_ecapa_c1024_aam.yaml: batch 128 per GPU, 200-frame crops with
+    # speed perturbation, MUSAN + RIR (the synthetic set's corpora)
     "ECAPA C=1024 + AAM (vox2_ecapa_c1024_aam)": Model(
-        Family(("model=ecapa_c1024", "loss=aam", "data.crops.frames=200"), _verification_loss),
+        Family(("experiment=vox2_ecapa_c1024_aam", "data=synth_voxceleb"), _verification_loss),
         gpu_batch=128,
         cpu_batch=16,
     ),
-    # experiments/experiment/audioset_ast_full.yaml: batch 12 of 1024 frames, stride 10
+    # experiments/experiment/audioset_ast_full.yaml: batch 12 of 1024 frames, stride 10, mixup
+    # (the synthetic clips are 5 s, padded to the recipe's 10), from scratch (no DeiT file here)
     "AST-base (audioset_ast_full)": Model(
         Family(
-            (
-                "experiment=synth_audioset_ast",
-                "model=ast_base",
-                "model.depth=12",  # the experiment cuts the encoder to 4 blocks for the CPU
-                "features.target_frames=1024",
-                "features.mean=-4.2677393",
-                "features.std=4.5689974",
-                "data.clip_seconds=10.0",
-            ),
+            ("experiment=audioset_ast_full", "data=synth_audioset", "model.pretrained=null"),
             _tagging_loss,
         ),
         gpu_batch=12,
