@@ -20,6 +20,7 @@ os.environ.setdefault("SONOLAB_ROOT", str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from suite import (  # noqa: E402
+    augment,
     evaluation,
     frontends,
     inference,
@@ -35,6 +36,7 @@ from suite.common import Row, Settings, machine  # noqa: E402
 CASES = {
     **overhead.CASES,
     **pipeline.CASES,
+    **augment.CASES,
     **frontends.CASES,
     **evaluation.CASES,
     **inference.CASES,

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from sonolab.data.augment import DEFAULT_SNR, WaveformAugment
+from sonolab.data.augment import DEFAULT_SNR, WaveformAugment, reverberate
 from sonolab.data.verification import SPEEDS, SpeakerBalancedSampler, VoxCelebDataModule
 from sonolab.utils.errors import ConfigValueError, DataFormatError
 
@@ -80,6 +80,21 @@ def test_scale_to_snr_gives_the_snr_asked_for():
     )  # WeSpeaker's energies: mean square + 1e-4
     expected = (float(wave.pow(2).mean()) + 1e-4) / (float(noise.pow(2).mean()) + 1e-4) / 10
     assert float(floored.pow(2).mean() / noise.pow(2).mean()) == pytest.approx(expected, rel=1e-4)
+
+
+@pytest.mark.parametrize("rir_length", [4224, 8000, 16000])
+def test_reverberate_is_the_convolution_with_the_unit_energy_response(rir_length):
+    """Against numpy's direct convolution in float64, at response lengths whose full-convolution
+    lengths have large prime factors (where the FFT lengths differ most)."""
+    generator = np.random.default_rng(0)
+    wave = generator.standard_normal(32240).astype(np.float32)
+    rir = (generator.standard_normal(rir_length) * np.exp(-np.arange(rir_length) / 800)).astype(
+        np.float32
+    )
+    out = reverberate(torch.from_numpy(wave), torch.from_numpy(rir))
+    expected = np.convolve(wave.astype(np.float64), rir / np.linalg.norm(rir.astype(np.float64)))
+    assert out.dtype == torch.float32 and out.shape == (32240,)
+    np.testing.assert_allclose(out.numpy(), expected[:32240], atol=2e-5)
 
 
 @pytest.mark.parametrize("scheme", ["wespeaker", "kaldi"])

@@ -26,7 +26,7 @@ import torch
 import torchaudio.functional as AF
 
 from .audio import AUDIO_EXTENSIONS, load_audio
-from .augment import audio_files
+from .augment import audio_files, reverberate
 from .readers.voxceleb import read_speaker_list, scan_speaker_tree
 from .speech_activity import silero_regions
 
@@ -269,8 +269,7 @@ class MixtureSimulator:
 
     def _reverberate(self, track: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         rir = load_audio(self.rirs[int(rng.integers(len(self.rirs)))], self.config.sample_rate)
-        rir = rir / (rir.norm() + 1e-8)
-        return AF.fftconvolve(torch.from_numpy(track), rir)[: track.size].numpy()
+        return reverberate(torch.from_numpy(track), rir).numpy()
 
     def __call__(self, index: int) -> Mixture:
         cfg = self.config

@@ -2,7 +2,7 @@
 (:mod:`.waveform`), and whole batches on the device in the tasks (:mod:`.batch`)."""
 
 from .batch import Mixup, ShiftGain, SpecAugment
-from .waveform import DEFAULT_SNR, WaveformAugment, audio_files, scale_to_snr
+from .waveform import DEFAULT_SNR, WaveformAugment, audio_files, reverberate, scale_to_snr
 
 __all__ = [
     "DEFAULT_SNR",
@@ -11,5 +11,6 @@ __all__ = [
     "SpecAugment",
     "WaveformAugment",
     "audio_files",
+    "reverberate",
     "scale_to_snr",
 ]
