@@ -43,7 +43,7 @@ case "${1:-}" in
     export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
     args=("$@")
     [ ${#args[@]} -gt 0 ] || args=(--device cuda --repeats 3 --only mfu overhead speedups pipeline
-                                   augment evaluation frontends inference metrics)
+                                   loading evaluation frontends inference metrics)
     status=0
     timeout "${SUITE_SECONDS:-540}" "$py" benchmarks/run.py "${args[@]}" || status=$?
     if [ -n "${OUT:-}" ]; then cp logs/benchmarks/*.md logs/benchmarks/*.json "$OUT"/ 2>/dev/null || true; fi

@@ -20,10 +20,10 @@ os.environ.setdefault("SONOLAB_ROOT", str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from suite import (  # noqa: E402
-    augment,
     evaluation,
     frontends,
     inference,
+    loading,
     metrics,
     mfu,
     overhead,
@@ -36,7 +36,7 @@ from suite.common import Row, Settings, machine  # noqa: E402
 CASES = {
     **overhead.CASES,
     **pipeline.CASES,
-    **augment.CASES,
+    **loading.CASES,
     **frontends.CASES,
     **evaluation.CASES,
     **inference.CASES,

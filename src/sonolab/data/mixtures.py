@@ -23,9 +23,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torchaudio.functional as AF
 
-from .audio import AUDIO_EXTENSIONS, load_audio
+from .audio import AUDIO_EXTENSIONS, load_audio, resample_audio
 from .augment import audio_files, reverberate
 from .readers.voxceleb import read_speaker_list, scan_speaker_tree
 from .speech_activity import silero_regions
@@ -234,7 +233,7 @@ class MixtureSimulator:
         if speed == 1.0:
             return wave.numpy(), self._regions[path]
         # played `speed` times faster: read as if sampled at sr * speed, brought back to sr
-        faster = AF.resample(wave, int(round(sr * speed)), sr).numpy()
+        faster = resample_audio(wave, int(round(sr * speed)), sr).numpy()
         return faster, [(s / speed, e / speed) for s, e in self._regions[path]]
 
     def _utterances(

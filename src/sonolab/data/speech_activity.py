@@ -5,7 +5,8 @@ package: nothing is downloaded."""
 from __future__ import annotations
 
 import torch
-import torchaudio.functional as AF
+
+from .audio import resample_audio
 
 SILERO_RATE = 16000  # the rate silero-vad's model reads (8 kHz is its other)
 _MODEL = None  # loaded once per process (each dataloader worker loads its own)
@@ -37,7 +38,7 @@ def silero_regions(
     gaps shorter than ``min_silence_seconds`` bridged."""
     model, get_speech_timestamps = _silero()
     if sample_rate != SILERO_RATE:
-        wave = AF.resample(wave, sample_rate, SILERO_RATE)
+        wave = resample_audio(wave, sample_rate, SILERO_RATE)
     stamps = get_speech_timestamps(
         wave,
         model,

@@ -16,13 +16,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torchaudio.functional as AF
 from torch.utils.data import DataLoader, Dataset
 
 from ..utils.errors import ConfigValueError, DataFormatError, check_settings
 from ..utils.groups import config_group, moved_keys_error, nest_moved_keys
 from ..utils.io import from_cwd, under_root
-from .audio import audio_duration, load_audio, load_random_crop
+from .audio import audio_duration, load_audio, load_random_crop, resample_audio
 from .augment import WaveformAugment
 from .base import SETTING_RULES as COMMON_SETTING_RULES
 from .base import AudioDataModule
@@ -165,7 +164,7 @@ class TrainCrops(Dataset):
         if (
             speed != 1.0
         ):  # resampling as if recorded at speed * rate changes tempo and pitch, as sox 'speed'
-            wave = AF.resample(wave, int(round(self.sample_rate * speed)), self.sample_rate)
+            wave = resample_audio(wave, int(round(self.sample_rate * speed)), self.sample_rate)
         if wave.numel() < self.crop_samples:  # short utterance: repeat it, as WeSpeaker does
             wave = wave.repeat(math.ceil(self.crop_samples / wave.numel()))
         wave = wave[: self.crop_samples]

@@ -21,11 +21,10 @@ from typing import Any
 
 import numpy as np
 import torch
-import torchaudio.functional as AF
 from pyannote.core import Annotation, Segment, Timeline
 from scipy.ndimage import median_filter
 
-from ..data.audio import audio_duration, load_segment
+from ..data.audio import audio_duration, load_segment, resample_audio
 from ..utils.errors import ConfigValueError
 from .embedding import SpeakerEmbedder, window_embeddings
 from .stitching import ClusteringConfig, WindowSpeakers, cluster_window_speakers, stitch
@@ -144,7 +143,7 @@ def diarize_windows(
         if embedder is not None and window is not None:
             audio = wave.cpu()
             if embedder.sample_rate != sample_rate:
-                audio = AF.resample(audio, sample_rate, embedder.sample_rate)
+                audio = resample_audio(audio, sample_rate, embedder.sample_rate)
             rule = config.clustering
             embeddings = window_embeddings(
                 embedder, audio, activities, step, rule.activity_threshold, rule.min_active_seconds
