@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import shutil
 from collections import Counter
 
 import numpy as np
@@ -63,7 +64,22 @@ def test_augmentation_changes_crops(tiny_voxceleb):
         if scheme == "wespeaker":  # peak-normalised output
             assert all(abs(float(o.abs().max()) - 1.0) < 1e-3 for o in outs)
     with pytest.raises(DataFormatError, match="musan_missing: expected a MUSAN folder"):
-        WaveformAugment(musan_root=str(tiny_voxceleb / "musan_missing"))
+        WaveformAugment(musan_root=str(tiny_voxceleb / "musan_missing")).scan()
+
+
+def test_augmentation_corpora_are_scanned_at_setup(tiny_voxceleb, tmp_path):
+    """A synthetic set's corpora are written by prepare_data, after the augmentation is built
+    (augment=musan_rir from a fresh clone): the datamodule scans them in setup, and a folder still
+    missing then is named there, before any training."""
+    later = tmp_path / "musan"
+    augment = WaveformAugment(musan_root=str(later), rir_root=str(tiny_voxceleb / "rirs"))
+    with pytest.raises(DataFormatError, match="musan: expected a MUSAN folder"):
+        voxceleb_datamodule(tiny_voxceleb, augment=augment).setup("fit")
+    shutil.copytree(tiny_voxceleb / "musan", later)
+    datamodule = voxceleb_datamodule(tiny_voxceleb, augment=augment)
+    datamodule.setup("fit")
+    assert set(augment.kinds) == {"reverb", "noise"}
+    assert {n.parent.parent for _, n in augment.all_noises} == {later}
 
 
 def test_scale_to_snr_gives_the_snr_asked_for():

@@ -498,6 +498,8 @@ class VoxCelebDataModule(AudioDataModule):
             utterances = self._hold_out(utterances, train_root)
             self.speakers = sorted({u.speaker for u in utterances})
         index = {s: i for i, s in enumerate(self.speakers)}
+        if self.augment:  # after prepare_data wrote a synthetic set's corpora; before the workers
+            self.augment.scan()
         self.train_set = TrainCrops(
             train_root,
             utterances,

@@ -112,9 +112,21 @@ class WaveformAugment:
                 "augment.snr", "[low, high] per category for scheme=wespeaker", snr
             )
         self.babble_speakers = tuple(babble_speakers)
+        self.musan_root = Path(musan_root) if musan_root else None
+        self.rir_root = Path(rir_root) if rir_root else None
+        self.extensions = tuple(extensions)
+        self._kinds: list[str] | None = None
+
+    def scan(self) -> None:
+        """Lists the corpora's files (once): the datamodule calls it in its ``setup``, after
+        ``prepare_data`` has written a synthetic set's corpora (the configured folders need not
+        exist when the augmentation is built) and before the loader workers start, so they share
+        the lists. Raises :class:`DataFormatError` naming a folder that is missing or empty."""
+        if self._kinds is not None:
+            return
         self.noises: dict[str, list[Path]] = {}
-        if musan_root:
-            root = Path(musan_root)
+        if self.musan_root:
+            root = self.musan_root
             if not root.is_dir():
                 raise DataFormatError(
                     root,
@@ -122,9 +134,8 @@ class WaveformAugment:
                     found="no such folder",
                 )
             for category in CATEGORIES:
-                files = (
-                    audio_files(root / category, extensions) if (root / category).is_dir() else []
-                )
+                folder = root / category
+                files = audio_files(folder, self.extensions) if folder.is_dir() else []
                 if files:
                     self.noises[category] = files
             if not self.noises:
@@ -135,20 +146,28 @@ class WaveformAugment:
             (category, path) for category, files in self.noises.items() for path in files
         ]
         self.rirs: list[Path] = []
-        if rir_root:
-            root = Path(rir_root)
-            self.rirs = audio_files(root, extensions) if root.is_dir() else []
+        if self.rir_root:
+            root = self.rir_root
+            self.rirs = audio_files(root, self.extensions) if root.is_dir() else []
             if not self.rirs:
                 raise DataFormatError(
                     root, "a folder of room impulse responses (audio files)", found="none"
                 )
         noise_kinds = (
-            (["noise"] if self.noises else []) if scheme == "wespeaker" else list(self.noises)
+            (["noise"] if self.noises else []) if self.scheme == "wespeaker" else list(self.noises)
         )
-        self.kinds = (["reverb"] if self.rirs else []) + noise_kinds
+        self._kinds = (["reverb"] if self.rirs else []) + noise_kinds
+
+    @property
+    def kinds(self) -> list[str]:
+        """What a crop may get: ``reverb`` and the scheme's noise kinds (the corpora scanned)."""
+        self.scan()
+        return self._kinds
 
     def __bool__(self) -> bool:
-        return bool(self.kinds) and self.prob > 0
+        """Whether crops may be augmented: a corpus configured and ``prob`` above 0 (a configured
+        folder without audio is an error of :meth:`scan`, not an empty augmentation)."""
+        return bool(self.musan_root or self.rir_root) and self.prob > 0
 
     def _segment(self, path: Path, length: int, rng: np.random.Generator) -> torch.Tensor:
         wave = load_random_crop(path, self.sample_rate, True, length, rng)
