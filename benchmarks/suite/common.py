@@ -81,6 +81,19 @@ def rate(run: Callable[[], object], items: float, device: str) -> float:
     return items / (time.perf_counter() - start)
 
 
+def kept_rate(
+    results: dict, key: str, run: Callable[[], object], items: float, device: str = "cpu"
+) -> Callable[[], float]:
+    """A callable giving ``items`` per second of one call of ``run`` (see :func:`rate`); the
+    call's result is kept in ``results[key]``, so a row compares what was timed instead of
+    computing it again."""
+
+    def call() -> None:
+        results[key] = run()
+
+    return lambda: rate(call, items, device)
+
+
 def synchronise(device: str) -> None:
     """Wait for queued GPU work (nothing on the CPU)."""
     if device.startswith("cuda"):

@@ -11,8 +11,9 @@
 from __future__ import annotations
 
 import tempfile
-import time
+from functools import partial
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 import soundfile as sf
@@ -23,7 +24,7 @@ from sonolab.data import audio
 from sonolab.data.augment import waveform
 from sonolab.data.samplers import Draw
 from sonolab.run import build_datamodule
-from suite.common import Row, Settings, interleaved
+from suite.common import Row, Settings, interleaved, kept_rate
 from suite.overhead import _compose
 
 
@@ -31,16 +32,10 @@ def _torchaudio_reverberate(wave: torch.Tensor, rir: torch.Tensor) -> torch.Tens
     return AF.fftconvolve(wave, rir / (rir.norm() + 1e-8))[: wave.numel()]
 
 
-def _crops(dataset, keys: list[Draw], reverberate) -> tuple[list[torch.Tensor], float]:
-    """The crops of ``keys`` with ``reverberate`` in the augmentation, and crops / s."""
-    plain = waveform.reverberate
-    waveform.reverberate = reverberate  # what WaveformAugment._reverb calls
-    try:
-        start = time.perf_counter()
-        crops = [dataset[key]["wave"] for key in keys]
-        return crops, len(keys) / (time.perf_counter() - start)
-    finally:
-        waveform.reverberate = plain
+def _patched(module, name: str, replacement, work):
+    """``work()`` with ``module.name`` (what the loaders call) replaced by ``replacement``."""
+    with mock.patch.object(module, name, replacement):
+        return work()
 
 
 def _augmented_crops(settings: Settings) -> Row:
@@ -57,21 +52,20 @@ def _augmented_crops(settings: Settings) -> Row:
         datamodule.setup("fit")
         dataset = datamodule.train_dataloader().dataset
         keys = [Draw(i % len(dataset), 0, i) for i in range(count)]
+
+        def crops() -> list[torch.Tensor]:
+            return [dataset[key]["wave"] for key in keys]
+
         outputs = {}
-
-        def timed(name: str, reverberate) -> float:
-            outputs[name], crops_per_second = _crops(dataset, keys, reverberate)
-            return crops_per_second
-
+        torchaudio = partial(_patched, waveform, "reverberate", _torchaudio_reverberate, crops)
         base, fast = interleaved(
-            lambda: timed("torchaudio", _torchaudio_reverberate),
-            lambda: timed("scipy", waveform.reverberate),
+            kept_rate(outputs, "torchaudio", torchaudio, count),
+            kept_rate(outputs, "scipy", crops, count),
             settings.repeats,
         )
-    difference = max(
-        float((a - b).abs().max()) for a, b in zip(outputs["torchaudio"], outputs["scipy"])
-    )
-    reverberated = np.mean([not torch.equal(a, b) for a, b in zip(*outputs.values())])
+    pairs = list(zip(outputs["torchaudio"], outputs["scipy"]))
+    difference = max(float((a - b).abs().max()) for a, b in pairs)
+    reverberated = np.mean([not torch.equal(a, b) for a, b in pairs])
     return Row(
         "loading",
         f"VoxCeleb recipe crops (vox2_ecapa_c1024_aam on the synthetic set: 2 s, speed "
@@ -86,10 +80,6 @@ def _augmented_crops(settings: Settings) -> Row:
     )
 
 
-def _torchaudio_resample(wave: torch.Tensor, orig_rate: int, new_rate: int) -> torch.Tensor:
-    return AF.resample(wave, orig_rate, new_rate)
-
-
 def _resampled_clips(settings: Settings) -> Row:
     """Clips / s read from WAV files at 44.1 kHz and resampled to 32 kHz, kernel cached or not."""
     count = 8 if settings.quick else 40
@@ -98,24 +88,19 @@ def _resampled_clips(settings: Settings) -> Row:
         paths = [Path(folder) / f"{i}.wav" for i in range(count)]
         for path in paths:
             sf.write(path, (torch.randn(441000, generator=generator) * 0.1).numpy(), 44100)
+
+        def clips() -> list[torch.Tensor]:
+            return [audio.load_audio(path, 32000) for path in paths]
+
         outputs = {}
-
-        def timed(name: str, resample) -> float:
-            plain = audio.resample_audio
-            audio.resample_audio = resample  # what the file reader calls
-            try:
-                start = time.perf_counter()
-                outputs[name] = [audio.load_audio(path, 32000) for path in paths]
-                return count / (time.perf_counter() - start)
-            finally:
-                audio.resample_audio = plain
-
+        functional_clips = partial(_patched, audio, "resample_audio", AF.resample, clips)
         base, fast = interleaved(
-            lambda: timed("functional", _torchaudio_resample),
-            lambda: timed("cached", audio.resample_audio),
+            kept_rate(outputs, "functional", functional_clips, count),
+            kept_rate(outputs, "cached", clips, count),
             settings.repeats,
         )
-    equal = all(torch.equal(a, b) for a, b in zip(outputs["functional"], outputs["cached"]))
+    pairs = zip(outputs["functional"], outputs["cached"])
+    equal = all(torch.equal(a, b) for a, b in pairs)
     return Row(
         "loading",
         f"{count} WAV clips of 10 s at 44.1 kHz read and resampled to 32 kHz, one process",

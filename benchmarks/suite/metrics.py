@@ -7,7 +7,6 @@ pyannote.metrics DER, and the frame-level DER of validation against pyannote on 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from functools import partial
 
 import numpy as np
@@ -19,7 +18,7 @@ from sklearn.metrics import average_precision_score, roc_auc_score, roc_curve
 from sonolab.metrics import verification_metrics
 from sonolab.metrics.der import diarization_error_rates, frame_der, frame_error_counts
 from sonolab.metrics.tagging import multilabel_metrics
-from suite.common import Row, Settings, interleaved, rate
+from suite.common import Row, Settings, interleaved, kept_rate
 
 
 def _sklearn_metrics(scores: np.ndarray, labels: np.ndarray) -> dict[str, float]:
@@ -36,16 +35,6 @@ def _sklearn_metrics(scores: np.ndarray, labels: np.ndarray) -> dict[str, float]
     return out
 
 
-def _timed(results: dict, key: str, run: Callable[[], object], items: float) -> Callable[[], float]:
-    """A callable giving ``items`` per second of one call of ``run``; the call's result is kept in
-    ``results[key]``, so the rows compare what was timed instead of computing it again."""
-
-    def call() -> None:
-        results[key] = run()
-
-    return lambda: rate(call, items, "cpu")
-
-
 def _verification_row(settings: Settings) -> Row:
     """EER + minDCF (0.01, 0.05) of 5 M trials with quantised (tied) scores."""
     trials = 500_000 if settings.quick else 5_000_000
@@ -54,8 +43,8 @@ def _verification_row(settings: Settings) -> Row:
     scores = np.round(rng.normal(size=trials) + 2.0 * labels, 3)
     out: dict = {}
     base, fast = interleaved(
-        _timed(out, "theirs", partial(_sklearn_metrics, scores, labels), trials / 1e6),
-        _timed(out, "ours", partial(verification_metrics, scores, labels), trials / 1e6),
+        kept_rate(out, "theirs", partial(_sklearn_metrics, scores, labels), trials / 1e6),
+        kept_rate(out, "ours", partial(verification_metrics, scores, labels), trials / 1e6),
         settings.repeats,
     )
     ours, theirs = out["ours"], out["theirs"]
@@ -94,8 +83,8 @@ def _tagging_row(settings: Settings) -> Row:
     size = clips * classes / 1e6
     out: dict = {}
     base, fast = interleaved(
-        _timed(out, "theirs", partial(_sklearn_multilabel, scores, targets), size),
-        _timed(out, "ours", partial(multilabel_metrics, scores, targets), size),
+        kept_rate(out, "theirs", partial(_sklearn_multilabel, scores, targets), size),
+        kept_rate(out, "ours", partial(multilabel_metrics, scores, targets), size),
         settings.repeats,
     )
     ours, (ap, auc) = out["ours"], out["theirs"]
@@ -175,12 +164,13 @@ def _diarization_rows(settings: Settings) -> list[Row]:
     references = {f"c{i}": _annotation(r, f"c{i}") for i, (r, _) in enumerate(conversations)}
     hypotheses = {f"c{i}": _annotation(h, f"c{i}") for i, (_, h) in enumerate(conversations)}
     out: dict = {}
-    pyannote = _timed(out, "pyannote", partial(_pyannote_der, references, hypotheses), hours)
+    pyannote = kept_rate(out, "pyannote", partial(_pyannote_der, references, hypotheses), hours)
     report = partial(diarization_error_rates, references, hypotheses)
-    base, reported = interleaved(pyannote, _timed(out, "report", report, hours), settings.repeats)
+    reported_rate = kept_rate(out, "report", report, hours)
+    base, reported = interleaved(pyannote, reported_rate, settings.repeats)
     frames_base, frames = interleaved(
         pyannote,
-        _timed(out, "frames", partial(_frame_der, conversations), hours),
+        kept_rate(out, "frames", partial(_frame_der, conversations), hours),
         settings.repeats,
     )
     theirs, by_frames = out["pyannote"], out["frames"]

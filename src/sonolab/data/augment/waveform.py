@@ -28,6 +28,16 @@ from ...utils.errors import ConfigValueError, DataFormatError
 from ..audio import load_audio, load_random_crop
 
 SCHEMES = ("wespeaker", "kaldi")
+CATEGORIES = ("noise", "music", "speech")
+# dB per MUSAN category: WeSpeaker's uniform ranges, Kaldi's discrete sets.
+DEFAULT_SNR = {
+    "wespeaker": {"noise": [0.0, 15.0], "music": [5.0, 15.0], "speech": [10.0, 30.0]},
+    "kaldi": {
+        "noise": [15.0, 10.0, 5.0, 0.0],
+        "music": [15.0, 10.0, 8.0, 5.0],
+        "speech": [20.0, 17.0, 15.0, 13.0],
+    },
+}
 
 
 def reverberate(wave: torch.Tensor, rir: torch.Tensor) -> torch.Tensor:
@@ -41,18 +51,6 @@ def reverberate(wave: torch.Tensor, rir: torch.Tensor) -> torch.Tensor:
     """
     kernel = (rir / (rir.norm() + 1e-8)).numpy()
     return torch.from_numpy(signal.fftconvolve(wave.numpy(), kernel)[: wave.numel()])
-
-
-CATEGORIES = ("noise", "music", "speech")
-# dB per MUSAN category: WeSpeaker's uniform ranges, Kaldi's discrete sets.
-DEFAULT_SNR = {
-    "wespeaker": {"noise": [0.0, 15.0], "music": [5.0, 15.0], "speech": [10.0, 30.0]},
-    "kaldi": {
-        "noise": [15.0, 10.0, 5.0, 0.0],
-        "music": [15.0, 10.0, 8.0, 5.0],
-        "speech": [20.0, 17.0, 15.0, 13.0],
-    },
-}
 
 
 def audio_files(folder: Path, extensions: tuple[str, ...]) -> list[Path]:
