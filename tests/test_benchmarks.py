@@ -32,8 +32,8 @@ def test_mfu_models_are_the_recipes(what, tmp_path):
             for key in [k for k in cfg.augment or {} if k.endswith("_root")]:
                 del cfg.augment[key]
         nodes = {n: OmegaConf.to_container(cfg[n], resolve=True) for n in NODES}
-        crops = {k: cfg.data.get(k) for k in ("batch_size", "crops", "sample_rate", "clip_seconds")}
-        return nodes | {"data": OmegaConf.to_container(OmegaConf.create(crops), resolve=True)}
+        data = {k: cfg.data.get(k) for k in ("batch_size", "crops", "sample_rate", "clip_seconds")}
+        return nodes | {"data": OmegaConf.to_container(OmegaConf.create(data), resolve=True)}
 
     assert settings(MODELS[what].family.overrides) == settings(RECIPES[what])
 
